@@ -1,0 +1,52 @@
+"""Finish the generated project: drop unselected options, create .env, start git.
+
+Directories cannot be made conditional by their names in cookiecutter, so options that
+remove whole folders are applied here. Runs inside the new project folder.
+"""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+CI = {{ cookiecutter.ci | tojson }}
+
+
+def prune_unselected_options() -> None:
+    if CI == "none":
+        shutil.rmtree(Path(".github", "workflows"))
+
+
+def create_env_file() -> None:
+    """.env holds local settings and secrets; it is git-ignored, so start from the example."""
+    env = Path(".env")
+    if not env.exists():
+        shutil.copyfile(".env.example", env)
+
+
+def _inside_git_work_tree() -> bool:
+    result = subprocess.run(
+        ["git", "rev-parse", "--is-inside-work-tree"], capture_output=True, text=True, check=False
+    )
+    return result.returncode == 0 and result.stdout.strip() == "true"
+
+
+def init_git() -> None:
+    """A repository from the start: pre-commit hooks and MLflow's git tags need one."""
+    if shutil.which("git") is None:
+        print("note: git not found; run `git init && make setup` once git is installed")
+        return
+    if _inside_git_work_tree():
+        return  # generated inside another repository (e.g. a monorepo): leave it to that one
+    subprocess.run(["git", "init", "--quiet", "--initial-branch=main"], check=True)
+
+
+def main() -> int:
+    prune_unselected_options()
+    create_env_file()
+    init_git()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

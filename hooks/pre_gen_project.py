@@ -1,0 +1,40 @@
+"""Last check before cookiecutter writes files: valid answers, and never over a project.
+
+The answers were already validated while they were rendered (hooks/answers.py); this
+repeats it for paths that skip rendering, such as `cookiecutter --replay`. The working
+directory is the project folder cookiecutter just created, or an existing one when it
+was told to overwrite (--overwrite-if-exists): that one we refuse to touch.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+# Double-encoded: a JSON document inside a string literal, so no value can break the code.
+ANSWERS = json.loads({{ cookiecutter | tojson | tojson }})
+
+
+def main() -> int:
+    repo_dir = Path(ANSWERS.get("_repo_dir", ""))
+    if (repo_dir / "hooks" / "answers.py").is_file():
+        sys.path.insert(0, str(repo_dir / "hooks"))
+        from answers import InvalidAnswer, validate
+
+        try:
+            validate(ANSWERS)
+        except InvalidAnswer as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+    target = Path.cwd()
+    if any(target.iterdir()):
+        print(
+            f"error: {target} already exists and is not empty; ds-template never overwrites"
+            " a project (use `make update` inside it, or choose another project_slug)",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,146 @@
+"""Every option combination bakes into exactly the expected, fully rendered, valid tree."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+LICENSES = ["MIT", "BSD-3-Clause", "Apache-2.0", "Proprietary"]
+CIS = ["github", "none"]
+
+COMMON_FILES = {
+    ".env",
+    ".env.example",
+    ".gitignore",
+    ".pre-commit-config.yaml",
+    "LICENSE",
+    "Makefile",
+    "README.md",
+    "pyproject.toml",
+    "data/catalog.yml",
+    "data/raw/.gitkeep",
+    "data/interim/.gitkeep",
+    "data/processed/.gitkeep",
+    "data/external/.gitkeep",
+    "models/.gitkeep",
+    "notebooks/.gitkeep",
+    "reports/figures/.gitkeep",
+    "tests/test_features.py",
+    "tests/test_source_data.py",
+}
+MODULE_FILES = {
+    "__init__.py",
+    "dataset.py",
+    "features.py",
+    "evaluate.py",
+    "train.py",
+    "predict.py",
+    "serve.py",
+}
+GITHUB_CI_FILES = {".github/workflows/ci.yml"}
+
+# Jinja left in a file means a variable or block did not render. GitHub Actions
+# expressions (${{ ... }}) are the one legitimate use of braces in generated files.
+UNRENDERED = re.compile(r"(?<!\$)\{\{|\{%|\{#|cookiecutter\.")
+
+
+def expected_files(module: str, ci: str) -> set[str]:
+    files = set(COMMON_FILES) | {f"src/{module}/{name}" for name in MODULE_FILES}
+    if ci == "github":
+        files |= GITHUB_CI_FILES
+    return files
+
+
+def project_files(project: Path) -> set[str]:
+    return {
+        path.relative_to(project).as_posix()
+        for path in project.rglob("*")
+        if path.is_file() and ".git" not in path.relative_to(project).parts
+    }
+
+
+@pytest.mark.parametrize(
+    ("python_version", "license", "ci"), list(itertools.product(PYTHONS, LICENSES, CIS))
+)
+def test_every_combination_bakes_clean(bake, python_version, license, ci):
+    project = bake(python_version=python_version, license=license, ci=ci)
+
+    assert project_files(project) == expected_files("demo_project", ci)
+    for path in project.rglob("*"):
+        if path.is_file() and ".git" not in path.parts:
+            text = path.read_text(encoding="utf-8")
+            assert not UNRENDERED.search(text), f"unrendered Jinja in {path.name}"
+            _assert_parses(path, text)
+
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    assert pyproject["project"]["requires-python"] == f">={python_version}"
+    assert "dslc" in pyproject["tool"]
+    assert pyproject["project"].get("license") == (None if license == "Proprietary" else license)
+    if ci == "github":
+        workflow = yaml.safe_load((project / ".github/workflows/ci.yml").read_text())
+        matrix = workflow["jobs"]["checks"]["strategy"]["matrix"]["python-version"]
+        assert matrix[0] == python_version and matrix[-1] == PYTHONS[-1]
+    else:
+        assert not (project / ".github" / "workflows").exists()
+
+    _assert_ruff_clean(project)
+
+
+def _assert_parses(path: Path, text: str) -> None:
+    if path.suffix == ".toml":
+        tomllib.loads(text)
+    elif path.suffix in (".yml", ".yaml"):
+        yaml.safe_load(text)
+    elif path.suffix in (".json", ".ipynb"):
+        json.loads(text)
+
+
+def _assert_ruff_clean(project: Path) -> None:
+    for command in (["check", "--no-cache"], ["format", "--check", "--no-cache"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "ruff", *command, "."],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_license_text_matches_choice(bake):
+    for license, phrase in [
+        ("MIT", "MIT License"),
+        ("BSD-3-Clause", "BSD 3-Clause License"),
+        ("Apache-2.0", "Apache License"),
+        ("Proprietary", "All rights reserved"),
+    ]:
+        project = bake(license=license, author_name="Ada Lovelace", project_slug=license.lower())
+        text = (project / "LICENSE").read_text()
+        assert phrase in text and "Ada Lovelace" in text
+
+
+def test_values_with_quotes_stay_valid(bake):
+    project = bake(
+        project_name='The "Quoted" Project',
+        project_slug="quoted",
+        description='Predicts "churn" \\ and more',
+        author_name="O'Brien",
+    )
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    assert pyproject["project"]["description"] == 'Predicts "churn" \\ and more'
+    assert pyproject["project"]["authors"][0]["name"] == "O'Brien"
+
+
+def test_project_starts_as_git_repository_with_env_file(bake):
+    project = bake()
+    assert (project / ".git").is_dir()
+    assert (project / ".env").read_text() == (project / ".env.example").read_text()

@@ -1,0 +1,40 @@
+"""Get the raw data: the iris measurements bundled with scikit-learn, so no download.
+
+Replace ``load_source`` with your own acquisition (a database query, an export, an
+fsspec URL) and keep the rest: raw data is written once and never edited afterwards.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+from dslc import data, get_logger
+
+RAW_DATASET = "iris_raw"
+
+log = get_logger(__name__)
+
+
+def load_source() -> pd.DataFrame:
+    """The source data as it arrives: four measurements and the species."""
+    from sklearn.datasets import load_iris
+
+    bunch = load_iris(as_frame=True)
+    frame = bunch.frame.rename(columns={"target": "species"})
+    frame["species"] = frame["species"].map(dict(enumerate(bunch.target_names)))
+    return frame
+
+
+def main() -> None:
+    """Write the raw dataset once; later runs keep the copy already on disk."""
+    target = data.path(RAW_DATASET)
+    if target.exists():
+        log.info("Raw data already present at %s; leaving it untouched", target)
+        return
+    frame = load_source()
+    # data/raw is immutable: acquiring it is the one place that may write there.
+    data.save(frame, RAW_DATASET, force=True)
+    log.info("Saved %d rows to %s", len(frame), target)
+
+
+if __name__ == "__main__":
+    main()
