@@ -36,10 +36,35 @@ CI_CHOICES = ("github", "none")
 # inside the project and break imports in confusing ways.
 PROJECT_DEPENDENCIES = frozenset(
     {
-        "dslc", "mlflow", "pandas", "numpy", "sklearn", "scipy", "matplotlib", "pyarrow",
-        "fsspec", "yaml", "dotenv", "tqdm", "pandera", "joblib", "filelock", "sqlalchemy",
-        "alembic", "flask", "pytest", "nbstripout", "nbformat", "nbclient", "nbconvert",
-        "ipykernel", "jupyter", "ruff", "pre_commit", "cookiecutter", "cruft",
+        "dslc",
+        "mlflow",
+        "pandas",
+        "numpy",
+        "sklearn",
+        "scipy",
+        "matplotlib",
+        "pyarrow",
+        "fsspec",
+        "yaml",
+        "dotenv",
+        "tqdm",
+        "pandera",
+        "joblib",
+        "filelock",
+        "sqlalchemy",
+        "alembic",
+        "flask",
+        "pytest",
+        "nbstripout",
+        "nbformat",
+        "nbclient",
+        "nbconvert",
+        "ipykernel",
+        "jupyter",
+        "ruff",
+        "pre_commit",
+        "cookiecutter",
+        "cruft",
     }
 )
 # Names that collide with the project's own folders and tooling conventions.
@@ -107,9 +132,7 @@ def check_module_name(value: str) -> None:
             "module_name", value, "it would shadow the standard library module of that name"
         )
     if value in PROJECT_DEPENDENCIES:
-        raise _fail(
-            "module_name", value, "it would shadow a package the project depends on"
-        )
+        raise _fail("module_name", value, "it would shadow a package the project depends on")
     if value in RESERVED_MODULES:
         raise _fail("module_name", value, "it clashes with a folder of the project layout")
 

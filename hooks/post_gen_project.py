@@ -4,12 +4,14 @@ Directories cannot be made conditional by their names in cookiecutter, so option
 remove whole folders are applied here. Runs inside the new project folder.
 """
 
+import json
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-CI = {{ cookiecutter.ci | tojson }}
+ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")
+CI = ANSWERS["ci"]
 
 
 def prune_unselected_options() -> None:
@@ -39,6 +41,9 @@ def init_git() -> None:
     if _inside_git_work_tree():
         return  # generated inside another repository (e.g. a monorepo): leave it to that one
     subprocess.run(["git", "init", "--quiet", "--initial-branch=main"], check=True)
+    # Staged, not committed (the author may not have a git identity yet): `make lint`
+    # checks every file straight away, and the first commit is one `git commit` away.
+    subprocess.run(["git", "add", "--all"], check=True)
 
 
 def main() -> int:

@@ -10,8 +10,8 @@ import json
 import sys
 from pathlib import Path
 
-# Double-encoded: a JSON document inside a string literal, so no value can break the code.
-ANSWERS = json.loads({{ cookiecutter | tojson | tojson }})
+# JSON in a raw string: no answer (quotes, backslashes) can break the code.
+ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")
 
 
 def main() -> int:

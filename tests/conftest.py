@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -35,10 +36,18 @@ def bake(cookies):
     return _bake
 
 
+# Clones of git templates and replay files go to a scratch folder, not the user's home.
+_SCRATCH = Path(tempfile.mkdtemp(prefix="ds-template-tests-"))
+COOKIECUTTER_CONFIG = _SCRATCH / "cookiecutter.yaml"
+COOKIECUTTER_CONFIG.write_text(
+    f"cookiecutters_dir: {_SCRATCH / 'cookiecutters'}\nreplay_dir: {_SCRATCH / 'replay'}\n"
+)
+
+
 def run_cookiecutter(*args: str, cwd: Path, env: dict | None = None):
     """The `cookiecutter` command line, as a user runs it."""
     return subprocess.run(
-        [str(COOKIECUTTER), "--no-input", *args],
+        [str(COOKIECUTTER), "--no-input", "--config-file", str(COOKIECUTTER_CONFIG), *args],
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -49,3 +58,14 @@ def run_cookiecutter(*args: str, cwd: Path, env: dict | None = None):
 
 def have(tool: str) -> bool:
     return shutil.which(tool) is not None
+
+
+@pytest.fixture(scope="session")
+def ready_project(tmp_path_factory):
+    """One baked, committed and set-up project shared by the slow tests that only use it."""
+    from tests.generated import bake_cli, commit_all, sh
+
+    project = bake_cli(tmp_path_factory.mktemp("ready"), ci="github")
+    commit_all(project)
+    sh("make setup", project)
+    return project

@@ -1,0 +1,114 @@
+"""Slow: set up baked projects and run their own checks, as their users and CI would."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from tests.generated import bake_cli, commit_all, sh, template_git_copy, workflow_run_steps
+
+pytestmark = pytest.mark.slow
+
+
+def test_ci_workflow_steps_pass_in_a_fresh_project(tmp_path):
+    """Every `run:` step of the generated workflow, in order, as GitHub would run them."""
+    project = bake_cli(tmp_path, ci="github")
+    commit_all(project)  # CI sees a pushed repository
+    steps = workflow_run_steps(project)
+    assert steps[0].startswith("make setup")
+    for step in steps:
+        sh(step, project)
+
+
+def test_project_from_git_url_pins_dslc_to_the_commit_and_passes(tmp_path):
+    template = template_git_copy(tmp_path / "ds-template")
+    commit = sh("git rev-parse HEAD", template).stdout.strip()
+    project = bake_cli(tmp_path, template=f"git+{template.as_uri()}", ci="none")
+
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    requirement = f"dslc[tracking,checks] @ git+{template.as_uri()}@{commit}#subdirectory=helpers"
+    assert requirement in pyproject["project"]["dependencies"]
+
+    sh("make setup && make test", project)
+    installed = sh(".venv/bin/python -c 'import dslc; print(dslc.__version__)'", project)
+    assert installed.stdout.strip() == _template_version()
+
+
+def _template_version() -> str:
+    text = (Path(__file__).parents[1] / "helpers" / "pyproject.toml").read_text()
+    return tomllib.loads(text)["project"]["version"]
+
+
+def test_make_help_is_the_default_and_lists_the_commands(tmp_path):
+    project = bake_cli(tmp_path, ci="none")
+    listing = sh("make", project).stdout
+    for target in ("setup", "test", "lint", "format", "data", "train", "predict", "serve", "ui"):
+        assert re.search(rf"^\s+{target}\s+\S", listing, re.MULTILINE), target
+
+
+def test_setup_says_in_one_line_when_no_python_fits(tmp_path):
+    project = bake_cli(tmp_path, ci="none")
+    result = sh("make setup PYTHON_VERSION=3.99", project, check=False)
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "3.99" in errors[0], result.stderr
+    assert not (project / ".venv").exists()
+
+
+NOTEBOOK_WITH_OUTPUTS = {
+    "cells": [
+        {
+            "cell_type": "code",
+            "execution_count": 7,
+            "id": "a1b2c3d4",
+            "metadata": {"ExecuteTime": {"end_time": "2026-01-01"}, "scrolled": True},
+            "outputs": [{"name": "stdout", "output_type": "stream", "text": ["secret-row\n"]}],
+            "source": ["print('secret-row')\n"],
+        }
+    ],
+    "metadata": {
+        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+        "language_info": {"name": "python", "version": "3.11.7"},
+        "widgets": {"application/vnd.jupyter.widget-state+json": {"state": {}}},
+        "vscode": {"interpreter": {"hash": "abc"}},
+    },
+    "nbformat": 4,
+    "nbformat_minor": 5,
+}
+
+
+def test_notebook_with_outputs_is_committed_stripped(ready_project):
+    notebook = ready_project / "notebooks" / "99-tt-leaky.ipynb"
+    notebook.write_text(json.dumps(NOTEBOOK_WITH_OUTPUTS, indent=1) + "\n")
+    sh("git add notebooks/99-tt-leaky.ipynb", ready_project)
+
+    first = sh("git commit -m 'Add a notebook'", ready_project, check=False)
+    assert first.returncode != 0, "the hook must rewrite the notebook and stop the commit"
+    sh("git add notebooks/99-tt-leaky.ipynb && git commit -q -m 'Add a notebook'", ready_project)
+
+    committed = json.loads(sh("git show HEAD:notebooks/99-tt-leaky.ipynb", ready_project).stdout)
+    cell = committed["cells"][0]
+    assert cell["outputs"] == [] and cell["execution_count"] is None
+    assert "ExecuteTime" not in cell["metadata"]
+    assert "widgets" not in committed["metadata"] and "vscode" not in committed["metadata"]
+    assert committed["metadata"]["kernelspec"]["language"] == "python"
+    assert "secret-row\n" not in json.dumps(committed["cells"][0]["outputs"])
+
+    again = sh("make lint", ready_project, check=False)
+    assert again.returncode == 0, again.stdout[-3000:]
+
+
+def test_lint_fails_on_a_committed_env_file(ready_project):
+    (ready_project / "config").mkdir(exist_ok=True)
+    (ready_project / "config" / ".env").write_text("API_TOKEN=abc\n")
+    sh("git add --force config/.env", ready_project)
+    try:
+        result = sh("make lint", ready_project, check=False)
+        assert result.returncode != 0
+        assert ".env files hold secrets" in result.stdout
+    finally:
+        sh("git rm -q --cached config/.env && rm -r config", ready_project)
