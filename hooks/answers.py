@@ -255,18 +255,25 @@ class _DropHookTraceback(logging.Filter):
         return True
 
 
+def initials(name: str) -> str:
+    """'Ada Lovelace' -> 'al', for notebook names (NN-initials-description.ipynb)."""
+    letters = [word[0] for word in re.findall(r"[A-Za-z]+", name)]
+    return "".join(letters).lower() or "xx"
+
+
 def _validate_answers(answers: Mapping[str, Any]) -> str:
     validate(answers)
     return "ok"
 
 
 class TemplateExtension(Extension):
-    """Adds the ``validate_answers`` and ``dslc_requirement`` filters."""
+    """Adds the ``validate_answers``, ``dslc_requirement`` and ``initials`` filters."""
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
         environment.filters["validate_answers"] = _validate_answers
         environment.filters["dslc_requirement"] = dslc_requirement
+        environment.filters["initials"] = initials
         hooks_logger = logging.getLogger("cookiecutter.hooks")
         if not any(isinstance(f, _DropHookTraceback) for f in hooks_logger.filters):
             hooks_logger.addFilter(_DropHookTraceback())

@@ -32,10 +32,21 @@ COMMON_FILES = {
     "data/processed/.gitkeep",
     "data/external/.gitkeep",
     "models/.gitkeep",
-    "notebooks/.gitkeep",
+    "notebooks/01-yn-explore-example.ipynb",
     "reports/figures/.gitkeep",
     "tests/test_features.py",
     "tests/test_source_data.py",
+    "tests/test_notebooks.py",
+    "docs/lifecycle.md",
+    "docs/charter.md",
+    ".github/ISSUE_TEMPLATE/ask.yml",
+    ".github/ISSUE_TEMPLATE/data.yml",
+    ".github/ISSUE_TEMPLATE/explore.yml",
+    ".github/ISSUE_TEMPLATE/experiment.yml",
+    ".github/ISSUE_TEMPLATE/model.yml",
+    ".github/ISSUE_TEMPLATE/config.yml",
+    ".github/labels.yml",
+    ".github/pull_request_template.md",
 }
 MODULE_FILES = {
     "__init__.py",
@@ -46,7 +57,7 @@ MODULE_FILES = {
     "predict.py",
     "serve.py",
 }
-GITHUB_CI_FILES = {".github/workflows/ci.yml"}
+GITHUB_CI_FILES = {".github/workflows/ci.yml", ".github/workflows/labels.yml"}
 
 # Jinja left in a file means a variable or block did not render. GitHub Actions
 # expressions (${{ ... }}) are the one legitimate use of braces in generated files.
