@@ -50,12 +50,13 @@ def cross_validate(params: dict, X: pd.DataFrame, y: pd.Series, run) -> float:
 def main(params: dict | None = None) -> str:
     """Run the training pipeline; returns the MLflow run id."""
     params = params or PARAMS
-    train = data.load(TRAIN_DATASET)
-    test = data.load(TEST_DATASET)
-    X_train, y_train = train.drop(columns=[TARGET]), train[TARGET]
-    X_test, y_test = test.drop(columns=[TARGET]), test[TARGET]
-
     with tracking.run(name="train", params=params) as run:
+        # Loaded inside the run, so it records which data (by fingerprint) it used.
+        train = data.load(TRAIN_DATASET)
+        test = data.load(TEST_DATASET)
+        X_train, y_train = train.drop(columns=[TARGET]), train[TARGET]
+        X_test, y_test = test.drop(columns=[TARGET]), test[TARGET]
+
         run.log_metrics({"cv_accuracy_mean": cross_validate(params, X_train, y_train, run)})
         model = make_model(params).fit(X_train, y_train)
         predictions = model.predict(X_test)
