@@ -16,6 +16,7 @@ ENV = {
     **os.environ,
     "UV_PYTHON_DOWNLOADS": "never",
     "UV_LINK_MODE": "copy",
+    "UV_COMPILE_BYTECODE": "1",
     "PYTHONDONTWRITEBYTECODE": "1",
 }
 # The template's own test environment must not leak into the project's commands.

@@ -1,0 +1,153 @@
+"""Data assumptions as tests: thin, pytest-friendly helpers over pandera.
+
+Each helper returns the DataFrame unchanged when the assumption holds, so it can sit in a
+pipeline, and raises :class:`AssumptionError` (an ``AssertionError``) otherwise, with a
+message naming the assumption, the offending rows or columns, and why it matters::
+
+    checks.no_missing(df, ["age"], why="the model cannot impute age")
+    checks.in_range(df, "age", 0, 120, why="ages outside 0-120 are entry errors")
+    checks.assume(df, "adults only", lambda d: d["age"] >= 18, why="consent rules")
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from .errors import AssumptionError, DslcError
+
+__all__ = ["AssumptionError", "assume", "expect", "has_columns", "in_range", "no_missing", "unique"]
+
+SHOWN_ROWS = 5
+_MAX_VALUE_CHARS = 40
+
+
+def _pa() -> Any:
+    if importlib.util.find_spec("pandera") is None:
+        raise DslcError("dslc.checks needs pandera; install it with: pip install 'dslc[checks]'")
+    try:
+        import pandera.pandas as pa  # pandera >= 0.24 (the pandas-specific namespace)
+    except ImportError:  # pragma: no cover - older pandera
+        import pandera as pa
+    return pa
+
+
+def _fmt_value(value: Any) -> str:
+    text = repr(value.item() if hasattr(value, "item") else value)
+    return text if len(text) <= _MAX_VALUE_CHARS else text[: _MAX_VALUE_CHARS - 3] + "..."
+
+
+def _describe_failures(df: Any, cases: Any) -> str:
+    """'k of n rows break it, e.g. row 3 (a=1), ...' plus any column-level problems."""
+    parts: list[str] = []
+    rows = cases[cases["index"].notna()]
+    if len(rows):
+        idx = list(dict.fromkeys(rows["index"].tolist()))  # unique, in order of failure
+        shown = []
+        for i in idx[:SHOWN_ROWS]:
+            cols = [c for c in rows.loc[rows["index"] == i, "column"].dropna().unique()]
+            cols = [c for c in cols if c in df.columns] or list(df.columns)
+            try:
+                vals = ", ".join(f"{c}={_fmt_value(df.at[i, c])}" for c in cols)
+            except (KeyError, ValueError):  # duplicate or unusual index labels
+                vals = ""
+            shown.append(f"row {i!r} ({vals})" if vals else f"row {i!r}")
+        more = f" and {len(idx) - SHOWN_ROWS} more" if len(idx) > SHOWN_ROWS else ""
+        parts.append(f"{len(idx)} of {len(df)} rows break it: {', '.join(shown)}{more}")
+    for _, case in cases[cases["index"].isna()].iterrows():
+        check = str(case["check"])
+        if check == "column_in_dataframe":
+            parts.append(f"column {case['failure_case']!r} is missing")
+        elif case["column"] is None and case["failure_case"] is False:
+            parts.append("the check returned False")
+        else:
+            where = f"column {case['column']!r}: " if case["column"] is not None else ""
+            parts.append(f"{where}{check} failed ({_fmt_value(case['failure_case'])})")
+    return "; ".join(parts) or "validation failed"
+
+
+def expect(df: Any, schema: Any, *, why: str, assumption: str | None = None) -> Any:
+    """Validate ``df`` against a pandera schema; the core of every other helper.
+
+    Args:
+        df: pandas DataFrame.
+        schema: a ``pandera.DataFrameSchema``, or a mapping ``column -> pandera.Column``,
+            ``pandera.Check`` or list of checks.
+        why: why the assumption matters (shown on failure).
+        assumption: short name of the assumption (default: the schema's name or "schema").
+
+    Raises:
+        AssumptionError: with the assumption, offending rows/columns and ``why``.
+    """
+    pa = _pa()
+    if isinstance(schema, Mapping):
+        columns = {}
+        for col, spec in schema.items():
+            if isinstance(spec, pa.Column):
+                columns[col] = spec
+            else:
+                checks = list(spec) if isinstance(spec, (list, tuple)) else [spec]
+                columns[col] = pa.Column(checks=checks, nullable=True)
+        schema = pa.DataFrameSchema(columns)
+    label = assumption or getattr(schema, "name", None) or "schema"
+    try:
+        schema.validate(df, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        detail = _describe_failures(df, exc.failure_cases)
+        raise AssumptionError(
+            f"assumption failed: {label}: {detail}; why it matters: {why}"
+        ) from None
+    return df
+
+
+def assume(df: Any, description: str, predicate: Callable[[Any], Any], *, why: str) -> Any:
+    """Check a custom assumption: ``predicate(df)`` returns a boolean Series (per row) or bool.
+
+    Example: ``checks.assume(df, "end after start", lambda d: d.end > d.start, why=...)``.
+    """
+    pa = _pa()
+    schema = pa.DataFrameSchema(checks=[pa.Check(predicate, error=description)])
+    return expect(df, schema, why=why, assumption=description)
+
+
+def has_columns(df: Any, columns: Sequence[str], *, why: str) -> Any:
+    """The columns exist (any type, missing values allowed)."""
+    pa = _pa()
+    schema = pa.DataFrameSchema({c: pa.Column(nullable=True) for c in columns})
+    return expect(df, schema, why=why, assumption=f"has columns {', '.join(columns)}")
+
+
+def no_missing(df: Any, columns: Sequence[str] | None = None, *, why: str) -> Any:
+    """No missing values (NaN/None/NaT) in ``columns`` (default: every column)."""
+    pa = _pa()
+    cols = list(df.columns) if columns is None else list(columns)
+    schema = pa.DataFrameSchema({c: pa.Column(nullable=False) for c in cols})
+    return expect(
+        df, schema, why=why, assumption=f"no missing values in {', '.join(map(str, cols))}"
+    )
+
+
+def unique(df: Any, columns: str | Sequence[str], *, why: str) -> Any:
+    """No two rows share the same values in ``columns`` (taken together)."""
+    pa = _pa()
+    cols = [columns] if isinstance(columns, str) else list(columns)
+    schema = pa.DataFrameSchema({c: pa.Column(nullable=True) for c in cols}, unique=cols)
+    return expect(df, schema, why=why, assumption=f"rows unique on {', '.join(cols)}")
+
+
+def in_range(df: Any, column: str, min: Any = None, max: Any = None, *, why: str) -> Any:
+    """Values of ``column`` lie in ``[min, max]`` (either bound optional; missing values pass)."""
+    pa = _pa()
+    if min is None and max is None:
+        raise DslcError("checks.in_range needs min, max or both")
+    if min is not None and max is not None:
+        check = pa.Check.in_range(min, max)
+    elif min is not None:
+        check = pa.Check.ge(min)
+    else:
+        check = pa.Check.le(max)
+    lo = "-inf" if min is None else repr(min)
+    hi = "inf" if max is None else repr(max)
+    schema = pa.DataFrameSchema({column: pa.Column(checks=[check], nullable=True)})
+    return expect(df, schema, why=why, assumption=f"{column} within [{lo}, {hi}]")

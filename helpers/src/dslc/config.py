@@ -1,0 +1,197 @@
+"""Project root, ``.env`` loading, standard paths and settings.
+
+The root is the nearest folder (upward from the working directory) whose
+``pyproject.toml`` has a ``[tool.dslc]`` table, or ``DSLC_PROJECT_ROOT``. It is never
+derived from ``__file__`` (dslc is an installed package) nor guessed from folder names,
+so ``src/``, ``notebooks/``, ``tests/`` and any subfolder see the same project.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, ProjectNotFoundError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+ROOT_ENV = "DSLC_PROJECT_ROOT"
+TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
+
+# pyproject.toml parse results keyed on (path, mtime_ns, size): project_root() runs on
+# every data.load, and re-parsing TOML each time would be wasted work.
+_pyproject_cache: dict[Path, tuple[tuple[int, int], dict[str, Any]]] = {}
+# .env files already loaded, with the (mtime_ns, size) seen, so load_env is a stat.
+_env_loaded: dict[Path, tuple[int, int]] = {}
+_lock = threading.Lock()
+
+
+def _read_pyproject(path: Path) -> dict[str, Any] | None:
+    """Parsed ``pyproject.toml`` or None when absent; ConfigError when it is invalid TOML."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    key = (st.st_mtime_ns, st.st_size)
+    cached = _pyproject_cache.get(path)
+    if cached and cached[0] == key:
+        return cached[1]
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(
+            f"cannot read {path}: {exc}; fix the file (it must be valid TOML)"
+        ) from None
+    _pyproject_cache[path] = (key, data)
+    return data
+
+
+def _has_dslc_table(data: dict[str, Any]) -> bool:
+    return isinstance(data.get("tool"), dict) and isinstance(data["tool"].get("dslc"), dict)
+
+
+def project_root(start: Path | None = None) -> Path:
+    """Return the project root (absolute).
+
+    ``DSLC_PROJECT_ROOT`` wins when set (it must be an existing folder). Otherwise the
+    nearest folder upward from ``start`` (default: the working directory) whose
+    ``pyproject.toml`` has a ``[tool.dslc]`` table.
+
+    Raises:
+        ProjectNotFoundError: no such folder.
+        ConfigError: ``DSLC_PROJECT_ROOT`` is not a folder, or a pyproject is invalid.
+    """
+    env = os.environ.get(ROOT_ENV, "").strip()
+    if env:
+        root = Path(env).expanduser()
+        if not root.is_dir():
+            raise ConfigError(
+                f"{ROOT_ENV}={env!r} is not an existing folder; point it at the project root "
+                "or unset it"
+            )
+        return root.resolve()
+    here = Path(start) if start is not None else Path.cwd()
+    here = here.expanduser().resolve()
+    if not here.is_dir():
+        here = here.parent
+    for folder in (here, *here.parents):
+        data = _read_pyproject(folder / "pyproject.toml")
+        if data is not None and _has_dslc_table(data):
+            return folder
+    raise ProjectNotFoundError(
+        f"no dslc project found at or above {here} (no pyproject.toml with a [tool.dslc] "
+        f"table); run inside a project made from ds-template, or set {ROOT_ENV}"
+    )
+
+
+def _root(root: Path | None) -> Path:
+    return Path(root).expanduser().resolve() if root is not None else project_root()
+
+
+def load_env(root: Path | None = None) -> None:
+    """Load ``<root>/.env`` into ``os.environ`` without overriding variables already set.
+
+    Anchored at the project root (python-dotenv's ``find_dotenv`` walks up from the
+    caller's file, which is useless from an installed package). Cheap to call again: a
+    stat, and a reload only when the file changed.
+    """
+    env_file = _root(root) / ".env"
+    try:
+        st = env_file.stat()
+    except OSError:
+        return
+    key = (st.st_mtime_ns, st.st_size)
+    with _lock:
+        if _env_loaded.get(env_file) == key:
+            return
+        from dotenv import load_dotenv  # deferred: keeps `import dslc` light
+
+        load_dotenv(env_file, override=False)
+        _env_loaded[env_file] = key
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Standard folders and files of a project, all absolute."""
+
+    root: Path
+    data: Path
+    raw: Path
+    interim: Path
+    processed: Path
+    external: Path
+    models: Path
+    reports: Path
+    figures: Path
+    catalog: Path
+
+
+def paths(root: Path | None = None) -> Paths:
+    """Return the project's standard :class:`Paths` (nothing is created)."""
+    r = _root(root)
+    data = r / "data"
+    return Paths(
+        root=r,
+        data=data,
+        raw=data / "raw",
+        interim=data / "interim",
+        processed=data / "processed",
+        external=data / "external",
+        models=r / "models",
+        reports=r / "reports",
+        figures=r / "reports" / "figures",
+        catalog=data / "catalog.yml",
+    )
+
+
+def settings(root: Path | None = None) -> dict[str, Any]:
+    """Return the ``[tool.dslc]`` table of the root ``pyproject.toml`` (empty if none)."""
+    data = _read_pyproject(_root(root) / "pyproject.toml") or {}
+    table = data.get("tool", {}).get("dslc", {})
+    return dict(table) if isinstance(table, dict) else {}
+
+
+def project_name(root: Path | None = None) -> str:
+    """Return ``[project].name`` of the root ``pyproject.toml``, else the root folder name."""
+    r = _root(root)
+    data = _read_pyproject(r / "pyproject.toml") or {}
+    project = data.get("project")
+    name = project.get("name") if isinstance(project, dict) else None
+    return name if isinstance(name, str) and name.strip() else r.name
+
+
+def tracking_uri(root: Path | None = None) -> str:
+    """Return the MLflow tracking URI, always explicit (does not import mlflow).
+
+    ``MLFLOW_TRACKING_URI`` (after loading ``.env``) when set and non-empty, else the
+    embedded SQLite store ``sqlite:///<absolute root>/mlflow.db``. Never relative to the
+    working directory: MLflow's own default would give each notebook folder its own store.
+    """
+    r = _root(root)
+    load_env(r)
+    uri = os.environ.get(TRACKING_URI_ENV, "").strip()
+    if uri:
+        return uri
+    return f"sqlite:///{(r / 'mlflow.db').as_posix()}"
+
+
+def artifact_root(root: Path | None = None) -> str:
+    """Return the ``file://`` URI of ``<root>/mlartifacts`` (artifacts of the embedded store)."""
+    return (_root(root) / "mlartifacts").as_uri()
+
+
+def state_dir(root: Path | None = None) -> Path:
+    """Return ``<root>/.dslc`` (caches and locks), created on demand and git-ignored."""
+    d = _root(root) / ".dslc"
+    if not d.is_dir():
+        d.mkdir(parents=True, exist_ok=True)
+        # Ignore itself, so caches stay out of git even if the project's .gitignore lacks it.
+        (d / ".gitignore").write_text("*\n", encoding="utf-8")
+    return d

@@ -1,0 +1,48 @@
+"""Exceptions raised by dslc.
+
+Every dslc error carries a one-line message that says what is wrong and how to fix it,
+so the CLI (and a notebook) can show it without a traceback.
+"""
+
+from __future__ import annotations
+
+
+class DslcError(Exception):
+    """Base class of every dslc error; ``str(err)`` is a single line."""
+
+    def __init__(self, message: str) -> None:
+        # Collapse accidental newlines (e.g. from a wrapped OS or YAML message) so the
+        # one-line promise holds wherever the text comes from.
+        super().__init__(" ".join(str(message).split()))
+
+
+class ProjectNotFoundError(DslcError):
+    """No project root: no ``pyproject.toml`` with ``[tool.dslc]`` above the start folder."""
+
+
+class ConfigError(DslcError):
+    """A setting is invalid (bad ``DSLC_PROJECT_ROOT``, unreadable ``pyproject.toml``...)."""
+
+
+class CatalogError(DslcError):
+    """``data/catalog.yml`` is malformed or an entry is invalid."""
+
+
+class DatasetNotFoundError(DslcError):
+    """A dataset name is not in the catalog, or its file does not exist."""
+
+
+class FormatError(DslcError):
+    """The data format is unknown, unsupported, or needs an optional package."""
+
+
+class UnsafePathError(DslcError):
+    """A path points outside the project."""
+
+
+class RawDataWriteError(DslcError):
+    """Refused to write under ``data/raw`` (raw data is immutable)."""
+
+
+class AssumptionError(DslcError, AssertionError):
+    """A data assumption failed; an AssertionError so pytest reports it as a failure."""

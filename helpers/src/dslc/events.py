@@ -1,0 +1,60 @@
+"""In-process publish/subscribe of dataset usage.
+
+``data.load`` and ``data.save`` publish a :class:`DatasetUse`; tracking subscribes to
+record run inputs and outputs. Data code never imports tracking (or mlflow) this way.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+_log = logging.getLogger(__name__)
+_lock = threading.Lock()
+_listeners: list[Callable[[DatasetUse], None]] = []
+
+
+@dataclass(frozen=True)
+class DatasetUse:
+    """One read or write of a dataset."""
+
+    name: str | None  # catalog name, None for a plain path
+    location: str  # absolute path or URL
+    fingerprint: str | None  # "<algo>:<hex>", None when not computed
+    format: str
+    role: Literal["input", "output"]
+
+
+def subscribe(fn: Callable[[DatasetUse], None]) -> Callable[[], None]:
+    """Call ``fn`` for every published :class:`DatasetUse`; returns an unsubscribe function."""
+    with _lock:
+        _listeners.append(fn)
+
+    def unsubscribe() -> None:
+        with _lock:
+            # Remove this registration only (the same function may be subscribed twice).
+            for i, listener in enumerate(_listeners):
+                if listener is fn:
+                    del _listeners[i]
+                    break
+
+    return unsubscribe
+
+
+def has_listeners() -> bool:
+    """True when someone listens (lets callers skip work such as fingerprinting)."""
+    return bool(_listeners)
+
+
+def publish(use: DatasetUse) -> None:
+    """Deliver ``use`` to every listener; a failing listener is logged, never raised."""
+    with _lock:
+        listeners = list(_listeners)
+    for fn in listeners:
+        try:
+            fn(use)
+        except Exception as exc:  # a tracking hiccup must not break data loading
+            _log.warning("dataset listener %r failed: %s: %s", fn, type(exc).__name__, exc)

@@ -1,0 +1,204 @@
+"""Full-content fingerprints (``"sha256:<hex>"``) with a stat-keyed cache.
+
+sha256 because on CPUs with SHA extensions (this machine: ~1.4 GB/s) it is over twice as
+fast as md5 and blake2b through hashlib, and it is the usual content-hash choice.
+
+The cache (``<root>/.dslc/fingerprints.json``) maps an absolute path to its size,
+mtime_ns and inode at hashing time: an unchanged file costs one ``stat``. A file
+modified in the same filesystem timestamp tick as it was hashed could keep its mtime, so
+files modified just before hashing are not cached ("racy" entries, as git does).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from . import atomic
+
+ALGO = "sha256"
+CHUNK = 1 << 20  # 1 MiB: big enough to amortise syscalls, small enough to stay in L2
+_FINE_RACY_NS = 50_000_000  # ns-resolution filesystems tick every few ms
+_COARSE_RACY_NS = 2_000_000_000  # FAT/HFS+/some NFS: 1-2 s timestamps
+_CACHE_VERSION = 1
+_log = logging.getLogger(__name__)
+
+Progress = Callable[[int], None]  # called with the number of bytes just hashed
+
+
+def _hash_fileobj(fh: Any, on_bytes: Progress | None) -> str:
+    h = hashlib.new(ALGO)
+    buf = bytearray(CHUNK)
+    view = memoryview(buf)
+    readinto = getattr(fh, "readinto", None)
+    while True:
+        if readinto is not None:
+            n = readinto(buf)
+            data: Any = view[:n]
+        else:  # some fsspec files only offer read()
+            data = fh.read(CHUNK)
+            n = len(data)
+        if not n:
+            break
+        h.update(data)
+        if on_bytes is not None:
+            on_bytes(n)
+    return h.hexdigest()
+
+
+def hash_file(path: Path, on_bytes: Progress | None = None) -> str:
+    """Hex digest of a file's full content (no cache)."""
+    with open(path, "rb", buffering=0) as fh:
+        return _hash_fileobj(fh, on_bytes)
+
+
+class FingerprintCache:
+    """Persistent ``key -> (stamp, fingerprint)`` map stored as JSON, written atomically."""
+
+    def __init__(self, file: Path | None) -> None:
+        self.file = file
+        self._entries: dict[str, list[Any]] | None = None
+        self._dirty: dict[str, list[Any]] = {}
+
+    def _read(self) -> dict[str, list[Any]]:
+        if self.file is None:
+            return {}
+        try:
+            doc = json.loads(self.file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}  # missing or corrupt cache: just rehash
+        if doc.get("version") != _CACHE_VERSION or doc.get("algo") != ALGO:
+            return {}
+        entries = doc.get("entries")
+        return entries if isinstance(entries, dict) else {}
+
+    def get(self, key: str, stamp: list[Any]) -> str | None:
+        """The cached fingerprint of ``key`` if recorded with the same ``stamp``."""
+        if self._entries is None:
+            self._entries = self._read()
+        hit = self._entries.get(key)
+        if isinstance(hit, list) and len(hit) == 2 and hit[0] == stamp:
+            return str(hit[1])
+        return None
+
+    def put(self, key: str, stamp: list[Any], fp: str) -> None:
+        """Record ``fp`` for ``key``; written to disk by :meth:`flush`."""
+        if self._entries is None:
+            self._entries = self._read()
+        self._entries[key] = self._dirty[key] = [stamp, fp]
+
+    def flush(self) -> None:
+        """Merge new entries into the file (others may have written meanwhile) and save."""
+        if not self._dirty or self.file is None:
+            return
+        merged = self._read()
+        merged.update(self._dirty)
+        # Forget files that no longer exist, so the cache does not grow forever.
+        merged = {k: v for k, v in merged.items() if "://" in k or os.path.exists(k)}
+        doc = {"version": _CACHE_VERSION, "algo": ALGO, "entries": merged}
+        try:
+            self.file.parent.mkdir(parents=True, exist_ok=True)
+            atomic.write_text(self.file, json.dumps(doc, separators=(",", ":")))
+        except OSError as exc:  # a read-only project still gets fingerprints
+            _log.warning("could not write fingerprint cache %s: %s", self.file, exc)
+        self._entries = merged
+        self._dirty = {}
+
+
+def _stamp(st: os.stat_result) -> list[Any]:
+    return [st.st_size, st.st_mtime_ns, st.st_ino]
+
+
+def _racy(st: os.stat_result, started_ns: int) -> bool:
+    coarse = st.st_mtime_ns % 1_000_000_000 == 0
+    return started_ns - st.st_mtime_ns < (_COARSE_RACY_NS if coarse else _FINE_RACY_NS)
+
+
+def _file_fp(path: Path, cache: FingerprintCache, on_bytes: Progress | None) -> str:
+    key = str(path)
+    st = path.stat()
+    hit = cache.get(key, _stamp(st))
+    if hit is not None:
+        return hit
+    started = time.time_ns()
+    fp = f"{ALGO}:{hash_file(path, on_bytes)}"
+    after = path.stat()
+    if _stamp(after) != _stamp(st):
+        _log.warning("%s changed while it was being fingerprinted; not caching", path)
+    elif not _racy(after, started):
+        cache.put(key, _stamp(after), fp)
+    return fp
+
+
+def _dir_fp(folder: Path, cache: FingerprintCache, on_bytes: Progress | None) -> str:
+    # Hash of "relative/posix/name NUL file-digest LF" for every file in sorted order:
+    # renames and moves change it, and each file still benefits from the cache.
+    files: list[tuple[str, Path]] = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames.sort()
+        for name in filenames:
+            full = Path(dirpath, name)
+            files.append((full.relative_to(folder).as_posix(), full))
+    files.sort()
+    h = hashlib.new(ALGO)
+    for rel, full in files:
+        digest = _file_fp(full, cache, on_bytes).partition(":")[2]
+        h.update(f"{rel}\0{digest}\n".encode())
+    return f"{ALGO}:{h.hexdigest()}"
+
+
+def fingerprint_path(
+    path: Path, cache_file: Path | None = None, on_bytes: Progress | None = None
+) -> str:
+    """Fingerprint of a local file or folder (all files, sorted, with relative names).
+
+    Args:
+        path: file or folder; must exist (FileNotFoundError otherwise).
+        cache_file: JSON cache to consult and update; None disables caching.
+        on_bytes: progress callback, called with byte counts as content is hashed.
+    """
+    p = Path(path).absolute()
+    cache = FingerprintCache(cache_file)
+    try:
+        if p.is_dir():
+            return _dir_fp(p, cache, on_bytes)
+        return _file_fp(p, cache, on_bytes)
+    finally:
+        cache.flush()
+
+
+def _remote_stamp(info: dict[str, Any]) -> list[Any] | None:
+    # Only trust identities a store changes on every write; size alone is not enough.
+    etag = info.get("ETag") or info.get("etag") or info.get("md5Hash") or info.get("md5")
+    mtime = info.get("mtime") or info.get("LastModified") or info.get("last_modified")
+    if etag is None and mtime is None:
+        return None
+    return [info.get("size"), str(etag) if etag else None, str(mtime) if mtime else None]
+
+
+def fingerprint_url(
+    url: str,
+    storage_options: dict[str, Any] | None = None,
+    cache_file: Path | None = None,
+    on_bytes: Progress | None = None,
+) -> str:
+    """Fingerprint of a remote fsspec URL, cached on its etag/size/mtime when available."""
+    import fsspec
+
+    fs, fs_path = fsspec.core.url_to_fs(url, **(storage_options or {}))
+    stamp = _remote_stamp(fs.info(fs_path))
+    cache = FingerprintCache(cache_file if stamp is not None else None)
+    if stamp is not None and (hit := cache.get(url, stamp)) is not None:
+        return hit
+    with fs.open(fs_path, "rb") as fh:
+        fp = f"{ALGO}:{_hash_fileobj(fh, on_bytes)}"
+    if stamp is not None:
+        cache.put(url, stamp, fp)
+        cache.flush()
+    return fp

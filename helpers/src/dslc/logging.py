@@ -1,0 +1,164 @@
+"""Logging configured once: readable console lines, optional file, tqdm-friendly.
+
+Handlers dslc adds to the root logger carry a marker attribute instead of being found by
+class, because ``importlib.reload`` in a notebook makes a new class and ``isinstance``
+would miss the old handler and stack a duplicate.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+from pathlib import Path
+
+from .errors import ConfigError
+
+LEVEL_ENV = "DSLC_LOG_LEVEL"
+FILE_ENV = "DSLC_LOG_FILE"
+_MARK = "_dslc_handler"
+_CONSOLE_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+_FILE_FORMAT = "%(asctime)s %(levelname)-7s %(name)s [%(process)d]: %(message)s"
+_LEVELS = {"CRITICAL", "ERROR", "WARNING", "WARN", "INFO", "DEBUG", "NOTSET"}
+# Chatty at INFO/DEBUG and rarely what a data scientist wants to read.
+NOISY_LOGGERS = (
+    "alembic",
+    "asyncio",
+    "boto3",
+    "botocore",
+    "fsspec",
+    "git",
+    "httpx",
+    "matplotlib",
+    "mlflow",
+    "numexpr",
+    "PIL",
+    "s3fs",
+    "s3transfer",
+    "sqlalchemy",
+    "urllib3",
+)
+_lock = threading.Lock()
+
+
+class _ConsoleHandler(logging.Handler):
+    """Writes to the *current* ``sys.stderr`` (notebooks and pytest swap it), via tqdm.
+
+    When tqdm is loaded, ``tqdm.write`` clears and redraws active progress bars so log
+    lines do not tear them.
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            msg = self.format(record)
+            stream = sys.stderr
+            tqdm_mod = sys.modules.get("tqdm")  # only if the user already imported it
+            write = getattr(getattr(tqdm_mod, "tqdm", None), "write", None)
+            if write is not None:
+                write(msg, file=stream)
+            else:
+                stream.write(msg + "\n")
+                stream.flush()
+        except RecursionError:
+            raise
+        except Exception:
+            self.handleError(record)
+
+
+def _parse_level(level: str | int) -> int:
+    if isinstance(level, int):
+        return level
+    text = str(level).strip().upper()
+    if text.isdigit():
+        return int(text)
+    if text not in _LEVELS:
+        raise ConfigError(
+            f"unknown log level {level!r}; use one of DEBUG, INFO, WARNING, ERROR, CRITICAL"
+        )
+    return logging.getLevelName(text) if text != "WARN" else logging.WARNING
+
+
+def _resolve_log_file(log_file: str | Path) -> Path:
+    path = Path(log_file).expanduser()
+    if not path.is_absolute():
+        from .config import project_root
+        from .errors import ProjectNotFoundError
+
+        try:
+            base = project_root()
+        except ProjectNotFoundError:
+            base = Path.cwd()
+        path = base / path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _dslc_handlers(root: logging.Logger) -> list[logging.Handler]:
+    return [h for h in root.handlers if getattr(h, _MARK, False)]
+
+
+def setup_logging(
+    level: str | int | None = None,
+    log_file: str | Path | None = None,
+    force: bool = False,
+) -> None:
+    """Configure console (stderr) and optional file logging on the root logger.
+
+    Safe to call repeatedly: dslc's own handlers are replaced, never duplicated.
+
+    Args:
+        level: level name or number; default ``DSLC_LOG_LEVEL`` or ``INFO``.
+        log_file: also log to this file; default ``DSLC_LOG_FILE``. A relative path is
+            relative to the project root (the working directory outside a project).
+        force: also remove handlers installed by others (like ``basicConfig(force=True)``).
+    """
+    lvl = _parse_level(level if level is not None else os.environ.get(LEVEL_ENV) or "INFO")
+    file_arg = log_file if log_file is not None else os.environ.get(FILE_ENV) or None
+    file_path = _resolve_log_file(file_arg) if file_arg else None
+    root = logging.getLogger()
+    with _lock:
+        for h in list(root.handlers) if force else _dslc_handlers(root):
+            root.removeHandler(h)
+            h.close()
+        console = _ConsoleHandler()
+        console.setFormatter(logging.Formatter(_CONSOLE_FORMAT, datefmt="%H:%M:%S"))
+        handlers: list[logging.Handler] = [console]
+        if file_path is not None:
+            fh = logging.FileHandler(file_path, encoding="utf-8", delay=True)
+            fh.setFormatter(logging.Formatter(_FILE_FORMAT))
+            handlers.append(fh)
+        for h in handlers:
+            setattr(h, _MARK, True)
+            root.addHandler(h)
+        root.setLevel(lvl)
+        for name in NOISY_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _ensure_configured() -> None:
+    """Configure with defaults unless dslc or the application already configured logging."""
+    root = logging.getLogger()
+    if _dslc_handlers(root):
+        return
+    # Someone else (the application, a framework) owns logging: respect their setup.
+    if any(not _is_test_capture(h) for h in root.handlers):
+        return
+    setup_logging()
+
+
+def _is_test_capture(handler: logging.Handler) -> bool:
+    # pytest attaches capture handlers to the root; they do not print to the console.
+    return type(handler).__module__.startswith("_pytest")
+
+
+def get_logger(name: str | None = None) -> logging.Logger:
+    """Return a logger, configuring logging with defaults the first time.
+
+    Args:
+        name: logger name; default the calling module's ``__name__``.
+    """
+    if name is None:
+        name = sys._getframe(1).f_globals.get("__name__", "dslc")
+    _ensure_configured()
+    return logging.getLogger(name)

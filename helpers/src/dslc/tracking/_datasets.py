@@ -1,0 +1,71 @@
+"""Record datasets used through :mod:`dslc.data` as MLflow run inputs.
+
+The dataset entity is built from what :mod:`dslc.data` already knows (name, location,
+full-content fingerprint, format): nothing is re-read, and the digest is dslc's
+fingerprint rather than MLflow's digest of the first 10,000 rows.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import PurePosixPath
+from typing import Any
+from urllib.parse import urlparse
+
+from ..events import DatasetUse
+from ._secrets import Redactor
+
+# MLflow stores a dataset digest in a 36-character column.
+MAX_DIGEST_LEN = 36
+CONTEXT_TAG = "mlflow.data.context"  # the "context" MLflow's UI shows beside an input
+_TAG_KEY_UNSAFE = re.compile(r"[^\w\-. /]")
+
+
+def display_name(use: DatasetUse) -> str:
+    """Catalog name, else the file name of the location."""
+    if use.name:
+        return use.name
+    path = urlparse(use.location).path if "://" in use.location else use.location
+    return PurePosixPath(path.replace("\\", "/")).name or use.location
+
+
+def digest(fingerprint: str | None) -> str:
+    """MLflow digest from a dslc fingerprint ``"<algo>:<hex>"`` (hex part, first 36 chars)."""
+    if not fingerprint:
+        return "unknown"
+    return fingerprint.rsplit(":", 1)[-1][:MAX_DIGEST_LEN] or "unknown"
+
+
+def source_of(location: str) -> tuple[str, str]:
+    """MLflow source type and source JSON, shaped like MLflow's own dataset sources."""
+    parsed = urlparse(location)
+    scheme = parsed.scheme.lower()
+    if scheme in ("http", "https"):
+        return "http", json.dumps({"url": location})
+    # A one-letter scheme is a Windows drive ("C:\\data"), not a URL.
+    if not scheme or scheme == "file" or len(scheme) == 1:
+        return "local", json.dumps({"uri": location})
+    return scheme, json.dumps({"uri": location})
+
+
+def fingerprint_tag(name: str) -> str:
+    """Run tag key holding a dataset's full fingerprint."""
+    return f"dslc.data.{_TAG_KEY_UNSAFE.sub('_', name)}.fingerprint"
+
+
+def dataset_input(use: DatasetUse, redactor: Redactor) -> Any:
+    """Build the ``mlflow.entities.DatasetInput`` for one dataset use."""
+    from mlflow.entities import Dataset, DatasetInput, InputTag
+
+    location = redactor.scrub(use.location)  # an URL may carry credentials
+    source_type, source = source_of(location)
+    profile = {"fingerprint": use.fingerprint, "format": use.format, "role": use.role}
+    entity = Dataset(
+        name=display_name(use),
+        digest=digest(use.fingerprint),
+        source_type=source_type,
+        source=source,
+        profile=json.dumps(profile),
+    )
+    return DatasetInput(dataset=entity, tags=[InputTag(key=CONTEXT_TAG, value=use.role)])

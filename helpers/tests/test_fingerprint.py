@@ -1,0 +1,125 @@
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import pytest
+from conftest import age
+
+from dslc import data
+from dslc import fingerprint as fpmod
+
+
+def _count_hashes(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    calls: list[Path] = []
+    real = fpmod.hash_file
+
+    def counting(path: Path, on_bytes: object = None) -> str:
+        calls.append(Path(path))
+        return real(path, on_bytes)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(fpmod, "hash_file", counting)
+    return calls
+
+
+def test_full_content_sha256(project: Path) -> None:
+    f = project / "data" / "raw" / "iris.csv"
+    expected = "sha256:" + hashlib.sha256(f.read_bytes()).hexdigest()
+    assert data.fingerprint("raw/iris.csv") == expected
+    assert data.fingerprint("iris") == expected
+
+
+def test_large_file_read_in_chunks(project: Path) -> None:
+    f = project / "data" / "external" / "blob.bin"
+    payload = os.urandom(3 * fpmod.CHUNK + 123)
+    f.write_bytes(payload)
+    seen: list[int] = []
+    got = fpmod.fingerprint_path(f, None, seen.append)
+    assert got == "sha256:" + hashlib.sha256(payload).hexdigest()
+    assert sum(seen) == len(payload) and max(seen) <= fpmod.CHUNK
+
+
+def test_cache_hit_only_stats(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    f = project / "data" / "raw" / "iris.csv"
+    age(f)
+    calls = _count_hashes(monkeypatch)
+    first = data.fingerprint("raw/iris.csv")
+    assert len(calls) == 1
+    assert (project / ".dslc" / "fingerprints.json").exists()
+
+    def no_open(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the file was re-read")
+
+    monkeypatch.setattr(fpmod, "open", no_open, raising=False)
+    assert data.fingerprint("raw/iris.csv") == first
+    assert len(calls) == 1
+
+
+def test_change_invalidates_cache(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    f = project / "data" / "raw" / "iris.csv"
+    age(f, 20)
+    first = data.fingerprint("iris")
+    text = f.read_text()
+    f.write_text(text.replace("5.1", "5.2"))  # same size, new mtime
+    age(f, 10)
+    assert data.fingerprint("iris") != first
+
+
+def test_recently_modified_file_is_not_cached(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A write in the same timestamp tick as the hashing could keep size and mtime: such
+    # "racy" files are hashed again next time rather than trusted.
+    f = project / "data" / "interim" / "fresh.csv"
+    f.write_text("a\n1\n")
+    calls = _count_hashes(monkeypatch)
+    data.fingerprint("interim/fresh.csv")
+    data.fingerprint("interim/fresh.csv")
+    assert len(calls) == 2
+
+
+def test_corrupt_cache_is_ignored(project: Path) -> None:
+    state = project / ".dslc"
+    state.mkdir()
+    (state / "fingerprints.json").write_text("{not json")
+    age(project / "data" / "raw" / "iris.csv")
+    assert data.fingerprint("iris").startswith("sha256:")
+    doc = json.loads((state / "fingerprints.json").read_text())
+    assert doc["algo"] == "sha256" and len(doc["entries"]) == 1
+
+
+def test_directory_fingerprint(project: Path) -> None:
+    d = project / "data" / "processed" / "parts"
+    (d / "sub").mkdir(parents=True)
+    (d / "a.csv").write_text("1")
+    (d / "sub" / "b.csv").write_text("2")
+    first = data.fingerprint("processed/parts")
+    assert first == data.fingerprint(d)
+    (d / "sub" / "b.csv").rename(d / "sub" / "c.csv")  # same content, new name
+    assert data.fingerprint(d) != first
+    (d / "sub" / "c.csv").rename(d / "sub" / "b.csv")
+    assert data.fingerprint(d) == first
+    (d / "a.csv").write_text("3")
+    assert data.fingerprint(d) != first
+
+
+def test_missing_file(project: Path) -> None:
+    from dslc.errors import DatasetNotFoundError
+
+    with pytest.raises(DatasetNotFoundError):
+        data.fingerprint("raw/absent.bin")
+
+
+def test_remote_cache_keyed_on_store_identity(tmp_path: Path) -> None:
+    cache = tmp_path / "c.json"
+    assert fpmod._remote_stamp({"size": 3}) is None  # nothing that changes on write
+    assert fpmod._remote_stamp({"size": 3, "ETag": '"abc"'}) == [3, '"abc"', None]
+    import fsspec
+
+    with fsspec.open("memory://fp/x.bin", "wb") as fh:
+        fh.write(b"abc")
+    got = fpmod.fingerprint_url("memory://fp/x.bin", None, cache)
+    assert got == "sha256:" + hashlib.sha256(b"abc").hexdigest()
+    assert not cache.exists()  # memory fs reports no etag/mtime: no caching

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from dslc.gitinfo import GitState, git_state
+
+GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+
+
+def _git(repo: Path, *args: str) -> str:
+    out = subprocess.run([*GIT, "-C", str(repo), *args], check=True, capture_output=True)
+    return out.stdout.decode().strip()
+
+
+def test_not_a_repo(tmp_path: Path) -> None:
+    assert git_state(tmp_path) is None
+
+
+def test_no_commit_yet(tmp_path: Path) -> None:
+    _git(tmp_path, "init", "-q")
+    assert git_state(tmp_path) is None
+
+
+def test_clean_dirty_detached(tmp_path: Path) -> None:
+    _git(tmp_path, "init", "-q", "-b", "work")
+    (tmp_path / "a.txt").write_text("1")
+    _git(tmp_path, "add", "a.txt")
+    _git(tmp_path, "commit", "-qm", "one")
+    head = _git(tmp_path, "rev-parse", "HEAD")
+    assert git_state(tmp_path) == GitState(commit=head, branch="work", dirty=False)
+    (tmp_path / "untracked.txt").write_text("x")
+    assert git_state(tmp_path / "a.txt").dirty is False  # type: ignore[union-attr]
+    (tmp_path / "a.txt").write_text("2")
+    assert git_state(tmp_path).dirty is True  # type: ignore[union-attr]
+    _git(tmp_path, "checkout", "-q", "--detach")
+    assert git_state(tmp_path).branch is None  # type: ignore[union-attr]
+
+
+def test_git_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert git_state(tmp_path) is None

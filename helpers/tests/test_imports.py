@@ -1,0 +1,46 @@
+"""`import dslc` must stay light: heavy libraries load on first use only."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from importlib.metadata import version
+
+import pytest
+
+HEAVY = ("mlflow", "pandas", "pyarrow", "sklearn", "pandera", "fsspec", "yaml", "numpy")
+
+
+def _loaded_after(code: str) -> list[str]:
+    probe = f"{code}\nimport sys\nprint(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return out.stdout.split()
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import dslc",
+        "from dslc import data, get_logger, config, checks, events, gitinfo",
+        "import dslc; dslc.__version__",
+    ],
+)
+def test_import_is_light(code: str) -> None:
+    assert _loaded_after(code) == []
+
+
+def test_version_from_metadata() -> None:
+    import dslc
+
+    assert dslc.__version__ == version("dslc") == "0.1.0"
+
+
+def test_lazy_attributes() -> None:
+    import dslc
+
+    assert dslc.data.load is not None
+    assert callable(dslc.get_logger) and callable(dslc.setup_logging)
+    assert issubclass(dslc.DslcError, Exception)
+    assert "data" in dir(dslc) and "tracking" in dir(dslc)
+    with pytest.raises(AttributeError):
+        dslc.nonexistent  # noqa: B018
