@@ -15,11 +15,13 @@ plain ``pip install cookiecutter``.
 
 from __future__ import annotations
 
+import json
 import keyword
 import logging
 import re
 import subprocess
 import sys
+import textwrap
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -261,19 +263,35 @@ def initials(name: str) -> str:
     return "".join(letters).lower() or "xx"
 
 
+def json_text(value: str) -> str:
+    """A JSON string literal as nbstripout writes it (UTF-8, not \\u-escaped), so a
+    freshly baked notebook is already in the form the pre-commit hook leaves it."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def docstring(value: str, width: int = 96) -> str:
+    """Free text made safe inside a triple-quoted docstring and wrapped for line-length."""
+    escaped = value.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+    if escaped.endswith('"'):
+        escaped = escaped[:-1] + '\\"'
+    return "\n".join(textwrap.wrap(escaped, width, break_long_words=False)) or escaped
+
+
 def _validate_answers(answers: Mapping[str, Any]) -> str:
     validate(answers)
     return "ok"
 
 
 class TemplateExtension(Extension):
-    """Adds the ``validate_answers``, ``dslc_requirement`` and ``initials`` filters."""
+    """Adds the template's filters: answer checks, the dslc requirement and safe quoting."""
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
         environment.filters["validate_answers"] = _validate_answers
         environment.filters["dslc_requirement"] = dslc_requirement
         environment.filters["initials"] = initials
+        environment.filters["json_text"] = json_text
+        environment.filters["docstring"] = docstring
         hooks_logger = logging.getLogger("cookiecutter.hooks")
         if not any(isinstance(f, _DropHookTraceback) for f in hooks_logger.filters):
             hooks_logger.addFilter(_DropHookTraceback())

@@ -1,4 +1,4 @@
-"""{{ cookiecutter.project_name }}: {{ cookiecutter.description }}
+"""{{ (cookiecutter.project_name ~ ": " ~ cookiecutter.description) | docstring }}
 
 The example pipeline, one step per module, each runnable as ``python -m`` and from Make:
 
