@@ -21,9 +21,11 @@ CIS = ["github", "none"]
 COMMON_FILES = {
     ".env",
     ".env.example",
+    ".gitattributes",
     ".gitignore",
     ".pre-commit-config.yaml",
     "LICENSE",
+    "MLproject",
     "Makefile",
     "README.md",
     "pyproject.toml",

@@ -102,6 +102,28 @@ def test_notebook_with_outputs_is_committed_stripped(ready_project):
     assert again.returncode == 0, again.stdout[-3000:]
 
 
+def test_git_diff_ignores_fresh_notebook_outputs(ready_project):
+    notebook = next((ready_project / "notebooks").glob("01-*.ipynb"))
+    original = notebook.read_text()
+    document = json.loads(original)
+    code_cell = next(cell for cell in document["cells"] if cell["cell_type"] == "code")
+    code_cell["execution_count"] = 5
+    code_cell["outputs"] = [{"name": "stdout", "output_type": "stream", "text": ["noise\n"]}]
+    notebook.write_text(json.dumps(document, indent=1) + "\n")
+    try:
+        path = f"notebooks/{notebook.name}"
+        raw = sh(f"git diff --no-textconv --name-only -- {path}", ready_project).stdout
+        assert raw.strip() == path, "the file itself did change"
+        diff = f"git diff -- {path}"
+        assert sh(diff, ready_project).stdout == "", "outputs alone are not a change"
+        code_cell["source"].append("print('a real change')\n")
+        notebook.write_text(json.dumps(document, indent=1) + "\n")
+        shown = sh(diff, ready_project).stdout
+        assert "a real change" in shown and "noise" not in shown
+    finally:
+        notebook.write_text(original)
+
+
 def test_lint_fails_on_a_committed_env_file(ready_project):
     (ready_project / "config").mkdir(exist_ok=True)
     (ready_project / "config" / ".env").write_text("API_TOKEN=abc\n")

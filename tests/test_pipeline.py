@@ -189,3 +189,25 @@ def test_pipeline_runs_against_a_tracking_server_by_changing_only_env(trained, t
     assert run["status"] == "FINISHED" and "test_accuracy" in run["metrics"]
     assert "figures/confusion_matrix.png" in run["artifacts"]
     assert list((tmp_path / "artifacts").rglob("confusion_matrix.png"))
+
+
+def test_mlproject_entry_points_drive_the_same_pipeline(trained, tmp_path):
+    """`mlflow run` creates the run; the project's code continues it with everything."""
+    store = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db"}
+    experiment = sh(
+        ".venv/bin/python -c 'from dslc import config; print(config.project_name())'", trained
+    ).stdout.strip()
+    sh(
+        f"uv run mlflow run . -e train -P C=0.5 --env-manager local --experiment-name {experiment}",
+        trained,
+        env=store,
+    )
+    summary = json.loads(sh(f".venv/bin/python {INSPECT}", trained, env=store).stdout)
+    (run,) = summary["runs"]
+    assert run["status"] == "FINISHED"
+    assert run["tags"]["mlflow.project.entryPoint"] == "train"
+    assert run["params"]["C"] == "0.5" and run["params"]["model.C"] == "0.5"
+    assert {"test_accuracy", "cv_accuracy_mean"} <= set(run["metrics"])
+    assert "figures/confusion_matrix.png" in run["artifacts"]
+    assert {"iris_train", "iris_test"} <= {item["name"] for item in run["inputs"]}
+    assert [m["run_id"] for m in summary["models"]] == [run["id"]]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 import pandas as pd
 from dslc import config, data, get_logger, tracking
 from tqdm.auto import tqdm
@@ -81,5 +83,21 @@ def main(params: dict | None = None) -> str:
         return run.id
 
 
+def parse_args(argv: list[str] | None = None) -> dict:
+    """Command-line overrides of PARAMS (the MLproject's `train` parameters use them)."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--C", type=float, default=PARAMS["model"]["C"])
+    parser.add_argument("--max-iter", type=int, default=PARAMS["model"]["max_iter"])
+    parser.add_argument("--cv-folds", type=int, default=PARAMS["cv_folds"])
+    args = parser.parse_args(argv)
+    if args.cv_folds < 2:
+        parser.error(f"--cv-folds must be at least 2, got {args.cv_folds}")
+    return {
+        "model": {"C": args.C, "max_iter": args.max_iter},
+        "cv_folds": args.cv_folds,
+        "seed": SEED,
+    }
+
+
 if __name__ == "__main__":
-    main()
+    main(parse_args())
