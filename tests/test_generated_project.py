@@ -30,7 +30,9 @@ def test_project_from_git_url_pins_dslc_to_the_commit_and_passes(tmp_path):
     project = bake_cli(tmp_path, template=f"git+{template.as_uri()}", ci="none")
 
     pyproject = tomllib.loads((project / "pyproject.toml").read_text())
-    requirement = f"dslc[tracking,checks] @ git+{template.as_uri()}@{commit}#subdirectory=helpers"
+    requirement = (
+        f"dslc[tracking,checks,report] @ git+{template.as_uri()}@{commit}#subdirectory=helpers"
+    )
     assert requirement in pyproject["project"]["dependencies"]
 
     sh("make setup && make test", project)

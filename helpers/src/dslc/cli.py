@@ -1,4 +1,4 @@
-"""The ``dslc`` command: ``info``, ``data add|verify|list``, ``ui``.
+"""The ``dslc`` command: ``info``, ``data add|verify|list``, ``report``, ``ui``.
 
 Imports only the standard library and light dslc modules, so ``dslc info`` starts fast
 (no pandas). Every DslcError becomes one ``dslc: error: ...`` line and exit status 1.
@@ -175,6 +175,44 @@ def _cmd_ui(args: argparse.Namespace) -> int:
     return subprocess.call(cmd)
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from . import report
+
+    root = config.project_root()
+    line_open = False
+
+    def start(i: int, n: int, r: report.Report) -> None:
+        # One line per notebook: its name now, where its page went when it is done.
+        nonlocal line_open
+        print(f"[{i}/{n}] {r.notebook.relative_to(root).as_posix()}", end="", flush=True)
+        line_open = True
+
+    def done(r: report.Report, seconds: float) -> None:
+        nonlocal line_open
+        print(f" -> {r.html.relative_to(root).as_posix()} ({seconds:.1f} s)", flush=True)
+        line_open = False
+
+    try:
+        reports = report.build(root, timeout=args.timeout, on_start=start, on_done=done)
+    except DslcError:
+        if line_open:  # end the progress line, so the error is a line of its own
+            print(flush=True)
+        raise
+    index = (config.paths(root).reports / report.INDEX).relative_to(root).as_posix()
+    print(f"{index}: {len(reports)} report(s)")
+    return 0
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number of seconds above 0, not {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and docs)."""
     parser = argparse.ArgumentParser(prog="dslc", description="Data-science lifecycle helpers.")
@@ -197,6 +235,12 @@ def build_parser() -> argparse.ArgumentParser:
         func=_cmd_verify
     )
     dsub.add_parser("list", help="table of catalog entries").set_defaults(func=_cmd_list)
+    rep = sub.add_parser(
+        "report", help="execute the notebooks marked for publishing; render them to reports/"
+    )
+    rep.add_argument("--timeout", type=_positive_int, default=600, metavar="SECONDS",
+                     help="longest a single cell may run (default: 600)")  # fmt: skip
+    rep.set_defaults(func=_cmd_report)
     ui = sub.add_parser("ui", help="open the MLflow UI on the project's store")
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=5000)

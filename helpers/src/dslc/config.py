@@ -127,6 +127,7 @@ class Paths:
     interim: Path
     processed: Path
     external: Path
+    notebooks: Path
     models: Path
     reports: Path
     figures: Path
@@ -144,6 +145,7 @@ def paths(root: Path | None = None) -> Paths:
         interim=data / "interim",
         processed=data / "processed",
         external=data / "external",
+        notebooks=r / "notebooks",
         models=r / "models",
         reports=r / "reports",
         figures=r / "reports" / "figures",

@@ -44,5 +44,9 @@ class RawDataWriteError(DslcError):
     """Refused to write under ``data/raw`` (raw data is immutable)."""
 
 
+class ReportError(DslcError):
+    """A notebook could not be published: bad metadata, a failing cell, a missing tool."""
+
+
 class AssumptionError(DslcError, AssertionError):
     """A data assumption failed; an AssertionError so pytest reports it as a failure."""

@@ -1,0 +1,214 @@
+"""`dslc report`: which notebooks are published, how pages and the index look, failures.
+
+The tests that execute notebooks start real ipykernel processes (a few seconds each).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dslc import cli, report
+from dslc.errors import ReportError
+
+META = {
+    "publish": True,
+    "title": "Petal <b>sizes</b>",
+    "authors": ["Ada Lovelace", "Alan Turing"],
+    "date": "2025-03-14",
+    "tags": ["explore", "iris"],
+    "summary": "Petals separate the species.",
+}
+
+
+def tiny_png() -> str:
+    """A 2x2 red PNG, base64, made with the standard library (no Pillow needed)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    rows = b"".join(b"\x00" + b"\xff\x00\x00" * 2 for _ in range(2))
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 2, 2, 8, 2, 0, 0, 0))
+    png += chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+    return base64.b64encode(png).decode()
+
+
+def notebook(path: Path, *codes: str, dslc: dict[str, Any] | None = None) -> Path:
+    """Write a notebook (nbformat 4.5, like nbstripout leaves them) with code cells."""
+    cells: list[dict[str, Any]] = [
+        {"cell_type": "markdown", "id": "0", "metadata": {}, "source": ["# First heading\n"]}
+    ]
+    code_cell = {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": []}
+    cells += [{**code_cell, "id": str(i), "source": code} for i, code in enumerate(codes, 1)]
+    metadata: dict[str, Any] = {
+        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}
+    }
+    if dslc is not None:
+        metadata["dslc"] = dslc
+    nb = {"cells": cells, "metadata": metadata, "nbformat": 4, "nbformat_minor": 5}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(nb, indent=1), encoding="utf-8")
+    return path
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = cli.main(["report", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_only_notebooks_marked_for_publishing_are_found(project: Path) -> None:
+    nbs = project / "notebooks"
+    notebook(nbs / "01-a.ipynb", dslc={"publish": True})
+    notebook(nbs / "02-draft.ipynb", dslc={"publish": False, "title": "Draft"})
+    notebook(nbs / "03-plain.ipynb")
+    notebook(nbs / ".ipynb_checkpoints" / "01-a-checkpoint.ipynb", dslc={"publish": True})
+    notebook(nbs / "deep" / "04-b.ipynb", dslc={**META, "authors": "One Author"})
+
+    found = report.find()
+    assert [r.notebook.relative_to(nbs).as_posix() for r in found] == [
+        "01-a.ipynb",
+        "deep/04-b.ipynb",
+    ]
+    assert [r.html.name for r in found] == ["01-a.html", "deep-04-b.html"]
+    assert found[0].title == "First heading"  # no title: the first markdown heading
+    assert found[1].authors == ("One Author",) and found[1].tags == ("explore", "iris")
+
+
+@pytest.mark.parametrize(
+    ("dslc", "message"),
+    [
+        ({"publish": "yes"}, "metadata.dslc.publish must be true or false, not 'yes'"),
+        ({"publish": True, "tags": "a, b", "authors": [1]}, "metadata.dslc.authors must be a list"),
+        ({"publish": True, "date": 20250101}, "metadata.dslc.date must be a string"),
+    ],
+)
+def test_bad_metadata_is_one_line_naming_the_notebook(
+    project: Path, capsys: pytest.CaptureFixture[str], dslc: dict[str, Any], message: str
+) -> None:
+    notebook(project / "notebooks" / "01-bad.ipynb", dslc=dslc)
+    code, out, err = run(capsys)
+    assert code == 1 and out == ""
+    assert err.startswith("dslc: error: notebooks/01-bad.ipynb: ") and err.count("\n") == 1
+    assert message in err
+
+
+def test_no_notebook_marked_says_how_to_mark_one(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    notebook(project / "notebooks" / "01-a.ipynb")
+    code, out, err = run(capsys)
+    assert code == 1 and out == ""
+    assert err.startswith("dslc: error: no notebook under notebooks/ is marked for publishing")
+    assert '"publish": true' in err and err.count("\n") == 1
+    assert not (project / "reports" / report.INDEX).exists()
+
+
+def test_a_notebook_named_index_is_refused(project: Path) -> None:
+    notebook(project / "notebooks" / "index.ipynb", dslc={"publish": True})
+    with pytest.raises(ReportError, match=r"notebooks/index.ipynb and the index would both write"):
+        report.find()
+
+
+def test_missing_jupyter_tools_give_the_install_hint(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    notebook(project / "notebooks" / "01-a.ipynb", dslc={"publish": True})
+    monkeypatch.setitem(sys.modules, "nbconvert", None)  # makes `import nbconvert` fail
+    code, _, err = run(capsys)
+    assert code == 1
+    assert "nbconvert is missing" in err and "pip install 'dslc[report]'" in err
+
+
+def test_report_pages_and_index(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A headless backend in the shell must not reach the kernel: figures would vanish.
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    source = notebook(
+        project / "notebooks" / "01-petals.ipynb",
+        "import os\nprint('cwd', os.getcwd())\nprint('backend', os.environ['MPLBACKEND'])",
+        f"from IPython.display import display\ndisplay({{'image/png': {tiny_png()!r}}}, raw=True)",
+        dslc=META,
+    )
+    notebook(project / "notebooks" / "02-draft.ipynb", "raise SystemExit", dslc={"publish": False})
+    before = source.read_bytes()
+
+    code, out, err = run(capsys)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith("[1/1] notebooks/01-petals.ipynb -> reports/01-petals.html (")
+    assert lines[1] == "reports/index.html: 1 report(s)" and len(lines) == 2
+
+    page = (project / "reports" / "01-petals.html").read_text(encoding="utf-8")
+    assert "<title>Petal &lt;b&gt;sizes&lt;/b&gt;</title>" in page  # escaped, not markup
+    assert "<h1>Petal &lt;b&gt;sizes&lt;/b&gt;</h1>" in page
+    for text in ("By Ada Lovelace, Alan Turing", "2025-03-14", "Petals separate the species.",
+                 '<span class="dslc-tag">iris</span>', "notebooks/01-petals.ipynb"):  # fmt: skip
+        assert text in page
+    assert f"cwd {project / 'notebooks'}" in page  # ran from the notebook's folder
+    assert "backend module://matplotlib_inline.backend_inline" in page
+    assert f'src="data:image/png;base64,{tiny_png()}"' in page  # embedded: one file
+    assert not (project / "reports" / "02-draft.html").exists()
+    assert source.read_bytes() == before  # outputs never go back into the notebook
+
+    index = (project / "reports" / "index.html").read_text(encoding="utf-8")
+    assert '<a href="01-petals.html">Petal &lt;b&gt;sizes&lt;/b&gt;</a>' in index
+    assert "2025-03-14 · Ada Lovelace, Alan Turing" in index
+    assert "Petals separate the species." in index and "demo-project: reports" in index
+
+
+def test_failing_cell_is_named_and_nothing_is_half_written(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    notebook(project / "notebooks" / "01-bad.ipynb", "x = 1", "\nx / 0", dslc={"publish": True})
+    old_page = project / "reports" / "01-bad.html"
+    old_page.write_text("previous report", encoding="utf-8")
+
+    code, out, err = run(capsys)
+    assert code == 1
+    assert out == "[1/1] notebooks/01-bad.ipynb\n"  # the progress line is ended
+    assert err == (
+        "dslc: error: notebooks/01-bad.ipynb: cell 3 (`x / 0`) failed: "
+        "ZeroDivisionError: division by zero\n"
+    )
+    assert old_page.read_text(encoding="utf-8") == "previous report"
+    assert sorted(p.name for p in (project / "reports").iterdir()) == ["01-bad.html", "figures"]
+
+
+def test_slow_cell_hits_the_timeout(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    notebook(project / "notebooks" / "01-slow.ipynb", "import time\ntime.sleep(60)",
+             dslc={"publish": True})  # fmt: skip
+    code, _, err = run(capsys, "--timeout", "2")
+    assert code == 1
+    assert err == (
+        "dslc: error: notebooks/01-slow.ipynb: cell 2 (`import time`) did not finish within "
+        "2 s; make it faster or raise the limit (dslc report --timeout SECONDS)\n"
+    )
+    assert not (project / "reports" / "01-slow.html").exists()
+
+
+def test_timeout_must_be_positive(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["report", "--timeout", "0"])
+    assert exit_.value.code == 2
+    assert "must be a whole number of seconds above 0, not '0'" in capsys.readouterr().err
+
+
+def test_report_module_loads_no_jupyter_until_used() -> None:
+    probe = (
+        "import sys, dslc.cli, dslc.report\n"
+        "print([m for m in ('nbconvert', 'nbclient', 'jupyter_client', 'nbformat') "
+        "if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
