@@ -192,8 +192,9 @@ def validate(answers: Mapping[str, Any]) -> None:
 
 # --- where dslc comes from ----------------------------------------------------------------
 
-# What the generated project needs from dslc: MLflow tracking and pandera data checks.
-DSLC = "dslc[tracking,checks]"
+# What the generated project needs from dslc: MLflow tracking, pandera data checks and
+# the notebook runner and renderer behind `make report`.
+DSLC = "dslc[tracking,checks,report]"
 _VERSION_LINE = re.compile(r'^version\s*=\s*"([^"]+)"', re.MULTILINE)
 
 
@@ -217,20 +218,48 @@ def _is_url(template: str) -> bool:
     return "://" in template or template.startswith(("gh:", "gl:", "bb:", "git@", "git+"))
 
 
+def _git_requirement(origin: str, commit: str) -> str:
+    """``dslc @ git+<origin>@<commit>``: pip and uv want ``git+`` and no scp-like ``host:path``."""
+    scp_like = re.match(r"^([\w.-]+@[\w.-]+):(?!//)(.+)$", origin)
+    if scp_like:  # git@host:org/repo.git -> ssh://git@host/org/repo.git
+        origin = f"ssh://{scp_like.group(1)}/{scp_like.group(2)}"
+    if not origin.startswith("git+"):
+        origin = "git+" + origin
+    return f"{DSLC} @ {origin}@{commit}#subdirectory=helpers"
+
+
+def _template_dir(answers: Mapping[str, Any]) -> Path:
+    """The template's folder. cookiecutter gives ``_repo_dir`` as typed (``.`` for
+    ``cookiecutter .``) and renders files from inside the template, so a relative one
+    cannot be resolved; cruft gives none. This module is imported from that folder."""
+    given = Path(_field(answers, "_repo_dir"))
+    return given if given.is_absolute() else Path(__file__).resolve().parents[1]
+
+
 def dslc_requirement(answers: Mapping[str, Any]) -> str:
     """The PEP 508 requirement by which the generated project gets dslc.
 
     'auto' pins the template's exact version without any package index of ours: a
     template used from a git URL gives the same repository at the commit in use; a
     template used from a folder gives that folder's ``helpers/``.
+
+    cruft (create, update, link) renders from a temporary clone and gives no ``_repo_dir``,
+    but ``_template`` (the URL or folder it cloned, never the clone) and ``_commit`` (the
+    commit it renders). The pin then names that repository and commit, so that each
+    ``cruft update`` moves it to the new commit.
     """
     source = _field(answers, "dslc_source")
-    repo_dir = Path(_field(answers, "_repo_dir")).resolve()
+    repo_dir = _template_dir(answers)
     if source == "index":
         return f"{DSLC}=={dslc_version(repo_dir)}"
     if source != "auto":
         return f"{DSLC} @ {source}"
     template = _field(answers, "_template")
+    cruft_commit = _field(answers, "_commit")
+    if cruft_commit and template:
+        # cruft only clones git repositories: a folder given to it is one, so pin its commit.
+        origin = template if _is_url(template) else Path(template).resolve().as_uri()
+        return _git_requirement(origin, cruft_commit)
     if _is_url(template):
         origin = _git(repo_dir, "remote", "get-url", "origin")
         commit = _git(repo_dir, "rev-parse", "HEAD")
@@ -239,9 +268,7 @@ def dslc_requirement(answers: Mapping[str, Any]) -> str:
                 f"Cannot pin dslc: {repo_dir} is not a git clone of {template}; "
                 "set dslc_source to a URL or 'index'"
             )
-        if not origin.startswith("git+"):
-            origin = "git+" + origin
-        return f"{DSLC} @ {origin}@{commit}#subdirectory=helpers"
+        return _git_requirement(origin, commit)
     return f"{DSLC} @ {(repo_dir / 'helpers').as_uri()}"
 
 
@@ -282,16 +309,38 @@ def _validate_answers(answers: Mapping[str, Any]) -> str:
     return "ok"
 
 
+def register(environment: Any) -> None:
+    """Add the template's filters to a Jinja environment. Older copies of this file call it
+    by name from a newer one (see TemplateExtension): keep its name and signature."""
+    environment.filters["validate_answers"] = _validate_answers
+    environment.filters["dslc_requirement"] = dslc_requirement
+    environment.filters["initials"] = initials
+    environment.filters["json_text"] = json_text
+    environment.filters["docstring"] = docstring
+    environment.filters["template_dir"] = lambda answers: str(_template_dir(answers))
+    hooks_logger = logging.getLogger("cookiecutter.hooks")
+    # By name: a newer copy of this file defines its own class of the same name.
+    if not any(type(f).__name__ == "_DropHookTraceback" for f in hooks_logger.filters):
+        hooks_logger.addFilter(_DropHookTraceback())
+
+
+_IMPORTED_SOURCE = Path(__file__).read_bytes()
+
+
 class TemplateExtension(Extension):
     """Adds the template's filters: answer checks, the dslc requirement and safe quoting."""
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
-        environment.filters["validate_answers"] = _validate_answers
-        environment.filters["dslc_requirement"] = dslc_requirement
-        environment.filters["initials"] = initials
-        environment.filters["json_text"] = json_text
-        environment.filters["docstring"] = docstring
-        hooks_logger = logging.getLogger("cookiecutter.hooks")
-        if not any(isinstance(f, _DropHookTraceback) for f in hooks_logger.filters):
-            hooks_logger.addFilter(_DropHookTraceback())
+        source = Path(__file__).read_bytes()
+        if source == _IMPORTED_SOURCE:
+            register(environment)
+            return
+        # `cruft update` renders the project's template commit, then the newest one, in one
+        # process and from one clone checked out in turn; Python imports this module once,
+        # at the older commit. Take the filters from the file as it is now, or the newer
+        # commit would render with the older rules and a change to them (to the dslc pin,
+        # say) would never reach a project: both sides of cruft's diff would agree.
+        newer: dict[str, Any] = {"__name__": f"{__name__}_on_disk", "__file__": __file__}
+        exec(compile(source, __file__, "exec"), newer)
+        newer["register"](environment)

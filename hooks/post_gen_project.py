@@ -40,6 +40,9 @@ def init_git() -> None:
         return
     if _inside_git_work_tree():
         return  # generated inside another repository (e.g. a monorepo): leave it to that one
+    # `cruft update` also runs this hook, in the two scratch renders it diffs (old and new
+    # template commit). The .git made there must stay out of that diff: the project's
+    # `[tool.cruft] skip` lists ".git" (and ".env"), and tests/test_cruft.py checks it.
     subprocess.run(["git", "init", "--quiet", "--initial-branch=main"], check=True)
     # Staged, not committed (the author may not have a git identity yet): `make lint`
     # checks every file straight away, and the first commit is one `git commit` away.

@@ -12,10 +12,13 @@ from pathlib import Path
 
 # JSON in a raw string: no answer (quotes, backslashes) can break the code.
 ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")
+# Absolute, unlike _repo_dir (`cookiecutter .` gives "."), and set under cruft too.
+TEMPLATE_DIR = json.loads(r""" {{ cookiecutter | template_dir | tojson }} """)  # spaces: no """"
 
 
 def main() -> int:
-    repo_dir = Path(ANSWERS.get("_repo_dir", ""))
+    # cruft renders updates into new, empty folders, which the check below lets pass.
+    repo_dir = Path(TEMPLATE_DIR)
     if (repo_dir / "hooks" / "answers.py").is_file():
         sys.path.insert(0, str(repo_dir / "hooks"))
         from answers import InvalidAnswer, validate

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.conftest import ROOT, run_cookiecutter
+
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
 LICENSES = ["MIT", "BSD-3-Clause", "Apache-2.0", "Proprietary"]
 CIS = ["github", "none"]
@@ -175,3 +177,12 @@ def test_project_starts_as_git_repository_with_env_file(bake):
     project = bake()
     assert (project / ".git").is_dir()
     assert (project / ".env").read_text() == (project / ".env.example").read_text()
+
+
+def test_relative_template_path_pins_dslc_to_its_helpers(tmp_path):
+    """The README's `cookiecutter .`: a relative path must still pin the real helpers/."""
+    result = run_cookiecutter(".", "--output-dir", str(tmp_path), "project_slug=rel", cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    pyproject = tomllib.loads((tmp_path / "rel" / "pyproject.toml").read_text())
+    (requirement,) = [dep for dep in pyproject["project"]["dependencies"] if "dslc" in dep]
+    assert requirement.endswith(f"@ {(ROOT / 'helpers').as_uri()}")
