@@ -36,6 +36,8 @@ _INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 _QUIET_WARNINGS = "ignore:IProgress not found"
 _INSTALL_HINT = "install them with: pip install 'dslc[report]'"
 
+# Log lines and warnings go to stderr, which Jupyter paints as errors (pink); in a
+# finished report they are information (an error stops the report), so shown neutral.
 _CSS = """
 .dslc-header { margin: 1rem 0; font-family: system-ui, sans-serif; border-bottom: 1px solid #ddd;
   padding: 0 1rem 1rem calc(var(--jp-cell-prompt-width, 64px) + 22px); }
@@ -49,6 +51,7 @@ _CSS = """
 .dslc-index li { margin: 0 0 1.2rem; list-style: none; }
 .dslc-index ul { padding: 0; }
 .dslc-index a { font-size: 1.2rem; font-weight: 600; }
+body .jp-RenderedText[data-mime-type='application/vnd.jupyter.stderr'] { background: #f5f5f5; }
 """
 # Extends nbconvert's "lab" page: our header after <main>, our styles in <head>.
 _TEMPLATE = """{%- extends 'index.html.j2' -%}
