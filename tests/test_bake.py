@@ -156,17 +156,20 @@ def test_values_with_quotes_stay_valid(bake):
     assert pyproject["project"]["authors"][0]["name"] == "O'Brien"
     (notebook,) = (project / "notebooks").glob("*.ipynb")
     assert json.loads(notebook.read_text())["metadata"]["dslc"]["authors"] == ["O'Brien"]
-    package = next((project / "src").iterdir()) / "__init__.py"
-    docstring = ast.get_docstring(ast.parse(package.read_text()))
+    docstring = _package_docstring(project)
     assert docstring.startswith('The "Quoted" Project: Predicts "churn" \\ and more')
     _assert_ruff_clean(project)
+
+
+def _package_docstring(project: Path) -> str:
+    package = next((project / "src").iterdir()) / "__init__.py"
+    return ast.get_docstring(ast.parse(package.read_text()))
 
 
 def test_long_description_is_wrapped_in_the_package_docstring(bake):
     description = "A very long description of what this project predicts and why. " * 5
     project = bake(project_name="Wordy", description=description.strip(), project_slug="wordy")
-    package = next((project / "src").iterdir()) / "__init__.py"
-    docstring = ast.get_docstring(ast.parse(package.read_text()))
+    docstring = _package_docstring(project)
     summary = docstring.split("\n\n")[0]
     assert "\n" in summary, "a long summary is wrapped, not one overlong line"
     assert " ".join(summary.split()) == "Wordy: " + description.strip()

@@ -27,8 +27,8 @@ INSPECT = Path(__file__).with_name("inspect_runs.py")
 SECRET = "s3cr3t-value-from-dotenv"
 
 
-def runs(project: Path) -> dict:
-    return json.loads(sh(f".venv/bin/python {INSPECT}", project).stdout)
+def runs(project: Path, env: dict | None = None) -> dict:
+    return json.loads(sh(f".venv/bin/python {INSPECT}", project, env=env).stdout)
 
 
 @pytest.fixture(scope="module")
@@ -202,7 +202,7 @@ def test_mlproject_entry_points_drive_the_same_pipeline(trained, tmp_path):
         trained,
         env=store,
     )
-    summary = json.loads(sh(f".venv/bin/python {INSPECT}", trained, env=store).stdout)
+    summary = runs(trained, env=store)
     (run,) = summary["runs"]
     assert run["status"] == "FINISHED"
     assert run["tags"]["mlflow.project.entryPoint"] == "train"

@@ -34,19 +34,10 @@ __all__ = [
     "tracking",
 ]
 
-_SUBMODULES = {
-    "catalog",
-    "checks",
-    "config",
-    "data",
-    "errors",
-    "events",
-    "fingerprint",
-    "gitinfo",
-    "tracking",
-}
 # Public names that live in a submodule: name -> module.
 _ATTRS = {"get_logger": "logging", "setup_logging": "logging", "DslcError": "errors"}
+# Every other public name but __version__ is a submodule: __all__ stays the one list.
+_SUBMODULES = frozenset(__all__) - _ATTRS.keys() - {"__version__"}
 
 
 def _version() -> str:
