@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parents[1]
 E2E_BAR_SECONDS = 120.0
@@ -45,6 +46,16 @@ def bake_seconds(template: Path, workdir: Path) -> float:
     return time.perf_counter() - start
 
 
+def _template_filters() -> list[str]:
+    """The names of the filters hooks/answers.py adds to cookiecutter's Jinja environment."""
+    sys.path.insert(0, str(ROOT))
+    from hooks.answers import register
+
+    environment = SimpleNamespace(filters={})
+    register(environment)
+    return list(environment.filters)
+
+
 def plain_copy(workdir: Path) -> Path:
     """This template without hooks, extension and the answer check: plain cookiecutter."""
     copy = workdir / "plain-template"
@@ -54,11 +65,12 @@ def plain_copy(workdir: Path) -> Path:
     for key in ("_extensions", "__answers_checked"):
         context.pop(key, None)
     (copy / "cookiecutter.json").write_text(json.dumps(context, indent=2))
-    # The filters the extension provided, replaced by constants of the same shape.
+    # Each filter the extension registers becomes Jinja's plain `string` filter.
+    filters = _template_filters()
     for path in (copy / "{{cookiecutter.project_slug}}").rglob("*"):
         if path.is_file():
             text = path.read_text()
-            for name in ("dslc_requirement", "json_text", "docstring", "initials"):
+            for name in filters:
                 text = text.replace(f"| {name}", "| string")
             path.write_text(text)
     for path in sorted(copy.rglob("*initials*"), reverse=True):
