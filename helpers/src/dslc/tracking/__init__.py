@@ -29,8 +29,8 @@ What dslc adds to plain MLflow:
   run inputs whose digest is dslc's full-content fingerprint).
 * Metrics are buffered and sent with ``log_batch``; a failing run keeps everything logged,
   is marked FAILED and gets a ``dslc.error`` tag.
-* Params and tags that look secret are never sent (see :mod:`dslc.tracking._secrets`);
-  the ``dslc.withheld`` tag names them.
+* Params and tags that look secret are never sent (see :mod:`dslc.secrets`); the
+  ``dslc.withheld`` tag names them.
 
 The experiment defaults to ``MLFLOW_EXPERIMENT_ID`` / ``MLFLOW_EXPERIMENT_NAME`` when set
 (``mlflow run`` sets the id), else the project name. Importing this module does not import
@@ -42,6 +42,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..secrets import is_secret_name
 from ._errors import (
     MlflowMissingError,
     NoActiveRunError,
@@ -50,7 +51,6 @@ from ._errors import (
     TrackingServerUnreachable,
 )
 from ._run import Run, active
-from ._secrets import is_secret_name
 from ._store import client, ensure_store, uri
 
 __all__ = [

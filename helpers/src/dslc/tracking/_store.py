@@ -18,7 +18,13 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from .. import config
-from ._errors import MlflowMissingError, StoreError, TrackingError, TrackingServerUnreachable
+from ._errors import (
+    MlflowMissingError,
+    StoreError,
+    TrackingError,
+    TrackingServerUnreachable,
+    first_line,
+)
 
 if TYPE_CHECKING:
     from filelock import FileLock
@@ -156,10 +162,10 @@ def _open_stores(store_uri: str, root: Path) -> None:
                 f"MLflow store {store_uri} was made by an older MLflow; back it up, then run: "
                 f"mlflow db upgrade {store_uri}"
             ) from exc
-        raise StoreError(f"cannot open MLflow store {store_uri}: {_first_line(exc)}") from exc
+        raise StoreError(f"cannot open MLflow store {store_uri}: {first_line(exc)}") from exc
     except Exception as exc:  # SQLAlchemy/OS errors: say which store and where it is set
         raise StoreError(
-            f"cannot open MLflow store {store_uri} ({type(exc).__name__}: {_first_line(exc)}); "
+            f"cannot open MLflow store {store_uri} ({type(exc).__name__}: {first_line(exc)}); "
             f"fix MLFLOW_TRACKING_URI in {root / '.env'} or remove it to use the default"
         ) from exc
 
@@ -219,7 +225,7 @@ def _create_experiment(mlflow_client: MlflowClient, name: str, root: Path, store
         except MlflowException as exc:  # created meanwhile by another client: fine
             if "RESOURCE_ALREADY_EXISTS" not in str(exc.error_code):
                 raise TrackingError(
-                    f"cannot create experiment {name!r} on {store_uri}: {_first_line(exc)}"
+                    f"cannot create experiment {name!r} on {store_uri}: {first_line(exc)}"
                 ) from exc
         return mlflow_client.get_experiment_by_name(name)
     with _StoreLock(root):  # double-checked: another process may have just created it
@@ -243,8 +249,3 @@ def _check_experiment(exp: Any, ref: str, store_uri: str) -> str:
             "experiment=<another name>"
         )
     return str(exp.experiment_id)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:300] if text else type(exc).__name__
