@@ -38,4 +38,14 @@ models = [
     {"name": m.name, "version": m.version, "run_id": m.run_id}
     for m in client.search_model_versions()
 ]
-print(json.dumps({"uri": tracking.uri(), "runs": summary, "models": models}))
+champion = tracking.champion() if models else None
+print(
+    json.dumps(
+        {
+            "uri": tracking.uri(),
+            "runs": summary,
+            "models": models,
+            "champion": champion.version if champion else None,
+        }
+    )
+)
