@@ -35,7 +35,7 @@ for run in runs:
         }
     )
 models = [
-    {"name": m.name, "version": m.version, "run_id": m.run_id}
+    {"name": m.name, "version": str(m.version), "run_id": m.run_id}
     for m in client.search_model_versions()
 ]
 champion = tracking.champion() if models else None
@@ -45,7 +45,7 @@ print(
             "uri": tracking.uri(),
             "runs": summary,
             "models": models,
-            "champion": champion.version if champion else None,
+            "champion": str(champion.version) if champion else None,
         }
     )
 )
