@@ -258,6 +258,17 @@ def test_spark_without_java_says_in_one_line_what_to_install(trained, tmp_path):
     assert lines[0].startswith("error: ") and "openjdk-17-jre-headless" in lines[0]
 
 
+@pytest.mark.parametrize("step", ["predict", "serve"])
+def test_scoring_before_any_training_says_so_in_one_line(trained, tmp_path, step):
+    empty_store = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db"}
+    command = f".venv/bin/python -m {module_name(trained)}.{step}"
+    result = sh(command, trained, check=False, env=empty_store)
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if "error" in line.lower()]
+    assert len(errors) == 1 and errors[0].startswith("error: no champion model yet"), errors
+    assert "Traceback" not in result.stderr
+
+
 def test_a_worse_run_keeps_the_champion_and_make_promote_moves_it(trained):
     worse = sh(f".venv/bin/python -m {module_name(trained)}.train --C 0.01", trained)
     (line,) = [line for line in worse.stderr.splitlines() if "registered version" in line]
