@@ -236,6 +236,11 @@ def project_folder(answers: Mapping[str, Any]) -> str:
     validate(answers)
     folder = _destination(answers)
     if folder is not None:
+        if any(marker in str(folder) for marker in ("{{", "{%", "{#")):
+            raise InvalidAnswer(
+                f"Cannot generate into {folder}: cookiecutter would run the Jinja syntax in"
+                " that path ('{{', '{%' or '{#'); choose another --output-dir"
+            )
         existing = folder
         while not existing.exists() and existing != existing.parent:
             existing = existing.parent

@@ -180,6 +180,17 @@ def test_output_dir_naming_a_file_is_refused_in_one_line(tmp_path, inside):
     assert (tmp_path / "notes.txt").read_text() == "mine\n"
 
 
+@pytest.mark.parametrize("name", ["a{{ 7*7 }}b", "{% raw %}", "{#"])
+def test_output_dir_with_template_syntax_is_refused_in_one_line(tmp_path, name):
+    """cookiecutter renders the folders' paths, --output-dir included, through Jinja."""
+    result = run_cookiecutter("-o", str(tmp_path / name), str(ROOT), cwd=tmp_path)
+
+    text = (result.stdout + result.stderr).strip()
+    assert result.returncode == 1
+    assert len(text.splitlines()) == 1 and "Jinja syntax" in text, text
+    assert list(tmp_path.iterdir()) == []
+
+
 def _replay_file(folder: Path, **answers) -> Path:
     """A replay file, as cookiecutter writes one, with some answers replaced."""
     context = json.loads((ROOT / "cookiecutter.json").read_text())
