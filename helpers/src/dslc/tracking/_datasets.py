@@ -64,7 +64,7 @@ def dataset_input(use: DatasetUse, redactor: Redactor) -> Any:
     source_type, source = source_of(location)
     profile = {"fingerprint": use.fingerprint, "format": use.format, "role": use.role}
     entity = Dataset(
-        name=display_name(use),
+        name=redactor.scrub(display_name(use)),
         digest=digest(use.fingerprint),
         source_type=source_type,
         source=source,
@@ -84,7 +84,7 @@ class DatasetRecorder:
 
     def record(self, use: DatasetUse) -> None:
         """Log ``use`` as a run input unless the same use was recorded already."""
-        name = display_name(use)
+        name = self._redactor.scrub(display_name(use))
         key = (name, use.fingerprint, use.role, use.location)
         with self._lock:
             if key in self._seen:

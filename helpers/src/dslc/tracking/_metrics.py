@@ -13,6 +13,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from ..secrets import Redactor
 from ._errors import TrackingError, first_line
 from ._writer import MAX_METRICS_PER_BATCH, RunWriter, chunks
 
@@ -34,8 +35,9 @@ def _number(key: str, value: Any) -> float:
 class MetricBuffer:
     """Metric values of one run waiting to be sent, in the order they were logged."""
 
-    def __init__(self, writer: RunWriter) -> None:
+    def __init__(self, writer: RunWriter, redactor: Redactor) -> None:
         self._writer = writer
+        self._redactor = redactor
         self._pending: list[Entry] = []
         self._lock = threading.Lock()  # guards _pending
         self._flush_lock = threading.Lock()  # one flush at a time keeps metric order
@@ -44,6 +46,11 @@ class MetricBuffer:
     def add(self, metrics: Mapping[str, Any], step: int | None) -> None:
         """Buffer values logged at one step (same timestamp); flush when due."""
         now, at = int(time.time() * 1000), int(step or 0)
+        for key in metrics:
+            if self._redactor.leaks(key):
+                raise TrackingError(
+                    "a metric name contains the value of a secret variable; rename the metric"
+                )
         entries = [(key, _number(key, value), now, at) for key, value in metrics.items()]
         with self._lock:
             self._pending.extend(entries)
