@@ -33,6 +33,10 @@ class TrackingServerUnreachable(TrackingError):
     """The http(s) tracking server named by ``MLFLOW_TRACKING_URI`` does not answer."""
 
 
+class TrackingServerError(TrackingError):
+    """The tracking server answers, but with errors (HTTP 5xx), or is not an MLflow server."""
+
+
 class StoreError(TrackingError):
     """The tracking store cannot be opened, created or migrated."""
 
