@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,3 +55,30 @@ def test_data_load_and_save_record_full_fingerprints(tproj: Path) -> None:
     assert run_data(run.id).data.tags["dslc.data.iris.fingerprint"] == fp_in
     fp_out = data.fingerprint("processed/iris_copy.csv")
     assert json.loads(by_name["iris_copy.csv"].dataset.profile)["fingerprint"] == fp_out
+
+
+@dataclass(frozen=True)
+class _SqlUse(events.DatasetUse):
+    """A DatasetUse with the `query` field branch `data` adds (defined here until then)."""
+
+    query: str | None = None
+
+
+def test_sql_reads_are_named_by_connection_and_query(tproj: Path) -> None:
+    (tproj / ".env").write_text(
+        "WAREHOUSE_URL=postgresql://bob:wh-secret-9@db/sales\n", encoding="utf-8"
+    )
+    orders = "SELECT id, amount FROM orders"
+    with tracking.run() as run:
+        for query in (orders, "SELECT * FROM customers", orders):  # the repeat counts once
+            events.publish(_SqlUse("orders", "sql://WAREHOUSE_URL", None, "sql", "input", query))
+    records = _inputs(run.id)
+    assert len(records) == 2
+    by_query = {json.loads(r.dataset.source)["query"]: r.dataset for r in records}
+    first = by_query[orders]
+    assert first.source_type == "sql" and first.name == "orders"
+    assert json.loads(first.source) == {"connection": "WAREHOUSE_URL", "query": orders}
+    assert first.digest.startswith("query-") and len(first.digest) <= 36
+    assert first.digest != by_query["SELECT * FROM customers"].digest
+    assert "dslc.data.orders.fingerprint" not in run_data(run.id).data.tags
+    assert "wh-secret-9" not in json.dumps([r.dataset.to_dictionary() for r in records])

@@ -87,3 +87,50 @@ def test_metrics_are_buffered_and_batched(tproj: Path, monkeypatch: pytest.Monke
     assert len(client().get_metric_history(run.id, "acc")) == 1400
     assert run_data(run.id).data.metrics["late"] == 1.0
     assert sizes[0] == 1000 and all(s <= 1000 for s in sizes)
+
+
+@pytest.mark.parametrize("bad", ["bad name!", "../up", "tab\there", "x" * 300])
+def test_a_bad_metric_name_fails_where_it_is_logged(tproj: Path, bad: str) -> None:
+    with tracking.run() as run:
+        run.log_metric("good", 1.0, step=0)
+        with pytest.raises(tracking.TrackingError, match="MLflow refuses metric") as exc:
+            run.log_metrics({"also_good": 2.0, bad: 3.0})
+        assert "\n" not in str(exc.value)
+        run.log_metric("good", 4.0, step=1)
+    stored = run_data(run.id).data.metrics
+    assert stored == {"good": 4.0}  # nothing of the refused call, nothing lost before it
+    assert run_data(run.id).info.status == "FINISHED"
+
+
+def test_bad_steps_and_values_are_one_line(tproj: Path) -> None:
+    with tracking.run() as run:
+        with pytest.raises(tracking.TrackingError, match="step must be a whole number"):
+            run.log_metric("m", 1.0, step="later")  # type: ignore[arg-type]
+        with pytest.raises(tracking.TrackingError, match="must be a number"):
+            run.log_metric("m", None)  # type: ignore[arg-type]
+        run.log_metric("nan", float("nan"))  # MLflow stores NaN and infinities
+        run.log_metric("inf", float("inf"))
+    assert set(run_data(run.id).data.metrics) == {"nan", "inf"}
+
+
+def test_a_batch_the_store_refuses_keeps_its_valid_metrics(
+    tproj: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Should a name get past the check (another server's rules), the batch is split."""
+    from dslc.tracking import _metrics
+
+    monkeypatch.setattr(_metrics, "_validate", lambda *args: None)
+    with caplog.at_level("WARNING", logger="dslc.tracking"), tracking.run() as run:
+        for step in range(300):  # 601 values: one batch, sent by flush()
+            run.log_metrics({"loss": 1.0 / (step + 1), "acc": step / 300}, step=step)
+            if step == 123:
+                run.log_metric("bad name!", 1.0, step=step)
+        assert run.flush() == 600
+    history = client().get_metric_history(run.id, "loss")
+    assert sorted(m.step for m in history) == list(range(300))
+    assert len(client().get_metric_history(run.id, "acc")) == 300
+    assert "bad name!" not in run_data(run.id).data.metrics
+    assert run_data(run.id).info.status == "FINISHED"
+    (warning,) = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert "1 metric value(s)" in warning and "'bad name!'" in warning
+    assert "the other 600 were sent" in warning and "\n" not in warning

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.machinery
+import os
 import re
 import shutil
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -83,6 +86,7 @@ def test_git_and_environment_tags_from_python_c(project: Path, migrated_db: Path
     assert tags["mlflow.source.git.branch"] == "main"
     assert tags["dslc.git.dirty"] == "true"
     assert tags["mlflow.source.name"] == "python -c"
+    assert "dslc.entry_point" not in tags  # python -c cannot be run again
     assert tags["mlflow.runName"].startswith("python-c-")
     assert tags["dslc.python"] == ".".join(map(str, sys.version_info[:3]))
     assert tags["dslc.pkg.mlflow"] == mlflow.__version__
@@ -120,3 +124,60 @@ def test_sys_exit_zero_is_a_normal_end(tproj: Path) -> None:
     stored = run_data(run.id)
     assert stored.info.status == "FINISHED" and "dslc.error" not in stored.data.tags
     assert stored.data.metrics == {"m": 1.0}
+
+
+# -- the command that started the run --------------------------------------------------
+
+
+def _main_module(monkeypatch: pytest.MonkeyPatch, spec_name: str | None) -> None:
+    main = types.ModuleType("__main__")
+    main.__spec__ = importlib.machinery.ModuleSpec(spec_name, None) if spec_name else None
+    monkeypatch.setitem(sys.modules, "__main__", main)
+
+
+@pytest.mark.parametrize(
+    ("argv", "spec", "expected"),
+    [
+        (["/x/src/demo/train.py", "--C", "0.5"], "demo.train", "python -m demo.train --C 0.5"),
+        (["/x/src/demo/__main__.py"], "demo.__main__", "python -m demo"),
+        (["{root}/scripts/fit.py", "--name", "a b"], None, "python scripts/fit.py --name 'a b'"),
+        (["/elsewhere/tool.py"], None, "python /elsewhere/tool.py"),
+        (["-c", "--flag"], None, None),
+        ([""], None, None),
+    ],
+)
+def test_entry_point(
+    project: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+    spec: str | None,
+    expected: str | None,
+) -> None:
+    from dslc.tracking import _context
+
+    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
+    monkeypatch.setattr(sys, "argv", [a.replace("{root}", str(project)) for a in argv])
+    _main_module(monkeypatch, spec)
+    assert _context.entry_point(project, _context.source(project)) == expected
+
+
+def test_entry_point_of_a_notebook(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dslc.tracking import _context
+
+    monkeypatch.setenv("JPY_SESSION_NAME", str(project / "notebooks" / "01-explore.ipynb"))
+    src = _context.source(project)
+    assert _context.entry_point(project, src) == "notebooks/01-explore.ipynb"
+
+
+def test_python_m_run_is_tagged_with_its_command(tproj: Path) -> None:
+    (tproj / "src" / "demo" / "__init__.py").write_text("", encoding="utf-8")
+    (tproj / "src" / "demo" / "train.py").write_text(
+        "from dslc import tracking\nwith tracking.run() as r:\n    print(r.id)\n", encoding="utf-8"
+    )
+    proc = subprocess.run(
+        [PY, "-m", "demo.train", "--C", "0.5"], cwd=tproj / "notebooks", capture_output=True,
+        text=True, timeout=300, check=False, env={**os.environ, "PYTHONPATH": str(tproj / "src")},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    tags = run_data(proc.stdout.strip().splitlines()[-1]).data.tags
+    assert tags["dslc.entry_point"] == "python -m demo.train --C 0.5"

@@ -1,24 +1,35 @@
 """Keep secrets out of everything dslc writes: MLflow params and tags, logs, errors.
 
-A name is secret when one of its segments is a secret word. Names are split on anything
-that is not a letter or digit and at lower-to-upper camelCase boundaries, then each
-segment (lower-cased) is compared whole:
+**Names.** A name is secret when it contains KEY, SECRET, TOKEN, PASSWORD or CREDENTIAL,
+read the way names are written rather than letter by letter. The name is split into
+segments on anything that is not a letter or digit and at camelCase boundaries, then:
 
-* ``key``, ``secret``, ``secrets``, ``token``, ``password``, ``passwd``, ``credential``,
-  ``credentials``;
-* the same words glued to a common prefix: ``apikey``, ``accesskey``, ``authtoken``,
-  ``secretkey``, ``privatekey``, ``clientsecret``, ``dbpassword``...
+* a segment containing ``password``, ``passwd``, ``passphrase``, ``secret``,
+  ``credential`` or ``webhook`` is secret (``PGPASSWORD``, ``client_secret``,
+  ``GPG_PASSPHRASE``, ``SLACK_WEBHOOK_URL``);
+* a segment that is ``key`` or ``token``, alone or glued to a prefix such as ``api``,
+  ``access``, ``auth``, ``private`` (``api_key``, ``APIKEY``, ``hf_token``, ``sort.key``),
+  or their plural after such a prefix (``API_KEYS``, ``access_tokens``) is secret, while
+  ``tokenizer``, ``max_tokens``, ``num_keys``, ``keyboard`` and ``monkey`` are not;
+* the last segment ``dsn``, ``auth``, ``pat`` or ``cookie`` (``SENTRY_DSN``,
+  ``BASIC_AUTH``, ``GITHUB_PAT``), or ``pwd`` after another segment (``DB_PWD``; a bare
+  ``PWD`` is the shell's working folder), is secret;
+* a connection URL is secret: ``url``, ``uri``, ``dsn`` or ``string`` after ``database``,
+  ``db``, ``conn``, ``connection``, ``sqlalchemy``, ``postgres``, ``pg``, ``mysql``,
+  ``redis``, ``mongo``, ``amqp`` or ``broker`` (``DATABASE_URL``, ``REDIS_URL``,
+  ``connection_string``).
 
-So ``api_key``, ``db.password``, ``AWS_SECRET_ACCESS_KEY``, ``apiKey``, ``APIKEY`` and
-``hf_token`` are secret, while ``keyboard``, ``monkey``, ``tokenizer`` and ``max_tokens``
-are not (plural ``tokens``/``keys`` count things far more often than they hold secrets).
-The rule errs on the safe side for a bare ``key`` segment (``sort.key`` is withheld); the
-``dslc.withheld`` run tag names everything withheld so a false positive is visible.
+The rule errs on the safe side (``key_length`` is withheld); the ``dslc.withheld`` run tag
+names everything withheld, so a false positive is visible.
 
-Values are checked too: any text containing the value of a secret-named environment
-variable (or ``.env`` entry) is withheld or scrubbed, so a password cannot slip in under
-an innocent name. Secret values shorter than :data:`MIN_SECRET_LEN` are ignored, because
-matching ``"1"`` or ``"true"`` would withhold half the params of a run.
+**Values.** The value of every secret-named variable of the environment and of the
+project's ``.env`` is a secret, and so is the password of every URL held by any variable
+(``WAREHOUSE_URL=postgresql://bob:pw@db/sales`` makes ``pw`` a secret). Such values are
+scrubbed wherever they appear, whitespace runs inside them included, before any
+truncation or whitespace clean-up. Values shorter than :data:`MIN_SECRET_LEN` are ignored
+by value (matching ``"1"`` or ``"true"`` would withhold half of a run's params); URL
+credentials are scrubbed whatever their length: ``scheme://user:password@host`` becomes
+``scheme://***@host``.
 
 Other dslc modules clean a message with :func:`scrub` before showing it.
 """
@@ -29,40 +40,76 @@ import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 MIN_SECRET_LEN = 5
 REDACTED = "***"
-_WORDS = ("key", "secrets?", "token", "password", "passwd", "credentials?")
+
 _PREFIXES = (
     "access", "api", "app", "auth", "bearer", "client", "db", "encryption", "master",
     "private", "refresh", "secret", "session", "signing",
 )  # fmt: skip
-_SEGMENT = re.compile(rf"^(?:{'|'.join(_PREFIXES)})?(?:{'|'.join(_WORDS)})$")
+_PREFIX = "|".join(_PREFIXES)
+_STRONG = re.compile("password|passwd|passphrase|secret|credential|webhook")
+_KEY_OR_TOKEN = re.compile(rf"^(?:{_PREFIX})?(?:key|token)$|^(?:{_PREFIX})(?:keys|tokens)$")
+_PLURAL = frozenset({"keys", "tokens"})
+_LAST = frozenset({"dsn", "auth", "pat", "cookie"})
+_CONNECTION = frozenset({"url", "uri", "dsn", "string"})
+_DATABASES = frozenset(
+    {"database", "db", "conn", "connection", "sqlalchemy", "postgres", "postgresql", "pg",
+     "mysql", "mssql", "redis", "mongo", "mongodb", "amqp", "broker"}
+)  # fmt: skip
 _SPLIT = re.compile(r"[^0-9A-Za-z]+|(?<=[a-z0-9])(?=[A-Z])")
 # The user-information part of a URL: "scheme://user:password@host" -> "scheme://***@host".
-# The password may contain anything but "@" or whitespace; the last "@" before the host
-# ends it, as URL parsers read it.
+# It ends at the last "@" before the host (a raw "@" in a password is read as URL parsers
+# read it), and never crosses "/", "?", "#" or whitespace.
 _URL_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)[^/?#\s@]*(?:@[^/?#\s@]*)*@")
 
 
 def is_secret_name(name: str) -> bool:
     """True when ``name`` looks like it holds a secret (see the module docstring)."""
-    return any(_SEGMENT.match(seg.lower()) for seg in _SPLIT.split(name) if seg)
+    segments = [seg.lower() for seg in _SPLIT.split(name) if seg]
+    for i, seg in enumerate(segments):
+        if _STRONG.search(seg) or _KEY_OR_TOKEN.match(seg):
+            return True
+        if seg in _PLURAL and i > 0 and segments[i - 1] in _PREFIXES:
+            return True
+    if not segments:
+        return False
+    last = segments[-1]
+    if last in _LAST or (last == "pwd" and len(segments) > 1):
+        return True
+    return last in _CONNECTION and len(segments) > 1 and segments[-2] in _DATABASES
+
+
+def url_password(value: str) -> list[str]:
+    """The password of a URL (raw and percent-decoded), or nothing."""
+    try:
+        password = urlsplit(value.strip()).password
+    except ValueError:
+        return []
+    return [password, unquote(password)] if password else []
 
 
 def secret_values(env_file: Path | None = None) -> frozenset[str]:
-    """Values of secret-named environment variables and ``env_file`` entries."""
+    """Secret values of the environment and of ``env_file`` (see the module docstring)."""
     pairs: list[tuple[str, str | None]] = list(os.environ.items())
     if env_file is not None and env_file.is_file():
         from dotenv import dotenv_values
 
         # The environment may override .env: the file's own value is a secret too.
         pairs.extend(dotenv_values(env_file).items())
-    return frozenset(
-        value.strip()
-        for name, value in pairs
-        if value and len(value.strip()) >= MIN_SECRET_LEN and is_secret_name(name)
-    )
+    return frozenset(_values(pairs))
+
+
+def _values(pairs: Iterable[tuple[str, str | None]]) -> Iterable[str]:
+    for name, value in pairs:
+        if not value:
+            continue
+        if "://" in value:
+            yield from url_password(value)
+        if is_secret_name(name):
+            yield value.strip()
 
 
 def scrub_urls(text: str) -> str:
@@ -70,27 +117,40 @@ def scrub_urls(text: str) -> str:
     return _URL_USERINFO.sub(rf"\g<scheme>{REDACTED}@", text)
 
 
+def _flexible(value: str) -> str:
+    """A pattern matching ``value`` with any whitespace run where it has one."""
+    return r"\s+".join(re.escape(part) for part in value.split())
+
+
 class Redactor:
-    """Decides what may be logged, given the secret values of the environment."""
+    """Finds and removes given secret values (and URL credentials) in any text."""
 
     def __init__(self, values: Iterable[str] = ()) -> None:
-        # Longest first, so scrubbing a secret that contains another removes it whole.
-        self._values = tuple(sorted(set(values), key=len, reverse=True))
+        # Counted without whitespace: every match is then longer than "***", so each
+        # replacement in scrub() shortens the text.
+        kept = {v.strip() for v in values if len("".join(v.split())) >= MIN_SECRET_LEN}
+        # Longest first, so a secret that contains another is removed whole.
+        ordered = sorted(kept, key=len, reverse=True)
+        self._pattern = re.compile("|".join(map(_flexible, ordered))) if ordered else None
 
     def leaks(self, text: str) -> bool:
         """True when ``text`` contains a secret value."""
-        return any(v in text for v in self._values)
+        return self._pattern is not None and self._pattern.search(text) is not None
 
     def withhold(self, name: str, value: str) -> bool:
         """True when a param or tag ``name=value`` must not be sent."""
-        return is_secret_name(name) or self.leaks(value)
+        return is_secret_name(name) or self.leaks(name) or self.leaks(value)
 
     def scrub(self, text: str) -> str:
-        """Return ``text`` with every secret value replaced by ``***``."""
-        for v in self._values:
-            if v in text:
-                text = text.replace(v, REDACTED)
-        return text
+        """Return ``text`` with every secret value and URL credential replaced by ``***``."""
+        if self._pattern is not None:
+            # Again until nothing is left: a replacement may complete another occurrence
+            # ("ab" + "***" + "..."). Each pass shortens the text, so this ends.
+            while True:
+                text, count = self._pattern.subn(REDACTED, text)
+                if not count:
+                    break
+        return scrub_urls(text)
 
 
 def redactor(root: Path | None = None) -> Redactor:
@@ -110,7 +170,7 @@ def scrub(text: str, root: Path | None = None) -> str:
     """Return ``text`` without secrets, ready for a log line or an error message.
 
     Removes the value of every secret-named variable (environment and the project's
-    ``.env``) and the credentials of every URL. Call it on the full text, before any
-    truncation or whitespace clean-up.
+    ``.env``), URL passwords of any variable, and the credentials of every URL in
+    ``text``. Call it on the full text, before any truncation or whitespace clean-up.
     """
-    return scrub_urls(redactor(root).scrub(text))
+    return redactor(root).scrub(text)

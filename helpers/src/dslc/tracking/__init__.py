@@ -49,6 +49,7 @@ from ._errors import (
     NoActiveRunError,
     StoreError,
     TrackingError,
+    TrackingServerError,
     TrackingServerUnreachable,
 )
 from ._registry import Promotion, champion, model_uri, promote, promote_if_better, register
@@ -62,6 +63,7 @@ __all__ = [
     "Run",
     "StoreError",
     "TrackingError",
+    "TrackingServerError",
     "TrackingServerUnreachable",
     "active",
     "champion",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import platform
+import shlex
 import sys
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,6 +28,8 @@ TAG_GIT_BRANCH = "mlflow.source.git.branch"
 TAG_GIT_DIRTY = "dslc.git.dirty"
 TAG_SOURCE_NAME = "mlflow.source.name"
 TAG_SOURCE_TYPE = "mlflow.source.type"
+# The command that started the run, so it can be run again (`dslc reproduce`).
+TAG_ENTRY_POINT = "dslc.entry_point"
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,27 @@ def source(root: Path) -> Source:
     return Source(stem or "python", _relative(path, root), "LOCAL")
 
 
+def entry_point(root: Path, src: Source) -> str | None:
+    """The command that started this program, as it can be run again from the root.
+
+    ``python -m pkg.mod args`` for a module, ``python <path from the root> args`` for a
+    script, the notebook's path for a notebook; None for ``python -c``, an interactive
+    session or a notebook whose path the front end does not tell.
+    """
+    if src.kind == "NOTEBOOK":
+        return src.name if src.name.endswith(".ipynb") else None
+    argv = sys.argv if sys.argv else [""]
+    if argv[0] in ("", "-", "-c"):
+        return None
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    module = getattr(spec, "name", None)
+    if isinstance(module, str) and module:  # `python -m`: the module, not its file
+        command = ["python", "-m", module.removesuffix(".__main__"), *argv[1:]]
+    else:
+        command = ["python", _relative(Path(argv[0]), root), *argv[1:]]
+    return shlex.join(command)
+
+
 def run_name(stem: str, now: datetime | None = None) -> str:
     """Readable default run name: ``<stem>-<YYYYmmdd-HHMMSS>`` in local time."""
     return f"{stem}-{(now or datetime.now()):%Y%m%d-%H%M%S}"
@@ -117,6 +141,9 @@ def environment_tags(root: Path, project: str, src: Source) -> dict[str, str]:
         TAG_SOURCE_NAME: src.name,
         TAG_SOURCE_TYPE: src.kind,
     }
+    command = entry_point(root, src)
+    if command is not None:
+        tags[TAG_ENTRY_POINT] = command
     if "dslc" in versions:
         tags["dslc.version"] = versions["dslc"]
     for dist in KEY_PACKAGES:

@@ -7,6 +7,7 @@ fingerprint rather than MLflow's digest of the first 10,000 rows.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import threading
@@ -32,17 +33,30 @@ def display_name(use: DatasetUse) -> str:
     return PurePosixPath(path.replace("\\", "/")).name or use.location
 
 
-def digest(fingerprint: str | None) -> str:
-    """MLflow digest from a dslc fingerprint ``"<algo>:<hex>"`` (hex part, first 36 chars)."""
+def digest(fingerprint: str | None, query: str | None = None) -> str:
+    """MLflow digest from a dslc fingerprint ``"<algo>:<hex>"`` (hex part, first 36 chars).
+
+    A live SQL read has no fingerprint: its digest identifies the query (not the data),
+    so the MLflow UI tells two queries of one connection apart.
+    """
     if not fingerprint:
+        if query:
+            return "query-" + hashlib.sha256(query.encode()).hexdigest()[: MAX_DIGEST_LEN - 6]
         return "unknown"
     return fingerprint.rsplit(":", 1)[-1][:MAX_DIGEST_LEN] or "unknown"
 
 
-def source_of(location: str) -> tuple[str, str]:
-    """MLflow source type and source JSON, shaped like MLflow's own dataset sources."""
+def source_of(location: str, query: str | None = None) -> tuple[str, str]:
+    """MLflow source type and source JSON, shaped like MLflow's own dataset sources.
+
+    A SQL source (``sql://<CONNECTION_VARIABLE>``) is named by its connection variable
+    and its query, never by the URL the variable holds.
+    """
     parsed = urlparse(location)
     scheme = parsed.scheme.lower()
+    if scheme == "sql":
+        connection = location.split("://", 1)[1]
+        return "sql", json.dumps({"connection": connection, "query": query})
     if scheme in ("http", "https"):
         return "http", json.dumps({"url": location})
     # A one-letter scheme is a Windows drive ("C:\\data"), not a URL.
@@ -61,11 +75,14 @@ def dataset_input(use: DatasetUse, redactor: Redactor) -> Any:
     from mlflow.entities import Dataset, DatasetInput, InputTag
 
     location = redactor.scrub(use.location)  # an URL may carry credentials
-    source_type, source = source_of(location)
+    # `query` is new in DatasetUse (branch data): read it whether or not it exists yet.
+    query = getattr(use, "query", None)
+    query = redactor.scrub(query) if isinstance(query, str) else None
+    source_type, source = source_of(location, query)
     profile = {"fingerprint": use.fingerprint, "format": use.format, "role": use.role}
     entity = Dataset(
-        name=display_name(use),
-        digest=digest(use.fingerprint),
+        name=redactor.scrub(display_name(use)),
+        digest=digest(use.fingerprint, query),
         source_type=source_type,
         source=source,
         profile=json.dumps(profile),
@@ -79,13 +96,13 @@ class DatasetRecorder:
     def __init__(self, writer: RunWriter, redactor: Redactor) -> None:
         self._writer = writer
         self._redactor = redactor
-        self._seen: set[tuple[str, str | None, str, str]] = set()
+        self._seen: set[tuple[str, str | None, str, str, str | None]] = set()
         self._lock = threading.Lock()
 
     def record(self, use: DatasetUse) -> None:
         """Log ``use`` as a run input unless the same use was recorded already."""
-        name = display_name(use)
-        key = (name, use.fingerprint, use.role, use.location)
+        name = self._redactor.scrub(display_name(use))
+        key = (name, use.fingerprint, use.role, use.location, getattr(use, "query", None))
         with self._lock:
             if key in self._seen:
                 return

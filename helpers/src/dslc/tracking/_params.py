@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from ..secrets import Redactor
+from ..secrets import Redactor, scrub_urls
 from ._errors import TrackingError, warn
 from ._writer import (
     MAX_PARAM_VALUE_LEN,
@@ -83,13 +83,12 @@ class ParamsAndTags:
         """
         prepared: dict[str, str] = {}
         for key, value in flatten(params).items():
-            text = to_str(value)
+            text = self._allowed(key, value)
+            if text is None:
+                continue
             if len(text) > MAX_PARAM_VALUE_LEN:
                 warn("param %s is longer than MLflow allows; truncated", key)
                 text = truncate(text, MAX_PARAM_VALUE_LEN)
-            if self._redactor.withhold(key, text):
-                self._withheld.add(key)
-                continue
             previous = self._params.get(key)
             if previous is not None and previous != text:
                 raise TrackingError(
@@ -104,12 +103,23 @@ class ParamsAndTags:
         """Stringify and truncate tags, dropping (and noting) secret ones."""
         allowed: dict[str, str] = {}
         for key, value in tags.items():
-            text = truncate(to_str(value), MAX_TAG_VALUE_LEN)
-            if self._redactor.withhold(key, text):
-                self._withheld.add(key)
-            else:
-                allowed[key] = text
+            text = self._allowed(key, value)
+            if text is not None:
+                allowed[key] = truncate(text, MAX_TAG_VALUE_LEN)
         return allowed
+
+    def _allowed(self, key: str, value: Any) -> str | None:
+        """The text to send for ``key=value``, or None (noted as withheld).
+
+        Checked on the whole value, before any truncation; credentials of URLs in an
+        allowed value are replaced (``https://***@host``).
+        """
+        text = to_str(value)
+        if self._redactor.withhold(key, text):
+            # The name itself may hold a secret value: note it scrubbed.
+            self._withheld.add(self._redactor.scrub(key))
+            return None
+        return scrub_urls(text)
 
     def start_tags(self, tags: Mapping[str, str]) -> dict[str, str]:
         """``tags`` plus the withheld tag, for ``start_run`` (marks that tag as sent)."""

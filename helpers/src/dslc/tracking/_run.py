@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import config
-from ..secrets import Redactor, secret_values
+from ..secrets import Redactor, scrub_urls, secret_values
 from . import _artifacts, _models, _registry
 from ._context import Source, environment_tags, git_tags, run_name, source
 from ._datasets import DatasetRecorder
@@ -170,7 +170,7 @@ class Run:
         exp_id = experiment_id(self._experiment, root, store_uri)
         parent = self._resolve_parent(mlflow)
         src = source(root)
-        self._name = self._requested_name or run_name(src.stem)
+        self._name = self._redactor.scrub(self._requested_name or run_name(src.stem))
         params = self._params.prepare_params(self._initial_params or {}, self._name)
         tags = self._start_tags(root, src)
         try:
@@ -188,7 +188,9 @@ class Run:
         writer = RunWriter(
             MlflowClient(tracking_uri=store_uri), active_run.info.run_id, self._name, store_uri
         )
-        self._parts = _Parts(writer, MetricBuffer(writer), DatasetRecorder(writer, self._redactor))
+        self._parts = _Parts(
+            writer, MetricBuffer(writer, self._redactor), DatasetRecorder(writer, self._redactor)
+        )
         self._experiment_id, self._parent_id = exp_id, parent
         self._enter_live()
         try:
@@ -218,8 +220,13 @@ class Run:
 
     def _start_tags(self, root: Path, src: Source) -> dict[str, str]:
         tags = {**environment_tags(root, config.project_name(root), src), **git_tags(root)}
-        tags = {k: truncate(v, MAX_TAG_VALUE_LEN) for k, v in tags.items()}
-        tags = {k: v for k, v in tags.items() if not self._redactor.leaks(v)}
+        # dslc's own tags skip the name rule ("mlflow.source.git.commit" is no secret) but
+        # not the value check; checked whole, then cut to MLflow's limit.
+        tags = {
+            k: truncate(scrub_urls(v), MAX_TAG_VALUE_LEN)
+            for k, v in tags.items()
+            if not self._redactor.leaks(v)
+        }
         tags.update(self._params.filter_tags(self._initial_tags or {}))
         return self._params.start_tags(tags)
 
@@ -273,9 +280,8 @@ class Run:
             raise flush_error
 
     def _record_error(self, error: BaseException) -> None:
-        text = self._redactor.scrub(" ".join(f"{type(error).__name__}: {error}".split()))
         try:
-            self._started().writer.set_tags({ERROR_TAG: truncate(text, MAX_ERROR_LEN)})
+            self._started().writer.set_tags({ERROR_TAG: error_text(error, self._redactor)})
         except Exception as exc:  # the status still has to be set
             warn("could not record the error of run %s: %s", self.name, exc)
 
@@ -431,6 +437,16 @@ class Run:
         if text in self._models:
             return str(self._models[text].model_uri)
         return text if ":/" in text else f"runs:/{run_id}/{text}"
+
+
+def error_text(error: BaseException, redactor: Redactor) -> str:
+    """The ``dslc.error`` tag of a failed run: one line, no secret, MLflow-sized.
+
+    Scrubbed before the whitespace is folded and again after (folding could join the
+    pieces of a secret), and only then cut, so no part of a secret survives the cut.
+    """
+    text = redactor.scrub(f"{type(error).__name__}: {error}")
+    return truncate(redactor.scrub(" ".join(text.split())), MAX_ERROR_LEN)
 
 
 def _end_stale(mlflow: Any) -> None:

@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import os
 import threading
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from .. import config
+from . import _server
 from ._errors import (
     MlflowMissingError,
     StoreError,
     TrackingError,
-    TrackingServerUnreachable,
     first_line,
 )
 
@@ -33,7 +31,6 @@ if TYPE_CHECKING:
 LOCK_NAME = "mlflow-store.lock"
 # Generous: a first migration of a SQLite store takes a few seconds, a slow disk more.
 LOCK_TIMEOUT_S = 300.0
-PROBE_TIMEOUT_S = 5.0
 _SERVED_SCHEMES = frozenset({"http", "https", "databricks", "databricks-uc", "uc"})
 _HTTP_SCHEMES = frozenset({"http", "https"})
 
@@ -104,15 +101,19 @@ def ensure_store(root: Path | None = None) -> str:
     """Point mlflow at the project's store and make sure the store is usable.
 
     Creates and migrates an embedded (database) store on first use, under the project's
-    file lock so parallel first runs do not race; checks that an http(s) server answers.
+    file lock so parallel first runs do not race; checks that an http(s) server answers
+    and that its API works (see :mod:`dslc.tracking._server`).
     Cheap after the first call in a process. Returns the tracking URI.
 
     Raises:
         StoreError: the store cannot be created, opened or is from an older MLflow.
         TrackingServerUnreachable: the tracking server does not answer.
+        TrackingServerError: the tracking server answers with errors.
     """
     r = config.project_root() if root is None else Path(root)
     store_uri = config.tracking_uri(r)
+    if scheme(store_uri) in _HTTP_SCHEMES:
+        store_uri = _server.prepare(store_uri)
     mlflow = require_mlflow()
     mlflow.set_tracking_uri(store_uri)
     if store_uri in _initialised:
@@ -126,7 +127,7 @@ def ensure_store(root: Path | None = None) -> str:
 
 def _initialise(store_uri: str, root: Path) -> None:
     if scheme(store_uri) in _HTTP_SCHEMES:
-        _probe_server(store_uri, root)
+        _server.probe(store_uri, root)
         return
     if is_served(store_uri):
         return  # databricks & co: credentials and reachability are MLflow's business
@@ -167,22 +168,6 @@ def _open_stores(store_uri: str, root: Path) -> None:
         raise StoreError(
             f"cannot open MLflow store {store_uri} ({type(exc).__name__}: {first_line(exc)}); "
             f"fix MLFLOW_TRACKING_URI in {root / '.env'} or remove it to use the default"
-        ) from exc
-
-
-def _probe_server(store_uri: str, root: Path) -> None:
-    """Fail fast when the server is down: MLflow's own client retries for minutes."""
-    url = store_uri.rstrip("/") + "/health"
-    try:
-        with urllib.request.urlopen(url, timeout=PROBE_TIMEOUT_S):
-            pass
-    except urllib.error.HTTPError:
-        return  # it answered (a proxy or auth layer may refuse /health): reachable
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise TrackingServerUnreachable(
-            f"MLflow tracking server {store_uri} does not answer ({reason}); start it "
-            f"(mlflow server ...) or fix MLFLOW_TRACKING_URI in {root / '.env'}"
         ) from exc
 
 
