@@ -8,12 +8,21 @@ instead of failing with a traceback.
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import re
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.generated import bake_cli, sh
+from tests.generated import ENV, bake_cli, sh
 
 ANSWERS = {"project_name": "Demo Project", "project_slug": "demo-project", "ci": "none"}
 
@@ -69,3 +78,103 @@ def test_make_clean_removes_the_projects_caches_and_spares_venv(fresh):
     assert all(path.read_text() == "kept\n" for path in kept)
     for path in kept:
         path.unlink()
+
+
+# -- make lab -------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _get(url: str, token: str = "") -> tuple[int, bytes]:
+    request = urllib.request.Request(url, headers={"Authorization": f"token {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, b""
+    except OSError:  # not listening (yet)
+        return 0, b""
+
+
+def _listening(port: int) -> set[str]:
+    """Local addresses with a socket listening on `port` (Linux /proc/net/tcp*)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, hex_port = local.rsplit(":", 1)
+            if state == "0A" and int(hex_port, 16) == port:
+                found.add(address)
+    return found
+
+
+def _processes_with(text: str) -> dict[int, list[str]]:
+    found = {}
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError):
+            argv = cmdline.read_bytes().decode().split("\0")
+            if any(text in arg for arg in argv):
+                found[int(cmdline.parent.name)] = argv
+    return found
+
+
+@pytest.mark.slow
+def test_make_lab_serves_on_loopback_with_the_projects_kernel(fresh, tmp_path):
+    project, _ = fresh
+    port = _free_port()
+    log = tmp_path / "lab.log"
+    # --allow-root: CI runs as root, where Jupyter otherwise refuses to start.
+    command = f"make lab LAB_PORT={port} LAB_ARGS='--no-browser --allow-root'"
+    with log.open("w") as out:
+        lab = subprocess.Popen(
+            ["bash", "-c", command], cwd=project, env=ENV, stdout=out, stderr=out,
+            start_new_session=True,
+        )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 240
+        while _get(f"{base}/api")[0] != 200:
+            assert lab.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(1)
+        printed = re.search(rf"{base}/lab/tree/notebooks\?token=(\w+)", log.read_text())
+        assert printed, log.read_text()[-3000:]
+        token = printed[1]
+
+        assert _listening(port) == {"0100007F"}, "JupyterLab must listen on 127.0.0.1 only"
+        assert _get(f"{base}/api/contents")[0] == 403, "no access without the token"
+        status, body = _get(f"{base}/api/contents/notebooks", token)
+        assert status == 200 and "01-yn-explore-example.ipynb" in body.decode()
+
+        # Open the example as JupyterLab does: its kernel is the project's Python,
+        # started in the notebook's folder.
+        example = "notebooks/01-yn-explore-example.ipynb"
+        session = {"path": example, "type": "notebook", "kernel": {"name": "python3"}}
+        request = urllib.request.Request(
+            f"{base}/api/sessions", data=json.dumps(session).encode(), method="POST",
+            headers={"Authorization": f"token {token}", "Content-Type": "application/json"},
+        )  # fmt: skip
+        with urllib.request.urlopen(request, timeout=30) as response:
+            kernel_id = json.load(response)["kernel"]["id"]
+        deadline = time.monotonic() + 60
+        while not (kernels := _processes_with(f"kernel-{kernel_id}.json")):
+            assert time.monotonic() < deadline, "the kernel process did not start"
+            time.sleep(0.5)
+        [(pid, argv)] = kernels.items()
+        assert argv[0] == str(project / ".venv" / "bin" / "python"), argv
+        assert Path(f"/proc/{pid}/cwd").resolve() == (project / "notebooks").resolve()
+    finally:
+        os.killpg(lab.pid, signal.SIGTERM)
+        try:
+            lab.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(lab.pid, signal.SIGKILL)
+            lab.wait()
+    assert _listening(port) == set()
+    deadline = time.monotonic() + 20
+    while _processes_with(f"kernel-{kernel_id}.json") and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not _processes_with(f"kernel-{kernel_id}.json"), "the kernel outlived make lab"
