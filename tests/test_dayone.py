@@ -9,6 +9,7 @@ instead of failing with a traceback.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -78,6 +79,42 @@ def test_make_clean_removes_the_projects_caches_and_spares_venv(fresh):
     assert all(path.read_text() == "kept\n" for path in kept)
     for path in kept:
         path.unlink()
+
+
+# -- make test ------------------------------------------------------------------------
+
+# What the test tools keep between runs (pytest's last failures, coverage data); git
+# ignores them and `make clean` removes them. Nothing else may appear or change.
+TOOL_CACHES = {"!! .pytest_cache/", "!! .coverage"}
+STATE = ("data", "models", "mlartifacts", "mlruns", "reports", ".dslc")
+
+
+def _git_status(project: Path) -> set[str]:
+    out = sh("git status --porcelain --ignored", project).stdout
+    return {line for line in out.splitlines() if not line.startswith("!! .venv/")}
+
+
+def _state(project: Path) -> dict[str, str]:
+    """Content hashes of the data, the models, the MLflow store and the catalog."""
+    files = [p for name in STATE for p in (project / name).rglob("*") if p.is_file()]
+    files += [*project.glob("mlflow.db*"), project / "data" / "catalog.yml"]
+    return {
+        str(path.relative_to(project)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in files
+    }
+
+
+@pytest.mark.slow
+def test_make_test_leaves_the_project_as_it_was(fresh):
+    project, _ = fresh
+    sh("rm -rf .pytest_cache .coverage", project)
+    status, state = _git_status(project), _state(project)
+
+    sh("make test", project)
+
+    assert _state(project) == state, "make test changed the project's data or store"
+    assert _git_status(project) - status == TOOL_CACHES
+    assert status - _git_status(project) == set()
 
 
 # -- make lab -------------------------------------------------------------------------
