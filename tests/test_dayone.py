@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -23,7 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.generated import ENV, bake_cli, sh
+from tests.conftest import COOKIECUTTER_CONFIG
+from tests.generated import ENV, bake_cli, commit_all, sh, template_git_copy
 
 ANSWERS = {"project_name": "Demo Project", "project_slug": "demo-project", "ci": "none"}
 
@@ -215,3 +217,64 @@ def test_make_lab_serves_on_loopback_with_the_projects_kernel(fresh, tmp_path):
     while _processes_with(f"kernel-{kernel_id}.json") and time.monotonic() < deadline:
         time.sleep(0.5)
     assert not _processes_with(f"kernel-{kernel_id}.json"), "the kernel outlived make lab"
+
+
+# -- make update ----------------------------------------------------------------------
+
+
+def _cruft_create(template: Path, output_dir: Path) -> Path:
+    from tests.test_cruft import cruft
+
+    cruft(
+        "create", "--no-input", "--config-file", str(COOKIECUTTER_CONFIG),
+        "--output-dir", str(output_dir), "--extra-context", json.dumps(ANSWERS),
+        str(template), cwd=output_dir,
+    )  # fmt: skip
+    project = output_dir / "demo-project"
+    commit_all(project)
+    return project
+
+
+@pytest.mark.slow
+def test_make_update_says_in_one_line_how_to_link_a_cookiecutter_project(tmp_path):
+    template = template_git_copy(tmp_path / "ds-template")
+    commit = sh("git rev-parse HEAD", template).stdout.strip()
+    project = bake_cli(tmp_path, template=f"git+{template.as_uri()}", **ANSWERS)
+    commit_all(project)
+
+    failed = sh("make update", project, check=False)
+    assert failed.returncode != 0 and "Traceback" not in failed.stdout + failed.stderr
+    errors = failed.stderr.splitlines()
+    assert len([line for line in errors if line.startswith("error:")]) == 1, failed.stderr
+    assert errors[0].startswith("error: no .cruft.json"), failed.stderr
+    # The command names the template and the commit the project was made from: run it.
+    link = re.search(
+        r"commit \.cruft\.json: (.+ cruft link --checkout (\w+) (\S+))  \(see ", errors[0]
+    )
+    assert link and (link[2], link[3]) == (commit, template.as_uri()), errors[0]
+    answers = shlex.quote(json.dumps(ANSWERS))
+    sh(f"{link[1]} --no-input --extra-context {answers}", project)
+    sh("git add .cruft.json && git commit -q -m 'Link to ds-template'", project)
+    assert "Nothing to update" in sh("make update", project).stdout
+
+
+@pytest.mark.slow
+def test_make_update_names_uncommitted_files_and_uv_lock(tmp_path, fresh):
+    _, setup_output = fresh
+    # The first-commit flow: make setup says to commit the uv.lock it wrote.
+    assert "commit it with the project (git add --all && git commit)" in setup_output
+
+    project = _cruft_create(template_git_copy(tmp_path / "ds-template"), tmp_path)
+    (project / "uv.lock").write_text("version = 1\n")  # as `make setup` leaves it
+    (project / "README.md").write_text((project / "README.md").read_text() + "Ours.\n")
+    before = (project / ".cruft.json").read_text()
+
+    failed = sh("make update", project, check=False)
+    assert failed.returncode != 0
+    [line] = [line for line in failed.stderr.splitlines() if line.startswith("error:")]
+    assert "commit or stash your changes first" in line
+    assert "README.md uv.lock" in line and "uv.lock comes from make setup" in line, line
+    assert (project / ".cruft.json").read_text() == before
+
+    commit_all(project, "Lock and edit")
+    assert "Nothing to update" in sh("make update", project).stdout
