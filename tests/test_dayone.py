@@ -219,6 +219,29 @@ def test_make_lab_serves_on_loopback_with_the_projects_kernel(fresh, tmp_path):
     assert not _processes_with(f"kernel-{kernel_id}.json"), "the kernel outlived make lab"
 
 
+# -- mlflow commands ------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_mlflow_commands_in_a_subfolder_use_the_projects_store(fresh):
+    project, _ = fresh
+    notebooks = project / "notebooks"
+    sh("rm -rf mlflow.db mlartifacts", project)
+
+    # The very first command, from notebooks/, makes the project's store, and right.
+    first = sh("uv run mlflow experiments search", notebooks).stdout
+    assert (project / "mlflow.db").is_file()
+    assert re.search(rf"\bDefault\s+{re.escape((project / 'mlartifacts').as_uri())}/0\b", first)
+    create = "from dslc import tracking; tracking.client().create_experiment('churn')"
+    sh(f'uv run python -c "{create}"', project)
+    for folder in (notebooks, project / "src", project):
+        listing = sh("uv run mlflow experiments search", folder).stdout
+        assert re.search(r"\bchurn\b", listing), f"{folder}: {listing}"
+    strays = [p for p in project.rglob("mlflow.db") if p.parent != project]
+    strays += [p for p in project.rglob("mlruns") if ".venv" not in p.parts]
+    assert strays == []
+
+
 # -- make update ----------------------------------------------------------------------
 
 
