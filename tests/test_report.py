@@ -1,18 +1,23 @@
-"""Slow: `make report` in a baked project, and how its report looks in headless Chromium.
+"""Slow: `make report` in a baked project, and how its reports look in headless Chromium.
 
 The example notebook is marked for publishing, so `make report` in a fresh project must
 execute it and write its HTML page and an index into reports/, outside git; a screenshot
-taken by headless Chromium must show the rendered notebook with its figure. Where no
-Chromium is installed that one test is skipped (.ci/run installs it from Debian's packages).
+taken by headless Chromium must show the rendered notebook with its figure. Reports are
+read offline and mailed: with the network unreachable for the browser, a page with
+formulas must load nothing and show them typeset. Where no Chromium is installed the
+browser tests are skipped (.ci/run installs it from Debian's packages).
 """
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import re
 import shutil
+import socket
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -26,19 +31,49 @@ INSPECT = Path(__file__).with_name("inspect_screenshot.py")
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 
 
+# A notebook with formulas, as an analyst writes them: markdown math and a displayed one.
+FORMULAS = "98-tt-formulas"
+FORMULAS_NOTEBOOK = {
+    "cells": [
+        {"cell_type": "markdown", "id": "m1", "metadata": {}, "source": [
+            "# Formulas\n", "\n", "The F1 score is $F_1 = \\frac{2PR}{P + R}$ and the loss\n",
+            "\n", "$$L = \\sum_{i=1}^{n} \\left(y_i - \\hat{y}_i\\right)^2$$\n"]},
+        {"cell_type": "code", "id": "c1", "metadata": {}, "execution_count": None,
+         "outputs": [], "source": [
+             "from IPython.display import Math\n", "\n", "Math(r'\\sqrt{\\frac{a}{b}}')"]},
+    ],
+    "metadata": {
+        "dslc": {"publish": True, "title": "Formulas"},
+        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+    },
+    "nbformat": 4,
+    "nbformat_minor": 5,
+}  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def reported(ready_project):
-    """`make report` once in the shared project: its output, the example and its page."""
-    result = sh("make report", ready_project)
-    notebook = next((ready_project / "notebooks").glob("01-*-explore-example.ipynb"))
-    return SimpleNamespace(
-        project=ready_project,
-        stdout=result.stdout,
-        notebook=notebook,
-        meta=json.loads(notebook.read_text())["metadata"]["dslc"],
-        page=ready_project / "reports" / f"{notebook.stem}.html",
-        index=ready_project / "reports" / "index.html",
-    )
+    """`make report` once in the shared project: its output, the example and its page.
+
+    A notebook with formulas is published alongside, and removed afterwards.
+    """
+    formulas = ready_project / "notebooks" / f"{FORMULAS}.ipynb"
+    formulas.write_text(json.dumps(FORMULAS_NOTEBOOK, indent=1) + "\n")
+    try:
+        result = sh("make report", ready_project)
+        notebook = next((ready_project / "notebooks").glob("01-*-explore-example.ipynb"))
+        yield SimpleNamespace(
+            project=ready_project,
+            stdout=result.stdout,
+            notebook=notebook,
+            meta=json.loads(notebook.read_text())["metadata"]["dslc"],
+            page=ready_project / "reports" / f"{notebook.stem}.html",
+            formulas=ready_project / "reports" / f"{FORMULAS}.html",
+            index=ready_project / "reports" / "index.html",
+        )
+    finally:
+        formulas.unlink()
+        (ready_project / "reports" / f"{FORMULAS}.html").unlink(missing_ok=True)
 
 
 def test_make_report_writes_the_page_and_an_index(reported):
@@ -74,17 +109,71 @@ def _browser() -> str:
     pytest.skip(f"no headless browser ({', '.join(BROWSERS)}) on PATH; .ci/run installs one")
 
 
+@contextlib.contextmanager
+def offline_chromium(folder: Path) -> Iterator[list[str]]:
+    """Headless Chromium's command with the network unreachable, as on a train.
+
+    Every request goes through a proxy on a loopback port that is bound but never
+    listens, so each one is refused at once; none can reach a CDN (or wait for one).
+    """
+    with socket.socket() as refusing:
+        refusing.bind(("127.0.0.1", 0))
+        port = refusing.getsockname()[1]
+        yield [
+            _browser(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+            "--no-first-run", "--hide-scrollbars", f"--user-data-dir={folder / 'profile'}",
+            f"--proxy-server=http://127.0.0.1:{port}", "--proxy-bypass-list=<-loopback>",
+        ]  # fmt: skip
+
+
 def screenshot(page: Path, folder: Path) -> Path:
-    """A headless Chromium screenshot of `page`, tall enough for the example notebook."""
+    """A headless Chromium screenshot of `page`, offline, tall enough for the example."""
     shot = folder / f"{page.stem}.png"
-    command = [
-        _browser(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-        "--no-first-run", "--hide-scrollbars", f"--user-data-dir={folder / 'profile'}",
-        "--window-size=1280,2400", f"--screenshot={shot}", page.as_uri(),
-    ]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    with offline_chromium(folder) as chromium:
+        command = [*chromium, "--window-size=1280,2400", f"--screenshot={shot}", page.as_uri()]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0 and shot.is_file(), result.stderr[-3000:]
     return shot
+
+
+# Runs first in the page: notes every load that fails and, once the page has loaded,
+# writes what it fetched, the visible text of its markdown and LaTeX outputs (code aside)
+# and the size of each formula into the DOM.
+PROBE = """<script>
+(() => {
+  const failed = [];
+  addEventListener("error", (e) => failed.push(e.target && e.target !== window
+    ? e.target.src || e.target.href || e.target.tagName : String(e.message)), true);
+  addEventListener("unhandledrejection", (e) => failed.push(String(e.reason)));
+  addEventListener("load", () => setTimeout(() => {
+    const probe = document.createElement("pre");
+    probe.id = "probe";
+    probe.textContent = JSON.stringify({
+      fetched: performance.getEntriesByType("resource").map((e) => e.name),
+      failed,
+      text: [...document.querySelectorAll(".jp-RenderedMarkdown, .jp-RenderedLatex")]
+        .map((e) => e.innerText).join("\\n"),
+      formulas: [...document.querySelectorAll("math")].map((m) => {
+        const box = m.getBoundingClientRect();
+        return {display: m.getAttribute("display"), width: box.width, height: box.height};
+      }),
+    });
+    document.body.append(probe);
+  }, 500));
+})();
+</script>"""
+
+
+def probe(page: Path, folder: Path) -> dict:
+    """What offline headless Chromium made of `page`: see PROBE."""
+    probed = folder / f"probed-{page.name}"
+    probed.write_text(page.read_text().replace("<head>", "<head>" + PROBE, 1))
+    with offline_chromium(folder) as chromium:
+        command = [*chromium, "--virtual-time-budget=10000", "--dump-dom", probed.as_uri()]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    found = re.search(r'<pre id="probe">(.*?)</pre>', result.stdout, re.DOTALL)
+    assert result.returncode == 0 and found, result.stderr[-3000:]
+    return json.loads(html.unescape(found[1]))
 
 
 def test_report_shows_the_notebook_and_its_figure_in_headless_chromium(reported, tmp_path):
@@ -100,3 +189,20 @@ def test_report_shows_the_notebook_and_its_figure_in_headless_chromium(reported,
     xs, ys = zip(*(c["median"] for c in (blue, orange, green)), strict=True)
     assert max(xs) - min(xs) < 500 and max(ys) - min(ys) < 500, f"not one figure: {seen}"
     assert xs[0] < xs[1] < xs[2] and ys[0] > ys[1] > ys[2], f"not the petal plot: {seen}"
+
+
+def test_reports_load_nothing_and_show_formulas_offline(reported, tmp_path):
+    for page in (reported.page, reported.formulas):
+        seen = probe(page, tmp_path)
+        assert seen["fetched"] == [] and seen["failed"] == [], f"{page.name}: {seen}"
+
+    # The formulas are typeset (MathML, drawn by the browser), not TeX for a script.
+    text = seen["text"]
+    assert "Formulas" in text and "F1 score" in text
+    for tex in ("\\frac", "\\sum", "\\sqrt", "$"):
+        assert tex not in text, f"untypeset TeX {tex!r} in: {text}"
+    inline, loss, root = seen["formulas"]
+    assert [inline["display"], loss["display"], root["display"]] == ["inline", "block", "inline"]
+    assert all(f["width"] > 20 and f["height"] > 10 for f in seen["formulas"]), seen["formulas"]
+    # A fraction or a sum with limits stands taller than a line of text.
+    assert loss["height"] > 1.5 * 16 and root["height"] > 1.5 * 16, seen["formulas"]

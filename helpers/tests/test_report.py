@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
+import re
 import struct
 import subprocess
 import sys
 import zlib
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -212,3 +215,150 @@ def test_report_module_loads_no_jupyter_until_used() -> None:
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# Elements that make a browser fetch something, and the attributes naming what.
+_FETCHING = {
+    "script": ("src",), "link": ("href",), "img": ("src", "srcset"), "iframe": ("src",),
+    "source": ("src", "srcset"), "video": ("src", "poster"), "audio": ("src",),
+    "embed": ("src",), "object": ("data",), "track": ("src",), "image": ("href", "xlink:href"),
+}  # fmt: skip
+_CSS_LOADS = re.compile(r"""@import\s+(?:url\()?\s*['"]?([^'")\s;]+)|url\(\s*['"]?([^'")\s]+)""")
+_JS_LOADS = re.compile(r"""(?:https?:)?//[\w.-]+\.[a-z]{2,}[/\w.?=&%-]*""")
+
+
+class _ExternalReferences(HTMLParser):
+    """Everything a page would fetch when opened: any reference that is not inside it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[str] = []
+        self._inside: str | None = None
+
+    @staticmethod
+    def _outside(ref: str) -> bool:
+        return not ref.startswith(("data:", "#", "about:blank"))
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for name, value in attrs:
+            if value and name in _FETCHING.get(tag, ()) and self._outside(value.strip()):
+                self.found.append(f"<{tag} {name}={value}>")
+            if name == "style" and value:
+                self.handle_data_as("style", value)
+        self._inside = tag if tag in ("script", "style") else None
+
+    def handle_endtag(self, tag: str) -> None:
+        self._inside = None
+
+    def handle_data(self, data: str) -> None:
+        if self._inside:
+            self.handle_data_as(self._inside, data)
+
+    def handle_data_as(self, kind: str, text: str) -> None:
+        if kind == "style":
+            refs = [a or b for a, b in _CSS_LOADS.findall(text)]
+            self.found += [f"css {ref}" for ref in refs if self._outside(ref)]
+        else:  # a script names what it loads as a URL somewhere in its text
+            self.found += [f"script {ref}" for ref in _JS_LOADS.findall(text)]
+
+
+def external_references(page: str) -> list[str]:
+    parser = _ExternalReferences()
+    parser.feed(page)
+    return parser.found
+
+
+def test_the_scanner_finds_what_nbconvert_pages_used_to_load() -> None:
+    """Guard the guard: the references nbconvert's stock lab page made, and others."""
+    page = """<html><head>
+    <script src="https://cdnjs.cloudflare.com/ajax/libs/require.js/2.1.10/require.min.js"></script>
+    <script type="text/x-mathjax-config">init()</script>
+    <script type="module">const m = (await import("https://cdn.example.org/mermaid.mjs"));</script>
+    <link rel="stylesheet" href="//fonts.example.com/css?family=Lato">
+    <style>@import url("https://example.com/theme.css"); .a { background: url(img/b.png) }
+    /* see https://github.com/some/where */ .c { background: url(data:image/png;base64,AA) }</style>
+    </head><body><img src="figures/plot.png"><img src="data:image/png;base64,AA">
+    <a href="https://example.com/more">a link is not a load</a></body></html>"""
+    found = external_references(page)
+    assert found == [
+        "<script src=https://cdnjs.cloudflare.com/ajax/libs/require.js/2.1.10/require.min.js>",
+        "script https://cdn.example.org/mermaid.mjs",
+        "<link href=//fonts.example.com/css?family=Lato>",
+        "css https://example.com/theme.css",
+        "css img/b.png",
+        "<img src=figures/plot.png>",
+    ], found
+
+
+def _executed(*cells: dict[str, Any], widgets: bool = False) -> Any:
+    """An executed notebook as dslc.report renders it, outputs included (no kernel)."""
+    import nbformat
+
+    kernel = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    meta: dict[str, Any] = {"kernelspec": kernel}
+    if widgets:
+        state = {"state": {"m1": {"model_name": "IntSliderModel", "state": {"value": 3}}}}
+        meta["widgets"] = {"application/vnd.jupyter.widget-state+json": {**state}}
+    nb = {"cells": list(cells), "metadata": meta, "nbformat": 4, "nbformat_minor": 5}
+    return nbformat.from_dict(nb)
+
+
+def _markdown(i: int, text: str) -> dict[str, Any]:
+    return {"cell_type": "markdown", "id": f"m{i}", "metadata": {}, "source": text}
+
+
+def _output_cell(i: int, data: dict[str, Any]) -> dict[str, Any]:
+    output = {"output_type": "display_data", "data": data, "metadata": {}}
+    return {"cell_type": "code", "id": f"c{i}", "metadata": {}, "execution_count": i,
+            "source": "show()", "outputs": [output]}  # fmt: skip
+
+
+def test_pages_load_nothing_and_formulas_are_mathml(
+    project: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Opened offline or from a mail, a page shows everything: it has no outside reference."""
+    nb = _executed(
+        _markdown(1, "# Formulas\n\nThe score $F_1 = \\frac{2PR}{P + R}$, inline.\n\n"
+                     "$$\\sum_{i=1}^{n} x_i^2$$\n\n"
+                     "\\begin{equation}a = b^2\\end{equation}\n\n"
+                     "Broken: $x^$. Code keeps dollars: `echo $HOME`."),
+        _markdown(2, "```mermaid\ngraph LR; raw --> features\n```"),
+        _output_cell(3, {"text/latex": "$\\displaystyle \\sqrt{x} < 1$", "text/plain": "Math"}),
+        _output_cell(4, {"application/vnd.jupyter.widget-view+json": {"model_id": "m1"},
+                         "text/plain": "IntSlider(value=3)"}),
+        widgets=True,
+    )  # fmt: skip
+    r = report.Report(notebook=project / "notebooks" / "01-f.ipynb", html=Path("x"), title="F")
+    with caplog.at_level(logging.WARNING, logger="dslc.report"):
+        page = report.render(r, nb, root=project)
+
+    assert external_references(page) == []
+    for raw in ("$F_1", "\\frac", "$$", "\\sum", "\\begin{equation}", "\\sqrt"):
+        assert raw not in page, f"TeX left for a script to typeset: {raw}"
+    maths = re.findall(r"<math [^>]*display=\"(\w+)\"", page)
+    assert maths == ["inline", "block", "block", "inline"], maths  # the latex output too
+    assert "<mfrac>" in page and "<msqrt>" in page and "<msubsup>" in page
+    # TeX it cannot read stays readable as its source, with a warning naming it.
+    assert '<code class="dslc-tex">x^</code>' in page
+    assert any("x^" in rec.getMessage() for rec in caplog.records)
+    assert "<code>echo $HOME</code>" in page
+    assert "graph LR; raw --&gt; features" in page  # Mermaid: its source, readable
+    assert "IntSlider(value=3)" in page  # a widget: its text form, not an empty box
+    assert "widget-state+json" not in page
+    assert len(page) < 400_000  # nbconvert's JupyterLab styles are most of it
+
+
+@pytest.mark.parametrize(
+    ("latex", "shown"),
+    [
+        ("$x$", ['display="inline"']),
+        ("Total: $$a+b$$ <done>", ["Total: ", 'display="block"', " &lt;done&gt;"]),
+        ("\\[a\\] and \\(b\\)", ['display="block"', " and ", 'display="inline"']),
+        ("\\begin{align}a &= b\\end{align}", ['display="block"', "<mtable"]),
+        ("costs \\$5 and $6", ["costs \\$5 and $6"]),  # no formula: text, escaped
+    ],
+)
+def test_latex_outputs_become_html_with_mathml(latex: str, shown: list[str]) -> None:
+    out = report.latex_to_html(latex)
+    positions = [out.find(part) for part in shown]
+    assert -1 not in positions and positions == sorted(positions), out

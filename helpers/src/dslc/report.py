@@ -7,17 +7,24 @@ from its own folder, then rendered with nbconvert into ``reports/<name>.html`` u
 header made from that metadata; ``reports/index.html`` links them all. Notebook files are
 never modified, and every page is written atomically (no half-written HTML).
 
-nbconvert, nbclient and ipykernel (the ``report`` extra) are imported only here, on use.
+A page must render in full offline (opened from a mail, on a train), so it loads nothing:
+images and styles are embedded, formulas become MathML, which browsers draw natively, and
+nbconvert's CDN scripts (RequireJS, MathJax, Mermaid, the widget manager) are left out.
+
+nbconvert, nbclient, ipykernel and latex2mathml (the ``report`` extra) are imported only
+here, on use.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import html
 import importlib.util
 import json
 import logging
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,6 +43,8 @@ _INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 _QUIET_WARNINGS = "ignore:IProgress not found"
 _INSTALL_HINT = "install them with: pip install 'dslc[report]'"
 
+log = logging.getLogger(__name__)
+
 # Log lines and warnings go to stderr, which Jupyter paints as errors (pink); in a
 # finished report they are information (an error stops the report), so shown neutral.
 _CSS = """
@@ -52,12 +61,34 @@ _CSS = """
 .dslc-index ul { padding: 0; }
 .dslc-index a { font-size: 1.2rem; font-weight: 600; }
 body .jp-RenderedText[data-mime-type='application/vnd.jupyter.stderr'] { background: #f5f5f5; }
+math[display="block"] { margin: .6em 0; }
+.dslc-tex { white-space: pre-wrap; }
 """
-# Extends nbconvert's "lab" page: our header after <main>, our styles in <head>.
+# Extends nbconvert's "lab" page: our header after <main>, our styles in <head>. The
+# emptied blocks would load RequireJS, MathJax, Mermaid and the widget manager from CDNs;
+# text/latex outputs become MathML like markdown formulas (see _exporter_class), and Mermaid
+# diagrams stay readable as their source.
 _TEMPLATE = """{%- extends 'index.html.j2' -%}
+{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
 {% block extra_css %}<style>{{ resources.dslc_css }}</style>{% endblock extra_css %}
 {%- block body_header -%}{{ super() }}{{ resources.dslc_header }}{%- endblock body_header -%}
+{% block data_latex scoped -%}
+<div class="jp-RenderedLatex jp-OutputArea-output {{ extra_class }}" data-mime-type="text/latex">
+{{ output.data['text/latex'] | latex_to_html }}
+</div>
+{%- endblock data_latex %}
 """
+# The delimiters of formulas in text/latex outputs (IPython's Math and Latex, sympy),
+# display forms first: $$..$$, \[..\], \begin{env}..\end{env}, then $..$ and \(..\).
+_LATEX_MATH = re.compile(
+    r"\$\$(?P<dd>.+?)\$\$|\\\[(?P<db>.+?)\\\]"
+    r"|(?P<env>\\begin\{(?P<name>[A-Za-z]+\*?)\}.*?\\end\{(?P=name)\})"
+    r"|(?<![\\$])\$(?P<i>[^$]+?)\$|\\\((?P<ib>.+?)\\\)",
+    re.DOTALL,
+)
 
 
 @dataclass(frozen=True)
@@ -173,15 +204,17 @@ def _tools() -> dict[str, Any]:
         from jupyter_client.manager import AsyncKernelManager
         from nbclient import NotebookClient
         from nbclient import exceptions as nbclient_errors
-        from nbconvert import HTMLExporter
         from traitlets.config import Config
 
-        if importlib.util.find_spec("ipykernel") is None:  # the kernel runs in a subprocess
-            raise ImportError(name="ipykernel")
+        exporter = _exporter_class()  # nbconvert's HTML exporter, formulas as MathML
+
+        for name in ("ipykernel", "latex2mathml"):  # a subprocess; imported on first formula
+            if importlib.util.find_spec(name) is None:
+                raise ImportError(name=name)
     except ImportError as exc:
         raise ReportError(
-            f"dslc report needs nbconvert, nbclient and ipykernel ({exc.name} is missing); "
-            + _INSTALL_HINT
+            f"dslc report needs nbconvert, nbclient, ipykernel and latex2mathml ({exc.name} is "
+            "missing); " + _INSTALL_HINT
         ) from None
     return {
         "nbformat": nbformat,
@@ -190,9 +223,82 @@ def _tools() -> dict[str, Any]:
         "AsyncKernelManager": AsyncKernelManager,
         "NotebookClient": NotebookClient,
         "errors": nbclient_errors,
-        "HTMLExporter": HTMLExporter,
+        "Exporter": exporter,
         "Config": Config,
     }
+
+
+def mathml(tex: str, *, display: bool = False) -> str:
+    """A TeX formula as MathML, which browsers draw themselves (nothing to download).
+
+    TeX that latex2mathml cannot read is shown as its source, in ``<code>``, with a
+    warning: the reader still sees the formula, and the report still gets written.
+    """
+    from latex2mathml.converter import convert
+
+    try:
+        return str(convert(tex.strip(), display="block" if display else "inline"))
+    except Exception as exc:  # it raises many types, StopIteration included, on bad TeX
+        log.warning("formula shown as TeX source (%s: %s): %s", type(exc).__name__, exc, tex)
+        kind = "div" if display else "code"
+        return f'<{kind} class="dslc-tex">{html.escape(tex)}</{kind}>'
+
+
+def latex_to_html(text: str) -> str:
+    """A text/latex output (text with formulas in TeX delimiters) as HTML with MathML."""
+    parts, end = [], 0
+    for m in _LATEX_MATH.finditer(text):
+        parts.append(html.escape(text[end : m.start()]))
+        block = next((g for g in (m["dd"], m["db"], m["env"]) if g is not None), None)
+        if block is not None:
+            parts.append(mathml(block, display=True))
+        else:
+            parts.append(mathml(m["i"] if m["i"] is not None else m["ib"]))
+        end = m.end()
+    parts.append(html.escape(text[end:]))
+    return "".join(parts)
+
+
+@functools.cache
+def _exporter_class() -> type:
+    """nbconvert's HTMLExporter with markdown formulas as MathML instead of MathJax input.
+
+    Made on first use (nbconvert loads lazily). The markdown filter is nbconvert's own,
+    with a renderer whose three math hooks emit MathML.
+    """
+    from jinja2 import pass_context
+    from nbconvert import HTMLExporter
+    from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
+
+    class MathMLRenderer(IPythonRenderer):  # type: ignore[misc]
+        def block_math(self, body: str) -> str:
+            return mathml(body, display=True)
+
+        def inline_math(self, body: str) -> str:
+            return mathml(body)
+
+        def latex_environment(self, name: str, body: str) -> str:
+            return mathml(f"\\begin{{{name}}}{body}\\end{{{name}}}", display=True)
+
+    class Exporter(HTMLExporter):  # type: ignore[misc]
+        @pass_context
+        def markdown2html(self, context: Any, source: str) -> str:
+            cell = context.get("cell", {})
+            renderer = MathMLRenderer(
+                escape=False,
+                attachments=cell.get("attachments", {}),
+                embed_images=self.embed_images,
+                path=context.get("resources", {}).get("metadata", {}).get("path", ""),
+                anchor_link_text=self.anchor_link_text,
+                exclude_anchor_links=self.exclude_anchor_links,
+            )
+            return str(MarkdownWithMath(renderer=renderer).render(source))
+
+        def default_filters(self) -> Any:
+            yield from super().default_filters()
+            yield ("latex_to_html", latex_to_html)
+
+    return Exporter
 
 
 def _cell_label(nb: Any, index: int) -> str:
@@ -302,15 +408,18 @@ def render(report: Report, nb: Any, *, root: Path | None = None, provenance: str
     # nbconvert warns about images without alt text (every matplotlib figure): noise here.
     quiet = logging.getLogger("dslc.report.nbconvert")
     quiet.setLevel(logging.ERROR)
-    exporter = t["HTMLExporter"](
+    exporter = t["Exporter"](
         config=c,
         log=quiet,
         template_name="lab",
         template_file="dslc-report.html.j2",
         extra_loaders=[t["DictLoader"]({"dslc-report.html.j2": _TEMPLATE})],
-        embed_images=True,  # markdown images too, so the page is one self-contained file
+        embed_images=True,  # local markdown images too, so the page is one self-contained file
     )
     nb.metadata["title"] = report.title  # the page's <title>
+    # Live widgets need their JavaScript manager from a CDN; without their saved state,
+    # nbconvert shows each widget's text form instead.
+    nb.metadata.pop("widgets", None)
     resources = {
         "metadata": {"name": report.notebook.stem, "path": str(report.notebook.parent)},
         "dslc_header": _header(report, r, provenance),

@@ -134,7 +134,20 @@ def _initialise(store_uri: str, root: Path) -> None:
     if scheme(store_uri) == "sqlite":
         _check_sqlite_folder(store_uri, root)
     with _StoreLock(root):
+        if scheme(store_uri) == "sqlite" and not Path(store_uri.split(":///", 1)[-1]).exists():
+            _create_sqlite_store(store_uri, root)
         _open_stores(store_uri, root)
+
+
+def _create_sqlite_store(store_uri: str, root: Path) -> None:
+    """Create the store with the project's artifact root for its Default experiment.
+
+    MLflow would give that experiment (id 0, where runs without an experiment go)
+    ``./mlruns`` of whatever folder first opened the store, e.g. ``notebooks/mlruns``.
+    """
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    SqlAlchemyStore(store_uri, config.artifact_root(root))
 
 
 def _check_sqlite_folder(store_uri: str, root: Path) -> None:
