@@ -9,6 +9,7 @@ shows up in the store, the artifacts, the server's output, a command line or an 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import secrets
@@ -79,11 +80,18 @@ def running(command: str, cwd: Path, health: str, log: Path, timeout: float = 30
             process.wait()
 
 
-def _set_tracking_uri(env_text: str, uri: str) -> str:
+def readme_env_lines(project: Path, first_key: str) -> list[str]:
+    """The `.env` lines of the README's code block that starts with `first_key=`."""
+    readme = (project / "README.md").read_text()
+    for block in re.findall(r"```bash\n(.*?)```", readme, flags=re.S):
+        if block.startswith(f"{first_key}="):
+            return [line.split(" #")[0].strip() for line in block.splitlines() if line.strip()]
+    raise AssertionError(f"the README shows no .env block starting with {first_key}=")
+
+
+def _set_tracking_uri(env_text: str, line: str) -> str:
     """The one line a client changes: `MLFLOW_TRACKING_URI=` becomes the server's URL."""
-    changed, count = re.subn(
-        r"^MLFLOW_TRACKING_URI=.*$", f"MLFLOW_TRACKING_URI={uri}", env_text, flags=re.M
-    )
+    changed, count = re.subn(r"^MLFLOW_TRACKING_URI=.*$", line, env_text, flags=re.M)
     assert count == 1, "the generated .env has no MLFLOW_TRACKING_URI line"
     return changed
 
@@ -92,26 +100,39 @@ def _set_tracking_uri(env_text: str, uri: str) -> str:
 def team_server(ready_project, postgres, tmp_path_factory):
     """`make tracking-server` on a PostgreSQL database, set up in .env as the README says.
 
-    The same .env then points the project at the server (MLFLOW_TRACKING_URI), as on a
-    machine that both runs the server and trains: the password sits beside everything.
+    The README's lines are used, with this machine's values: the database of the
+    throwaway cluster, made as the README says, on loopback; a free port; and the
+    tests' clients, which use 127.0.0.1, among the allowed names. The same .env then
+    points the project at the server by the README's client line, as on a machine that
+    both runs the server and trains: the password sits beside everything.
     """
     password = "pg-" + secrets.token_urlsafe(12)
-    postgres.create_database("mlflow", "mlflow", password)
+    postgres.create_database("mlflow", "mlflow", password)  # the README's two statements
     folder = tmp_path_factory.mktemp("team-server")
     port = free_port()
-    server_lines = (
-        f"MLFLOW_DATABASE_URL=postgresql+psycopg://mlflow@127.0.0.1:{postgres.port}/mlflow\n"
-        f"MLFLOW_DATABASE_PASSWORD={password}\n"
-        f"MLFLOW_ARTIFACTS_DESTINATION={folder / 'artifacts'}\n"
-        f"MLFLOW_HOST=127.0.0.1\nMLFLOW_PORT={port}\n"
-        # Every name clients use (here the team's, and loopback for the tests' clients).
-        f"MLFLOW_SERVER_ALLOWED_HOSTS={SERVER_NAME}:{port},127.0.0.1:{port}\n"
-        "MLFLOW_WORKERS=2\n"
-    )
+    ours = f"{SERVER_NAME}:{port}"
+    values = {
+        "MLFLOW_DATABASE_URL": f"postgresql+psycopg://mlflow@127.0.0.1:{postgres.port}/mlflow",
+        "MLFLOW_DATABASE_PASSWORD": password,
+        "MLFLOW_ARTIFACTS_DESTINATION": str(folder / "artifacts"),
+        "MLFLOW_HOST": "127.0.0.1",
+        "MLFLOW_PORT": str(port),
+        "MLFLOW_SERVER_ALLOWED_HOSTS": f"{ours},127.0.0.1:{port}",
+        "MLFLOW_SERVER_CORS_ALLOWED_ORIGINS": f"http://{ours}",
+    }
+    shown = readme_env_lines(ready_project, "MLFLOW_DATABASE_URL")
+    assert [line.split("=", 1)[0] for line in shown] == list(values)
+    example = (ready_project / ".env.example").read_text()
+    assert all(f"# {key}=" in example for key in values), "keep .env.example in step"
+    (client_line,) = readme_env_lines(ready_project, "MLFLOW_TRACKING_URI")
     uri = f"http://127.0.0.1:{port}"
+    assert client_line == "MLFLOW_TRACKING_URI=http://mlflow-host:5000"
+
     env_file = ready_project / ".env"
     original = env_file.read_text()
-    env_file.write_text(_set_tracking_uri(original, uri) + "\n" + server_lines)
+    server_lines = "".join(f"{key}={value}\n" for key, value in values.items())
+    client = client_line.replace("http://mlflow-host:5000", uri)
+    env_file.write_text(_set_tracking_uri(original, client) + "\n" + server_lines)
     try:
         log = folder / "server.log"
         started = time.monotonic()
@@ -246,8 +267,10 @@ def test_the_database_password_stays_out_of_store_artifacts_output_and_command_l
             assert team_server.password.encode() not in cmdline.read_bytes(), cmdline
 
 
-def _status(url: str, host: str) -> int:
-    request = urllib.request.Request(url, headers={"Host": host})
+def _status(url: str, headers: dict[str, str], body: dict | None = None) -> int:
+    data = None if body is None else json.dumps(body).encode()
+    headers = {**headers, "Content-Type": "application/json"}
+    request = urllib.request.Request(url, data=data, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status
@@ -255,11 +278,21 @@ def _status(url: str, host: str) -> int:
         return error.code
 
 
-def test_the_server_answers_clients_that_use_its_allowed_name(team_server):
-    """MLflow refuses unknown Host names; MLFLOW_SERVER_ALLOWED_HOSTS in .env admits ours."""
-    search = f"{team_server.uri}/api/2.0/mlflow/experiments/search?max_results=1"
-    assert _status(search, f"{SERVER_NAME}:{team_server.port}") == 200
-    assert _status(search, f"elsewhere.example:{team_server.port}") == 403
+def test_the_server_answers_its_team_name_and_its_web_ui(team_server):
+    """MLflow refuses unknown Host names, and changes sent from web pages elsewhere; the
+    MLFLOW_SERVER_ALLOWED_HOSTS and ..._CORS_ALLOWED_ORIGINS lines of .env admit the team's.
+    """
+    search = f"{team_server.uri}/api/2.0/mlflow/experiments/search"
+    ours, theirs = f"{SERVER_NAME}:{team_server.port}", f"elsewhere.example:{team_server.port}"
+    assert _status(search + "?max_results=1", {"Host": ours}) == 200
+    assert _status(search + "?max_results=1", {"Host": theirs}) == 403
+    # A POST from the web UI carries its page's origin.
+    ui, other = (
+        {"Host": ours, "Origin": f"http://{ours}"},
+        {"Host": ours, "Origin": f"http://{theirs}"},
+    )
+    assert _status(search, ui, {"max_results": 1}) == 200
+    assert _status(search, other, {"max_results": 1}) == 403
 
 
 @pytest.fixture(scope="module")
