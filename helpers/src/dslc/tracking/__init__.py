@@ -8,8 +8,9 @@ Typical use, from ``src/`` or a notebook::
         for epoch in range(100):
             run.log_metric("loss", loss, step=epoch)
         run.log_figure(fig, "roc.png")
-        info = run.log_model(model, input_example=X[:5])
-        run.register_model(info, "churn")
+        info = run.log_model(model, name="model", input_example=X[:5])
+        version = run.register_model(info)  # name: `model` under [tool.dslc]
+        print(tracking.promote_if_better(version))  # @champion moves only if it is better
 
 What dslc adds to plain MLflow:
 
@@ -50,23 +51,30 @@ from ._errors import (
     TrackingError,
     TrackingServerUnreachable,
 )
+from ._registry import Promotion, champion, model_uri, promote, promote_if_better, register
 from ._run import Run, active
 from ._store import client, ensure_store, uri
 
 __all__ = [
     "MlflowMissingError",
     "NoActiveRunError",
+    "Promotion",
     "Run",
     "StoreError",
     "TrackingError",
     "TrackingServerUnreachable",
     "active",
+    "champion",
     "client",
     "ensure_store",
     "is_secret_name",
     "log_metric",
     "log_metrics",
     "log_params",
+    "model_uri",
+    "promote",
+    "promote_if_better",
+    "register",
     "run",
     "set_tags",
     "uri",

@@ -412,15 +412,16 @@ class Run:
         return info
 
     def register_model(
-        self, model: Any, name: str, *, tags: Mapping[str, Any] | None = None
+        self, model: Any, name: str | None = None, *, tags: Mapping[str, Any] | None = None
     ) -> ModelVersion:
-        """Register a model of this run under ``name``; returns the new ``ModelVersion``.
+        """Register a model of this run as a new version; returns the ``ModelVersion``.
 
         ``model`` is a ``ModelInfo`` from :meth:`log_model`, a model URI (``models:/...``,
-        ``runs:/...``) or the name given to :meth:`log_model`.
+        ``runs:/...``) or the name given to :meth:`log_model`. ``name`` defaults to
+        ``model`` under ``[tool.dslc]`` (see :func:`dslc.tracking.register`).
         """
         writer = self._running().writer
-        return _registry.register(self._model_uri(model, writer.run_id), name, tags)
+        return _registry.register(self._model_uri(model, writer.run_id), name, tags=tags)
 
     def _model_uri(self, model: Any, run_id: str) -> str:
         uri = getattr(model, "model_uri", None)

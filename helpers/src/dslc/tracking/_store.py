@@ -194,6 +194,11 @@ def client(root: Path | None = None) -> MlflowClient:
     return MlflowClient(tracking_uri=store_uri)
 
 
+def default_experiment_name(root: Path) -> str:
+    """``MLFLOW_EXPERIMENT_NAME`` when set, else the project name."""
+    return os.environ.get("MLFLOW_EXPERIMENT_NAME", "").strip() or config.project_name(root)
+
+
 def experiment_id(name: str | None, root: Path, store_uri: str) -> str:
     """Return the id of the run's experiment, creating it if needed.
 
@@ -209,7 +214,7 @@ def experiment_id(name: str | None, root: Path, store_uri: str) -> str:
         env_id = os.environ.get("MLFLOW_EXPERIMENT_ID", "").strip()
         if env_id:
             return _check_experiment(mlflow_client.get_experiment(env_id), env_id, store_uri)
-        name = os.environ.get("MLFLOW_EXPERIMENT_NAME", "").strip() or config.project_name(root)
+        name = default_experiment_name(root)
     exp = mlflow_client.get_experiment_by_name(name)
     if exp is None:
         exp = _create_experiment(mlflow_client, name, root, store_uri)
