@@ -196,6 +196,7 @@ def measure(clients: int, repeat: int, env: dict[str, str], cluster) -> None:
         rounds = " ".join(f"{t:.2f}" for t in ts)
         print(f"{way:<6} {median[way]:>9.2f} {clients * N_STEPS / median[way]:>9.0f}   {rounds}")
     print(f"plain / dslc = {median['plain'] / median['dslc']:.1f}x")
+    print(f"load average (1 min) at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(f"steps stored in PostgreSQL: {int(stored)} of {expected}")
 
 
