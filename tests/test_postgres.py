@@ -42,6 +42,17 @@ class TeamServer:
     password: str
     artifacts: Path
     log: Path
+    group: int  # the process group of `make tracking-server` and all it started
+
+    def commands(self) -> list[str]:
+        """The command lines of the server's processes."""
+        found = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError):
+                # Field 5 is the process group; the name before it may hold spaces.
+                if int(stat.read_text().rsplit(")", 1)[1].split()[2]) == self.group:
+                    found.append(stat.with_name("cmdline").read_bytes().replace(b"\0", b" "))
+        return [command.decode(errors="replace") for command in found]
 
 
 def _answers(url: str) -> bool:
@@ -136,9 +147,9 @@ def team_server(ready_project, postgres, tmp_path_factory):
     try:
         log = folder / "server.log"
         started = time.monotonic()
-        with running("make tracking-server", ready_project, f"{uri}/health", log):
+        with running("make tracking-server", ready_project, f"{uri}/health", log) as process:
             print(f"make tracking-server answered after {time.monotonic() - started:.1f} s")
-            yield TeamServer(uri, port, password, folder / "artifacts", log)
+            yield TeamServer(uri, port, password, folder / "artifacts", log, process.pid)
     finally:
         env_file.write_text(original)
 
@@ -265,6 +276,14 @@ def test_the_database_password_stays_out_of_store_artifacts_output_and_command_l
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         with contextlib.suppress(OSError):
             assert team_server.password.encode() not in cmdline.read_bytes(), cmdline
+
+
+def test_the_server_runs_one_worker_per_core_and_no_job_runner(team_server):
+    """The defaults the README gives for a small machine (the test machine's cores)."""
+    commands = team_server.commands()
+    (uvicorn,) = [command for command in commands if "-m uvicorn" in command]
+    assert f"--workers {len(os.sched_getaffinity(0))} " in uvicorn
+    assert not [command for command in commands if "huey" in command or "_job_runner" in command]
 
 
 def _status(url: str, headers: dict[str, str], body: dict | None = None) -> int:
