@@ -13,7 +13,6 @@ import json
 import os
 import re
 import secrets
-import signal
 import subprocess
 import time
 import urllib.error
@@ -24,7 +23,8 @@ from pathlib import Path
 import pytest
 
 from tests.generated import ENV, sh
-from tests.postgres import Cluster, free_port
+from tests.postgres import Cluster
+from tests.servers import background, free_port
 from tests.test_pipeline import runs
 
 pytestmark = pytest.mark.slow
@@ -42,53 +42,29 @@ class TeamServer:
     password: str
     artifacts: Path
     log: Path
-    group: int  # the process group of `make tracking-server` and all it started
-
-    def commands(self) -> list[str]:
-        """The command lines of the server's processes."""
-        found = []
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            with contextlib.suppress(OSError):
-                # Field 5 is the process group; the name before it may hold spaces.
-                if int(stat.read_text().rsplit(")", 1)[1].split()[2]) == self.group:
-                    found.append(stat.with_name("cmdline").read_bytes().replace(b"\0", b" "))
-        return [command.decode(errors="replace") for command in found]
 
 
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
+def _processes() -> dict[int, tuple[int, str]]:
+    """Every process of this machine: pid -> (process group, command line)."""
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError):
+            # Field 5 is the process group; the name before it may hold spaces.
+            group = int(stat.read_text().rsplit(")", 1)[1].split()[2])
+            command = stat.with_name("cmdline").read_bytes().replace(b"\0", b" ")
+            found[int(stat.parent.name)] = (group, command.decode(errors="replace"))
+    return found
 
 
-@contextlib.contextmanager
-def running(command: str, cwd: Path, health: str, log: Path, timeout: float = 300):
-    """Start a server writing to `log`, wait until `health` answers, always stop it all."""
-    with open(log, "wb") as output:
-        process = subprocess.Popen(
-            ["bash", "-c", command],
-            cwd=cwd,
-            env=ENV,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + timeout
-        while not _answers(health):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"`{command}` did not come up: {log.read_text()[-3000:]}")
-            time.sleep(0.5)
-        yield process
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+def server_commands(port: int) -> list[str]:
+    """The command lines of the processes of the server listening on `port`."""
+    processes = _processes()
+    (group,) = {
+        group
+        for group, command in processes.values()
+        if "-m uvicorn" in command and f"--port {port} " in command
+    }
+    return [command for pid_group, command in processes.values() if pid_group == group]
 
 
 def readme_env_lines(project: Path, first_key: str) -> list[str]:
@@ -147,9 +123,9 @@ def team_server(ready_project, postgres, tmp_path_factory):
     try:
         log = folder / "server.log"
         started = time.monotonic()
-        with running("make tracking-server", ready_project, f"{uri}/health", log) as process:
+        with background("make tracking-server", ready_project, f"{uri}/health", log):
             print(f"make tracking-server answered after {time.monotonic() - started:.1f} s")
-            yield TeamServer(uri, port, password, folder / "artifacts", log, process.pid)
+            yield TeamServer(uri, port, password, folder / "artifacts", log)
     finally:
         env_file.write_text(original)
 
@@ -273,14 +249,13 @@ def test_the_database_password_stays_out_of_store_artifacts_output_and_command_l
         if path.is_file():
             assert team_server.password.encode() not in path.read_bytes(), path
     # The launcher hands the URL to mlflow in its environment: no command line shows it.
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        with contextlib.suppress(OSError):
-            assert team_server.password.encode() not in cmdline.read_bytes(), cmdline
+    for pid, (_, command) in _processes().items():
+        assert team_server.password not in command, pid
 
 
 def test_the_server_runs_one_worker_per_core_and_no_job_runner(team_server):
     """The defaults the README gives for a small machine (the test machine's cores)."""
-    commands = team_server.commands()
+    commands = server_commands(team_server.port)
     (uvicorn,) = [command for command in commands if "-m uvicorn" in command]
     assert f"--workers {len(os.sched_getaffinity(0))} " in uvicorn
     assert not [command for command in commands if "huey" in command or "_job_runner" in command]
