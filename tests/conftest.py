@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.postgres import postgres  # noqa: F401 (a session fixture: a throwaway cluster)
+
 ROOT = Path(__file__).resolve().parents[1]
 COOKIECUTTER = Path(sys.executable).with_name("cookiecutter")
 
