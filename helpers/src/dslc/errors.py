@@ -37,7 +37,15 @@ class FormatError(DslcError):
 
 
 class UnsafePathError(DslcError):
-    """A path points outside the project."""
+    """A path, or a URL that ends on the local disk, points outside the project."""
+
+
+class LocationError(DslcError):
+    """A location cannot be used: unknown protocol, missing fsspec driver, NUL character."""
+
+
+class SpecialFileError(DslcError):
+    """A FIFO, socket, device or broken link where a data file was expected."""
 
 
 class RawDataWriteError(DslcError):
