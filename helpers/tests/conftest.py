@@ -37,7 +37,7 @@ def _isolate_logging() -> Iterator[None]:
     """Restore root handlers and levels that setup_logging changes."""
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
-    levels = {n: logging.getLogger(n).level for n in ("mlflow", "urllib3", "fsspec")}
+    levels = {n: logging.getLogger(n).level for n in ("mlflow", "urllib3", "fsspec", "dslc")}
     yield
     for h in list(root.handlers):
         if h not in handlers:
