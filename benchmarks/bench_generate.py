@@ -25,7 +25,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parents[1]
 E2E_BAR_SECONDS = 120.0
@@ -47,13 +46,11 @@ def bake_seconds(template: Path, workdir: Path) -> float:
 
 
 def _template_filters() -> list[str]:
-    """The names of the filters hooks/answers.py adds to cookiecutter's Jinja environment."""
+    """The names of the filters the template's Jinja extension adds (hooks/answers.py)."""
     sys.path.insert(0, str(ROOT))
-    from hooks.answers import register
+    from hooks.answers import FILTERS
 
-    environment = SimpleNamespace(filters={})
-    register(environment)
-    return list(environment.filters)
+    return list(FILTERS)
 
 
 def plain_copy(workdir: Path) -> Path:
@@ -62,8 +59,7 @@ def plain_copy(workdir: Path) -> Path:
     shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(".git", ".venv", "helpers", "tests"))
     shutil.rmtree(copy / "hooks")
     context = json.loads((copy / "cookiecutter.json").read_text())
-    for key in ("_extensions", "__answers_checked"):
-        context.pop(key, None)
+    context.pop("_extensions", None)
     (copy / "cookiecutter.json").write_text(json.dumps(context, indent=2))
     # Each filter the extension registers becomes Jinja's plain `string` filter.
     filters = _template_filters()

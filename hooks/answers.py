@@ -1,196 +1,348 @@
-"""Validation of the template's answers, and the Jinja extension that applies it.
+"""The rules every answer must follow, and how answers are written into the project's files.
 
-Why an extension and not only ``pre_gen_project.py``: cookiecutter prints a full traceback
-whenever a hook exits non-zero, so a hook alone cannot give a user one clear line. Errors
-raised while the answers are rendered, as long as they are one of the exception types
-cookiecutter's CLI catches, are printed as a single line instead. ``cookiecutter.json``
-renders ``__answers_checked`` last, through the ``validate_answers`` filter below, so every
-answer is checked before anything is written to disk.
+Plain functions over plain values, standard library only: the tests call them directly, and
+the template's Jinja extension (hooks/extension.py) hands them to cookiecutter as filters.
+A rule takes an answer and returns what is wrong with it, or None; RULES names the rule of
+every prompt in cookiecutter.json, so a new option is one line there, for example
+``"data_versioning": choice("dvc", "none")``.
 
-The rules are plain functions over a dict, so ``pre_gen_project.py`` (which runs for
-tools that bypass prompting, such as replays) and the template's tests reuse them.
-Only the standard library, Jinja2 and cookiecutter are imported: hooks must run with a
-plain ``pip install cookiecutter``.
+Answers are data: they land in TOML, JSON, YAML, Markdown and Python files, quoted by the
+filters below, and a rule refuses what no quoting can carry (control characters, text
+that is not UTF-8, names that would shadow an import).
 """
 
 from __future__ import annotations
 
 import json
 import keyword
-import logging
+import os
 import re
 import subprocess
 import sys
-import textwrap
+import unicodedata
 from collections.abc import Callable, Mapping
-from functools import cache
+from email.errors import HeaderParseError
+from email.headerregistry import Address
 from pathlib import Path
 from typing import Any
 
-from cookiecutter.exceptions import FailedHookException
-
-SUPPORTED_PYTHONS = ("3.10", "3.11", "3.12", "3.13")
+# The Python versions a project may start from: this list alone sets the prompt's accepted
+# values, the classifiers and the CI matrix (filter `and_newer`) and the tests' matrix.
+PYTHON_VERSIONS = ("3.10", "3.11", "3.12", "3.13")
 LICENSES = ("MIT", "BSD-3-Clause", "Apache-2.0", "Proprietary")
-CI_CHOICES = ("github", "none")
 
-# Top-level import names the generated project depends on (directly or through dslc and
-# the example pipeline). A module with one of these names would shadow the real package
-# inside the project and break imports in confusing ways.
-PROJECT_DEPENDENCIES = frozenset(
-    {
-        "dslc",
-        "mlflow",
-        "pandas",
-        "numpy",
-        "sklearn",
-        "scipy",
-        "matplotlib",
-        "pyarrow",
-        "fsspec",
-        "yaml",
-        "dotenv",
-        "tqdm",
-        "pandera",
-        "joblib",
-        "filelock",
-        "sqlalchemy",
-        "alembic",
-        "flask",
-        "pytest",
-        "nbstripout",
-        "nbformat",
-        "nbclient",
-        "nbconvert",
-        "ipykernel",
-        "jupyter",
-        "ruff",
-        "pre_commit",
-        "cookiecutter",
-        "cruft",
-    }
-)
-# Names that collide with the project's own folders and tooling conventions.
-RESERVED_MODULES = frozenset({"src", "tests", "test", "notebooks", "data", "models", "docs"})
-
-# A distribution name per PEP 508 is also a safe folder name: no spaces, separators or "..".
-_SLUG = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")
-_MODULE = re.compile(r"^[a-z_][a-z0-9_]*$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
-_PYTHON = re.compile(r"^3\.(\d+)$")
-_DIRECT_REFERENCE = re.compile(r"^(git\+(https|ssh|file)://|file://|https://)\S+$")
+Rule = Callable[[str], "str | None"]
 
 
-class InvalidAnswer(FailedHookException):
-    """An answer breaks a rule. Subclassing a type that cookiecutter's CLI catches makes it
-    print just our message (one line) and exit 1, with no traceback."""
+class InvalidAnswer(ValueError):
+    """An answer, or the place the project would go, breaks a rule. The message is one line."""
 
 
-def _stdlib_modules() -> frozenset[str]:
-    return frozenset(getattr(sys, "stdlib_module_names", ())) | frozenset(sys.builtin_module_names)
+# --- the rules ------------------------------------------------------------------------------
 
 
-def _field(answers: Mapping[str, Any], name: str) -> str:
-    value = answers.get(name, "")
-    return value if isinstance(value, str) else str(value)
+def choice(*options: str) -> Rule:
+    """One of a fixed set of values, given as text (a cookiecutter choice variable would
+    turn a wrong `key=value` into a traceback)."""
+
+    def rule(value: str) -> str | None:
+        return None if value in options else "choose one of " + ", ".join(options)
+
+    return rule
 
 
-def _fail(field: str, value: str, rule: str) -> InvalidAnswer:
-    return InvalidAnswer(f"Invalid {field} {value!r}: {rule}")
+def text(*, required: bool = True, max_length: int = 200) -> Rule:
+    """Free text on one line: names and descriptions."""
+
+    def rule(value: str) -> str | None:
+        if required and not value:
+            return "it must not be empty"
+        if value != value.strip():
+            return "remove the spaces at its start or end"
+        if len(value) > max_length:
+            return f"keep it under {max_length} characters"
+        return None
+
+    return rule
 
 
-def _check_text(field: str, value: str, *, required: bool = True) -> None:
-    if required and not value.strip():
-        raise _fail(field, value, "it must not be empty")
-    if "\n" in value or "\r" in value:
-        raise _fail(field, value, "it must fit on one line")
+_SLUG = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
+_MODULE = re.compile(r"[a-z_][a-z0-9_]*")
+_NAME_LENGTH = 64  # folder and package names; file systems allow 255 bytes per name
 
 
-def check_project_name(value: str) -> None:
-    _check_text("project_name", value)
-
-
-def check_project_slug(value: str) -> None:
-    if not _SLUG.match(value) or ".." in value:
-        raise _fail(
-            "project_slug",
-            value,
+def project_slug(value: str) -> str | None:
+    if not _SLUG.fullmatch(value) or ".." in value or len(value) > _NAME_LENGTH:
+        return (
             "it names the project folder and package, so use only letters, digits, '-', '_'"
-            " and '.', starting and ending with a letter or digit (e.g. 'churn-model')",
+            f" and '.', at most {_NAME_LENGTH}, starting and ending with a letter or digit"
+            " (e.g. 'churn-model'); unless given, it is made from project_name"
         )
+    return None
 
 
-def check_module_name(value: str) -> None:
-    if not _MODULE.match(value):
-        raise _fail(
-            "module_name",
-            value,
+# Names a project module must not take, besides the standard library's: its own layout's
+# folders, files that Python and pytest treat specially, and whatever the project imports.
+_SPECIAL_MODULES = frozenset(
+    {"src", "tests", "test", "notebooks", "data", "models", "docs", "reports"}
+    | {"conftest", "setup", "sitecustomize", "usercustomize", "noxfile", "manage"}
+)
+# hooks/project_imports.txt: every top-level import name installed in a generated project's
+# environment (its dependency closure, dev tools included). tests/test_answers.py checks it
+# against a real `make setup` and says how to refresh it.
+_PROJECT_IMPORTS = Path(__file__).with_name("project_imports.txt")
+
+
+def project_imports() -> frozenset[str]:
+    lines = _PROJECT_IMPORTS.read_text(encoding="utf-8").splitlines()
+    return frozenset(line.strip().lower() for line in lines if line.strip()[:1] not in ("", "#"))
+
+
+def _standard_library() -> frozenset[str]:
+    return frozenset(sys.stdlib_module_names) | frozenset(sys.builtin_module_names)
+
+
+def module_name(value: str) -> str | None:
+    if not _MODULE.fullmatch(value) or len(value) > _NAME_LENGTH:
+        return (
             "it must be a lowercase Python identifier: letters, digits and '_', not starting"
-            " with a digit (e.g. 'churn_model')",
+            f" with a digit, at most {_NAME_LENGTH} (e.g. 'churn_model'); unless given, it is"
+            " project_slug with '-' and '.' as '_'"
         )
     if keyword.iskeyword(value) or keyword.issoftkeyword(value):
-        raise _fail("module_name", value, "it is a Python keyword; choose another name")
-    if value in _stdlib_modules():
-        raise _fail(
-            "module_name", value, "it would shadow the standard library module of that name"
-        )
-    if value in PROJECT_DEPENDENCIES:
-        raise _fail("module_name", value, "it would shadow a package the project depends on")
-    if value in RESERVED_MODULES:
-        raise _fail("module_name", value, "it clashes with a folder of the project layout")
+        return "it is a Python keyword; choose another name"
+    if value.startswith("__") or value in _SPECIAL_MODULES:
+        return "Python, pytest or the project layout give that name a meaning; choose another"
+    if value in _standard_library():
+        return "it would shadow the standard library module of that name"
+    if value in project_imports():
+        return "it would shadow a package the project installs (directly or through others)"
+    return None
 
 
-def check_author_email(value: str) -> None:
-    if not _EMAIL.match(value):
-        raise _fail("author_email", value, "expected an address like 'name@example.com'")
+# A host name with at least one dot: 'a@localhost' and 'a@b' are not addresses for a package.
+_DOMAIN = re.compile(
+    r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.[A-Za-z]{2,63}"
+)
 
 
-def check_python_version(value: str) -> None:
-    match = _PYTHON.match(value)
-    if not match or value not in SUPPORTED_PYTHONS:
-        raise _fail(
-            "python_version",
-            value,
-            "give the minimum supported Python as 3.N, one of " + ", ".join(SUPPORTED_PYTHONS),
-        )
+def author_email(value: str) -> str | None:
+    """An address the packaging tools accept: they parse it with email.headerregistry."""
+    wrong = "expected an address like 'name@example.com'"
+    if len(value) > 254:
+        return wrong
+    try:
+        address = Address(addr_spec=value)
+    except (ValueError, IndexError, HeaderParseError):
+        return wrong
+    # Address forgives what the packaging tools do not: comments, spaces, quoted names.
+    if address.addr_spec != value or '"' in value or not _DOMAIN.fullmatch(address.domain):
+        return wrong
+    return None
 
 
-def _check_choice(field: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise _fail(field, value, "choose one of " + ", ".join(choices))
+_URL = re.compile(
+    r"(git\+(https|ssh|file)://|file://|https://)[A-Za-z0-9._~:/?#\[\]@!$&'()*+,;=%-]+"
+)
 
 
-def check_dslc_source(value: str) -> None:
-    if value in ("auto", "index") or _DIRECT_REFERENCE.match(value):
-        return
-    raise _fail(
-        "dslc_source",
-        value,
+def dslc_source(value: str) -> str | None:
+    if value in ("auto", "index") or (_URL.fullmatch(value) and len(value) <= 2000):
+        return None
+    return (
         "use 'auto' (the template's own source, pinned), 'index' (dslc from your package"
-        " index) or a URL such as 'git+https://host/org/ds-template@v0.1.0#subdirectory=helpers'",
+        " index) or a URL such as 'git+https://host/org/ds-template@v0.1.0#subdirectory=helpers'"
     )
 
 
-CHECKS: dict[str, Callable[[str], None]] = {
-    "project_name": check_project_name,
-    "project_slug": check_project_slug,
-    "module_name": check_module_name,
-    "author_name": lambda value: _check_text("author_name", value),
-    "author_email": check_author_email,
-    "description": lambda value: _check_text("description", value, required=False),
-    "python_version": check_python_version,
-    "license": lambda value: _check_choice("license", value, LICENSES),
-    "ci": lambda value: _check_choice("ci", value, CI_CHOICES),
-    "dslc_source": check_dslc_source,
+RULES: dict[str, Rule] = {
+    "project_name": text(),
+    "project_slug": project_slug,
+    "module_name": module_name,
+    "author_name": text(),
+    "author_email": author_email,
+    "description": text(required=False, max_length=500),
+    "python_version": choice(*PYTHON_VERSIONS),
+    "license": choice(*LICENSES),
+    "ci": choice("github", "none"),
+    "dslc_source": dslc_source,
 }
+
+# Characters no file may receive from an answer. Controls (NUL, tab, newline, escape...) and
+# line separators break the one-line formats answers land in; lone surrogates (what Python
+# makes of bytes that are not UTF-8) cannot be written at all; bidirectional overrides make
+# source code read differently from how it runs.
+_FORBIDDEN_CATEGORIES = {"Cc": "a control character", "Cs": "bytes that are not UTF-8"}
+_FORBIDDEN_CATEGORIES |= {"Zl": "a line separator", "Zp": "a paragraph separator"}
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def printable(value: str) -> str | None:
+    """The rule every answer follows before its own."""
+    for character in value:
+        what = _FORBIDDEN_CATEGORIES.get(unicodedata.category(character))
+        if what is None and character in _BIDI_CONTROLS:
+            what = "a bidirectional text control"
+        if what:
+            return f"it contains {what} ({character!r}); give printable text on one line"
+    return None
+
+
+def _shown(value: Any) -> str:
+    """The value as the error message quotes it: repr (escapes controls), kept short."""
+    if isinstance(value, str) and len(value) > 60:
+        return repr(value[:50]) + f" (+{len(value) - 50} more characters)"
+    return repr(value)
 
 
 def validate(answers: Mapping[str, Any]) -> None:
-    """Raise InvalidAnswer for the first answer that breaks its rule."""
-    for field, check in CHECKS.items():
-        check(_field(answers, field))
+    """Raise InvalidAnswer, naming the field, the value and the rule, for the first answer
+    that breaks its rule. Values may come from a hand-edited replay file: any type."""
+    for field, rule in RULES.items():
+        value = answers.get(field)
+        if not isinstance(value, str):
+            wrong = (
+                "it is missing" if value is None else f"it must be text, not {type(value).__name__}"
+            )
+        else:
+            wrong = printable(value) or rule(value)
+        if wrong:
+            raise InvalidAnswer(f"Invalid {field} {_shown(value)}: {wrong}")
 
 
-# --- where dslc comes from ----------------------------------------------------------------
+# --- where the project goes -------------------------------------------------------------------
+
+# Made inside the project folder, exclusively, before any file is written; removed when all
+# are. A second generation into the same folder finds it and stops.
+CLAIM = ".ds-template-generating"
+
+
+def _destination(answers: Mapping[str, Any]) -> Path | None:
+    """The project folder. cookiecutter gives `_output_dir`; cruft, which renders into
+    folders of its own, gives none."""
+    output = answers.get("_output_dir")
+    return Path(output, answers["project_slug"]) if isinstance(output, str) else None
+
+
+def project_folder(answers: Mapping[str, Any]) -> str:
+    """The project folder's name, once every answer and the destination are checked.
+
+    cookiecutter renders this name first of all, for every way of running it (prompts,
+    --no-input, --replay, cruft, the API), and creates the folder right after: nothing is on
+    disk yet.
+    """
+    validate(answers)
+    folder = _destination(answers)
+    if folder is not None:
+        existing = folder
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not existing.is_dir():
+            raise InvalidAnswer(
+                f"Cannot generate into {folder}: {existing} is a file, not a folder"
+                " (check --output-dir and project_slug)"
+            )
+    return answers["project_slug"]
+
+
+def claim_project_folder(answers: Mapping[str, Any]) -> str:
+    """Claim the project folder, which cookiecutter has just made or (with
+    --overwrite-if-exists) found, for this run alone; refuse one that holds anything."""
+    folder = _destination(answers)
+    if folder is None:
+        return ""
+    claim = folder / CLAIM
+    try:
+        os.close(os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        raise InvalidAnswer(
+            f"{folder} is being generated by another run (it holds {CLAIM}); wait for it, or"
+            " delete the folder if no generation is running"
+        ) from None
+    if any(entry.name != CLAIM for entry in os.scandir(folder)):
+        claim.unlink()
+        raise InvalidAnswer(
+            f"{folder} already exists and is not empty; ds-template never overwrites a project"
+            " (use `make update` inside it, or choose another project_slug)"
+        )
+    return ""
+
+
+def release_project_folder(answers: Mapping[str, Any]) -> str:
+    folder = _destination(answers)
+    if folder is not None:
+        (folder / CLAIM).unlink(missing_ok=True)
+    return ""
+
+
+# --- writing answers into files -----------------------------------------------------------
+
+
+def toml_string(value: str) -> str:
+    """A TOML basic string. Unlike JSON's, TOML's \\u escapes cannot pair surrogates, so
+    characters outside the Basic Multilingual Plane (emoji) stay as they are (UTF-8)."""
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    escaped = "".join(f"\\u{ord(c):04x}" if unicodedata.category(c) == "Cc" else c for c in escaped)
+    return f'"{escaped}"'
+
+
+def json_text(value: str) -> str:
+    """A JSON string literal as nbstripout writes it (UTF-8, not \\u-escaped), so a
+    freshly baked notebook is already in the form the pre-commit hook leaves it."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _columns(word: str) -> int:
+    """Columns a word takes in an editor, as ruff's line length counts them: wide
+    characters (CJK, most emoji) two, combining marks and joiners none."""
+    columns = 0
+    for character in word:
+        if character == "\ufe0f":  # emoji presentation: the character before it becomes wide
+            columns += 1
+        elif unicodedata.combining(character) or unicodedata.category(character) in (
+            "Mn",
+            "Me",
+            "Cf",
+        ):
+            continue
+        else:
+            columns += 2 if unicodedata.east_asian_width(character) in ("W", "F") else 1
+    return columns
+
+
+def docstring(value: str, width: int = 88) -> str:
+    """Free text made safe inside a triple-quoted docstring and wrapped to `width` columns,
+    so that the module passes ruff's line length whatever the text."""
+    escaped = value.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+    if escaped.startswith('"'):  # `""""` would close an empty docstring
+        escaped = "\\" + escaped
+    if escaped.endswith('"'):
+        escaped = escaped[:-1] + '\\"'
+    lines: list[str] = []
+    line: list[str] = []
+    used = 0
+    for word in escaped.split():
+        if line and used + 1 + _columns(word) > width:
+            lines.append(" ".join(line))
+            line, used = [], 0
+        used += _columns(word) + (1 if line else 0)
+        line.append(word)
+    lines.append(" ".join(line))
+    return "\n".join(lines)
+
+
+def initials(name: str) -> str:
+    """'Ada Lovelace' -> 'al', for notebook names (NN-initials-description.ipynb)."""
+    letters = [word[0] for word in re.findall(r"[A-Za-z]+", name)]
+    return "".join(letters[:4]).lower() or "xx"
+
+
+def and_newer(python_version: str) -> list[str]:
+    """The supported Python versions from the project's minimum on: classifiers, CI matrix."""
+    return list(PYTHON_VERSIONS[PYTHON_VERSIONS.index(python_version) :])
+
+
+# --- where dslc comes from ------------------------------------------------------------------
 
 # What the generated project needs from dslc: MLflow tracking, pandera data checks and
 # the notebook runner and renderer behind `make report`.
@@ -231,9 +383,11 @@ def _git_requirement(origin: str, commit: str) -> str:
 def _template_dir(answers: Mapping[str, Any]) -> Path:
     """The template's folder. cookiecutter gives ``_repo_dir`` as typed (``.`` for
     ``cookiecutter .``) and renders files from inside the template, so a relative one
-    cannot be resolved; cruft gives none. This module is imported from that folder."""
-    given = Path(_field(answers, "_repo_dir"))
-    return given if given.is_absolute() else Path(__file__).resolve().parents[1]
+    cannot be resolved; cruft gives none. This file lies in that folder."""
+    given = answers.get("_repo_dir")
+    if isinstance(given, str) and Path(given).is_absolute():
+        return Path(given)
+    return Path(__file__).resolve().parents[1]
 
 
 def dslc_requirement(answers: Mapping[str, Any]) -> str:
@@ -248,14 +402,14 @@ def dslc_requirement(answers: Mapping[str, Any]) -> str:
     commit it renders). The pin then names that repository and commit, so that each
     ``cruft update`` moves it to the new commit.
     """
-    source = _field(answers, "dslc_source")
+    source = answers["dslc_source"]
     repo_dir = _template_dir(answers)
     if source == "index":
         return f"{DSLC}=={dslc_version(repo_dir)}"
     if source != "auto":
         return f"{DSLC} @ {source}"
-    template = _field(answers, "_template")
-    cruft_commit = _field(answers, "_commit")
+    template = str(answers.get("_template") or "")
+    cruft_commit = str(answers.get("_commit") or "")
     if cruft_commit and template:
         # cruft only clones git repositories: a folder given to it is one, so pin its commit.
         origin = template if _is_url(template) else Path(template).resolve().as_uri()
@@ -272,90 +426,15 @@ def dslc_requirement(answers: Mapping[str, Any]) -> str:
     return f"{DSLC} @ {(repo_dir / 'helpers').as_uri()}"
 
 
-# --- the Jinja extension ------------------------------------------------------------------
-
-
-class _DropHookTraceback(logging.Filter):
-    """Our hooks print their own one-line reason; cookiecutter's traceback adds nothing."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.exc_info = None
-        record.exc_text = None
-        return True
-
-
-def initials(name: str) -> str:
-    """'Ada Lovelace' -> 'al', for notebook names (NN-initials-description.ipynb)."""
-    letters = [word[0] for word in re.findall(r"[A-Za-z]+", name)]
-    return "".join(letters).lower() or "xx"
-
-
-def json_text(value: str) -> str:
-    """A JSON string literal as nbstripout writes it (UTF-8, not \\u-escaped), so a
-    freshly baked notebook is already in the form the pre-commit hook leaves it."""
-    return json.dumps(value, ensure_ascii=False)
-
-
-def docstring(value: str, width: int = 96) -> str:
-    """Free text made safe inside a triple-quoted docstring and wrapped for line-length."""
-    escaped = value.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
-    if escaped.endswith('"'):
-        escaped = escaped[:-1] + '\\"'
-    return "\n".join(textwrap.wrap(escaped, width, break_long_words=False)) or escaped
-
-
-def _validate_answers(answers: Mapping[str, Any]) -> str:
-    validate(answers)
-    return "ok"
-
-
-def register(environment: Any) -> None:
-    """Add the template's filters to a Jinja environment. Older copies of this file call it
-    by name from a newer one (see TemplateExtension): keep its name and signature."""
-    environment.filters["validate_answers"] = _validate_answers
-    environment.filters["dslc_requirement"] = dslc_requirement
-    environment.filters["initials"] = initials
-    environment.filters["json_text"] = json_text
-    environment.filters["docstring"] = docstring
-    environment.filters["template_dir"] = lambda answers: str(_template_dir(answers))
-    hooks_logger = logging.getLogger("cookiecutter.hooks")
-    # By name: a newer copy of this file defines its own class of the same name.
-    if not any(type(f).__name__ == "_DropHookTraceback" for f in hooks_logger.filters):
-        hooks_logger.addFilter(_DropHookTraceback())
-
-
-_IMPORTED_SOURCE = Path(__file__).read_bytes()
-
-
-@cache
-def _extension_class() -> type:
-    """The Jinja extension class, built on first use. jinja2.ext costs ~0.2 s to import and
-    the pre-generation hook imports this module for ``validate`` alone, in every run."""
-    from jinja2.ext import Extension
-
-    class TemplateExtension(Extension):
-        """Adds the template's filters: answer checks, the dslc requirement, safe quoting."""
-
-        def __init__(self, environment: Any) -> None:
-            super().__init__(environment)
-            source = Path(__file__).read_bytes()
-            if source == _IMPORTED_SOURCE:
-                register(environment)
-                return
-            # `cruft update` renders the project's template commit, then the newest one, in
-            # one process and from one clone checked out in turn; Python imports this module
-            # once, at the older commit. Take the filters from the file as it is now, or the
-            # newer commit would render with the older rules and a change to them (to the
-            # dslc pin, say) would never reach a project: both sides of cruft's diff agree.
-            newer: dict[str, Any] = {"__name__": f"{__name__}_on_disk", "__file__": __file__}
-            exec(compile(source, __file__, "exec"), newer)
-            newer["register"](environment)
-
-    return TemplateExtension
-
-
-def __getattr__(name: str) -> Any:
-    # cookiecutter.json names "hooks.answers.TemplateExtension"; Jinja resolves it by getattr.
-    if name == "TemplateExtension":
-        return _extension_class()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# The filters templates use, by name (hooks/extension.py registers them).
+FILTERS: dict[str, Callable[..., Any]] = {
+    "project_folder": project_folder,
+    "claim_project_folder": claim_project_folder,
+    "release_project_folder": release_project_folder,
+    "toml_string": toml_string,
+    "json_text": json_text,
+    "docstring": docstring,
+    "initials": initials,
+    "and_newer": and_newer,
+    "dslc_requirement": dslc_requirement,
+}

@@ -1,7 +1,8 @@
 """Finish the generated project: drop unselected options, create .env, start git.
 
 Directories cannot be made conditional by their names in cookiecutter, so options that
-remove whole folders are applied here. Runs inside the new project folder.
+remove whole folders are applied here. Runs inside the new project folder, once every file
+is written: rendering this file released the folder that pre_gen_project.py claimed.
 """
 
 import json
@@ -11,6 +12,7 @@ import sys
 from pathlib import Path
 
 ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")
+# {{ cookiecutter | release_project_folder }}
 CI = ANSWERS["ci"]
 
 

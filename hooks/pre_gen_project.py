@@ -1,43 +1,10 @@
-"""Last check before cookiecutter writes files: valid answers, and never over a project.
+"""Runs once cookiecutter has made the project folder, before it writes any file in it.
 
-The answers were already validated while they were rendered (hooks/answers.py); this
-repeats it for paths that skip rendering, such as `cookiecutter --replay`. The working
-directory is the project folder cookiecutter just created, or an existing one when it
-was told to overwrite (--overwrite-if-exists): that one we refuse to touch.
+Its work is done while cookiecutter renders this file, in cookiecutter's own process: the
+filter below claims the project folder for this run (hooks/answers.py), so that a second
+generation into the same folder, both with --overwrite-if-exists say, stops in one line
+instead of mixing its files with ours. A failing hook script could not say so in one line,
+and cookiecutter would delete the folder it made, even while the other run writes in it.
 """
 
-import json
-import sys
-from pathlib import Path
-
-# JSON in a raw string: no answer (quotes, backslashes) can break the code.
-ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")
-# Absolute, unlike _repo_dir (`cookiecutter .` gives "."), and set under cruft too.
-TEMPLATE_DIR = json.loads(r""" {{ cookiecutter | template_dir | tojson }} """)  # spaces: no """"
-
-
-def main() -> int:
-    # cruft renders updates into new, empty folders, which the check below lets pass.
-    repo_dir = Path(TEMPLATE_DIR)
-    if (repo_dir / "hooks" / "answers.py").is_file():
-        sys.path.insert(0, str(repo_dir / "hooks"))
-        from answers import InvalidAnswer, validate
-
-        try:
-            validate(ANSWERS)
-        except InvalidAnswer as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 1
-    target = Path.cwd()
-    if any(target.iterdir()):
-        print(
-            f"error: {target} already exists and is not empty; ds-template never overwrites"
-            " a project (use `make update` inside it, or choose another project_slug)",
-            file=sys.stderr,
-        )
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+# {{ cookiecutter | claim_project_folder }}

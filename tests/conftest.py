@@ -6,7 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 COOKIECUTTER = Path(sys.executable).with_name("cookiecutter")
 
 # pytest-cookies renders the answers outside cookiecutter's import patch, so the template's
-# local Jinja extension (hooks/answers.py) must be importable the way cookiecutter makes it.
+# local Jinja extension (hooks/extension.py) must be importable the way cookiecutter makes it.
 if str(ROOT) not in sys.path:
     sys.path.append(str(ROOT))
 
@@ -36,18 +36,25 @@ def bake(cookies):
     return _bake
 
 
-# Clones of git templates and replay files go to a scratch folder, not the user's home.
-_SCRATCH = Path(tempfile.mkdtemp(prefix="ds-template-tests-"))
-COOKIECUTTER_CONFIG = _SCRATCH / "cookiecutter.yaml"
-COOKIECUTTER_CONFIG.write_text(
-    f"cookiecutters_dir: {_SCRATCH / 'cookiecutters'}\nreplay_dir: {_SCRATCH / 'replay'}\n"
-)
+@pytest.fixture(scope="session", autouse=True)
+def cookiecutter_config(tmp_path_factory) -> Iterator[Path]:
+    """cookiecutter's user config for the whole run: clones of git templates and replay
+    files go to pytest's temporary folder, not to the user's home. cookiecutter and cruft
+    read it from COOKIECUTTER_CONFIG."""
+    folder = tmp_path_factory.mktemp("cookiecutter-user")
+    config = folder / "cookiecutter.yaml"
+    config.write_text(
+        f"cookiecutters_dir: {folder / 'cookiecutters'}\nreplay_dir: {folder / 'replay'}\n"
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("COOKIECUTTER_CONFIG", str(config))
+        yield config
 
 
 def run_cookiecutter(*args: str, cwd: Path, env: dict | None = None):
-    """The `cookiecutter` command line, as a user runs it."""
+    """The `cookiecutter` command line, as a user runs it (with the tests' user config)."""
     return subprocess.run(
-        [str(COOKIECUTTER), "--no-input", "--config-file", str(COOKIECUTTER_CONFIG), *args],
+        [str(COOKIECUTTER), "--no-input", *args],
         cwd=cwd,
         capture_output=True,
         text=True,

@@ -33,6 +33,12 @@ for name, value in {
 LOCAL_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
+def _cookiecutter_config() -> dict[str, str]:
+    """The tests' cookiecutter user config (tests/conftest.py), for cookiecutter and cruft."""
+    config = os.environ.get("COOKIECUTTER_CONFIG")
+    return {"COOKIECUTTER_CONFIG": config} if config else {}
+
+
 def sh(command: str, cwd: Path, timeout: float = 900, check: bool = True, env: dict | None = None):
     """Run a shell command; on failure show its output's tail, which says what broke."""
     result = subprocess.run(
@@ -41,7 +47,7 @@ def sh(command: str, cwd: Path, timeout: float = 900, check: bool = True, env: d
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={**ENV, **(env or {})},
+        env={**ENV, **_cookiecutter_config(), **(env or {})},
         check=False,
     )
     if check and result.returncode != 0:

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from hooks.answers import LICENSES, PYTHON_VERSIONS
 from tests.conftest import ROOT, run_cookiecutter
 
-PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
-LICENSES = ["MIT", "BSD-3-Clause", "Apache-2.0", "Proprietary"]
+PYTHONS = list(PYTHON_VERSIONS)
 CIS = ["github", "none"]
 
 COMMON_FILES = {
@@ -101,10 +101,14 @@ def test_every_combination_bakes_clean(bake, python_version, license, ci):
     assert pyproject["project"]["requires-python"] == f">={python_version}"
     assert "dslc" in pyproject["tool"]
     assert pyproject["project"].get("license") == (None if license == "Proprietary" else license)
+    classifiers = [
+        c.rsplit(" :: ", 1)[1] for c in pyproject["project"]["classifiers"] if "Python ::" in c
+    ]
+    assert classifiers == PYTHONS[PYTHONS.index(python_version) :]
     if ci == "github":
         workflow = yaml.safe_load((project / ".github/workflows/ci.yml").read_text())
         matrix = workflow["jobs"]["checks"]["strategy"]["matrix"]["python-version"]
-        assert matrix[0] == python_version and matrix[-1] == PYTHONS[-1]
+        assert matrix == PYTHONS[PYTHONS.index(python_version) :]
     else:
         assert not (project / ".github" / "workflows").exists()
 
@@ -118,6 +122,8 @@ def _assert_parses(path: Path, text: str) -> None:
         yaml.safe_load(text)
     elif path.suffix in (".json", ".ipynb"):
         json.loads(text)
+    elif path.suffix == ".py":
+        ast.parse(text, filename=str(path))
 
 
 def _assert_ruff_clean(project: Path) -> None:
@@ -144,20 +150,43 @@ def test_license_text_matches_choice(bake):
         assert phrase in text and "Ada Lovelace" in text
 
 
-def test_values_with_quotes_stay_valid(bake):
+AWKWARD_TEXT = {
+    "quotes": ('The "Quoted" Project', 'Predicts "churn" \\ and more\\', 'O\'Brien, "Jr"'),
+    "emoji": ("Rocket 🚀 science", "Flags 🇫🇷🇯🇵, families 👩‍👩‍👧 and 👍🏽 🧪", "Ada 👩‍🔬"),
+    "astral": ("𝔘𝔫𝔦𝔠𝔬𝔡𝔢 𠀀", "Mathematical 𝒜𝓁𝓅𝒽𝒶 and CJK 𠀀𠀁𠀂 outside the BMP", "𓀀 Scribe"),
+    "scripts": (
+        "مشروع البيانات",
+        "Ñandú, e\u0301, Ελληνικά, данные, 日本語のテキスト",
+        "José Ñúñez",
+    ),
+    "confusables": ("Café – résumé", "It’s “smart” – ｆｕｌｌ width", "Zoë ’t Hooft"),
+    "wide": ("Wide", "界 " * 120 + "🚀" * 40, "界界"),
+    "braces": ("{{ x }}", '{% raw %} {{ cookiecutter.project_name }} """ \\', "{#"),
+}
+
+
+@pytest.mark.parametrize("kind", list(AWKWARD_TEXT))
+def test_awkward_text_stays_valid_everywhere_it_lands(bake, kind):
+    """TOML (no surrogate escapes), JSON, the package docstring (ruff-clean), Markdown."""
+    name, description, author = AWKWARD_TEXT[kind]
     project = bake(
-        project_name='The "Quoted" Project',
-        project_slug="quoted",
-        description='Predicts "churn" \\ and more',
-        author_name="O'Brien",
+        project_name=name, project_slug="awkward", description=description, author_name=author
     )
-    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
-    assert pyproject["project"]["description"] == 'Predicts "churn" \\ and more'
-    assert pyproject["project"]["authors"][0]["name"] == "O'Brien"
+
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
+    assert pyproject["project"]["description"] == description
+    assert pyproject["project"]["authors"][0]["name"] == author
     (notebook,) = (project / "notebooks").glob("*.ipynb")
-    assert json.loads(notebook.read_text())["metadata"]["dslc"]["authors"] == ["O'Brien"]
-    docstring = _package_docstring(project)
-    assert docstring.startswith('The "Quoted" Project: Predicts "churn" \\ and more')
+    assert json.loads(notebook.read_text(encoding="utf-8"))["metadata"]["dslc"]["authors"] == [
+        author
+    ]
+    docstring = _package_docstring(project).split("\n\n")[0]
+    assert " ".join(docstring.split()) == " ".join(f"{name}: {description}".split())
+    readme = (project / "README.md").read_text(encoding="utf-8")
+    assert readme.startswith(f"# {name}\n\n{description}\n")
+    for path in project.rglob("*"):
+        if path.is_file() and ".git" not in path.parts:
+            _assert_parses(path, path.read_text(encoding="utf-8"))
     _assert_ruff_clean(project)
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import COOKIECUTTER_CONFIG, ROOT
+from tests.conftest import ROOT
 from tests.generated import bake_cli, commit_all, sh, template_git_copy
 
 CRUFT = Path(sys.executable).with_name("cruft")
@@ -51,8 +51,6 @@ def create(template: Path, output_dir: Path) -> Path:
     cruft(
         "create",
         "--no-input",
-        "--config-file",
-        str(COOKIECUTTER_CONFIG),
         "--output-dir",
         str(output_dir),
         "--extra-context",

@@ -17,7 +17,8 @@ datasets:
     location: raw/iris.csv
     description: tiny iris sample
 """
-pytest_plugins = ["pytester"]  # test_checks runs an inner pytest session
+# pytester: test_checks runs an inner pytest session; tracking_support: the tracking fixtures.
+pytest_plugins = ["pytester", "tracking_support"]
 _VARS = ("DSLC_PROJECT_ROOT", "MLFLOW_TRACKING_URI", "DSLC_LOG_LEVEL", "DSLC_LOG_FILE")
 
 

@@ -14,7 +14,18 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # for type checkers and IDEs only; runtime access goes through __getattr__
     from typing import Any
 
-    from . import catalog, checks, config, data, errors, events, fingerprint, gitinfo, tracking
+    from . import (
+        catalog,
+        checks,
+        config,
+        data,
+        errors,
+        events,
+        fingerprint,
+        gitinfo,
+        secrets,
+        tracking,
+    )
     from .errors import DslcError
     from .logging import get_logger, setup_logging
 
@@ -30,6 +41,7 @@ __all__ = [
     "fingerprint",
     "get_logger",
     "gitinfo",
+    "secrets",
     "setup_logging",
     "tracking",
 ]

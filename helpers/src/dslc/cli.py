@@ -1,4 +1,5 @@
-"""The ``dslc`` command: ``info``, ``data add|verify|list``, ``report``, ``ui``.
+"""The ``dslc`` command: ``info``, ``data add|verify|list``, ``report``, ``runs``,
+``promote``, ``ui``.
 
 Imports only the standard library and light dslc modules, so ``dslc info`` starts fast
 (no pandas). Every problem is one ``dslc: error: ...`` line: a DslcError or an OS error
@@ -321,6 +322,36 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_runs(args: argparse.Namespace) -> int:
+    import shutil
+
+    from .tracking._table import runs_table
+
+    width = shutil.get_terminal_size((80, 24)).columns
+    lines = runs_table(
+        sort=args.sort,
+        reverse=args.reverse,
+        limit=args.limit,
+        width=width,
+        experiment=args.experiment,
+    )
+    print("\n".join(lines))
+    return 0
+
+
+def _cmd_promote(args: argparse.Namespace) -> int:
+    from . import tracking
+
+    previous = tracking.champion(args.model, alias=args.alias)
+    version = tracking.promote(args.version, args.model, alias=args.alias)
+    if previous is not None and str(previous.version) == str(version.version):
+        print(f"{args.alias} of {version.name!r} is already version {version.version}")
+        return 0
+    before = f"version {previous.version}" if previous is not None else "none"
+    print(f"{args.alias} of {version.name!r}: {before} -> version {version.version}")
+    return 0
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -328,6 +359,16 @@ def _positive_int(text: str) -> int:
         value = 0
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be a whole number of seconds above 0, not {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number above 0, not {text!r}")
     return value
 
 
@@ -367,6 +408,19 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--timeout", type=_positive_int, default=600, metavar="SECONDS",
                      help="longest a single cell may run (default: 600)")  # fmt: skip
     rep.set_defaults(func=_cmd_report)
+    runs = sub.add_parser("runs", help="table of the project's runs, best first")
+    runs.add_argument("--sort", metavar="METRIC",
+                      help="metric to sort by (default: metric under [tool.dslc])")  # fmt: skip
+    runs.add_argument("--reverse", action="store_true", help="worst (or oldest) first")
+    runs.add_argument("--limit", type=_count, default=20, metavar="N",
+                      help="show at most N runs (default: 20)")  # fmt: skip
+    runs.add_argument("--experiment", metavar="NAME", help="default: the project's")
+    runs.set_defaults(func=_cmd_runs)
+    promote = sub.add_parser("promote", help="point the model's alias (champion) at a version")
+    promote.add_argument("version", help="registered model version number")
+    promote.add_argument("--model", metavar="NAME", help="default: model under [tool.dslc]")
+    promote.add_argument("--alias", default="champion", help="default: champion")
+    promote.set_defaults(func=_cmd_promote)
     ui = sub.add_parser("ui", help="open the MLflow UI on the project's store")
     ui.add_argument(
         "--host", type=_host, default="127.0.0.1", help="address (default: 127.0.0.1, local only)"

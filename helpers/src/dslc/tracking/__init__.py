@@ -8,8 +8,9 @@ Typical use, from ``src/`` or a notebook::
         for epoch in range(100):
             run.log_metric("loss", loss, step=epoch)
         run.log_figure(fig, "roc.png")
-        info = run.log_model(model, input_example=X[:5])
-        run.register_model(info, "churn")
+        info = run.log_model(model, name="model", input_example=X[:5])
+        version = run.register_model(info)  # name: `model` under [tool.dslc]
+        print(tracking.promote_if_better(version))  # @champion moves only if it is better
 
 What dslc adds to plain MLflow:
 
@@ -29,8 +30,8 @@ What dslc adds to plain MLflow:
   run inputs whose digest is dslc's full-content fingerprint).
 * Metrics are buffered and sent with ``log_batch``; a failing run keeps everything logged,
   is marked FAILED and gets a ``dslc.error`` tag.
-* Params and tags that look secret are never sent (see :mod:`dslc.tracking._secrets`);
-  the ``dslc.withheld`` tag names them.
+* Params and tags that look secret are never sent (see :mod:`dslc.secrets`); the
+  ``dslc.withheld`` tag names them.
 
 The experiment defaults to ``MLFLOW_EXPERIMENT_ID`` / ``MLFLOW_EXPERIMENT_NAME`` when set
 (``mlflow run`` sets the id), else the project name. Importing this module does not import
@@ -42,6 +43,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..secrets import is_secret_name
 from ._errors import (
     MlflowMissingError,
     NoActiveRunError,
@@ -49,24 +51,30 @@ from ._errors import (
     TrackingError,
     TrackingServerUnreachable,
 )
+from ._registry import Promotion, champion, model_uri, promote, promote_if_better, register
 from ._run import Run, active
-from ._secrets import is_secret_name
 from ._store import client, ensure_store, uri
 
 __all__ = [
     "MlflowMissingError",
     "NoActiveRunError",
+    "Promotion",
     "Run",
     "StoreError",
     "TrackingError",
     "TrackingServerUnreachable",
     "active",
+    "champion",
     "client",
     "ensure_store",
     "is_secret_name",
     "log_metric",
     "log_metrics",
     "log_params",
+    "model_uri",
+    "promote",
+    "promote_if_better",
+    "register",
     "run",
     "set_tags",
     "uri",

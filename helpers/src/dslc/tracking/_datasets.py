@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import urlparse
 
 from ..events import DatasetUse
-from ._secrets import Redactor
+from ..secrets import Redactor
+from ._writer import RunWriter
 
 # MLflow stores a dataset digest in a 36-character column.
 MAX_DIGEST_LEN = 36
@@ -69,3 +71,27 @@ def dataset_input(use: DatasetUse, redactor: Redactor) -> Any:
         profile=json.dumps(profile),
     )
     return DatasetInput(dataset=entity, tags=[InputTag(key=CONTEXT_TAG, value=use.role)])
+
+
+class DatasetRecorder:
+    """Records each distinct dataset use of one run once: an input, and a fingerprint tag."""
+
+    def __init__(self, writer: RunWriter, redactor: Redactor) -> None:
+        self._writer = writer
+        self._redactor = redactor
+        self._seen: set[tuple[str, str | None, str, str]] = set()
+        self._lock = threading.Lock()
+
+    def record(self, use: DatasetUse) -> None:
+        """Log ``use`` as a run input unless the same use was recorded already."""
+        name = display_name(use)
+        key = (name, use.fingerprint, use.role, use.location)
+        with self._lock:
+            if key in self._seen:
+                return
+            self._seen.add(key)
+        self._writer.client.log_inputs(
+            self._writer.run_id, datasets=[dataset_input(use, self._redactor)]
+        )
+        if use.fingerprint:
+            self._writer.set_tags({fingerprint_tag(name): use.fingerprint})

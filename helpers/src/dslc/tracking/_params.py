@@ -1,19 +1,23 @@
-"""Turn nested configuration into MLflow's flat string params and tags."""
+"""Params and tags: nested configuration flattened to MLflow's strings, secrets withheld."""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import Mapping
+from typing import Any
 
-# MLflow's limits (mlflow.utils.validation), repeated here so importing this module does
-# not import mlflow. They have been stable across MLflow 2.x and 3.x.
-MAX_PARAMS_PER_BATCH = 100
-MAX_METRICS_PER_BATCH = 1000
-MAX_PARAM_VALUE_LEN = 6000
-MAX_TAG_VALUE_LEN = 8000
+from ..secrets import Redactor
+from ._errors import TrackingError, warn
+from ._writer import (
+    MAX_PARAM_VALUE_LEN,
+    MAX_PARAMS_PER_BATCH,
+    MAX_TAG_VALUE_LEN,
+    RunWriter,
+    chunks,
+    truncate,
+)
 
-T = TypeVar("T")
+WITHHELD_TAG = "dslc.withheld"
 
 
 def as_mapping(obj: Any) -> Mapping[str, Any] | None:
@@ -54,12 +58,85 @@ def to_str(value: Any) -> str:
     return value if isinstance(value, str) else str(value)
 
 
-def truncate(text: str, limit: int) -> str:
-    """Cut ``text`` to ``limit`` characters, marking the cut with an ellipsis."""
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+class ParamsAndTags:
+    """The params and tags of one run: what was sent, and what was withheld as secret.
 
+    Preparing is pure (it may run before the run exists); sending goes through a
+    :class:`RunWriter`. Every withheld name is listed in the ``dslc.withheld`` tag.
+    """
 
-def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
-    """Yield consecutive slices of at most ``size`` items."""
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+    def __init__(self, redactor: Redactor) -> None:
+        self._redactor = redactor
+        self._params: dict[str, str] = {}
+        self._withheld: set[str] = set()
+        self._withheld_sent = ""  # value of the dslc.withheld tag already on the run
+
+    @property
+    def withheld(self) -> frozenset[str]:
+        """Names of params and tags withheld as secrets so far."""
+        return frozenset(self._withheld)
+
+    def prepare_params(self, params: Mapping[str, Any] | Any, run_name: str) -> dict[str, str]:
+        """Flatten and stringify; drop secrets and params already sent with the same value.
+
+        Raises TrackingError when a param was sent before with another value.
+        """
+        prepared: dict[str, str] = {}
+        for key, value in flatten(params).items():
+            text = to_str(value)
+            if len(text) > MAX_PARAM_VALUE_LEN:
+                warn("param %s is longer than MLflow allows; truncated", key)
+                text = truncate(text, MAX_PARAM_VALUE_LEN)
+            if self._redactor.withhold(key, text):
+                self._withheld.add(key)
+                continue
+            previous = self._params.get(key)
+            if previous is not None and previous != text:
+                raise TrackingError(
+                    f"param {key!r} is already {previous!r:.80} in run {run_name!r}; MLflow "
+                    "params cannot change: use another name, a metric, or a new run"
+                )
+            if previous is None:
+                prepared[key] = text
+        return prepared
+
+    def filter_tags(self, tags: Mapping[str, Any]) -> dict[str, str]:
+        """Stringify and truncate tags, dropping (and noting) secret ones."""
+        allowed: dict[str, str] = {}
+        for key, value in tags.items():
+            text = truncate(to_str(value), MAX_TAG_VALUE_LEN)
+            if self._redactor.withhold(key, text):
+                self._withheld.add(key)
+            else:
+                allowed[key] = text
+        return allowed
+
+    def start_tags(self, tags: Mapping[str, str]) -> dict[str, str]:
+        """``tags`` plus the withheld tag, for ``start_run`` (marks that tag as sent)."""
+        result = dict(tags)
+        if self._withheld:
+            result[WITHHELD_TAG] = self._withheld_sent = self._withheld_text()
+        return result
+
+    def send_params(self, writer: RunWriter, prepared: Mapping[str, str]) -> None:
+        """Send prepared params in batches, then the updated withheld tag."""
+        from mlflow.entities import Param
+
+        for chunk in chunks(list(prepared.items()), MAX_PARAMS_PER_BATCH):
+            writer.log_batch(params=[Param(k, v) for k, v in chunk])
+            self._params.update(chunk)
+        self._sync_withheld(writer)
+
+    def send_tags(self, writer: RunWriter, tags: Mapping[str, Any]) -> None:
+        """Filter and send tags, then the updated withheld tag."""
+        writer.set_tags(self.filter_tags(tags))
+        self._sync_withheld(writer)
+
+    def _withheld_text(self) -> str:
+        return truncate(",".join(sorted(self._withheld)), MAX_TAG_VALUE_LEN)
+
+    def _sync_withheld(self, writer: RunWriter) -> None:
+        text = self._withheld_text()
+        if self._withheld and self._withheld_sent != text:
+            writer.set_tags({WITHHELD_TAG: text})
+            self._withheld_sent = text

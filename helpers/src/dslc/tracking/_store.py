@@ -18,7 +18,13 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from .. import config
-from ._errors import MlflowMissingError, StoreError, TrackingError, TrackingServerUnreachable
+from ._errors import (
+    MlflowMissingError,
+    StoreError,
+    TrackingError,
+    TrackingServerUnreachable,
+    first_line,
+)
 
 if TYPE_CHECKING:
     from filelock import FileLock
@@ -156,10 +162,10 @@ def _open_stores(store_uri: str, root: Path) -> None:
                 f"MLflow store {store_uri} was made by an older MLflow; back it up, then run: "
                 f"mlflow db upgrade {store_uri}"
             ) from exc
-        raise StoreError(f"cannot open MLflow store {store_uri}: {_first_line(exc)}") from exc
+        raise StoreError(f"cannot open MLflow store {store_uri}: {first_line(exc)}") from exc
     except Exception as exc:  # SQLAlchemy/OS errors: say which store and where it is set
         raise StoreError(
-            f"cannot open MLflow store {store_uri} ({type(exc).__name__}: {_first_line(exc)}); "
+            f"cannot open MLflow store {store_uri} ({type(exc).__name__}: {first_line(exc)}); "
             f"fix MLFLOW_TRACKING_URI in {root / '.env'} or remove it to use the default"
         ) from exc
 
@@ -188,6 +194,11 @@ def client(root: Path | None = None) -> MlflowClient:
     return MlflowClient(tracking_uri=store_uri)
 
 
+def default_experiment_name(root: Path) -> str:
+    """``MLFLOW_EXPERIMENT_NAME`` when set, else the project name."""
+    return os.environ.get("MLFLOW_EXPERIMENT_NAME", "").strip() or config.project_name(root)
+
+
 def experiment_id(name: str | None, root: Path, store_uri: str) -> str:
     """Return the id of the run's experiment, creating it if needed.
 
@@ -203,7 +214,7 @@ def experiment_id(name: str | None, root: Path, store_uri: str) -> str:
         env_id = os.environ.get("MLFLOW_EXPERIMENT_ID", "").strip()
         if env_id:
             return _check_experiment(mlflow_client.get_experiment(env_id), env_id, store_uri)
-        name = os.environ.get("MLFLOW_EXPERIMENT_NAME", "").strip() or config.project_name(root)
+        name = default_experiment_name(root)
     exp = mlflow_client.get_experiment_by_name(name)
     if exp is None:
         exp = _create_experiment(mlflow_client, name, root, store_uri)
@@ -219,7 +230,7 @@ def _create_experiment(mlflow_client: MlflowClient, name: str, root: Path, store
         except MlflowException as exc:  # created meanwhile by another client: fine
             if "RESOURCE_ALREADY_EXISTS" not in str(exc.error_code):
                 raise TrackingError(
-                    f"cannot create experiment {name!r} on {store_uri}: {_first_line(exc)}"
+                    f"cannot create experiment {name!r} on {store_uri}: {first_line(exc)}"
                 ) from exc
         return mlflow_client.get_experiment_by_name(name)
     with _StoreLock(root):  # double-checked: another process may have just created it
@@ -243,8 +254,3 @@ def _check_experiment(exp: Any, ref: str, store_uri: str) -> str:
             "experiment=<another name>"
         )
     return str(exp.experiment_id)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:300] if text else type(exc).__name__

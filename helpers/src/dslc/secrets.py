@@ -1,4 +1,4 @@
-"""Keep secrets out of params and tags.
+"""Keep secrets out of everything dslc writes: MLflow params and tags, logs, errors.
 
 A name is secret when one of its segments is a secret word. Names are split on anything
 that is not a letter or digit and at lower-to-upper camelCase boundaries, then each
@@ -13,12 +13,14 @@ So ``api_key``, ``db.password``, ``AWS_SECRET_ACCESS_KEY``, ``apiKey``, ``APIKEY
 ``hf_token`` are secret, while ``keyboard``, ``monkey``, ``tokenizer`` and ``max_tokens``
 are not (plural ``tokens``/``keys`` count things far more often than they hold secrets).
 The rule errs on the safe side for a bare ``key`` segment (``sort.key`` is withheld); the
-``dslc.withheld`` tag names everything withheld so a false positive is visible.
+``dslc.withheld`` run tag names everything withheld so a false positive is visible.
 
-Values are checked too: any value containing the value of a secret-named environment
-variable (or ``.env`` entry) is withheld, so a password cannot slip in under an innocent
-name. Secret values shorter than :data:`MIN_SECRET_LEN` are ignored, because matching
-``"1"`` or ``"true"`` would withhold half the params of a run.
+Values are checked too: any text containing the value of a secret-named environment
+variable (or ``.env`` entry) is withheld or scrubbed, so a password cannot slip in under
+an innocent name. Secret values shorter than :data:`MIN_SECRET_LEN` are ignored, because
+matching ``"1"`` or ``"true"`` would withhold half the params of a run.
+
+Other dslc modules clean a message with :func:`scrub` before showing it.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 MIN_SECRET_LEN = 5
+REDACTED = "***"
 _WORDS = ("key", "secrets?", "token", "password", "passwd", "credentials?")
 _PREFIXES = (
     "access", "api", "app", "auth", "bearer", "client", "db", "encryption", "master",
@@ -36,7 +39,10 @@ _PREFIXES = (
 )  # fmt: skip
 _SEGMENT = re.compile(rf"^(?:{'|'.join(_PREFIXES)})?(?:{'|'.join(_WORDS)})$")
 _SPLIT = re.compile(r"[^0-9A-Za-z]+|(?<=[a-z0-9])(?=[A-Z])")
-REDACTED = "***"
+# The user-information part of a URL: "scheme://user:password@host" -> "scheme://***@host".
+# The password may contain anything but "@" or whitespace; the last "@" before the host
+# ends it, as URL parsers read it.
+_URL_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)[^/?#\s@]*(?:@[^/?#\s@]*)*@")
 
 
 def is_secret_name(name: str) -> bool:
@@ -57,6 +63,11 @@ def secret_values(env_file: Path | None = None) -> frozenset[str]:
         for name, value in pairs
         if value and len(value.strip()) >= MIN_SECRET_LEN and is_secret_name(name)
     )
+
+
+def scrub_urls(text: str) -> str:
+    """Replace the credentials of every URL in ``text``: ``https://***@host/...``."""
+    return _URL_USERINFO.sub(rf"\g<scheme>{REDACTED}@", text)
 
 
 class Redactor:
@@ -80,3 +91,26 @@ class Redactor:
             if v in text:
                 text = text.replace(v, REDACTED)
         return text
+
+
+def redactor(root: Path | None = None) -> Redactor:
+    """A :class:`Redactor` for the environment and the project's ``.env`` (when in one)."""
+    if root is None:
+        from . import config
+        from .errors import DslcError
+
+        try:
+            root = config.project_root()
+        except DslcError:  # outside a project: the environment alone
+            return Redactor(secret_values())
+    return Redactor(secret_values(Path(root) / ".env"))
+
+
+def scrub(text: str, root: Path | None = None) -> str:
+    """Return ``text`` without secrets, ready for a log line or an error message.
+
+    Removes the value of every secret-named variable (environment and the project's
+    ``.env``) and the credentials of every URL. Call it on the full text, before any
+    truncation or whitespace clean-up.
+    """
+    return scrub_urls(redactor(root).scrub(text))

@@ -1,0 +1,273 @@
+"""The model registry: register versions, and move the alias production follows.
+
+Serving and batch scoring load ``models:/<name>@champion``; nothing else decides what
+production runs. :func:`promote_if_better` moves the alias only when a new version beats
+the champion on the project's declared metric, :func:`promote` moves it by hand. The
+model name and the metric come from ``[tool.dslc]`` in the project's ``pyproject.toml``::
+
+    [tool.dslc]
+    model = "churn"
+    metric = "test_f1_macro"
+    higher_is_better = true
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .. import config
+from ..secrets import scrub_urls
+from ._errors import TrackingError, first_line
+from ._store import client, require_mlflow
+
+if TYPE_CHECKING:
+    from mlflow.entities.model_registry import ModelVersion
+    from mlflow.tracking import MlflowClient
+
+CHAMPION = "champion"
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """What :func:`promote_if_better` did: ``promoted``, and ``reason`` in one line."""
+
+    promoted: bool
+    reason: str
+    version: ModelVersion
+    previous: ModelVersion | None  # the champion before, None when there was none
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+def _pyproject(root: Path | None) -> Path:
+    return (root or config.project_root()) / "pyproject.toml"
+
+
+def model_name(name: str | None = None, root: Path | None = None) -> str:
+    """``name``, else ``model`` of ``[tool.dslc]``; a one-line error when neither is set."""
+    if name is None:
+        name = config.settings(root).get("model")
+        if not isinstance(name, str) or not name.strip():
+            raise TrackingError(
+                f'no registered model name: pass name=..., or set model = "<name>" under '
+                f"[tool.dslc] in {_pyproject(root)}"
+            )
+    if not name.strip():
+        raise TrackingError("the registered model name is empty; give a name such as 'churn'")
+    return name.strip()
+
+
+def declared_metric(root: Path | None = None) -> tuple[str, bool]:
+    """``(metric, higher_is_better)`` of ``[tool.dslc]``; one-line errors when missing."""
+    table = config.settings(root)
+    metric = table.get("metric")
+    if not isinstance(metric, str) or not metric.strip():
+        raise TrackingError(
+            f'no metric decides the champion: set metric = "<metric name>" under '
+            f"[tool.dslc] in {_pyproject(root)}, or pass metric=..."
+        )
+    higher = table.get("higher_is_better", True)
+    if not isinstance(higher, bool):
+        raise TrackingError(
+            f"higher_is_better under [tool.dslc] in {_pyproject(root)} must be true or false, "
+            f"not {higher!r}"
+        )
+    return metric.strip(), higher
+
+
+def model_uri(name: str | None = None, alias: str = CHAMPION) -> str:
+    """``models:/<name>@<alias>``: what serving and batch scoring load."""
+    return f"models:/{model_name(name)}@{_alias(alias)}"
+
+
+def register(
+    model: Any, name: str | None = None, *, tags: Mapping[str, Any] | None = None
+) -> ModelVersion:
+    """Register a logged model as a new version of ``name`` (default: ``[tool.dslc]`` model).
+
+    ``model`` is the ``ModelInfo`` returned by ``run.log_model`` or a model URI
+    (``models:/...``, ``runs:/<run id>/<name>``). Works inside or outside a run.
+    """
+    uri = getattr(model, "model_uri", model)
+    if not isinstance(uri, str) or ":/" not in uri:
+        raise TrackingError(
+            f"cannot register {model!r:.80}: pass the ModelInfo from run.log_model, or a "
+            "'models:/...' or 'runs:/<run id>/<name>' URI"
+        )
+    registered = model_name(name)
+    store = client()  # also points mlflow at the project's store
+    mlflow = require_mlflow()
+    try:
+        version: ModelVersion = mlflow.register_model(
+            uri, registered, tags={k: str(v) for k, v in tags.items()} if tags else None
+        )
+    except Exception as exc:
+        raise TrackingError(
+            f"cannot register {uri} as {registered!r} in {_where(store)}: {first_line(exc)}"
+        ) from exc
+    return version
+
+
+def promote(version: Any, name: str | None = None, *, alias: str = CHAMPION) -> ModelVersion:
+    """Point ``alias`` at ``version`` of ``name``; returns that ``ModelVersion``."""
+    registered, store = model_name(name), client()
+    found = _version(store, registered, version)
+    try:
+        store.set_registered_model_alias(registered, _alias(alias), found.version)
+    except Exception as exc:
+        raise TrackingError(
+            f"cannot move {alias!r} of {registered!r} to version {found.version}: {first_line(exc)}"
+        ) from exc
+    return _version(store, registered, found.version)
+
+
+def champion(name: str | None = None, alias: str = CHAMPION) -> ModelVersion | None:
+    """The version ``alias`` points at, or None (no such alias, or no such model)."""
+    from mlflow.exceptions import MlflowException
+
+    registered, store, wanted = model_name(name), client(), _alias(alias)
+    try:
+        model = store.get_registered_model(registered)
+    except MlflowException as exc:
+        if _missing(exc):
+            return None
+        raise TrackingError(f"cannot read model {registered!r}: {first_line(exc)}") from exc
+    number = (model.aliases or {}).get(wanted)
+    return None if number is None else _version(store, registered, number)
+
+
+def promote_if_better(
+    version: Any,
+    name: str | None = None,
+    *,
+    metric: str | None = None,
+    higher_is_better: bool | None = None,
+    alias: str = CHAMPION,
+) -> Promotion:
+    """Move ``alias`` to ``version`` when its run beats the champion's on ``metric``.
+
+    The metric and its direction default to ``[tool.dslc]``. The first version becomes
+    champion; a version that does not beat the champion (a tie does not) leaves it in
+    place. Raises a one-line TrackingError when a run lacks the metric.
+    """
+    if metric is None:
+        metric, declared_higher = declared_metric()
+        higher = declared_higher if higher_is_better is None else higher_is_better
+    else:
+        higher = True if higher_is_better is None else higher_is_better
+    from ._run import active  # deferred: _run imports this module
+
+    current = active()
+    if current is not None:  # the metrics to compare may still be buffered
+        current.flush()
+    registered, store = model_name(name), client()
+    candidate = _version(store, registered, version)
+    previous = champion(registered, alias)
+    new_value = _run_metric(store, registered, candidate, metric)
+    if previous is None:
+        promote(candidate.version, registered, alias=alias)
+        reason = (
+            f"version {candidate.version} of {registered!r} is the first {alias} "
+            f"({metric} = {new_value:.6g})"
+        )
+        return Promotion(True, reason, candidate, None)
+    if str(previous.version) == str(candidate.version):
+        reason = f"version {candidate.version} of {registered!r} is already {alias}"
+        return Promotion(False, reason, candidate, previous)
+    old_value = _run_metric(store, registered, previous, metric)
+    if _beats(new_value, old_value, higher):
+        promote(candidate.version, registered, alias=alias)
+        reason = (
+            f"{alias} of {registered!r}: version {previous.version} -> {candidate.version} "
+            f"({metric} {old_value:.6g} -> {new_value:.6g})"
+        )
+        return Promotion(True, reason, candidate, previous)
+    word = "higher" if higher else "lower"
+    reason = (
+        f"{alias} of {registered!r} stays version {previous.version}: version "
+        f"{candidate.version} has {metric} = {new_value:.6g}, not {word} than {old_value:.6g}"
+    )
+    return Promotion(False, reason, candidate, previous)
+
+
+def _beats(new: float, old: float, higher: bool) -> bool:
+    if math.isnan(new):
+        return False
+    if math.isnan(old):
+        return True
+    return new > old if higher else new < old
+
+
+def _alias(alias: str) -> str:
+    if not isinstance(alias, str) or not alias.strip():
+        raise TrackingError("the alias is empty; use e.g. 'champion'")
+    return alias.strip()
+
+
+def _where(store: MlflowClient) -> str:
+    return scrub_urls(str(store.tracking_uri))
+
+
+def _missing(exc: Exception) -> bool:
+    code = str(getattr(exc, "error_code", ""))
+    return "RESOURCE_DOES_NOT_EXIST" in code or "NOT_FOUND" in code
+
+
+def _version(store: MlflowClient, name: str, version: Any) -> ModelVersion:
+    """The ``ModelVersion`` for a ModelVersion, a number or a numeric string."""
+    from mlflow.exceptions import MlflowException
+
+    number = str(getattr(version, "version", version)).strip()
+    if not number.isdigit() or int(number) < 1:
+        raise TrackingError(f"model version must be a whole number from 1, not {number!r}")
+    try:
+        found: ModelVersion = store.get_model_version(name, number)
+    except MlflowException as exc:
+        if _missing(exc):
+            raise TrackingError(_not_found(store, name, number)) from exc
+        raise TrackingError(f"cannot read version {number} of {name!r}: {first_line(exc)}") from exc
+    return found
+
+
+def _not_found(store: MlflowClient, name: str, number: str) -> str:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        store.get_registered_model(name)
+    except MlflowException:
+        return (
+            f"no registered model {name!r} in {_where(store)}; register a version first "
+            "(run.register_model or tracking.register)"
+        )
+    versions = sorted(int(v.version) for v in store.search_model_versions(f"name = '{name}'"))
+    listed = ", ".join(map(str, versions[-10:]))
+    return f"model {name!r} has no version {number}; its latest versions: {listed}"
+
+
+def _run_metric(store: MlflowClient, name: str, version: ModelVersion, metric: str) -> float:
+    """The value of ``metric`` in the run that produced ``version``."""
+    if not version.run_id:
+        raise TrackingError(
+            f"version {version.version} of {name!r} has no run, so no {metric!r} to compare; "
+            "promote it by hand (dslc promote)"
+        )
+    try:
+        metrics = store.get_run(version.run_id).data.metrics
+    except Exception as exc:
+        raise TrackingError(
+            f"cannot read run {version.run_id} of version {version.version} of {name!r}: "
+            f"{first_line(exc)}"
+        ) from exc
+    if metric not in metrics:
+        known = ", ".join(sorted(metrics)[:10]) or "none"
+        raise TrackingError(
+            f"run {version.run_id} of version {version.version} of {name!r} has no metric "
+            f"{metric!r} (its metrics: {known}); log it in the run, or fix metric under "
+            "[tool.dslc]"
+        )
+    return float(metrics[metric])

@@ -1,0 +1,224 @@
+"""Tests of logging models and registering them."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+mlflow = pytest.importorskip("mlflow", reason="mlflow not installed (dslc[tracking] extra)")
+pytest.importorskip("filelock", reason="filelock not installed (dslc[tracking] extra)")
+
+pd = pytest.importorskip("pandas")
+np = pytest.importorskip("numpy")
+pytest.importorskip("sklearn")
+
+import yaml  # noqa: E402
+from sklearn.compose import ColumnTransformer  # noqa: E402
+from sklearn.ensemble import (  # noqa: E402
+    GradientBoostingRegressor,
+    HistGradientBoostingClassifier,
+    RandomForestClassifier,
+)
+from sklearn.linear_model import LogisticRegression  # noqa: E402
+from sklearn.neighbors import KNeighborsClassifier  # noqa: E402
+from sklearn.pipeline import Pipeline, make_pipeline  # noqa: E402
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler  # noqa: E402
+
+from dslc import tracking  # noqa: E402
+
+
+def test_log_model_with_signature_and_register(tproj: Path) -> None:
+    x = pd.DataFrame({"a": [0.0, 1.0, 2.0, 3.0], "b": [1.0, 0.0, 1.0, 0.0]})
+    y = [0, 0, 1, 1]
+    model = LogisticRegression().fit(x, y)
+    with tracking.run() as run:
+        # Explicit requirements skip MLflow's requirement inference (a subprocess: slow).
+        info = run.log_model(model, input_example=x.head(2), pip_requirements=["scikit-learn"])
+        first = run.register_model(info, "demo-model")
+        second = run.register_model("model", "demo-model")  # by the name given to log_model
+    assert info.signature is not None
+    assert info.signature.inputs.input_names() == ["a", "b"]
+    assert info.signature.outputs is not None
+    assert (str(first.version), str(second.version)) == ("1", "2")
+    loaded = mlflow.pyfunc.load_model(f"models:/demo-model/{first.version}")
+    assert list(loaded.predict(x)) == list(model.predict(x))
+    assert list((tproj / "mlartifacts").rglob("MLmodel"))
+    assert not (tproj / "mlruns").exists()
+
+
+# -- any scikit-learn estimator --------------------------------------------------------
+
+# The generated project keeps its feature code in its own package and puts it inside the
+# model with a FunctionTransformer: the model must load wherever that package imports.
+FEATURES_PY = """\
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+
+
+def add_area(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame.copy()
+    out["area"] = out["a"] * out["b"]
+    return out
+
+
+class Centre(BaseEstimator, TransformerMixin):
+    \"\"\"Keeps a pandas Series, which skops cannot hold.\"\"\"
+
+    def fit(self, frame, y=None):
+        self.mean_ = frame.mean()
+        return self
+
+    def transform(self, frame):
+        return frame - self.mean_
+"""
+
+
+def _frame(n: int = 80) -> Any:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {"a": rng.normal(size=n), "b": rng.normal(size=n), "c": rng.choice(["x", "y", "z"], n)}
+    )
+    return frame, (frame["a"] + frame["b"] > 0).astype(int)
+
+
+def _estimators(features: Any) -> dict[str, tuple[Any, list[str], str]]:
+    """name -> (unfitted model, input columns, expected serialization)."""
+    onehot = ColumnTransformer(
+        [
+            ("cat", OneHotEncoder(handle_unknown="ignore"), ["c"]),
+            ("num", StandardScaler(), ["a", "b"]),
+        ]
+    )
+    return {
+        "random_forest": (
+            RandomForestClassifier(n_estimators=5, random_state=0),
+            ["a", "b"],
+            "skops",
+        ),
+        "gradient_boosting": (GradientBoostingRegressor(n_estimators=5), ["a", "b"], "skops"),
+        "hist_gradient_boosting": (HistGradientBoostingClassifier(max_iter=5), ["a", "b"], "skops"),
+        "column_transformer": (
+            Pipeline([("prep", onehot), ("clf", LogisticRegression())]),
+            ["a", "b", "c"],
+            "skops",
+        ),
+        "features_inside": (
+            make_pipeline(
+                FunctionTransformer(features.add_area),
+                ColumnTransformer([("cat", OneHotEncoder(), ["c"])], remainder="passthrough"),
+                RandomForestClassifier(n_estimators=5, random_state=0),
+            ),
+            ["a", "b", "c"],
+            "skops",
+        ),
+        "knn": (KNeighborsClassifier(n_neighbors=3), ["a", "b"], "skops"),
+        "pandas_state": (
+            make_pipeline(features.Centre(), LogisticRegression()),
+            ["a", "b"],
+            "cloudpickle",
+        ),
+        "lambda": (
+            make_pipeline(FunctionTransformer(lambda f: f * 2), LogisticRegression()),
+            ["a", "b"],
+            "cloudpickle",
+        ),
+    }
+
+
+def _serialization(model_uri: str) -> str:
+    local = mlflow.artifacts.download_artifacts(model_uri)
+    mlmodel = yaml.safe_load((Path(local) / "MLmodel").read_text(encoding="utf-8"))
+    return str(mlmodel["flavors"]["sklearn"]["serialization_format"])
+
+
+_LOAD_ELSEWHERE = """
+import io, json, sys
+import mlflow, pandas as pd
+frame = pd.read_json(io.StringIO(sys.argv[1]), orient="split")
+out = {}
+for name, uri, columns in json.loads(sys.argv[2]):
+    out[name] = [float(v) for v in mlflow.pyfunc.load_model(uri).predict(frame[columns])]
+print(json.dumps(out))
+"""
+
+
+def test_any_sklearn_estimator_logs_and_loads_back(
+    tproj: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Eight kinds, logged with nothing but a name; loaded here and in a new process."""
+    (tproj / "src" / "demo" / "__init__.py").write_text("", encoding="utf-8")
+    (tproj / "src" / "demo" / "features.py").write_text(FEATURES_PY, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tproj / "src"))
+    import demo.features
+
+    frame, y = _frame()
+    logged: dict[str, tuple[str, list[str], list[float]]] = {}
+    with tracking.run() as run:
+        for name, (model, columns, expected_format) in _estimators(demo.features).items():
+            model.fit(frame[columns], y)
+            # Explicit requirements only skip MLflow's slow requirement inference (a
+            # subprocess per model); the nothing-else path is the next test.
+            info = run.log_model(model, name=name, pip_requirements=["scikit-learn"])
+            assert _serialization(info.model_uri) == expected_format, name
+            loaded = mlflow.pyfunc.load_model(info.model_uri)
+            expected = [float(v) for v in model.predict(frame[columns])]
+            assert [float(v) for v in loaded.predict(frame[columns])] == expected, name
+            logged[name] = (info.model_uri, columns, expected)
+    elsewhere = subprocess.run(
+        [sys.executable, "-c", _LOAD_ELSEWHERE, frame.to_json(orient="split"),
+         json.dumps([[n, uri, cols] for n, (uri, cols, _) in logged.items()])],
+        capture_output=True, text=True, timeout=300, check=False,
+        env={**os.environ, "PYTHONPATH": str(tproj / "src")},
+    )  # fmt: skip
+    assert elsewhere.returncode == 0, elsewhere.stderr[-2000:]
+    predictions = json.loads(elsewhere.stdout)
+    assert predictions == {n: p for n, (_, _, p) in logged.items()}
+
+
+_LOG_FROM_A_SCRIPT = """
+import json
+import numpy as np, pandas as pd
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+from dslc import tracking
+
+
+def double(frame):  # defined in __main__: skops could only record its name
+    return frame * 2
+
+
+rng = np.random.default_rng(1)
+frame = pd.DataFrame({"a": rng.normal(size=40), "b": rng.normal(size=40)})
+model = make_pipeline(FunctionTransformer(double), RandomForestClassifier(n_estimators=3))
+model.fit(frame, frame["a"] > 0)
+with tracking.run() as run:
+    info = run.log_model(model, name="model", input_example=frame.head(3))
+print(json.dumps([info.model_uri, frame.to_json(orient="split"),
+                  [int(v) for v in model.predict(frame)]]))
+"""
+
+
+@pytest.mark.slow
+def test_log_model_with_nothing_else_is_quiet_and_loads_elsewhere(tproj: Path) -> None:
+    """The default path (MLflow infers requirements) from a script, as `make train` runs it."""
+    script = tproj / "train_script.py"
+    script.write_text(_LOG_FROM_A_SCRIPT, encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, str(script)], cwd=tproj, capture_output=True, text=True, timeout=600,
+        check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "pip version" not in proc.stderr and "Warning" not in proc.stderr, proc.stderr
+    uri, frame_json, expected = json.loads(proc.stdout.strip().splitlines()[-1])
+    tracking.ensure_store()  # this process reads the same project store
+    assert _serialization(uri) == "cloudpickle"
+    frame = pd.read_json(io.StringIO(frame_json), orient="split")
+    assert [int(v) for v in mlflow.pyfunc.load_model(uri).predict(frame)] == expected
