@@ -24,16 +24,10 @@ DEBUG_ENV = "DSLC_DEBUG"
 
 
 def _scrub(text: str) -> str:
-    """``text`` without URL credentials (and, once merged, secret values: dslc.secrets)."""
-    from .locate import redact
+    """``text`` without secrets: values of secret-named variables, URL credentials."""
+    from .secrets import scrub
 
-    text = redact(text)
-    try:  # TODO(data): drop the fallback once dslc.secrets (branch tracking) is on main
-        from . import secrets  # type: ignore[attr-defined]
-
-        return str(secrets.scrub(text))
-    except ImportError:
-        return text
+    return scrub(text)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -30,7 +30,6 @@ from .errors import DatasetNotFoundError, LocationError, UnsafePathError
 
 # fsspec's own test for "has a protocol": a scheme followed by :// or by :: (a chain).
 _URL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*(://|::)")
-_USERINFO = re.compile(r"(?<=://)[^/@\s]*@")
 # fsspec filesystems that read local files dslc cannot see from the URL: references to
 # arbitrary files, git and DVC repositories, routing and worker filesystems.
 _OPAQUE = frozenset({"reference", "git", "dvc", "generic", "dask", "asyncwrapper", "async_wrapper"})
@@ -89,7 +88,9 @@ def is_name(text: str | os.PathLike[str]) -> bool:
 
 def redact(text: str) -> str:
     """``text`` with the ``user:password@`` part of any URL in it replaced by ``***@``."""
-    return _USERINFO.sub("***@", text)
+    from .secrets import scrub_urls
+
+    return scrub_urls(text)
 
 
 def check_text(text: str) -> None:
