@@ -135,6 +135,15 @@ def _cmd_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_snapshot(args: argparse.Namespace) -> int:
+    from . import sql
+
+    snap = sql.snapshot(args.name)
+    rows = f"{snap.rows:,} rows" if snap.rows is not None else "rows"
+    print(f"snapshot {args.name}@{snap.id}: {snap.location} ({rows}, {_short(snap.fingerprint)})")
+    return 0
+
+
 def _short(fp: str | None, n: int = 12) -> str:
     if not fp:
         return "-"
@@ -374,7 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("info", help="project root, paths, tracking URI, git state").set_defaults(
         func=_cmd_info
     )
-    data = sub.add_parser("data", help="dataset catalog: add, verify, list")
+    data = sub.add_parser("data", help="dataset catalog: add, verify, list, snapshot")
     dsub = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
     add = dsub.add_parser("add", help="record a dataset and its fingerprint in the catalog")
     add.add_argument("name", type=_path_arg, help="dataset name (letters, digits, '_', '-')")
@@ -396,6 +405,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ver.set_defaults(func=_cmd_verify)
     dsub.add_parser("list", help="table of catalog entries").set_defaults(func=_cmd_list)
+    snap = dsub.add_parser(
+        "snapshot", help="run a SQL source's query once; freeze the result under data/raw"
+    )
+    snap.add_argument("name", type=_path_arg, help="catalog name of a SQL source")
+    snap.set_defaults(func=_cmd_snapshot)
     rep = sub.add_parser(
         "report", help="execute the notebooks marked for publishing; render them to reports/"
     )

@@ -20,7 +20,7 @@ from .errors import DatasetNotFoundError, DslcError, RawDataWriteError
 from .fingerprint import Progress, check_regular, fingerprint_path, fingerprint_url
 from .locate import Target
 
-__all__ = ["entries", "fingerprint", "load", "path", "save"]
+__all__ = ["entries", "fingerprint", "load", "path", "save", "snapshot"]
 
 _log = logging.getLogger(__name__)
 NameOrPath = str | os.PathLike[str]
@@ -253,3 +253,15 @@ def _record(target: Target) -> str | None:
             current[entry.name] = replace(entry, fingerprint=fp)
             catalog.write(cat_file, current, cache)
     return fp
+
+
+def snapshot(name: str) -> catalog.Snapshot:
+    """Run SQL source ``name`` once and freeze the result as a read-only Parquet file.
+
+    It lands in ``data/raw/snapshots/<name>/<UTC time>.parquet`` and is recorded under the
+    entry's ``snapshots`` (fingerprint, query, connection variable, time taken). Load the
+    newest with ``data.load("<name>@latest")``, a given one with ``"<name>@<id>"``.
+    """
+    from . import sql
+
+    return sql.snapshot(name)

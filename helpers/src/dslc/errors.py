@@ -52,6 +52,10 @@ class RawDataWriteError(DslcError):
     """Refused to write under ``data/raw`` (raw data is immutable)."""
 
 
+class SqlError(DslcError):
+    """A SQL source cannot be read: variable, driver, login, server, table or query."""
+
+
 class ReportError(DslcError):
     """A notebook could not be published: bad metadata, a failing cell, a missing tool."""
 
