@@ -42,7 +42,7 @@ from .errors import DslcError, SqlError
 __all__ = ["CONNECT_TIMEOUT_S", "FETCH_ROWS", "assemble", "dispose_all", "load", "snapshot"]
 
 CONNECT_TIMEOUT_S = 10
-FETCH_ROWS = 20_000  # rows per round trip when the entry sets no chunksize
+FETCH_ROWS = 50_000  # rows per round trip when the entry sets no chunksize (bench_sql.py)
 SNAPSHOTS = "snapshots"  # data/raw/snapshots/<name>/<id>.parquet
 
 # The one `uv add` line per driver, by SQLAlchemy drivername (dialect, or dialect+driver).
