@@ -20,27 +20,26 @@ Schema::
         snapshots: []               # written by `dslc data snapshot orders`
 
 The file is parsed once per change: parsed entries are kept in memory and in
-``.dslc/catalog-cache.json``, keyed on the file's size, mtime, ctime and inode, so a
-lookup in a 20,000-entry catalog costs a ``stat``. The YAML is read with guards: nesting
-deeper than :data:`MAX_DEPTH`, aliases, merge keys and duplicate keys are refused, each as
-a one-line :class:`CatalogError` naming the file and line.
+``.dslc/catalog-cache.json`` (:mod:`dslc.catalog_cache`), keyed on the file's size, mtime,
+ctime and inode, so a lookup in a 20,000-entry catalog costs a ``stat``. The YAML is read
+as untrusted data (:mod:`dslc.safeyaml`: no deep nesting, aliases, merge or duplicate
+keys); names, text fields and parent cycles are checked here. Every problem is a
+one-line :class:`CatalogError` naming the file and the line or entry.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import datetime as dt
-import json
 import os
 import re
 import threading
-from collections.abc import Hashable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import atomic, formats
+from . import atomic, catalog_cache, formats
 from .errors import CatalogError, DslcError
 
 FILE_FIELDS = (
@@ -73,7 +72,6 @@ SNAPSHOT_FIELDS = (
     "rows",
 )
 MAX_NAME = 100
-MAX_DEPTH = 32  # a catalog needs about 6 levels; far deeper input is an attack or a mistake
 MAX_BYTES = 64 << 20
 
 NAME_RE = re.compile(rf"[A-Za-z][A-Za-z0-9_-]{{0,{MAX_NAME - 1}}}")  # used with fullmatch
@@ -86,7 +84,6 @@ _FP_RE = re.compile(r"[a-z0-9_]+:[0-9a-f]+")
 # a terminal show text other than what is stored ("Trojan source").
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _CONTROL_BUT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-_CACHE_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -202,98 +199,14 @@ def is_ref(text: object) -> bool:
     return bool(NAME_RE.fullmatch(name))
 
 
-# --------------------------------------------------------------------------- YAML reading
-
-
-def _loader_class() -> type[Any]:
-    """A safe YAML loader: libyaml's parser when present, Python composition with guards.
-
-    libyaml's own composer recurses in C and crashes the interpreter on deeply nested
-    input; composing in Python from libyaml's events keeps the speed and lets us count.
-    """
-    import yaml
-    from yaml.composer import Composer, ComposerError
-    from yaml.constructor import ConstructorError, SafeConstructor
-    from yaml.events import AliasEvent
-    from yaml.nodes import MappingNode
-    from yaml.resolver import Resolver
-
-    try:
-        from yaml._yaml import CParser as Parser
-
-        mixins: tuple[type[Any], ...] = (Parser,)
-    except ImportError:  # pragma: no cover - PyYAML built without libyaml
-        mixins = (yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser)
-
-    class CatalogLoader(Composer, *mixins, SafeConstructor, Resolver):  # type: ignore[misc]
-        def __init__(self, stream: str) -> None:
-            if mixins[0] is not yaml.reader.Reader:
-                mixins[0].__init__(self, stream)
-            else:  # pragma: no cover
-                yaml.reader.Reader.__init__(self, stream)
-                yaml.scanner.Scanner.__init__(self)
-                yaml.parser.Parser.__init__(self)
-            Composer.__init__(self)
-            SafeConstructor.__init__(self)
-            Resolver.__init__(self)
-            self.depth = 0
-
-        def compose_node(self, parent: Any, index: Any) -> Any:
-            if self.check_event(AliasEvent):
-                mark = self.peek_event().start_mark
-                raise ComposerError(None, None, "aliases (*name) are not allowed here", mark)
-            self.depth += 1
-            try:
-                if self.depth > MAX_DEPTH:
-                    mark = self.peek_event().start_mark
-                    raise ComposerError(None, None, f"nested deeper than {MAX_DEPTH} levels", mark)
-                return super().compose_node(parent, index)
-            finally:
-                self.depth -= 1
-
-        def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
-            if not isinstance(node, MappingNode):
-                raise ConstructorError(None, None, "expected a mapping", node.start_mark)
-            mapping: dict[Any, Any] = {}
-            for key_node, value_node in node.value:
-                if key_node.tag == "tag:yaml.org,2002:merge":
-                    raise ConstructorError(
-                        None, None, "merge keys (<<) are not allowed here", key_node.start_mark
-                    )
-                key = self.construct_object(key_node, deep=deep)
-                if not isinstance(key, Hashable):
-                    raise ConstructorError(None, None, "unhashable key", key_node.start_mark)
-                if key in mapping:
-                    raise ConstructorError(
-                        None, None, f"duplicate key {key!r}", key_node.start_mark
-                    )
-                mapping[key] = self.construct_object(value_node, deep=deep)
-            return mapping
-
-    return CatalogLoader
-
-
-_LOADER: type[Any] | None = None
-
-
 def _parse_yaml(text: str, file: Path) -> Any:
-    import yaml
+    from .safeyaml import YamlError, load
 
-    global _LOADER
-    if _LOADER is None:
-        _LOADER = _loader_class()
-    loader = _LOADER(text)
     try:
-        return loader.get_single_data()
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or type(exc).__name__
-        raise CatalogError(f"{file}: invalid YAML{line}: {problem}; fix the file") from None
-    except RecursionError:  # belt and braces: MAX_DEPTH keeps the stack far from the limit
-        raise CatalogError(f"{file}: invalid YAML: nested too deeply; fix the file") from None
-    finally:
-        loader.dispose()
+        return load(text)
+    except YamlError as exc:
+        line = f" at line {exc.line}" if exc.line is not None else ""
+        raise CatalogError(f"{file}: invalid YAML{line}: {exc.problem}; fix the file") from None
 
 
 # --------------------------------------------------------------------------- validation
@@ -561,51 +474,6 @@ def _stamp(st: os.stat_result) -> Stamp:
     return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
 
 
-def _jsonable(obj: Any) -> Any:
-    """YAML's safe types as JSON, tagged where JSON has no equivalent."""
-    if obj is None or isinstance(obj, (bool, int, float, str)):
-        return obj
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, dict):
-        if all(isinstance(k, str) and not k.startswith("$") for k in obj):
-            return {k: _jsonable(v) for k, v in obj.items()}
-        return {"$map": [[_jsonable(k), _jsonable(v)] for k, v in obj.items()]}
-    if isinstance(obj, dt.datetime):
-        return {"$datetime": obj.isoformat()}
-    if isinstance(obj, dt.date):
-        return {"$date": obj.isoformat()}
-    if isinstance(obj, bytes):
-        return {"$bytes": base64.b64encode(obj).decode("ascii")}
-    if isinstance(obj, set | frozenset):
-        return {"$set": [_jsonable(v) for v in obj]}
-    raise TypeError(type(obj).__name__)
-
-
-def _unjson(obj: Any) -> Any:
-    if isinstance(obj, list):
-        return [_unjson(v) for v in obj]
-    if not isinstance(obj, dict):
-        return obj
-    if len(obj) == 1:
-        ((tag, value),) = obj.items()
-        if tag == "$map":
-            return {_hashable(_unjson(k)): _unjson(v) for k, v in value}
-        if tag == "$datetime":
-            return dt.datetime.fromisoformat(value)
-        if tag == "$date":
-            return dt.date.fromisoformat(value)
-        if tag == "$bytes":
-            return base64.b64decode(value)
-        if tag == "$set":
-            return {_hashable(_unjson(v)) for v in value}
-    return {k: _unjson(v) for k, v in obj.items()}
-
-
-def _hashable(value: Any) -> Any:
-    return tuple(value) if isinstance(value, list) else value
-
-
 def _rebuild(name: str, raw: Mapping[str, Any]) -> DatasetEntry:
     """An entry from its already validated YAML form (the persistent cache)."""
     if "connection" in raw:
@@ -647,27 +515,21 @@ def _read_cache(
 ) -> dict[str, DatasetEntry] | None:
     if cache_file is None:
         return None
+    raw = catalog_cache.read(cache_file, _cache_key(file, stamp))
+    if raw is None:
+        return None
     try:
-        doc = json.loads(cache_file.read_text(encoding="utf-8"))
-        if doc.get("version") != _CACHE_VERSION or doc.get("key") != _cache_key(file, stamp):
-            return None
-        return {name: _rebuild(name, _unjson(raw)) for name, raw in doc["entries"].items()}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return None  # absent, stale or damaged: parse the catalog again
+        return {name: _rebuild(name, entry) for name, entry in raw.items()}
+    except (KeyError, TypeError, ValueError):
+        return None  # not what this version of dslc writes: parse the catalog again
 
 
 def _write_cache(
     cache_file: Path | None, file: Path, stamp: Stamp, entries: Mapping[str, DatasetEntry]
 ) -> None:
-    if cache_file is None:
-        return
-    try:
-        body = {name: _jsonable(e.to_yaml()) for name, e in entries.items()}
-        doc = {"version": _CACHE_VERSION, "key": _cache_key(file, stamp), "entries": body}
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        atomic.write_text(cache_file, json.dumps(doc, separators=(",", ":")))
-    except (OSError, TypeError, ValueError):
-        pass  # the cache only saves time; a read-only project still works
+    if cache_file is not None:
+        raw = {name: e.to_yaml() for name, e in entries.items()}
+        catalog_cache.write(cache_file, _cache_key(file, stamp), raw)
 
 
 def _recent(stamp: Stamp) -> bool:

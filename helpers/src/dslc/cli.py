@@ -262,8 +262,9 @@ def _serve_ui(store: str, artifacts: str, host: str, port: int) -> int:
     """
     from mlflow import server
 
-    os.environ[server.BACKEND_STORE_URI_ENV_VAR] = store
-    os.environ[server.ARTIFACT_ROOT_ENV_VAR] = artifacts
+    # The variables `mlflow server` sets for its workers (checked by _ui_server_in_process).
+    os.environ[str(getattr(server, "BACKEND_STORE_URI_ENV_VAR"))] = store  # noqa: B009
+    os.environ[str(getattr(server, "ARTIFACT_ROOT_ENV_VAR"))] = artifacts  # noqa: B009
     import uvicorn
 
     uvicorn.run("mlflow.server.fastapi_app:app", host=host, port=port, workers=1,

@@ -126,7 +126,10 @@ class _Where:
     touches: tuple[Path, ...]  # local files read (or written) through other layers
 
 
-def _layers(url: str, storage_options: Mapping[str, Any] | None) -> list[tuple[str, Any, dict]]:  # type: ignore[type-arg]
+Layer = tuple[str, Any, dict[str, Any]]  # (path, filesystem class, its options)
+
+
+def _layers(url: str, storage_options: Mapping[str, Any] | None) -> list[Layer]:
     """fsspec's own split of ``url`` into (path, filesystem class, options), outermost first.
 
     Options naming an inner filesystem (``target_protocol``/``fo``, or an ``fs`` object)
@@ -144,7 +147,7 @@ def _layers(url: str, storage_options: Mapping[str, Any] | None) -> list[tuple[s
             f"cannot use {redact(url)!r}: {exc}; check the protocol (known: "
             "file, memory, s3, gcs, http, zip, simplecache, ...)"
         ) from None
-    out: list[tuple[str, Any, dict]] = []  # type: ignore[type-arg]
+    out: list[Layer] = []
     for path, protocol, kwargs in chain:
         if protocol in _OPAQUE:
             raise LocationError(
@@ -172,14 +175,10 @@ def _layers(url: str, storage_options: Mapping[str, Any] | None) -> list[tuple[s
 
 def _where(url: str, storage_options: Mapping[str, Any] | None, root: Path) -> _Where:
     """Where ``url`` ends on the local disk, with the project-root check applied."""
+    from fsspec.archive import AbstractArchiveFileSystem
     from fsspec.implementations.cached import CachingFileSystem
     from fsspec.implementations.dirfs import DirFileSystem
     from fsspec.implementations.local import LocalFileSystem
-
-    try:
-        from fsspec.archive import AbstractArchiveFileSystem
-    except ImportError:  # pragma: no cover - very old fsspec
-        AbstractArchiveFileSystem = ()  # type: ignore[assignment,misc]
 
     layers = _layers(url, storage_options)
     shown = redact(url)
@@ -203,9 +202,7 @@ def _where(url: str, storage_options: Mapping[str, Any] | None, root: Path) -> _
             path = f"{base}/{path}" if path else str(base)  # as DirFileSystem._join
         elif issubclass(cls, CachingFileSystem):
             pass  # opens the same path on the filesystem below
-        elif isinstance(AbstractArchiveFileSystem, type) and issubclass(
-            cls, AbstractArchiveFileSystem
-        ):
+        elif issubclass(cls, AbstractArchiveFileSystem):
             plain = False  # reads a member of the archive file below
             path = layers[i + 1][0]
         else:
