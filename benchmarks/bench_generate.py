@@ -1,16 +1,16 @@
 """Time generating a project, and going from `cookiecutter` to a green `make test`.
 
 Run: uv run python benchmarks/bench_generate.py [--repeat N] [--baseline PATH] [--no-e2e]
-Bars (DESIGN.md section 7):
+Bars (ARCHITECTURE.md, "Bars"):
 - generating a project takes no longer than generating cookiecutter-data-science;
 - from `cookiecutter` to a green `make test` in a fresh project: under 2 minutes with a
   warm package cache.
 
 cookiecutter-data-science's template lives only on GitHub (its PyPI package holds the
-`ccds` command, not the template), which this machine cannot reach. Pass a local checkout
-with `--baseline`; without one, the baseline is this template rendered by plain
-cookiecutter with our hooks and Jinja extension removed, which prices what answer
-validation, the dslc pin and `git init` add. Reports only; always exits 0.
+`ccds` command, not the template), so it may not be at hand. Pass a local checkout with
+`--baseline`; without one, the baseline is this template rendered by plain cookiecutter
+with our hooks and Jinja extension removed, which prices what answer checks, the dslc pin
+and `git init` add. Reports only; always exits 0.
 """
 
 from __future__ import annotations

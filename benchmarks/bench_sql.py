@@ -1,7 +1,7 @@
 """Load a 1,000,000-row PostgreSQL table with dslc's data.load and with pandas.read_sql.
 
 Run: uv run --project helpers python benchmarks/bench_sql.py [--rows 1000000] [--repeat 5]
-Bar (DESIGN.md section 7 and issue 12): data.load within 1.1x of pandas.read_sql on the
+Bar (ARCHITECTURE.md, Bars): data.load within 1.1x of pandas.read_sql on the
 same engine (time ratio <= 1.1). Peak memory of both is printed beside it: data.load
 streams the result in chunks through a server-side cursor, read_sql fetches every row as
 Python objects first.

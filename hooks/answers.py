@@ -28,7 +28,9 @@ from typing import Any
 
 # The Python versions a project may start from: this list alone sets the prompt's accepted
 # values, the classifiers and the CI matrix (filter `and_newer`) and the tests' matrix.
-PYTHON_VERSIONS = ("3.10", "3.11", "3.12", "3.13")
+# Not 3.10: its support ended in October 2026, and the projects' dev tools (pre-commit 4.7)
+# need 3.11, so `make setup` could not resolve them for it.
+PYTHON_VERSIONS = ("3.11", "3.12", "3.13")
 LICENSES = ("MIT", "BSD-3-Clause", "Apache-2.0", "Proprietary")
 
 Rule = Callable[[str], "str | None"]
@@ -60,7 +62,7 @@ def text(*, required: bool = True, max_length: int = 200) -> Rule:
         if value != value.strip():
             return "remove the spaces at its start or end"
         if len(value) > max_length:
-            return f"keep it under {max_length} characters"
+            return f"keep it to {max_length} characters or fewer"
         return None
 
     return rule
@@ -85,7 +87,7 @@ def project_slug(value: str) -> str | None:
 # folders, files that Python and pytest treat specially, and whatever the project imports.
 _SPECIAL_MODULES = frozenset(
     {"src", "tests", "test", "notebooks", "data", "models", "docs", "reports"}
-    | {"conftest", "setup", "sitecustomize", "usercustomize", "noxfile", "manage"}
+    | {"conftest", "setup", "sitecustomize", "usercustomize"}
 )
 # hooks/project_imports.txt: every top-level import name installed in a generated project's
 # environment (its dependency closure, dev tools included). tests/test_answers.py checks it
@@ -107,7 +109,7 @@ def module_name(value: str) -> str | None:
         return (
             "it must be a lowercase Python identifier: letters, digits and '_', not starting"
             f" with a digit, at most {_NAME_LENGTH} (e.g. 'churn_model'); unless given, it is"
-            " project_slug with '-' and '.' as '_'"
+            " project_slug in lower case, with '-' and '.' as '_'"
         )
     if keyword.iskeyword(value) or keyword.issoftkeyword(value):
         return "it is a Python keyword; choose another name"
@@ -135,8 +137,8 @@ def author_email(value: str) -> str | None:
         address = Address(addr_spec=value)
     except (ValueError, IndexError, HeaderParseError):
         return wrong
-    # Address forgives what the packaging tools do not: comments, spaces, quoted names.
-    if address.addr_spec != value or '"' in value or not _DOMAIN.fullmatch(address.domain):
+    # Address drops comments and spaces around the address: take it only as written.
+    if address.addr_spec != value or not _DOMAIN.fullmatch(address.domain):
         return wrong
     return None
 
@@ -174,14 +176,14 @@ RULES: dict[str, Rule] = {
 # source code read differently from how it runs.
 _FORBIDDEN_CATEGORIES = {"Cc": "a control character", "Cs": "bytes that are not UTF-8"}
 _FORBIDDEN_CATEGORIES |= {"Zl": "a line separator", "Zp": "a paragraph separator"}
-_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 def printable(value: str) -> str | None:
     """The rule every answer follows before its own."""
     for character in value:
         what = _FORBIDDEN_CATEGORIES.get(unicodedata.category(character))
-        if what is None and character in _BIDI_CONTROLS:
+        if what is None and character in BIDI_CONTROLS:
             what = "a bidirectional text control"
         if what:
             return f"it contains {what} ({character!r}); give printable text on one line"
@@ -234,6 +236,11 @@ def project_folder(answers: Mapping[str, Any]) -> str:
     validate(answers)
     folder = _destination(answers)
     if folder is not None:
+        if any(marker in str(folder) for marker in ("{{", "{%", "{#")):
+            raise InvalidAnswer(
+                f"Cannot generate into {folder}: cookiecutter would run the Jinja syntax in"
+                " that path ('{{', '{%' or '{#'); choose another --output-dir"
+            )
         existing = folder
         while not existing.exists() and existing != existing.parent:
             existing = existing.parent

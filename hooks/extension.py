@@ -16,7 +16,8 @@ folder exists, and cookiecutter prints a traceback when one fails):
 - It loads hooks/answers.py from the file each time. `cruft update` renders the project's
   template commit and the newest one in one process, from one clone checked out in turn;
   Python would import the module once, and the newest commit would render with the older
-  rules, filters and dslc pin.
+  rules, filters and dslc pin. This module is imported once, so it stays small: what
+  changes from one template version to the next belongs in hooks/answers.py.
 """
 
 from __future__ import annotations

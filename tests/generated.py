@@ -11,7 +11,8 @@ import yaml
 
 from tests.conftest import ROOT, run_cookiecutter
 
-# Interpreters come from this machine; packages come from PyPI through uv's shared cache.
+# Interpreters are the local ones (never downloaded); packages come from PyPI through uv's
+# shared cache.
 ENV = {
     **os.environ,
     "UV_PYTHON_DOWNLOADS": "never",

@@ -35,7 +35,17 @@ for run in runs:
         }
     )
 models = [
-    {"name": m.name, "version": m.version, "run_id": m.run_id}
+    {"name": m.name, "version": str(m.version), "run_id": m.run_id}
     for m in client.search_model_versions()
 ]
-print(json.dumps({"uri": tracking.uri(), "runs": summary, "models": models}))
+champion = tracking.champion() if models else None
+print(
+    json.dumps(
+        {
+            "uri": tracking.uri(),
+            "runs": summary,
+            "models": models,
+            "champion": str(champion.version) if champion else None,
+        }
+    )
+)

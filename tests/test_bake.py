@@ -39,8 +39,10 @@ COMMON_FILES = {
     "models/.gitkeep",
     "notebooks/01-yn-explore-example.ipynb",
     "reports/figures/.gitkeep",
+    "tests/test_evaluate.py",
     "tests/test_features.py",
     "tests/test_source_data.py",
+    "tests/test_spark.py",
     "tests/test_notebooks.py",
     "docs/lifecycle.md",
     "docs/charter.md",
@@ -60,6 +62,8 @@ MODULE_FILES = {
     "evaluate.py",
     "train.py",
     "predict.py",
+    "spark.py",
+    "spark-log4j2.properties",
     "serve.py",
 }
 GITHUB_CI_FILES = {".github/workflows/ci.yml", ".github/workflows/labels.yml"}

@@ -1,25 +1,26 @@
 """Slow: the example pipeline end to end in a baked project, tracked in MLflow.
 
-From data to a registered model (`make train`), batch predictions (`make predict`), the
-same model online (`make serve`), notebooks logging to the same store, and the same
+From data to a registered champion (`make train`), batch predictions with pandas and
+Spark (`make predict`), the same model online (`make serve`) with the README's request,
+promotion by hand (`make promote`), notebooks logging to the same store, and the same
 pipeline against a real `mlflow server` on loopback by changing only `.env`.
 """
 
 from __future__ import annotations
 
-import contextlib
+import csv
 import json
 import os
-import signal
-import socket
-import subprocess
-import time
-import urllib.request
+import re
+import shlex
+import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from tests.generated import ENV, sh
+from tests.generated import sh
+from tests.servers import background, free_port, post_json
 
 pytestmark = pytest.mark.slow
 
@@ -32,15 +33,20 @@ def runs(project: Path, env: dict | None = None) -> dict:
 
 
 @pytest.fixture(scope="module")
-def trained(ready_project):
+def train_output(ready_project) -> str:
     """`make train predict` once, with a secret in .env that must never be logged."""
     env_file = ready_project / ".env"
     original = env_file.read_text()
     env_file.write_text(original + f"\nAPI_TOKEN={SECRET}\nDB_PASSWORD={SECRET}\n")
     try:
-        sh("make train predict", ready_project)
+        result = sh("make train predict", ready_project)
     finally:
         env_file.write_text(original)
+    return result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def trained(ready_project, train_output) -> Path:
     return ready_project
 
 
@@ -67,6 +73,7 @@ def test_train_run_records_everything(trained):
     fingerprint = sh(".venv/bin/dslc data list", trained).stdout
     assert all(digest and digest.split(":")[-1][:12] in fingerprint for digest in inputs.values())
     assert [m["run_id"] for m in summary["models"]] == [run["id"]]
+    assert summary["champion"] == "1", "the first version becomes the champion"
 
     assert summary["uri"] == f"sqlite:///{trained}/mlflow.db"
     assert Path(run["artifact_uri"].removeprefix("file://")).is_relative_to(trained)
@@ -104,52 +111,124 @@ def test_notebook_logs_to_the_project_store_with_git_commit(trained):
         assert not (notebooks / stray).exists(), f"{stray} appeared beside the notebook"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+# What counts as noise in a daily command's output: warnings that libraries print
+# (DeprecationWarning, FutureWarning, StarletteDeprecationWarning, TqdmWarning...) and
+# MLflow's complaint about pip.
+NOISE = re.compile(r"\w+Warning: |Failed to resolve installed pip version|IProgress not found")
+ROW = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
 
 
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
+def noise(output: str) -> list[str]:
+    return [line for line in output.splitlines() if NOISE.search(line)]
 
 
-@contextlib.contextmanager
-def background(command: str, cwd: Path, url: str, timeout: float = 240):
-    """Start a server, wait until `url` answers, and always stop it (whole process group)."""
-    process = subprocess.Popen(
-        ["bash", "-c", command],
-        cwd=cwd,
-        env=ENV,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
+def module_name(project: Path) -> str:
+    (package,) = [path.name for path in (project / "src").iterdir() if path.is_dir()]
+    return package
+
+
+def read_rows(path: Path) -> list[dict]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_train_says_in_one_line_what_became_of_the_new_version(train_output):
+    lines = [line for line in train_output.splitlines() if "registered version" in line]
+    assert len(lines) == 1, train_output[-3000:]
+    assert "registered version 1" in lines[0] and "first champion" in lines[0], lines[0]
+
+
+def test_train_and_predict_print_no_library_warnings(train_output):
+    assert noise(train_output) == []
+
+
+def test_progress_bars_in_notebooks_print_no_warning(trained, tmp_path):
+    """tqdm.auto (the pipeline's and MLflow's progress bars) in a notebook kernel."""
+    notebook = tmp_path / "bars.ipynb"
+    cell = "from tqdm.auto import tqdm\nfor _ in tqdm(range(3)):\n    pass"
+    document = {
+        "cells": [{"cell_type": "code", "metadata": {}, "source": cell, "outputs": []}],
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3"}},
+        "nbformat": 4,
+        "nbformat_minor": 4,
+    }
+    notebook.write_text(json.dumps(document))
+    script = (
+        "import nbformat, sys; from nbclient import NotebookClient; "
+        "nb = nbformat.read(sys.argv[1], as_version=4); "
+        "NotebookClient(nb, timeout=300, kernel_name='python3').execute(); "
+        "nbformat.write(nb, sys.argv[1])"
     )
-    try:
-        deadline = time.monotonic() + timeout
-        while not _answers(url):
-            if process.poll() is not None or time.monotonic() > deadline:
-                output = process.stderr.read()[-3000:]
-                raise AssertionError(f"`{command}` did not come up: {output}")
-            time.sleep(1)
-        yield
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+    sh(f'.venv/bin/python -c "{script}" {notebook}', trained)
+    outputs = json.dumps(json.loads(notebook.read_text())["cells"][0]["outputs"])
+    assert "IProgress" not in outputs and "Warning" not in outputs, outputs
 
 
-def test_serve_answers_like_batch_predict(trained):
-    import csv
+@pytest.fixture(scope="module")
+def server(trained, tmp_path_factory):
+    """`make serve` on a free port, for the tests that ask the champion over HTTP."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    url = f"http://127.0.0.1:{port}"
+    with background(f"make serve SERVE_PORT={port}", trained, f"{url}/ping", log):
+        yield SimpleNamespace(url=url, port=port, log=log)
 
-    with open(trained / "data" / "processed" / "iris_predictions.csv") as handle:
-        rows = list(csv.DictReader(handle))
+
+def readme_request(project: Path) -> tuple[str, str]:
+    """The `curl` command that the project's README shows, and the answer it shows."""
+    readme = (project / "README.md").read_text()
+    found = re.search(r"```bash\n(curl .*?)```\s+It answers:\s+```json\n(.*?)```", readme, re.S)
+    assert found, "the README shows a curl request and its answer"
+    return found[1], found[2]
+
+
+def test_readme_request_gets_the_answer_the_readme_shows(trained, server):
+    command, answer = readme_request(trained)
+    assert "127.0.0.1:5001" in command, "the README's port is make serve's default"
+    command = command.replace("127.0.0.1:5001", f"127.0.0.1:{server.port}")
+    arguments = shlex.split(command)
+    body = json.loads(arguments[arguments.index("-d") + 1])
+    raw_columns = read_rows(trained / "data" / "raw" / "iris.csv")[0].keys() - {"species"}
+    assert all(row.keys() == raw_columns for row in body["dataframe_records"])
+
+    if shutil.which("curl"):
+        got = json.loads(sh(command, trained).stdout)
+    else:  # the same request, sent from Python
+        status, got = post_json(f"{server.url}/invocations", body)
+        assert status == 200
+    assert got == json.loads(answer)
+
+
+BAD_ROWS = {
+    "a column missing": ({k: v for k, v in ROW.items() if k != "petal_width"}, "petal_width"),
+    "a misspelt column": (
+        {"Sepal_Length": 5.1, **{k: v for k, v in ROW.items() if k != "sepal_length"}},
+        "sepal_length",
+    ),
+    "text for a number": ({**ROW, "sepal_width": "wide"}, "sepal_width"),
+    "a list for a number": ({**ROW, "petal_length": [1.4, 2.0]}, "petal_length"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_ROWS, ids=list(BAD_ROWS))
+def test_a_bad_request_gets_400_naming_the_column(server, case):
+    row, column = BAD_ROWS[case]
+    status, answer = post_json(f"{server.url}/invocations", {"dataframe_records": [row]})
+    assert status == 400, answer
+    assert column in answer["message"], answer["message"]
+
+
+def test_pandas_spark_and_http_give_identical_predictions(trained, server):
+    """One model, three ways to score: the same rows, the same answers."""
+    if shutil.which("java") is None and not os.environ.get("CI"):
+        pytest.skip("Spark needs Java (Debian: openjdk-17-jre-headless; .ci/run installs it)")
+    predictions = trained / "data" / "processed" / "iris_predictions.csv"
+    by_pandas = predictions.read_text()  # `make predict` (pandas) wrote it in train_output
+    rows = read_rows(predictions)
+    spark = sh("make predict ENGINE=spark", trained, timeout=1800)
+    assert noise(spark.stdout + spark.stderr) == []
+    assert predictions.read_text() == by_pandas, "Spark wrote a different predictions dataset"
+
     columns = [name for name in rows[0] if name != "prediction"]
     payload = {
         "dataframe_split": {
@@ -157,27 +236,70 @@ def test_serve_answers_like_batch_predict(trained):
             "data": [[float(row[name]) for name in columns] for row in rows],
         }
     }
-    port = _free_port()
-    with background(f"make serve SERVE_PORT={port}", trained, f"http://127.0.0.1:{port}/ping"):
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/invocations",
-            data=json.dumps(payload).encode(),
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=60) as response:
-            online = json.loads(response.read())["predictions"]
-    assert online == [row["prediction"] for row in rows]
+    status, online = post_json(f"{server.url}/invocations", payload)
+    assert status == 200, online
+    assert online["predictions"] == [row["prediction"] for row in rows]
+    assert len(rows) == 38 and len({row["prediction"] for row in rows}) == 3
+
+
+def test_serve_prints_no_library_warnings(server):
+    log = server.log.read_text(errors="replace")
+    assert "Uvicorn running" in log
+    assert noise(log) == []
+
+
+def test_spark_without_java_says_in_one_line_what_to_install(trained, tmp_path):
+    (tmp_path / "bash").symlink_to(shutil.which("bash"))  # and nothing else on PATH
+    command = f".venv/bin/python -m {module_name(trained)}.predict --engine spark"
+    result = sh(command, trained, check=False, env={"PATH": str(tmp_path), "JAVA_HOME": ""})
+    assert result.returncode == 1
+    lines = (result.stdout + result.stderr).strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("error: ") and "openjdk-17-jre-headless" in lines[0]
+
+
+@pytest.mark.parametrize("step", ["predict", "serve"])
+def test_scoring_before_any_training_says_so_in_one_line(trained, tmp_path, step):
+    empty_store = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db"}
+    command = f".venv/bin/python -m {module_name(trained)}.{step}"
+    result = sh(command, trained, check=False, env=empty_store)
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if "error" in line.lower()]
+    assert len(errors) == 1 and errors[0].startswith("error: no champion model yet"), errors
+    assert "Traceback" not in result.stderr
+
+
+def test_a_worse_run_keeps_the_champion_and_make_promote_moves_it(trained):
+    worse = sh(f".venv/bin/python -m {module_name(trained)}.train --C 0.01", trained)
+    (line,) = [line for line in worse.stderr.splitlines() if "registered version" in line]
+    summary = runs(trained)
+    version = max(int(model["version"]) for model in summary["models"])
+    assert summary["champion"] == "1" and version > 1
+    assert f"registered version {version}" in line and "stays version 1" in line, line
+
+    refused = sh("make promote", trained, check=False)
+    assert refused.returncode != 0
+    assert [line for line in refused.stderr.splitlines() if "error" in line] == [
+        "error: name the version to promote: make promote VERSION=<n> "
+        "('uv run dslc runs' lists them)"
+    ]
+    try:
+        sh(f"make promote VERSION={version}", trained)
+        assert runs(trained)["champion"] == str(version)
+    finally:
+        sh("make promote VERSION=1", trained)
+    assert runs(trained)["champion"] == "1"
 
 
 def test_pipeline_runs_against_a_tracking_server_by_changing_only_env(trained, tmp_path):
-    port = _free_port()
+    port = free_port()
     server = (
         f".venv/bin/mlflow server --backend-store-uri sqlite:///{tmp_path}/server.db"
         f" --artifacts-destination {tmp_path}/artifacts --host 127.0.0.1 --port {port}"
     )
     env_file = trained / ".env"
     original = env_file.read_text()
-    with background(server, trained, f"http://127.0.0.1:{port}/health"):
+    with background(server, trained, f"http://127.0.0.1:{port}/health", tmp_path / "server.log"):
         env_file.write_text(original + f"\nMLFLOW_TRACKING_URI=http://127.0.0.1:{port}\n")
         try:
             sh("make train predict", trained)
@@ -211,3 +333,116 @@ def test_mlproject_entry_points_drive_the_same_pipeline(trained, tmp_path):
     assert "figures/confusion_matrix.png" in run["artifacts"]
     assert {"iris_train", "iris_test"} <= {item["name"] for item in run["inputs"]}
     assert [m["run_id"] for m in summary["models"]] == [run["id"]]
+
+
+# Estimators a project may swap in for the example's, as `train.make_estimator` bodies
+# with their `PARAMS["model"]`: tree ensembles, and a ColumnTransformer with one-hot
+# encoding. Swapping one must need no other change.
+ESTIMATORS = {
+    "random_forest": (
+        {"n_estimators": 50},
+        "from sklearn.ensemble import RandomForestClassifier\n\n"
+        "    return RandomForestClassifier(random_state=params['seed'], **params['model'])",
+    ),
+    "gradient_boosting": (
+        {"n_estimators": 30},
+        "from sklearn.ensemble import GradientBoostingClassifier\n\n"
+        "    return GradientBoostingClassifier(random_state=params['seed'], **params['model'])",
+    ),
+    "hist_gradient_boosting": (
+        {"max_iter": 30},
+        "from sklearn.ensemble import HistGradientBoostingClassifier\n\n"
+        "    return HistGradientBoostingClassifier(random_state=params['seed'], **params['model'])",
+    ),
+    "one_hot_column_transformer": (
+        {"C": 1.0},
+        "from sklearn.compose import ColumnTransformer\n"
+        "    from sklearn.linear_model import LogisticRegression\n"
+        "    from sklearn.pipeline import make_pipeline\n"
+        "    from sklearn.preprocessing import OneHotEncoder, StandardScaler\n\n"
+        "    columns = ColumnTransformer(\n"
+        "        [('width', OneHotEncoder(handle_unknown='ignore'), ['petal_width'])],\n"
+        "        remainder=StandardScaler(),\n"
+        "    )\n"
+        "    return make_pipeline(columns, LogisticRegression(max_iter=500, **params['model']))",
+    ),
+}
+
+
+def swap_estimator(train_py: str, kind: str) -> str:
+    """train.py with the example estimator replaced by `kind`, and nothing else changed."""
+    params, body = ESTIMATORS[kind]
+    swapped = re.sub(
+        r'"model": \{"C": 1\.0, "max_iter": 500\}', f'"model": {params!r}', train_py, count=1
+    )
+    swapped, replaced = re.subn(
+        r'(def make_estimator\(params: dict\):\n    """.*?"""\n).*?(?=\n\n\ndef make_model)',
+        lambda match: match[1] + "    " + body,
+        swapped,
+        count=1,
+        flags=re.S,
+    )
+    assert replaced == 1 and swapped != train_py, "train.py no longer has the expected shape"
+    return swapped
+
+
+@pytest.fixture
+def swap(trained, tmp_path):
+    """Swap the estimator in the shared project for one test, on a store of its own."""
+    train_py = trained / "src" / module_name(trained) / "train.py"
+    predictions = trained / "data" / "processed" / "iris_predictions.csv"
+    originals = {path: path.read_text() for path in (train_py, predictions)}
+    store = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/swapped.db"}
+    try:
+        yield SimpleNamespace(train_py=train_py, env=store, tmp_path=tmp_path)
+    finally:
+        for path, text in originals.items():
+            path.write_text(text)
+
+
+def test_a_swapped_estimator_trains_predicts_and_serves_through_make(trained, swap):
+    swap.train_py.write_text(swap_estimator(swap.train_py.read_text(), "random_forest"))
+    sh("make train predict", trained, env=swap.env)
+    rows = read_rows(trained / "data" / "processed" / "iris_predictions.csv")
+    assert runs(trained, env=swap.env)["champion"] == "1"
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    serve = f"make serve SERVE_PORT={port}"
+    with background(serve, trained, f"{url}/ping", swap.tmp_path / "serve.log", env=swap.env):
+        status, online = post_json(f"{url}/invocations", {"dataframe_records": [ROW]})
+        columns = [name for name in rows[0] if name != "prediction"]
+        data = [[float(row[name]) for name in columns] for row in rows]
+        payload = {"dataframe_split": {"columns": columns, "data": data}}
+        _, batch = post_json(f"{url}/invocations", payload)
+    assert status == 200 and online["predictions"] == ["setosa"]
+    assert batch["predictions"] == [row["prediction"] for row in rows]
+
+
+SWAPPED_ROUND_TRIP = """
+import sys
+
+from dslc import data, tracking
+
+from {module} import predict, train
+from {module}.features import TARGET, TEST_DATASET, TRAIN_DATASET
+
+train_rows, test_rows = data.load(TRAIN_DATASET), data.load(TEST_DATASET)
+X_test = test_rows.drop(columns=[TARGET])
+run_id = train.main({{**train.PARAMS, "cv_folds": 2}})
+(version,) = tracking.client().search_model_versions(f"run_id = '{{run_id}}'")
+served = predict.predict(X_test, f"models:/{{version.name}}/{{version.version}}")
+fitted = train.make_model(train.PARAMS).fit(train_rows.drop(columns=[TARGET]), train_rows[TARGET])
+assert list(served) == list(fitted.predict(X_test)), sys.argv[1]
+print(version.version)
+"""
+
+
+@pytest.mark.parametrize("kind", [kind for kind in ESTIMATORS if kind != "random_forest"])
+def test_a_swapped_estimator_logs_registers_and_loads_back(trained, swap, kind):
+    """Cheaper than through make: train.main, then predict.predict on what it registered."""
+    swap.train_py.write_text(swap_estimator(swap.train_py.read_text(), kind))
+    script = swap.tmp_path / "round_trip.py"
+    script.write_text(SWAPPED_ROUND_TRIP.format(module=module_name(trained)))
+    result = sh(f".venv/bin/python {script} {kind}", trained, env=swap.env)
+    assert result.stdout.split() == ["1"], result.stdout

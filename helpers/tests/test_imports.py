@@ -5,8 +5,14 @@ from __future__ import annotations
 import subprocess
 import sys
 from importlib.metadata import version
+from pathlib import Path
 
 import pytest
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # dslc depends on tomli there
+    import tomli as tomllib
 
 HEAVY = ("mlflow", "pandas", "pyarrow", "sklearn", "pandera", "fsspec", "yaml", "numpy")
 
@@ -30,9 +36,12 @@ def test_import_is_light(code: str) -> None:
 
 
 def test_version_from_metadata() -> None:
+    """dslc.__version__ is the installed one, and that is the version in pyproject.toml."""
     import dslc
 
-    assert dslc.__version__ == version("dslc") == "0.1.0"
+    pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+    declared = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["version"]
+    assert dslc.__version__ == version("dslc") == declared
 
 
 def test_lazy_attributes() -> None:

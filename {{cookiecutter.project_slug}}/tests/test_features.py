@@ -1,33 +1,42 @@
-"""Unit tests of the feature step: fast, no files, no tracking."""
+"""Unit tests of the feature code and of the model built around it: fast, no files."""
 
 import pandas as pd
 
-from {{ cookiecutter.module_name }}.features import TARGET, build_features, split
+from {{ cookiecutter.module_name }}.features import TARGET, add_features, split
+from {{ cookiecutter.module_name }}.train import PARAMS, make_model
 
 
 def _raw(rows: int = 40) -> pd.DataFrame:
-    species = ["setosa", "versicolor"] * (rows // 2)
     return pd.DataFrame(
         {
-            "sepal length (cm)": [5.0 + i / 10 for i in range(rows)],
-            "sepal width (cm)": [3.0] * rows,
-            "petal length (cm)": [1.5] * rows,
-            "petal width (cm)": [0.2] * rows,
-            TARGET: species,
+            "sepal_length": [5.0 + i / 10 for i in range(rows)],
+            "sepal_width": [3.0] * rows,
+            "petal_length": [1.5 + (i % 2) * 3 for i in range(rows)],
+            "petal_width": [0.2 + (i % 2) for i in range(rows)],
+            TARGET: ["setosa", "virginica"] * (rows // 2),
         }
     )
 
 
-def test_build_features_names_columns_and_adds_areas():
-    frame = build_features(_raw())
-    assert {"sepal_length", "petal_width", "petal_area", "sepal_area"} <= set(frame.columns)
+def test_add_features_keeps_the_raw_columns_and_adds_areas():
+    raw = _raw().drop(columns=[TARGET])
+    frame = add_features(raw)
+    assert list(frame.columns[: raw.shape[1]]) == list(raw.columns)
     assert frame["petal_area"].iloc[0] == 1.5 * 0.2
+    assert frame["sepal_area"].iloc[0] == 5.0 * 3.0
+
+
+def test_the_model_takes_raw_rows():
+    raw = _raw()
+    rows, target = raw.drop(columns=[TARGET]), raw[TARGET]
+    model = make_model(PARAMS).fit(rows, target)
+    assert list(model.predict(rows.head(2))) == ["setosa", "virginica"]
 
 
 def test_split_is_stratified_and_repeatable():
-    frame = build_features(_raw())
+    frame = _raw()
     train, test = split(frame)
     assert len(train) + len(test) == len(frame)
-    assert set(test[TARGET]) == {"setosa", "versicolor"}
+    assert set(test[TARGET]) == {"setosa", "virginica"}
     again, _ = split(frame)
     pd.testing.assert_frame_equal(train, again)

@@ -1,16 +1,33 @@
-"""Data tests: the assumptions the pipeline makes about its source data."""
+"""Data tests: the assumptions the pipeline makes about its source data.
+
+Each check says which assumption broke, on which rows, and why it matters (dslc.checks).
+"""
+
+import pytest
+from dslc import checks
 
 from {{ cookiecutter.module_name }}.dataset import load_source
+from {{ cookiecutter.module_name }}.features import TARGET
+
+MEASUREMENTS = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 
 
-def test_source_has_the_expected_columns_and_no_missing_values():
-    frame = load_source()
-    assert list(frame.columns[-1:]) == ["species"]
-    assert frame.notna().all().all(), "missing values would silently drop training rows"
+@pytest.fixture(scope="module")
+def source():
+    return load_source()
 
 
-def test_measurements_are_positive_centimetres():
-    frame = load_source()
-    measurements = frame.drop(columns=["species"])
-    assert (measurements > 0).all().all(), "a non-positive length means a unit or entry error"
-    assert (measurements < 100).all().all(), "lengths above 1 m suggest millimetres, not cm"
+def test_source_has_the_model_columns_and_no_missing_values(source):
+    checks.has_columns(source, [*MEASUREMENTS, TARGET], why="the model reads these columns")
+    checks.no_missing(source, why="missing values would silently drop training rows")
+
+
+@pytest.mark.parametrize("column", MEASUREMENTS)
+def test_measurements_are_positive_centimetres(source, column):
+    checks.assume(
+        source,
+        f"{column} is positive",
+        lambda frame: frame[column] > 0,
+        why="a non-positive length means a unit or entry error",
+    )
+    checks.in_range(source, column, max=100, why="lengths above 1 m suggest millimetres, not cm")

@@ -1,6 +1,6 @@
 """Full-content fingerprints (``"sha256:<hex>"``) with a stat-keyed cache.
 
-sha256 because on CPUs with SHA extensions (this machine: ~1.4 GB/s) it is over twice as
+sha256 because on CPUs with SHA extensions (measured: about 1.4 GB/s) it is over twice as
 fast as md5 and blake2b through hashlib, and it is the usual content-hash choice.
 
 The cache (``<root>/.dslc/fingerprints.json``) maps an absolute path to its size,

@@ -15,11 +15,14 @@ log = get_logger(__name__)
 
 
 def load_source() -> pd.DataFrame:
-    """The source data as it arrives: four measurements and the species."""
+    """The source data: four measurements in cm (sepal_length, ...) and the species."""
     from sklearn.datasets import load_iris
 
     bunch = load_iris(as_frame=True)
-    frame = bunch.frame.rename(columns={"target": "species"})
+    # "sepal length (cm)" -> "sepal_length": the names every later step, and every
+    # request to the served model, use.
+    frame = bunch.frame.rename(columns=lambda name: name.removesuffix(" (cm)").replace(" ", "_"))
+    frame = frame.rename(columns={"target": "species"})
     frame["species"] = frame["species"].map(dict(enumerate(bunch.target_names)))
     return frame
 

@@ -21,13 +21,16 @@ def scores(y_true: pd.Series, y_pred: pd.Series) -> dict[str, float]:
 
 
 def confusion_figure(y_true: pd.Series, y_pred: pd.Series) -> Figure:
-    """A confusion matrix to read which classes the model mixes up."""
-    import matplotlib
+    """A confusion matrix to read which classes the model mixes up.
 
-    matplotlib.use("Agg")  # no display needed, in CI or on a server
+    Built on a bare ``Figure`` rather than through pyplot, so it needs no display and
+    leaves the caller's backend and open figures (a notebook's, say) alone.
+    """
+    from matplotlib.figure import Figure
     from sklearn.metrics import ConfusionMatrixDisplay
 
-    display = ConfusionMatrixDisplay.from_predictions(y_true, y_pred, colorbar=False)
-    display.ax_.set_title("Confusion matrix (test set)")
-    display.figure_.tight_layout()
-    return display.figure_
+    figure = Figure(figsize=(5, 4), layout="tight")
+    axes = figure.subplots()
+    ConfusionMatrixDisplay.from_predictions(y_true, y_pred, ax=axes, colorbar=False)
+    axes.set_title("Confusion matrix (test set)")
+    return figure

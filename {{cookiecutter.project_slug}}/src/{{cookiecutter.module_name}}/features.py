@@ -1,11 +1,27 @@
-"""Turn raw measurements into model inputs and split them into train and test sets."""
+"""Feature code, written once: the training pipeline and the logged model both run it.
+
+``add_features`` turns raw rows (the columns of the raw dataset, without the target) into
+model inputs. ``train`` puts it at the head of the model as a scikit-learn step
+(``transformer()``), so the logged model takes raw rows: batch scoring, Spark and the
+HTTP server all send the raw columns, and no caller re-implements the features.
+
+The model runs this code whenever it scores: after changing it, retrain (``make train``)
+so that the champion and the code agree.
+
+``python -m {{ cookiecutter.module_name }}.features`` splits the raw rows into train and test sets.
+"""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from dslc import data, get_logger
 
 from {{ cookiecutter.module_name }}.dataset import RAW_DATASET
+
+if TYPE_CHECKING:
+    from sklearn.preprocessing import FunctionTransformer
 
 TRAIN_DATASET = "iris_train"
 TEST_DATASET = "iris_test"
@@ -16,12 +32,19 @@ SEED = 42
 log = get_logger(__name__)
 
 
-def build_features(raw: pd.DataFrame) -> pd.DataFrame:
-    """Snake-case column names and add the petal and sepal areas."""
-    frame = raw.rename(columns=lambda name: name.replace(" (cm)", "").replace(" ", "_"))
-    frame["petal_area"] = frame["petal_length"] * frame["petal_width"]
-    frame["sepal_area"] = frame["sepal_length"] * frame["sepal_width"]
-    return frame
+def add_features(rows: pd.DataFrame) -> pd.DataFrame:
+    """The raw measurements plus the petal and sepal areas."""
+    return rows.assign(
+        petal_area=rows["petal_length"] * rows["petal_width"],
+        sepal_area=rows["sepal_length"] * rows["sepal_width"],
+    )
+
+
+def transformer() -> FunctionTransformer:
+    """``add_features`` as the first step of a scikit-learn pipeline."""
+    from sklearn.preprocessing import FunctionTransformer
+
+    return FunctionTransformer(add_features)
 
 
 def split(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -35,10 +58,10 @@ def split(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def main() -> None:
-    train, test = split(build_features(data.load(RAW_DATASET)))
+    train, test = split(data.load(RAW_DATASET))
     data.save(train, TRAIN_DATASET)
     data.save(test, TEST_DATASET)
-    log.info("Features: %d train rows, %d test rows", len(train), len(test))
+    log.info("Split the raw rows: %d for training, %d for testing", len(train), len(test))
 
 
 if __name__ == "__main__":
