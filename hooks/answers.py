@@ -351,9 +351,9 @@ def and_newer(python_version: str) -> list[str]:
 
 # --- where dslc comes from ------------------------------------------------------------------
 
-# What the generated project needs from dslc: MLflow tracking, pandera data checks and
-# the notebook runner and renderer behind `make report`.
-DSLC = "dslc[tracking,checks,report]"
+# What the generated project needs from dslc: MLflow tracking, pandera data checks, the
+# notebook runner and renderer behind `make report`, and SQLAlchemy for SQL sources.
+DSLC = "dslc[tracking,checks,report,sql]"
 _VERSION_LINE = re.compile(r'^version\s*=\s*"([^"]+)"', re.MULTILINE)
 
 

@@ -31,7 +31,7 @@ def test_project_from_git_url_pins_dslc_to_the_commit_and_passes(tmp_path):
 
     pyproject = tomllib.loads((project / "pyproject.toml").read_text())
     requirement = (
-        f"dslc[tracking,checks,report] @ git+{template.as_uri()}@{commit}#subdirectory=helpers"
+        f"dslc[tracking,checks,report,sql] @ git+{template.as_uri()}@{commit}#subdirectory=helpers"
     )
     assert requirement in pyproject["project"]["dependencies"]
 

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pgcluster import Cluster, Unavailable, throwaway_cluster
 
 IRIS_CSV = "sepal_length,sepal_width,species\n5.1,3.5,setosa\n4.9,3.0,setosa\n6.3,3.3,virginica\n"
 CATALOG = """\
@@ -38,7 +39,7 @@ def _isolate_logging() -> Iterator[None]:
     """Restore root handlers and levels that setup_logging changes."""
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
-    levels = {n: logging.getLogger(n).level for n in ("mlflow", "urllib3", "fsspec")}
+    levels = {n: logging.getLogger(n).level for n in ("mlflow", "urllib3", "fsspec", "dslc")}
     yield
     for h in list(root.handlers):
         if h not in handlers:
@@ -75,3 +76,13 @@ def age(path: Path, seconds: float = 10.0) -> None:
     st = path.stat()
     old = st.st_mtime_ns - int(seconds * 1e9)
     os.utime(path, ns=(old, old))
+
+
+@pytest.fixture(scope="session")
+def pg() -> Iterator[Cluster]:
+    """A throwaway PostgreSQL cluster on loopback for the whole session (skips if none)."""
+    try:
+        with throwaway_cluster() as cluster:
+            yield cluster
+    except Unavailable as exc:
+        pytest.skip(f"no PostgreSQL server: {exc}")

@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+import datetime as dt
+import os
 from pathlib import Path
 
 import pytest
+from conftest import age
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from dslc import catalog
 from dslc.catalog import DatasetEntry
@@ -24,6 +29,7 @@ def _write(project: Path, text: str) -> Path:
         ("datasets:\n  iris: raw/iris.csv\n", "dataset 'iris': expected a mapping"),
         ("datasets:\n  iris:\n    format: csv\n", "'location' is required"),
         ("datasets:\n  iris:\n    location: a.csv\n    colour: red\n", "unknown key"),
+        ("datasets:\n  iris:\n    location: a.csv\n    connection: X\n", "not both"),
         ("datasets:\n  iris:\n    location: a.csv\n    format: hdf\n", "unknown format 'hdf'"),
         ("datasets:\n  iris:\n    location: a.csv\n    parents: x\n", "list of dataset names"),
         ("datasets:\n  iris:\n    location: a.csv\n    parents: [x]\n", "parent 'x' is not"),
@@ -75,3 +81,205 @@ def test_check_name() -> None:
     for bad in ("", "2iris", "a/b", "a.b", "a b"):
         with pytest.raises(CatalogError):
             catalog.check_name(bad)
+
+
+# --------------------------------------------------------------------------- hostile input
+
+_NEST = 100_000  # far beyond the C stack libyaml's own composer would need
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "datasets: " + "[" * _NEST + "]" * _NEST,
+        "datasets: " + "{a: " * _NEST + "}" * _NEST,
+        "datasets:\n  x:\n    location: a.csv\n    load_options: " + "[" * _NEST,
+        "datasets:\n" + "".join(" " * i + "a:\n" for i in range(1, 200)),
+        "datasets: " + "- " * 5_000 + "x\n",
+    ],
+    ids=["flow-lists", "flow-maps", "unclosed-in-options", "block-indent", "compact-lists"],
+)
+def test_deep_nesting_is_one_line(project: Path, text: str) -> None:
+    f = _write(project, text)
+    with pytest.raises(CatalogError) as err:
+        catalog.read(f)
+    msg = str(err.value)
+    assert "\n" not in msg and str(f) in msg
+    assert "nested deeper than" in msg or "invalid YAML" in msg
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("datasets:\n  a:\n    location: a.csv\n  a:\n    location: b.csv\n", "duplicate key 'a'"),
+        ("datasets:\n  a:\n    location: a.csv\n    location: b.csv\n", "duplicate key"),
+        ("datasets: {}\ndatasets:\n  a: {location: a.csv}\n", "duplicate key 'datasets'"),
+        ("datasets:\n  a: &x {location: a.csv}\n  b: *x\n", "aliases"),
+        ("datasets:\n  a: &x {location: a.csv}\n  b:\n    <<: *x\n", "aliases"),
+        ("datasets:\n  b:\n    <<: {location: a.csv}\n", "merge keys"),
+        (
+            "x: &a [1, 1]\ny: &b [*a, *a]\nz: &c [*b, *b]\ndatasets: {}\n",  # billion laughs
+            "aliases",
+        ),
+    ],
+)
+def test_duplicates_aliases_and_merges_are_refused(project: Path, text: str, match: str) -> None:
+    f = _write(project, text)
+    with pytest.raises(CatalogError, match=match) as err:
+        catalog.read(f)
+    assert "\n" not in str(err.value) and "at line" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("parents", "cycle"),
+    [
+        ({"a": ["a"]}, "a -> a"),
+        ({"a": ["b"], "b": ["a"]}, "a -> b -> a"),
+        ({"a": ["b"], "b": ["c"], "c": ["a"], "d": ["a"]}, "a -> b -> c -> a"),
+        ({"a": [], "b": ["a", "c"], "c": ["b"]}, "b -> c -> b"),
+    ],
+)
+def test_parent_cycles_are_refused(
+    project: Path, parents: dict[str, list[str]], cycle: str
+) -> None:
+    body = "".join(
+        f"  {n}:\n    location: {n}.csv\n    parents: [{', '.join(ps)}]\n"
+        for n, ps in parents.items()
+    )
+    with pytest.raises(CatalogError, match="parents form a cycle: " + cycle.replace(">", r"\>")):
+        catalog.read(_write(project, "datasets:\n" + body))
+
+
+def test_long_parent_chain_is_fine(project: Path) -> None:
+    n = 3_000  # deeper than Python's recursion limit: the check must not recurse
+    body = "".join(
+        f"  d{i}:\n    location: d{i}.csv\n" + (f"    parents: [d{i - 1}]\n" if i else "")
+        for i in range(n)
+    )
+    assert len(catalog.read(_write(project, "datasets:\n" + body))) == n
+
+
+@pytest.mark.parametrize(
+    "name",
+    ['"iris\\n"', '"iris\\r"', '"ir\\tis"', '"iris\\0"', '"\\e[31miris"', "ïris", "a" * 101,
+     '"iris\\u202e"', "1", "true", "null", '"-iris"', '"iris@x"'],
+)  # fmt: skip
+def test_names_with_control_or_odd_characters_are_refused(project: Path, name: str) -> None:
+    f = _write(project, f"datasets:\n  {name}:\n    location: a.csv\n")
+    with pytest.raises(CatalogError, match="invalid dataset name") as err:
+        catalog.read(f)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("location", '"raw/a\\n.csv"'),
+        ("location", '"raw/a\\0.csv"'),
+        ("location", '"raw/\\e[2Ja.csv"'),
+        ("description", '"hi\\e[2J"'),
+        ("description", '"evil \\u202e txt"'),
+    ],
+)
+def test_control_characters_in_text_fields(project: Path, field: str, value: str) -> None:
+    extra = "location: a.csv\n    " if field != "location" else ""
+    f = _write(project, f"datasets:\n  a:\n    {extra}{field}: {value}\n")
+    with pytest.raises(CatalogError, match="control characters"):
+        catalog.read(f)
+
+
+def test_multi_line_descriptions_are_fine(project: Path) -> None:
+    f = _write(
+        project, "datasets:\n  a:\n    location: a.csv\n    description: |\n      x\n      y\n"
+    )
+    assert catalog.read(f)["a"].description == "x\ny"
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(max_size=120))
+def test_check_name_accepts_only_safe_names(name: str) -> None:
+    try:
+        catalog.check_name(name)
+    except CatalogError as exc:
+        assert "\n" not in str(exc)
+        return
+    assert 1 <= len(name) <= catalog.MAX_NAME
+    assert name[0].isascii() and name[0].isalpha()
+    assert all(ch.isascii() and (ch.isalnum() or ch in "_-") for ch in name)
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.text(max_size=60))
+def test_any_yaml_value_as_location_is_one_line(project: Path, value: str) -> None:
+    import json
+
+    f = _write(project, f"datasets:\n  a:\n    location: {json.dumps(value)}\n")
+    try:
+        entries = catalog.read(f)
+    except CatalogError as exc:
+        assert "\n" not in str(exc)
+        return
+    assert entries["a"].location == value.strip()
+
+
+# --------------------------------------------------------------------------- caching
+
+
+def _big(project: Path, n: int) -> Path:
+    body = "".join(
+        f"  d{i}:\n    location: raw/d{i}.csv\n    description: dataset {i}\n"
+        f"    fingerprint: sha256:{i:064x}\n"
+        for i in range(n)
+    )
+    f = _write(project, "# header\ndatasets:\n" + body)
+    age(f)
+    return f
+
+
+def test_large_catalog_is_parsed_once_per_change(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    f = _big(project, 20_000)
+    cache = catalog.cache_path(project)
+    parses: list[int] = []
+    real = catalog._parse_yaml
+    monkeypatch.setattr(
+        catalog, "_parse_yaml", lambda text, file: parses.append(1) or real(text, file)
+    )
+    assert catalog.get(f, "d19999", cache).fingerprint == f"sha256:{19999:064x}"
+    assert parses == [1] and cache.exists()
+    for i in range(0, 20_000, 997):  # later lookups: a stat each
+        assert catalog.get(f, f"d{i}", cache).location == f"raw/d{i}.csv"
+    catalog._memo.clear()  # as a new process would start: the file cache answers
+    assert catalog.get(f, "d5", cache).description == "dataset 5"
+    assert parses == [1]
+
+
+def test_cache_notices_content_changed_behind_an_old_mtime(project: Path) -> None:
+    f = _write(project, "datasets:\n  aa:\n    location: a.csv\n")
+    age(f)
+    cache = catalog.cache_path(project)
+    st = f.stat()
+    assert list(catalog.read(f, cache)) == ["aa"]
+    f.write_text("datasets:\n  bb:\n    location: b.csv\n", encoding="utf-8")  # same size
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))  # `touch -r`: the old mtime back
+    assert list(catalog.read(f, cache)) == ["bb"]  # the ctime moved
+
+
+def test_damaged_or_foreign_cache_is_ignored(project: Path) -> None:
+    f = _write(
+        project,
+        "datasets:\n  a:\n    location: a.csv\n    load_options: {since: 2024-01-02, d: {1: x}}\n",
+    )
+    age(f)
+    cache = catalog.cache_path(project)
+    first = catalog.read(f, cache)
+    assert first["a"].load_options == {"since": dt.date(2024, 1, 2), "d": {1: "x"}}
+    catalog._memo.clear()
+    assert catalog.read(f, cache) == first  # dates and odd keys survive the JSON cache
+    for junk in ("{not json", '{"version": 99}', '{"version": 1, "key": [], "entries": 3}'):
+        cache.write_text(junk)
+        catalog._memo.clear()
+        assert catalog.read(f, cache) == first

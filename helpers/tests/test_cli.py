@@ -1,8 +1,13 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -77,9 +82,7 @@ def test_data_add_list_verify(project: Path, capsys: pytest.CaptureFixture[str])
     assert "[1/2] iris" in err and "2 ok" in err
 
 
-def test_verify_reports_changed_and_missing(
-    project: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_verify_reports_changed_and_lost(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (project / "data" / "interim" / "a.csv").write_text("a\n1\n")
     (project / "data" / "interim" / "b.csv").write_text("b\n1\n")
     for name in ("a", "b"):
@@ -93,7 +96,7 @@ def test_verify_reports_changed_and_missing(
     lines = out.splitlines()
     assert len(lines) == 2
     assert lines[0].startswith("changed: a (recorded sha256:") and ", now sha256:" in lines[0]
-    assert lines[1] == f"missing: b ({project / 'data' / 'interim' / 'b.csv'})"
+    assert lines[1].startswith(f"lost: b (gone from {project / 'data' / 'interim' / 'b.csv'};")
 
 
 def test_verify_unrecorded_is_not_a_failure(
@@ -139,22 +142,119 @@ def test_ui_server_uri_is_printed(
     assert code == 0 and "http://127.0.0.1:5999" in out
 
 
-def test_ui_runs_mlflow_on_embedded_store(
-    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def _pretend_mlflow(monkeypatch: pytest.MonkeyPatch) -> None:
     real = importlib.util.find_spec
-    monkeypatch.setattr(  # pretend mlflow is installed: the command is not run anyway
+    monkeypatch.setattr(  # pretend mlflow is installed: the server is not run anyway
         importlib.util, "find_spec", lambda n, *a: object() if n == "mlflow" else real(n, *a)
     )
+
+
+def test_ui_serves_the_embedded_store_in_process(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _pretend_mlflow(monkeypatch)
+    monkeypatch.delenv("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", raising=False)
+    monkeypatch.setattr(cli, "_ui_server_in_process", lambda: True)
+    seen: list[tuple[str, ...]] = []
+    monkeypatch.setattr(cli, "_serve_ui", lambda *a: seen.append(a) or 0)
+    port = _free_port()
+    code, _, err = run(capsys, "ui", "--port", str(port))
+    assert code == 0, err
+    store, artifacts, host, got_port = seen[0]
+    assert store == f"sqlite:///{project.as_posix()}/mlflow.db"
+    assert artifacts == (project / "mlartifacts").as_uri()
+    assert (host, got_port) == ("127.0.0.1", port)
+    assert os.environ["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
+
+
+def test_ui_falls_back_to_mlflow_ui_with_one_worker(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _pretend_mlflow(monkeypatch)
+    monkeypatch.setattr(cli, "_ui_server_in_process", lambda: False)
     seen: list[list[str]] = []
     monkeypatch.setattr(cli.subprocess, "call", lambda cmd: seen.append(cmd) or 0)
-    code, _, _ = run(capsys, "ui", "--port", "5123")
+    port = _free_port()
+    code, _, _ = run(capsys, "ui", "--port", str(port))
     assert code == 0
     cmd = seen[0]
     assert cmd[1:4] == ["-m", "mlflow", "ui"]
     assert cmd[cmd.index("--backend-store-uri") + 1] == f"sqlite:///{project.as_posix()}/mlflow.db"
     assert cmd[cmd.index("--default-artifact-root") + 1] == (project / "mlartifacts").as_uri()
-    assert cmd[cmd.index("--port") + 1] == "5123" and "127.0.0.1" in cmd
+    assert cmd[cmd.index("--port") + 1] == str(port) and "127.0.0.1" in cmd
+    assert cmd[cmd.index("--workers") + 1] == "1"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("port", ["99999", "0", "-1", "abc", "", "65536", "1e3", "80.5", "0x50"])
+def test_ui_bad_port_is_one_line(
+    project: Path, capsys: pytest.CaptureFixture[str], port: str
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["ui", "--port", port])
+    out, err = capsys.readouterr()
+    assert exit_.value.code == 2 and out == ""
+    assert err.startswith("dslc: error: argument --port: must be a port number from 1 to 65535")
+    assert err.count("\n") == 1
+
+
+def test_ui_port_in_use_or_bad_host_is_one_line(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _pretend_mlflow(monkeypatch)
+    monkeypatch.setattr(cli, "_serve_ui", lambda *a: pytest.fail("must not start"))
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        code, _, err = run(capsys, "ui", "--port", str(busy.getsockname()[1]))
+    assert code == 1 and "cannot listen on 127.0.0.1:" in err and err.count("\n") == 1
+    code, _, err = run(capsys, "ui", "--host", "no-such-host.invalid")
+    assert code == 1 and "cannot use host 'no-such-host.invalid'" in err
+    with pytest.raises(SystemExit):
+        cli.main(["ui", "--host", "a b"])
+    assert capsys.readouterr().err.startswith("dslc: error: argument --host:")
+
+
+@pytest.mark.slow
+def test_ui_really_serves_the_store(project: Path) -> None:
+    pytest.importorskip("mlflow")
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dslc.cli", "ui", "--port", str(port)],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 240
+        body = ""
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(
+                    f"{base}/ajax-api/2.0/mlflow/experiments/search?max_results=5", timeout=10
+                ) as resp:
+                    body = resp.read().decode()
+                break
+            except OSError:
+                time.sleep(0.2)
+        assert '"experiments"' in body, proc.stderr.read() if proc.poll() is not None else body
+        with urllib.request.urlopen(base + "/", timeout=30) as resp:
+            assert resp.status == 200 and "<html" in resp.read().decode().lower()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    assert (project / "mlflow.db").exists()
 
 
 def test_ui_without_mlflow_is_one_line(
@@ -188,3 +288,126 @@ def test_console_script_is_fast_and_light(project: Path) -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.strip() == "[]"
+
+
+def test_verify_on_a_fresh_project_passes(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "data" / "raw" / "iris.csv").unlink()  # not acquired yet either
+    (project / "data" / "catalog.yml").write_text(
+        "datasets:\n  iris:\n    location: raw/iris.csv\n"
+        "  train:\n    location: processed/train.parquet\n    parents: [iris]\n"
+        "  parts:\n    location: processed/parts\n    format: parquet\n"
+    )
+    code, out, err = run(capsys, "data", "verify")
+    assert code == 0, out
+    assert out.splitlines() == [
+        f"not built yet: iris ({project / 'data' / 'raw' / 'iris.csv'})",
+        f"not built yet: train ({project / 'data' / 'processed' / 'train.parquet'})",
+        f"not built yet: parts ({project / 'data' / 'processed' / 'parts'})",
+    ]
+    assert "3 not built yet" in err
+
+
+def test_verify_lost_raw_and_recorded_outputs_fail(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(capsys, "data", "add", "iris", "raw/iris.csv", "--replace")
+    (project / "data" / "raw" / "iris.csv").unlink()
+    code, out, _ = run(capsys, "data", "verify")
+    assert code == 1 and out.startswith("lost: iris (gone from ")
+
+
+def test_verify_sees_content_hidden_behind_an_old_mtime(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    f = project / "data" / "raw" / "iris.csv"
+    age(f)
+    run(capsys, "data", "add", "iris", "raw/iris.csv", "--replace")
+    st = f.stat()
+    f.write_text(f.read_text().replace("5.1", "5.2"))
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))  # touch -r: size and mtime as before
+    for argv in (["data", "verify"], ["data", "verify", "--fast"]):
+        code, out, _ = run(capsys, *argv)
+        assert code == 1 and out.startswith("changed: iris"), argv
+
+
+def test_verify_full_does_not_trust_a_lying_cache(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    f = project / "data" / "raw" / "iris.csv"
+    age(f)
+    run(capsys, "data", "add", "iris", "raw/iris.csv", "--replace")
+    f.write_text(f.read_text().replace("5.1", "5.2"))
+    age(f)
+    cache = project / ".dslc" / "fingerprints.json"
+    doc = json.loads(cache.read_text())
+    recorded = yaml.safe_load((project / "data" / "catalog.yml").read_text())
+    st = f.stat()
+    stamp = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+    doc["entries"][str(f)] = [stamp, recorded["datasets"]["iris"]["fingerprint"]]
+    cache.write_text(json.dumps(doc))  # the cache now claims the old content
+    assert run(capsys, "data", "verify", "--fast")[0] == 0  # fast: trusts the cache
+    code, out, _ = run(capsys, "data", "verify")  # the default re-hashes
+    assert code == 1 and out.startswith("changed: iris")
+
+
+@pytest.mark.slow
+def test_verify_does_not_hang_on_a_fifo(project: Path) -> None:
+    parts = project / "data" / "processed" / "parts"
+    parts.mkdir(parents=True)
+    (parts / "a.csv").write_text("a\n1\n")
+    (project / "data" / "catalog.yml").write_text(
+        "datasets:\n  parts:\n    location: processed/parts\n    format: csv\n"
+        "  pipe:\n    location: interim/pipe.csv\n"
+    )
+    os.mkfifo(parts / "fifo")
+    os.mkfifo(project / "data" / "interim" / "pipe.csv")
+    proc = subprocess.run(
+        [sys.executable, "-m", "dslc.cli", "data", "verify"],
+        cwd=project, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 1
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("error: parts (") and "is a FIFO (named pipe)" in lines[0]
+    assert lines[1].startswith("error: pipe (") and "is a FIFO" in lines[1]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["data", "add", "x", "raw/ir\x00is.csv"],
+        ["data", "add", "x\x00", "raw/iris.csv"],
+        ["data", "add", "x", "raw/iris.csv", "--description", "a\x00b"],
+        ["data", "add", "x", "raw/iris.csv", "--format", "c\x00sv"],
+    ],
+)
+def test_nul_in_arguments_is_one_line(
+    project: Path, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    before = (project / "data" / "catalog.yml").read_text()
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(argv)
+    _, err = capsys.readouterr()
+    assert exit_.value.code == 2
+    assert err.startswith("dslc: error: argument ") and "NUL character" in err
+    assert err.count("\n") == 1
+    assert (project / "data" / "catalog.yml").read_text() == before
+
+
+def test_unexpected_errors_are_one_line(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def boom(args: object) -> int:
+        raise ValueError("odd\nthing at http://u:hunter2@host/x")
+
+    monkeypatch.setattr(cli, "_cmd_info", boom)
+    code, _, err = run(capsys, "info")
+    assert code == 1 and err.count("\n") == 1
+    assert err.startswith("dslc: error: unexpected ValueError: odd thing")
+    assert "hunter2" not in err and "DSLC_DEBUG=1" in err
+    monkeypatch.setenv("DSLC_DEBUG", "1")
+    with pytest.raises(ValueError):
+        cli.main(["info"])

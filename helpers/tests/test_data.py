@@ -1,11 +1,6 @@
 from __future__ import annotations
 
 import importlib.util
-import os
-import signal
-import subprocess
-import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -202,34 +197,53 @@ def test_fsspec_url_round_trip(project: Path) -> None:
     assert data.fingerprint("memory://dslc-test/t.csv").startswith("sha256:")
 
 
-_KILLED_WRITER = """
-import numpy as np, pandas as pd
+def _sha(path: Path) -> str:
+    import hashlib
+
+    return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _features_entry(project: Path) -> Path:
+    cat = project / "data" / "catalog.yml"
+    cat.write_text(cat.read_text() + "  features:\n    location: interim/features.csv\n")
+    return project / "data" / "interim" / "features.csv"
+
+
+def test_recorded_fingerprint_is_of_the_file_on_disk(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another process's save lands between our rename and our catalog update.
+    dest = _features_entry(project)
+    real = data.catalog.locked
+
+    def racing(lock_file: Path):  # type: ignore[no-untyped-def]
+        pd.DataFrame({"x": [9, 9, 9]}).to_csv(dest, index=False)
+        return real(lock_file)
+
+    monkeypatch.setattr(data.catalog, "locked", racing)
+    data.save(FRAME, "features")
+    assert data.entries()["features"].fingerprint == _sha(dest)
+
+
+_SAVER = """
+import sys
+import pandas as pd
 from dslc import data
-n = 4_000_000
-df = pd.DataFrame({"a": np.arange(n), "b": np.random.default_rng(0).random(n)})
-data.save(df, "interim/big.csv")
+me = int(sys.argv[1])
+for i in range(int(sys.argv[2])):
+    data.save(pd.DataFrame({"who": [me] * (1 + i % 7), "i": [i] * (1 + i % 7)}), "features")
 """
 
 
 @pytest.mark.slow
-def test_save_killed_midway_leaves_previous_file(project: Path) -> None:
-    target = project / "data" / "interim" / "big.csv"
-    data.save(FRAME, "interim/big.csv")
-    before = target.read_bytes()
-    proc = subprocess.Popen([sys.executable, "-c", _KILLED_WRITER], cwd=project)
-    try:
-        deadline = time.monotonic() + 60
-        partial: list[Path] = []
-        while time.monotonic() < deadline and proc.poll() is None:
-            partial = [p for p in target.parent.glob(".dslc-tmp-*") if p.stat().st_size > 1 << 20]
-            if partial:
-                break
-            time.sleep(0.01)
-        assert partial, "the writer never produced a partial temporary file"
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.kill()
-        proc.wait()
-    assert proc.returncode == -signal.SIGKILL
-    assert target.read_bytes() == before  # the previous file is whole
-    pd.testing.assert_frame_equal(data.load("interim/big.csv"), FRAME)
+def test_concurrent_saves_leave_the_hash_of_the_file_on_disk(project: Path) -> None:
+    import subprocess
+    import sys
+
+    dest = _features_entry(project)
+    procs = [
+        subprocess.Popen([sys.executable, "-c", _SAVER, str(n), "25"], cwd=project)
+        for n in range(3)
+    ]
+    assert [p.wait(timeout=600) for p in procs] == [0, 0, 0]
+    assert data.entries()["features"].fingerprint == _sha(dest)

@@ -123,3 +123,65 @@ def test_remote_cache_keyed_on_store_identity(tmp_path: Path) -> None:
     got = fpmod.fingerprint_url("memory://fp/x.bin", None, cache)
     assert got == "sha256:" + hashlib.sha256(b"abc").hexdigest()
     assert not cache.exists()  # memory fs reports no etag/mtime: no caching
+
+
+def test_special_files_are_refused_not_read(project: Path) -> None:
+    import socket
+
+    from dslc.errors import SpecialFileError
+
+    d = project / "data" / "processed" / "parts"
+    d.mkdir(parents=True)
+    (d / "a.csv").write_text("1")
+    specials = {"fifo": lambda p: os.mkfifo(p), "device": lambda p: p.symlink_to("/dev/zero")}
+    for kind, make in specials.items():
+        make(d / kind)
+        for what in (d, d / kind):  # inside a folder dataset, or named directly
+            with pytest.raises(SpecialFileError, match="not a data file") as err:
+                fpmod.fingerprint_path(what, None)
+            assert str(d / kind) in str(err.value) and "\n" not in str(err.value)
+        (d / kind).unlink()
+    sock = socket.socket(socket.AF_UNIX)
+    try:
+        sock.bind(str(d / "sock"))
+        with pytest.raises(SpecialFileError, match="a socket"):
+            fpmod.fingerprint_path(d, None)
+    finally:
+        sock.close()
+        (d / "sock").unlink()
+    (d / "dangling").symlink_to(d / "nowhere")
+    with pytest.raises(SpecialFileError, match="broken symbolic link"):
+        fpmod.fingerprint_path(d, None)
+
+
+def test_temporary_files_of_writes_are_not_part_of_a_folder(project: Path) -> None:
+    d = project / "data" / "processed" / "parts"
+    d.mkdir(parents=True)
+    (d / "a.csv").write_text("1")
+    first = data.fingerprint(d)
+    (d / ".dslc-tmp-00000000-1-000000000000-b.csv").write_text("half written")
+    assert data.fingerprint(d) == first
+
+
+def test_content_changed_behind_restored_mtime_is_seen(project: Path) -> None:
+    f = project / "data" / "raw" / "iris.csv"
+    age(f)
+    cache = project / ".dslc" / "fingerprints.json"
+    first = fpmod.fingerprint_path(f, cache)
+    st = f.stat()
+    f.write_text(f.read_text().replace("5.1", "5.2"))  # same size
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))  # `touch -r`
+    assert f.stat().st_mtime_ns == st.st_mtime_ns and f.stat().st_size == st.st_size
+    assert fpmod.fingerprint_path(f, cache) != first  # the ctime gives it away
+
+
+def test_trust_cache_false_rehashes(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    f = project / "data" / "raw" / "iris.csv"
+    age(f)
+    cache = project / ".dslc" / "fingerprints.json"
+    calls = _count_hashes(monkeypatch)
+    fpmod.fingerprint_path(f, cache)
+    fpmod.fingerprint_path(f, cache)
+    assert len(calls) == 1
+    fpmod.fingerprint_path(f, cache, trust_cache=False)
+    assert len(calls) == 2

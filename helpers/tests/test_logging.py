@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 import types
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import dslc.logging as dlog
-from dslc import get_logger, setup_logging
+from dslc import cli, get_logger, setup_logging
 from dslc.errors import ConfigError
 
 
@@ -111,3 +112,37 @@ def test_respects_logging_configured_by_the_application() -> None:
         assert _ours() == []
     finally:
         root.removeHandler(app)
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("level", ["BOGUS", "-1", "1e3", "debugg", "INFO;rm -rf /"])
+def test_bad_log_level_is_one_line(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], level: str
+) -> None:
+    monkeypatch.setenv("DSLC_LOG_LEVEL", level)
+    code, out, err = _cli(capsys, "info")
+    assert (code, out) == (1, "")
+    assert err.startswith("dslc: error: unknown log level") and "DSLC_LOG_LEVEL" in err
+    assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "where",
+    ["{dir}", "{file}/sub.log", "/proc/dslc-no-such/x.log", "/sys/dslc.log", "{dir}/\x00.log"],
+)
+def test_unwritable_log_file_is_one_line(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], where: str
+) -> None:
+    path = where.format(dir=project / "data", file=project / "pyproject.toml")
+    if "\x00" in path:
+        monkeypatch.setattr(os, "environ", {**os.environ, "DSLC_LOG_FILE": path})
+    else:
+        monkeypatch.setenv("DSLC_LOG_FILE", path)
+    code, out, err = _cli(capsys, "info")
+    assert (code, out) == (1, "")
+    assert err.startswith("dslc: error: ") and "DSLC_LOG_FILE" in err and err.count("\n") == 1

@@ -2,20 +2,58 @@
 ``promote``, ``ui``.
 
 Imports only the standard library and light dslc modules, so ``dslc info`` starts fast
-(no pandas). Every DslcError becomes one ``dslc: error: ...`` line and exit status 1.
+(no pandas). Every problem is one ``dslc: error: ...`` line: a DslcError or an OS error
+exits 1, a bad argument 2 (argparse's convention), Ctrl-C 130. An unexpected exception is
+one line too (``DSLC_DEBUG=1`` shows its traceback).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import subprocess
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from . import config
 from .errors import DslcError
+
+DEBUG_ENV = "DSLC_DEBUG"
+
+
+def _scrub(text: str) -> str:
+    """``text`` without secrets: values of secret-named variables, URL credentials."""
+    from .secrets import scrub
+
+    return scrub(text)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (``dslc: error: ...``) instead of usage + message."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"dslc: error: {_scrub(message)} (see `{self.prog} --help`)\n")
+
+
+def _port(text: str) -> int:
+    value = int(text) if text.strip().isdigit() else -1
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number from 1 to 65535, not {text!r}")
+    return value
+
+
+def _path_arg(text: str) -> str:
+    if "\x00" in text:
+        raise argparse.ArgumentTypeError(f"{text!r} contains a NUL character")
+    return text
+
+
+def _host(text: str) -> str:
+    if not text.strip() or any(ord(ch) < 32 or ch in " /" for ch in text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a host name or address")
+    return text
 
 
 def _version() -> str:
@@ -97,6 +135,15 @@ def _cmd_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_snapshot(args: argparse.Namespace) -> int:
+    from . import sql
+
+    snap = sql.snapshot(args.name)
+    rows = f"{snap.rows:,} rows" if snap.rows is not None else "rows"
+    print(f"snapshot {args.name}@{snap.id}: {snap.location} ({rows}, {_short(snap.fingerprint)})")
+    return 0
+
+
 def _short(fp: str | None, n: int = 12) -> str:
     if not fp:
         return "-"
@@ -105,74 +152,149 @@ def _short(fp: str | None, n: int = 12) -> str:
 
 
 def _describe(c: Any) -> str | None:
-    """One stdout line per problem; None for a dataset that matches."""
+    """One stdout line per dataset that needs attention; None for one that matches."""
     if c.status == "changed":
         return f"changed: {c.name} (recorded {_short(c.recorded)}..., now {_short(c.current)}...)"
-    if c.status == "missing":
-        return f"missing: {c.name} ({c.location})"
+    if c.status == "lost":
+        return f"lost: {c.name} (gone from {c.location}; recorded {_short(c.recorded)}...)"
+    if c.status == "not_built":
+        return f"not built yet: {c.name} ({c.location})"
     if c.status == "unrecorded":
         return f"unrecorded: {c.name} (no fingerprint; record it: dslc data add --replace)"
+    if c.status == "live":
+        return f"live: {c.name} (SQL source; `dslc data snapshot {c.name}` freezes it)"
     if c.status == "error":
         return f"error: {c.name} ({c.detail})"
     return None
 
 
+_LABELS = {"not_built": "not built yet"}
+
+
 def _cmd_verify(args: argparse.Namespace) -> int:
-    from .lineage import verify
+    from .lineage import FAILING, verify
 
     progress = _Progress()
     counts: dict[str, int] = {}
     try:
         for c in verify(
-            on_start=lambda i, n, e: progress.start(i, n, e.name, e.location),
+            on_start=lambda i, n, ref, where: progress.start(i, n, ref, where),
             on_bytes=progress.bytes,
+            full=not args.fast,
         ):
             progress.close()
             counts[c.status] = counts.get(c.status, 0) + 1
             line = _describe(c)
             if line:
-                print(line, flush=True)
+                print(_scrub(line), flush=True)
     finally:
         progress.close()
-    summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "catalog is empty"
-    print(f"verified {sum(counts.values())} dataset(s): {summary}", file=sys.stderr)
-    bad = sum(counts.get(k, 0) for k in ("changed", "missing", "error"))
-    return 1 if bad else 0
+    summary = ", ".join(f"{v} {_LABELS.get(k, k)}" for k, v in sorted(counts.items()))
+    print(f"verified {sum(counts.values())} dataset(s): {summary or 'catalog is empty'}",
+          file=sys.stderr)  # fmt: skip
+    return 1 if any(counts.get(k) for k in FAILING) else 0
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
     from . import catalog, formats
+    from .locate import redact
 
-    entries = catalog.read(config.paths().catalog)
+    root = config.project_root()
+    entries = catalog.read(config.paths(root).catalog, catalog.cache_path(root))
     rows = [("NAME", "FORMAT", "LOCATION", "FINGERPRINT", "DESCRIPTION")]
     for e in entries.values():
         try:
-            fmt = e.format or formats.infer(e.location)
+            fmt = "sql" if e.sql else e.format or formats.infer(e.location)
         except DslcError:
             fmt = "?"
-        rows.append((e.name, fmt, e.location, _short(e.fingerprint), e.description or ""))
+        about = " ".join((e.description or "").split())  # one line per dataset
+        rows.append((e.name, fmt, redact(e.location), _short(e.fingerprint), about))
+        for snap in e.snapshots:
+            rows.append((f"{e.name}@{snap.id}", "parquet", snap.location,
+                         _short(snap.fingerprint), f"snapshot taken {snap.taken}"))  # fmt: skip
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for r in rows:
         print("  ".join([*(c.ljust(w) for c, w in zip(r, widths, strict=False)), r[4]]).rstrip())
     return 0
 
 
+def _check_port(host: str, port: int) -> None:
+    """Fail in one line now if the UI could not listen on host:port (taken, not allowed)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise DslcError(f"cannot use host {host!r}: {exc}; give a host name or address") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            raise DslcError(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}; choose another port "
+                "with --port (or stop what uses this one)"
+            ) from None
+
+
+def _ui_server_in_process() -> bool:
+    """True when this mlflow can be served by one in-process uvicorn worker."""
+    try:
+        from mlflow import server
+
+        names = ("BACKEND_STORE_URI_ENV_VAR", "ARTIFACT_ROOT_ENV_VAR")
+        return all(hasattr(server, n) for n in names) and all(
+            importlib.util.find_spec(m) is not None
+            for m in ("uvicorn", "mlflow.server.fastapi_app")
+        )
+    except ImportError:
+        return False
+
+
+def _serve_ui(store: str, artifacts: str, host: str, port: int) -> int:
+    """Run MLflow's tracking server (UI + REST API) in this process, one worker.
+
+    ``mlflow ui`` starts a CLI process that imports the server, then uvicorn with 4 worker
+    processes that each import it again, plus a job-runner process for GenAI jobs: five
+    imports of several seconds each, which took 35-44 s on 2 cores. A single worker in
+    this process serves one user's UI as well and starts in one import.
+    """
+    from mlflow import server
+
+    # The variables `mlflow server` sets for its workers (checked by _ui_server_in_process).
+    os.environ[str(getattr(server, "BACKEND_STORE_URI_ENV_VAR"))] = store  # noqa: B009
+    os.environ[str(getattr(server, "ARTIFACT_ROOT_ENV_VAR"))] = artifacts  # noqa: B009
+    import uvicorn
+
+    uvicorn.run("mlflow.server.fastapi_app:app", host=host, port=port, workers=1,
+                log_level="warning")  # fmt: skip
+    return 0
+
+
 def _cmd_ui(args: argparse.Namespace) -> int:
     uri = config.tracking_uri()
     if uri.startswith(("http://", "https://")):
-        print(f"MLflow tracking server: {uri}")
+        print(f"MLflow tracking server: {_scrub(uri)}")
         return 0
     if importlib.util.find_spec("mlflow") is None:
         raise DslcError("mlflow is not installed; install it with: pip install 'dslc[tracking]'")
-    cmd = [
+    _check_port(args.host, args.port)
+    artifacts = config.artifact_root()
+    # GenAI job execution needs a job-runner process of its own; a local UI does not.
+    os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
+    print(f"MLflow UI on http://{args.host}:{args.port} (store {_scrub(uri)}); Ctrl-C to stop",
+          file=sys.stderr, flush=True)  # fmt: skip
+    if _ui_server_in_process():
+        return _serve_ui(uri, artifacts, args.host, args.port)
+    cmd = [  # an mlflow without the in-process server: its own CLI, with one worker
         sys.executable, "-m", "mlflow", "ui",
         "--backend-store-uri", uri,
-        "--default-artifact-root", config.artifact_root(),
+        "--default-artifact-root", artifacts,
         "--host", args.host,
         "--port", str(args.port),
+        "--workers", "1",
     ]  # fmt: skip
-    print(f"MLflow UI on http://{args.host}:{args.port} (store {uri}); Ctrl-C to stop",
-          file=sys.stderr)  # fmt: skip
     return subprocess.call(cmd)
 
 
@@ -256,26 +378,39 @@ def _count(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and docs)."""
-    parser = argparse.ArgumentParser(prog="dslc", description="Data-science lifecycle helpers.")
+    parser = _Parser(prog="dslc", description="Data-science lifecycle helpers.")
     parser.add_argument("--version", action="version", version=f"dslc {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("info", help="project root, paths, tracking URI, git state").set_defaults(
         func=_cmd_info
     )
-    data = sub.add_parser("data", help="dataset catalog: add, verify, list")
+    data = sub.add_parser("data", help="dataset catalog: add, verify, list, snapshot")
     dsub = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
     add = dsub.add_parser("add", help="record a dataset and its fingerprint in the catalog")
-    add.add_argument("name", help="dataset name (letters, digits, '_', '-')")
-    add.add_argument("path", help="file or folder (shell path, or relative to data/), or URL")
+    add.add_argument("name", type=_path_arg, help="dataset name (letters, digits, '_', '-')")
+    add.add_argument("path", type=_path_arg,
+                     help="file or folder (shell path, or relative to data/), or URL")  # fmt: skip
     add.add_argument("--parent", action="append", metavar="NAME", help="dataset it came from")
-    add.add_argument("--description", help="one-line description")
-    add.add_argument("--format", help="format, when the suffix does not tell")
+    add.add_argument("--description", type=_path_arg, help="one-line description")
+    add.add_argument("--format", type=_path_arg, help="format, when the suffix does not tell")
     add.add_argument("--replace", action="store_true", help="update an existing entry")
     add.set_defaults(func=_cmd_add)
-    dsub.add_parser("verify", help="re-hash every dataset; exit 1 on drift").set_defaults(
-        func=_cmd_verify
+    ver = dsub.add_parser(
+        "verify", help="re-hash every dataset; exit 1 if one changed, was lost or fails"
     )
+    ver.add_argument(
+        "--fast",
+        action="store_true",
+        help="trust the fingerprint cache for files whose size, times and inode are "
+        "unchanged (a change hidden with `touch -r` goes unseen)",
+    )
+    ver.set_defaults(func=_cmd_verify)
     dsub.add_parser("list", help="table of catalog entries").set_defaults(func=_cmd_list)
+    snap = dsub.add_parser(
+        "snapshot", help="run a SQL source's query once; freeze the result under data/raw"
+    )
+    snap.add_argument("name", type=_path_arg, help="catalog name of a SQL source")
+    snap.set_defaults(func=_cmd_snapshot)
     rep = sub.add_parser(
         "report", help="execute the notebooks marked for publishing; render them to reports/"
     )
@@ -296,26 +431,58 @@ def build_parser() -> argparse.ArgumentParser:
     promote.add_argument("--alias", default="champion", help="default: champion")
     promote.set_defaults(func=_cmd_promote)
     ui = sub.add_parser("ui", help="open the MLflow UI on the project's store")
-    ui.add_argument("--host", default="127.0.0.1")
-    ui.add_argument("--port", type=int, default=5000)
+    ui.add_argument(
+        "--host", type=_host, default="127.0.0.1", help="address (default: 127.0.0.1, local only)"
+    )
+    ui.add_argument("--port", type=_port, default=5000, help="port (default: 5000)")
     ui.set_defaults(func=_cmd_ui)
     return parser
+
+
+def _setup_logging() -> None:
+    """Console logging for a command: by default dslc's own notes only.
+
+    Libraries' records (nbclient's, mlflow's...) would repeat what the command's one-line
+    error already says; ``DSLC_LOG_LEVEL`` shows them at that level. It is validated here,
+    like ``DSLC_LOG_FILE``: a bad value is a one-line error before the command runs.
+    """
+    import logging
+
+    from .logging import LEVEL_ENV, setup_logging
+
+    if os.environ.get(LEVEL_ENV):
+        setup_logging()
+    else:
+        setup_logging(logging.CRITICAL + 1)
+        logging.getLogger("dslc").setLevel(logging.INFO)
+
+
+def _fail(message: str) -> int:
+    print(f"dslc: error: {_scrub(' '.join(message.split()))}", file=sys.stderr)
+    return 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``dslc`` command; returns the exit status."""
     args = build_parser().parse_args(argv)
     try:
+        _setup_logging()
         return int(args.func(args))
     except DslcError as exc:
-        print(f"dslc: error: {exc}", file=sys.stderr)
-        return 1
+        return _fail(str(exc))
     except OSError as exc:
-        print(f"dslc: error: {exc}", file=sys.stderr)
-        return 1
+        where = f"{exc.filename}: " if exc.filename else ""
+        return _fail(f"{where}{exc.strerror or exc}")
     except KeyboardInterrupt:
         print("dslc: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        if os.environ.get(DEBUG_ENV):
+            raise
+        return _fail(
+            f"unexpected {type(exc).__name__}: {exc} (a bug in dslc: please report it; "
+            f"{DEBUG_ENV}=1 shows the traceback)"
+        )
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@
 >>> df = data.load("raw/iris.csv")          # path relative to data/
 >>> data.save(df, "interim/iris.parquet")   # atomic; format from the suffix
 >>> df = data.load("iris")                  # catalog name (data/catalog.yml)
+>>> df = data.load("orders")                # a SQL source: runs its query
+>>> df = data.load("orders@latest")         # its newest snapshot (dslc data snapshot)
 """
 
 from __future__ import annotations
@@ -15,10 +17,10 @@ from typing import Any
 
 from . import catalog, config, events, formats, locate
 from .errors import DatasetNotFoundError, DslcError, RawDataWriteError
-from .fingerprint import fingerprint_path, fingerprint_url
+from .fingerprint import Progress, check_regular, fingerprint_path, fingerprint_url
 from .locate import Target
 
-__all__ = ["entries", "fingerprint", "load", "path", "save"]
+__all__ = ["entries", "fingerprint", "load", "path", "save", "snapshot"]
 
 _log = logging.getLogger(__name__)
 NameOrPath = str | os.PathLike[str]
@@ -27,36 +29,51 @@ NameOrPath = str | os.PathLike[str]
 def path(name_or_path: NameOrPath) -> Path | str:
     """Where a dataset lives: an absolute Path, or the URL for remote datasets.
 
-    Nothing is read or created; the file need not exist.
+    Nothing is read or created; the file need not exist. A SQL source gives
+    ``"sql://<CONNECTION VARIABLE>"`` (the variable's name, never its value).
     """
     target = locate.resolve(name_or_path)
-    return target.local if target.local is not None else target.location
+    if target.local is not None:
+        return target.local
+    return target.url or target.location
 
 
 def entries() -> dict[str, catalog.DatasetEntry]:
     """All catalog entries, by name (validated)."""
-    return catalog.read(config.paths().catalog)
+    root = config.project_root()
+    return catalog.read(config.paths(root).catalog, catalog.cache_path(root))
 
 
 def _cache_file(root: Path) -> Path:
     return config.state_dir(root) / "fingerprints.json"
 
 
-def _fingerprint_target(target: Target, on_bytes: Any = None) -> str:
+def fingerprint_target(
+    target: Target, on_bytes: Progress | None = None, *, trust_cache: bool = True
+) -> str:
+    """Full-content fingerprint of a resolved target (``trust_cache=False`` re-hashes)."""
+    if target.is_sql:
+        raise DslcError(
+            f"dataset {target.name!r} is a live SQL source and has no fingerprint; freeze it "
+            f"with `dslc data snapshot {target.name}` and use '{target.name}@latest'"
+        )
     if target.local is None:
-        opts = target.load_options.get("storage_options")
-        return fingerprint_url(target.location, opts, _cache_file(target.root), on_bytes)
+        url = target.url or target.location
+        opts = target.options.get("storage_options")
+        cache = _cache_file(target.root)
+        return fingerprint_url(url, opts, cache, on_bytes, trust_cache=trust_cache)
     if not target.local.exists():
         raise _missing(target)
-    return fingerprint_path(target.local, _cache_file(target.root), on_bytes)
+    cache = _cache_file(target.root)
+    return fingerprint_path(target.local, cache, on_bytes, trust_cache=trust_cache)
 
 
 def fingerprint(path_or_name: NameOrPath) -> str:
     """Full-content fingerprint ``"sha256:<hex>"`` of a dataset file or folder.
 
-    Cached on size, mtime and inode, so an unchanged file costs a stat.
+    Cached on size, mtime, ctime and inode, so an unchanged file costs a stat.
     """
-    return _fingerprint_target(locate.resolve(path_or_name, need_format=False))
+    return fingerprint_target(locate.resolve(path_or_name, need_format=False))
 
 
 def _missing(target: Target) -> DatasetNotFoundError:
@@ -67,15 +84,16 @@ def _missing(target: Target) -> DatasetNotFoundError:
     )
 
 
-def _publish(target: Target, role: str, fp: str | None = None) -> None:
+def publish(target: Target, role: str, fp: str | None = None, query: str | None = None) -> None:
+    """Tell listeners (tracking) that ``target`` was read or written."""
     if not events.has_listeners():
         return  # nobody records usage: skip hashing
-    if fp is None:
+    if fp is None and not target.is_sql:
         try:
-            fp = _fingerprint_target(target)
+            fp = fingerprint_target(target)
         except (OSError, DslcError) as exc:
             _log.warning("could not fingerprint %s: %s", target.location, exc)
-    recorded = target.entry.fingerprint if target.entry else None
+    recorded = target.recorded
     if role == "input" and fp and recorded and fp != recorded:
         # Reading drifted data is allowed (it may be intended) but should not be silent.
         _log.warning(
@@ -85,34 +103,79 @@ def _publish(target: Target, role: str, fp: str | None = None) -> None:
             fp[:19],
         )
     events.publish(
-        events.DatasetUse(target.name, target.location, fp, target.format, role)  # type: ignore[arg-type]
+        events.DatasetUse(
+            target.name,
+            target.location,
+            fp,
+            target.format,
+            "input" if role == "input" else "output",
+            query=query,
+        )
     )
 
 
+def _read_local(target: Target, fmt: formats.Format, opts: dict[str, Any]) -> Any:
+    local = target.local
+    assert local is not None
+    try:
+        check_regular(local, local.stat())  # a FIFO or device would block the reader
+    except FileNotFoundError:
+        raise _missing(target) from None
+    opts.pop("storage_options", None)  # a local file (perhaps named by a file:// URL)
+    return fmt.load(str(local), **opts)
+
+
 def load(name_or_path: NameOrPath, *, format: str | None = None, **options: Any) -> Any:
-    """Read a dataset (catalog name, path relative to ``data/``, or URL).
+    """Read a dataset (catalog reference, path relative to ``data/``, or URL).
 
     Args:
-        name_or_path: ``"iris"`` (catalog), ``"raw/iris.csv"``, or ``"s3://b/x.parquet"``.
+        name_or_path: ``"iris"`` (catalog), ``"orders@latest"`` (a snapshot of a SQL
+            source), ``"raw/iris.csv"``, or ``"s3://b/x.parquet"``.
         format: override the format (default: catalog entry, else the suffix).
         **options: reader keyword arguments; they override the entry's ``load_options``.
+            For a SQL source they go to ``pandas.read_sql``, and ``chunksize=N`` returns
+            an iterator of DataFrames of N rows instead of one DataFrame.
 
     Raises:
-        DatasetNotFoundError, UnsafePathError, FormatError, CatalogError.
+        DatasetNotFoundError, UnsafePathError, LocationError, FormatError, CatalogError,
+        SqlError.
     """
-    target = locate.resolve(name_or_path, fmt=format)
+    target = locate.resolve(name_or_path, fmt=format, purpose="load", options=options)
+    if target.is_sql:
+        from . import sql
+
+        return sql.load(target)
     fmt = formats.get(target.format)
-    opts = {**target.load_options, **options}
+    opts = dict(target.options)
     if target.local is not None:
-        if not target.local.exists():  # a folder is fine (partitioned parquet)
-            raise _missing(target)
-        obj = fmt.load(str(target.local), **opts)
+        obj = _read_local(target, fmt, opts)
     else:
         storage = opts.pop("storage_options", None)
-        with formats.open_url(target.location, "rb", storage) as fh:
+        with formats.open_url(target.url or target.location, "rb", storage) as fh:
             obj = fmt.load(fh, **opts)
-    _publish(target, "input")
+    publish(target, "input")
     return obj
+
+
+def _refuse_write(target: Target, force: bool) -> None:
+    if target.snapshot is not None:
+        raise RawDataWriteError(
+            f"refusing to write {target.name!r}: snapshots are immutable; save under another "
+            "name (data/interim or data/processed)"
+        )
+    if target.is_sql:
+        raise RawDataWriteError(
+            f"refusing to write {target.name!r}: it is a SQL source, and dslc never writes "
+            "to databases; save the result under another name"
+        )
+    if force:
+        return
+    for where in (*([target.local] if target.local else []), *target.touches):
+        if locate.is_raw(where, target.root):
+            raise RawDataWriteError(
+                f"refusing to write {where}: data/raw is immutable; save under data/interim "
+                "or data/processed, or pass force=True"
+            )
 
 
 def save(
@@ -136,24 +199,22 @@ def save(
         **options: writer keyword arguments; they override the entry's ``save_options``.
 
     Raises:
-        RawDataWriteError, DatasetNotFoundError, UnsafePathError, FormatError, CatalogError.
+        RawDataWriteError, DatasetNotFoundError, UnsafePathError, LocationError,
+        FormatError, CatalogError.
     """
-    target = locate.resolve(name_or_path, fmt=format)
+    target = locate.resolve(name_or_path, fmt=format, purpose="save", options=options)
+    _refuse_write(target, force)
     fmt = formats.get(target.format)
     formats.check_savable(fmt, obj)
-    opts = {**fmt.save_defaults, **target.save_options, **options}
+    opts = {**fmt.save_defaults, **target.options}
     if target.local is None:
         storage = opts.pop("storage_options", None)
-        with formats.open_url(target.location, "wb", storage) as fh:
+        with formats.open_url(target.url or target.location, "wb", storage) as fh:
             fmt.save(obj, fh, **opts)
-        where: Path | str = target.location
+        where: Path | str = target.url or target.location
     else:
         dest = target.local
-        if not force and locate.is_raw(dest, target.root):
-            raise RawDataWriteError(
-                f"refusing to write {dest}: data/raw is immutable; save under data/interim or "
-                "data/processed, or pass force=True"
-            )
+        opts.pop("storage_options", None)
         if dest.is_dir():
             raise DslcError(f"cannot save to {dest}: it is a folder; give a file name")
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -163,25 +224,44 @@ def save(
             fmt.save(obj, str(tmp), **opts)
         where = dest
     fp = _record(target) if target.entry is not None else None
-    _publish(target, "output", fp)
+    publish(target, "output", fp)
     return where
 
 
 def _record(target: Target) -> str | None:
-    """Store the new fingerprint of a catalog dataset in the catalog."""
+    """Store the fingerprint of what is now on disk in the catalog entry.
+
+    Hashed inside the catalog lock: when two processes save the same dataset, the last to
+    record hashes the file the other's rename may have replaced, so the catalog always
+    ends with the fingerprint of the file actually on disk.
+    """
     assert target.entry is not None
-    try:
-        fp = _fingerprint_target(target)
-    except (OSError, DslcError) as exc:
-        _log.warning("saved %s but could not fingerprint it: %s", target.label, exc)
-        return None
-    cat_file = config.paths(target.root).catalog
-    with catalog.locked(config.state_dir(target.root) / "catalog.lock"):
-        current = catalog.read(cat_file)  # re-read: others may have changed it
+    root = target.root
+    cat_file = config.paths(root).catalog
+    cache = catalog.cache_path(root)
+    with catalog.locked(config.state_dir(root) / "catalog.lock"):
+        try:
+            fp = fingerprint_target(target)
+        except (OSError, DslcError) as exc:
+            _log.warning("saved %s but could not fingerprint it: %s", target.label, exc)
+            return None
+        current = catalog.read(cat_file, cache)  # re-read: others may have changed it
         entry = current.get(target.entry.name)
-        if entry is not None and entry.fingerprint != fp:
+        if entry is not None and entry.sql is None and entry.fingerprint != fp:
             from dataclasses import replace
 
             current[entry.name] = replace(entry, fingerprint=fp)
-            catalog.write(cat_file, current)
+            catalog.write(cat_file, current, cache)
     return fp
+
+
+def snapshot(name: str) -> catalog.Snapshot:
+    """Run SQL source ``name`` once and freeze the result as a read-only Parquet file.
+
+    It lands in ``data/raw/snapshots/<name>/<UTC time>.parquet`` and is recorded under the
+    entry's ``snapshots`` (fingerprint, query, connection variable, time taken). Load the
+    newest with ``data.load("<name>@latest")``, a given one with ``"<name>@<id>"``.
+    """
+    from . import sql
+
+    return sql.snapshot(name)

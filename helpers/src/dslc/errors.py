@@ -37,11 +37,23 @@ class FormatError(DslcError):
 
 
 class UnsafePathError(DslcError):
-    """A path points outside the project."""
+    """A path, or a URL that ends on the local disk, points outside the project."""
+
+
+class LocationError(DslcError):
+    """A location cannot be used: unknown protocol, missing fsspec driver, NUL character."""
+
+
+class SpecialFileError(DslcError):
+    """A FIFO, socket, device or broken link where a data file was expected."""
 
 
 class RawDataWriteError(DslcError):
     """Refused to write under ``data/raw`` (raw data is immutable)."""
+
+
+class SqlError(DslcError):
+    """A SQL source cannot be read: variable, driver, login, server, table or query."""
 
 
 class ReportError(DslcError):

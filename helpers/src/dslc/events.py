@@ -19,13 +19,19 @@ _listeners: list[Callable[[DatasetUse], None]] = []
 
 @dataclass(frozen=True)
 class DatasetUse:
-    """One read or write of a dataset."""
+    """One read or write of a dataset.
 
-    name: str | None  # catalog name, None for a plain path
-    location: str  # absolute path or URL
+    For a SQL source, ``location`` is ``"sql://<CONNECTION VARIABLE NAME>"`` (never the
+    URL's value), ``format`` is ``"sql"``, ``fingerprint`` is None and ``query`` holds
+    the SQL that ran.
+    """
+
+    name: str | None  # catalog reference, None for a plain path
+    location: str  # absolute path, URL (credentials removed) or sql://VARIABLE
     fingerprint: str | None  # "<algo>:<hex>", None when not computed
     format: str
     role: Literal["input", "output"]
+    query: str | None = None  # the SQL of a SQL source
 
 
 def subscribe(fn: Callable[[DatasetUse], None]) -> Callable[[], None]:

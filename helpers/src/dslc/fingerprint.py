@@ -1,12 +1,19 @@
 """Full-content fingerprints (``"sha256:<hex>"``) with a stat-keyed cache.
 
-sha256 because on CPUs with SHA extensions (this machine: ~1.4 GB/s) it is over twice as
+sha256 because on CPUs with SHA extensions (measured: about 1.4 GB/s) it is over twice as
 fast as md5 and blake2b through hashlib, and it is the usual content-hash choice.
 
 The cache (``<root>/.dslc/fingerprints.json``) maps an absolute path to its size,
-mtime_ns and inode at hashing time: an unchanged file costs one ``stat``. A file
-modified in the same filesystem timestamp tick as it was hashed could keep its mtime, so
-files modified just before hashing are not cached ("racy" entries, as git does).
+mtime_ns, ctime_ns and inode at hashing time: an unchanged file costs one ``stat``. The
+ctime catches content rewritten with its old mtime put back (``touch -r``), which no
+program can set back. A file modified in the same filesystem timestamp tick as it was
+hashed could keep its stamp, so files modified just before hashing are not cached
+("racy" entries, as git does). ``trust_cache=False`` re-hashes anyway (``dslc data
+verify``) and refreshes the cache.
+
+Only regular files are hashed: a FIFO, socket or device (which could block a reader
+forever or never end) raises :class:`SpecialFileError`; in a folder, dslc's own temporary
+files of writes in progress (``.dslc-tmp-*``) are not part of the dataset.
 """
 
 from __future__ import annotations
@@ -15,18 +22,20 @@ import hashlib
 import json
 import logging
 import os
+import stat
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from . import atomic
+from .errors import SpecialFileError
 
 ALGO = "sha256"
 CHUNK = 1 << 20  # 1 MiB: big enough to amortise syscalls, small enough to stay in L2
 _FINE_RACY_NS = 50_000_000  # ns-resolution filesystems tick every few ms
 _COARSE_RACY_NS = 2_000_000_000  # FAT/HFS+/some NFS: 1-2 s timestamps
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2  # 2: stamps include ctime_ns
 _log = logging.getLogger(__name__)
 
 Progress = Callable[[int], None]  # called with the number of bytes just hashed
@@ -52,9 +61,44 @@ def _hash_fileobj(fh: Any, on_bytes: Progress | None) -> str:
     return h.hexdigest()
 
 
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a regular file"
+
+
+def check_regular(path: Path, st: os.stat_result) -> None:
+    """Raise SpecialFileError unless ``st`` (of ``path``) is a regular file or a folder."""
+    if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+        raise SpecialFileError(
+            f"{path} is {_kind(st.st_mode)}, not a data file; datasets hold regular files "
+            "only: move it out of the data folder"
+        )
+
+
 def hash_file(path: Path, on_bytes: Progress | None = None) -> str:
-    """Hex digest of a file's full content (no cache)."""
-    with open(path, "rb", buffering=0) as fh:
+    """Hex digest of a regular file's full content (no cache).
+
+    Opened non-blocking and checked on the open descriptor, so a FIFO swapped in after a
+    ``stat`` cannot block the hash.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            check_regular(Path(path), st)
+            raise SpecialFileError(f"{path} is a folder where a file was expected")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        fh = os.fdopen(fd, "rb", buffering=0)
+    except BaseException:
+        os.close(fd)
+        raise
+    with fh:
         return _hash_fileobj(fh, on_bytes)
 
 
@@ -112,49 +156,73 @@ class FingerprintCache:
 
 
 def _stamp(st: os.stat_result) -> list[Any]:
-    return [st.st_size, st.st_mtime_ns, st.st_ino]
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
 
 
-def _racy(st: os.stat_result, started_ns: int) -> bool:
-    coarse = st.st_mtime_ns % 1_000_000_000 == 0
-    return started_ns - st.st_mtime_ns < (_COARSE_RACY_NS if coarse else _FINE_RACY_NS)
+def is_racy(mtime_ns: int, now_ns: int | None = None) -> bool:
+    """True when a file was modified so recently that another write could share its mtime.
+
+    (A write also moves the ctime, in the same tick: the mtime alone decides.)
+    """
+    now = time.time_ns() if now_ns is None else now_ns
+    coarse = mtime_ns % 1_000_000_000 == 0
+    return now - mtime_ns < (_COARSE_RACY_NS if coarse else _FINE_RACY_NS)
 
 
-def _file_fp(path: Path, cache: FingerprintCache, on_bytes: Progress | None) -> str:
+def _file_fp(
+    path: Path, cache: FingerprintCache, on_bytes: Progress | None, trust_cache: bool
+) -> str:
     key = str(path)
     st = path.stat()
-    hit = cache.get(key, _stamp(st))
-    if hit is not None:
-        return hit
+    check_regular(path, st)
+    if trust_cache:
+        hit = cache.get(key, _stamp(st))
+        if hit is not None:
+            return hit
     started = time.time_ns()
     fp = f"{ALGO}:{hash_file(path, on_bytes)}"
     after = path.stat()
     if _stamp(after) != _stamp(st):
         _log.warning("%s changed while it was being fingerprinted; not caching", path)
-    elif not _racy(after, started):
+    elif not is_racy(after.st_mtime_ns, started):
         cache.put(key, _stamp(after), fp)
     return fp
 
 
-def _dir_fp(folder: Path, cache: FingerprintCache, on_bytes: Progress | None) -> str:
+def _dir_fp(
+    folder: Path, cache: FingerprintCache, on_bytes: Progress | None, trust_cache: bool
+) -> str:
     # Hash of "relative/posix/name NUL file-digest LF" for every file in sorted order:
     # renames and moves change it, and each file still benefits from the cache.
     files: list[tuple[str, Path]] = []
     for dirpath, dirnames, filenames in os.walk(folder):
         dirnames.sort()
         for name in filenames:
+            if name.startswith(atomic.TMP_PREFIX):
+                continue  # a write in progress (or a dead writer's leftover), not data
             full = Path(dirpath, name)
             files.append((full.relative_to(folder).as_posix(), full))
     files.sort()
     h = hashlib.new(ALGO)
     for rel, full in files:
-        digest = _file_fp(full, cache, on_bytes).partition(":")[2]
+        try:
+            digest = _file_fp(full, cache, on_bytes, trust_cache).partition(":")[2]
+        except FileNotFoundError:
+            if full.is_symlink():
+                raise SpecialFileError(
+                    f"{full} is a broken symbolic link; fix or remove it"
+                ) from None
+            raise
         h.update(f"{rel}\0{digest}\n".encode())
     return f"{ALGO}:{h.hexdigest()}"
 
 
 def fingerprint_path(
-    path: Path, cache_file: Path | None = None, on_bytes: Progress | None = None
+    path: Path,
+    cache_file: Path | None = None,
+    on_bytes: Progress | None = None,
+    *,
+    trust_cache: bool = True,
 ) -> str:
     """Fingerprint of a local file or folder (all files, sorted, with relative names).
 
@@ -162,13 +230,20 @@ def fingerprint_path(
         path: file or folder; must exist (FileNotFoundError otherwise).
         cache_file: JSON cache to consult and update; None disables caching.
         on_bytes: progress callback, called with byte counts as content is hashed.
+        trust_cache: False re-hashes every file even when its stamp is cached (the cache
+            is still refreshed).
+
+    Raises:
+        SpecialFileError: a FIFO, socket, device or broken link where data was expected.
     """
     p = Path(path).absolute()
     cache = FingerprintCache(cache_file)
     try:
-        if p.is_dir():
-            return _dir_fp(p, cache, on_bytes)
-        return _file_fp(p, cache, on_bytes)
+        st = p.stat()
+        check_regular(p, st)
+        if stat.S_ISDIR(st.st_mode):
+            return _dir_fp(p, cache, on_bytes, trust_cache)
+        return _file_fp(p, cache, on_bytes, trust_cache)
     finally:
         cache.flush()
 
@@ -187,14 +262,20 @@ def fingerprint_url(
     storage_options: dict[str, Any] | None = None,
     cache_file: Path | None = None,
     on_bytes: Progress | None = None,
+    *,
+    trust_cache: bool = True,
 ) -> str:
-    """Fingerprint of a remote fsspec URL, cached on its etag/size/mtime when available."""
+    """Fingerprint of a remote fsspec URL, cached on its etag/size/mtime when available.
+
+    Callers check first that ``url`` does not lead to the local disk outside the project
+    (``dslc.locate``); local URLs are fingerprinted as paths.
+    """
     import fsspec
 
     fs, fs_path = fsspec.core.url_to_fs(url, **(storage_options or {}))
     stamp = _remote_stamp(fs.info(fs_path))
     cache = FingerprintCache(cache_file if stamp is not None else None)
-    if stamp is not None and (hit := cache.get(url, stamp)) is not None:
+    if trust_cache and stamp is not None and (hit := cache.get(url, stamp)) is not None:
         return hit
     with fs.open(fs_path, "rb") as fh:
         fp = f"{ALGO}:{_hash_fileobj(fh, on_bytes)}"

@@ -1,4 +1,19 @@
-"""Catalog bookkeeping behind ``dslc data add|verify``: record datasets and detect drift."""
+"""Catalog bookkeeping behind ``dslc data add|verify``: record datasets and detect drift.
+
+``verify`` sorts every dataset into one status:
+
+=============  ================================================================  =======
+status         meaning                                                           fails?
+=============  ================================================================  =======
+``ok``         content matches the recorded fingerprint                          no
+``changed``    content differs from the recorded fingerprint                     yes
+``lost``       a fingerprint was recorded but the file or folder is gone         yes
+``not_built``  never recorded and not there: an output not produced yet          no
+``unrecorded`` there, but no fingerprint recorded to compare with                no
+``live``       a SQL source: read live, nothing to compare (its snapshots are)   no
+``error``      cannot be checked (a FIFO inside, unreadable, bad location)       yes
+=============  ================================================================  =======
+"""
 
 from __future__ import annotations
 
@@ -9,16 +24,18 @@ from pathlib import Path
 from typing import Literal
 
 from . import catalog, config, formats, locate
+from .atomic import clean_stale
 from .catalog import DatasetEntry
 from .errors import CatalogError, DatasetNotFoundError, DslcError, UnsafePathError
 from .fingerprint import Progress, fingerprint_path, fingerprint_url
 
-Status = Literal["ok", "changed", "missing", "unrecorded", "error"]
+Status = Literal["ok", "changed", "lost", "not_built", "unrecorded", "live", "error"]
+FAILING: frozenset[Status] = frozenset({"changed", "lost", "error"})
 
 
 @dataclass(frozen=True)
 class Check:
-    """Outcome of verifying one catalog entry."""
+    """Outcome of verifying one catalog dataset (or one snapshot, ``name@id``)."""
 
     name: str
     status: Status
@@ -28,23 +45,28 @@ class Check:
     detail: str = ""
 
 
-def _locate_for_add(path: str, root: Path) -> tuple[str, Path | None]:
-    """(location to store, local path or None). Shell paths first, then data/-relative."""
-    if locate.is_url(path) and not path.startswith("file://"):
-        return path, None
-    p = Path(path).expanduser()
-    if not p.is_absolute() and not (Path.cwd() / p).exists():
-        p = root / "data" / p  # `dslc data add iris raw/iris.csv` from anywhere
-    try:
-        local = locate.local_path(p.absolute(), root)
-    except UnsafePathError:
-        raise UnsafePathError(
-            f"{path!r} points outside the project; keep data inside {root}"
-        ) from None
+def _locate_for_add(path: str, root: Path) -> tuple[str, locate.Target]:
+    """(location to store, resolved target). Shell paths first, then data/-relative."""
+    if locate.is_url(path):
+        target = locate.resolve(path, root=root, need_format=False)
+        if target.local is None:
+            return target.url or target.location, target
+        local = target.local  # a file:// (or cached, dir::) URL is that local file
+    else:
+        locate.check_text(path)
+        p = Path(path).expanduser()
+        if not p.is_absolute() and not (Path.cwd() / p).exists():
+            p = root / "data" / p  # `dslc data add iris raw/iris.csv` from anywhere
+        try:
+            local = locate.local_path(p.absolute(), root)
+        except UnsafePathError:
+            raise UnsafePathError(
+                f"{path!r} points outside the project; keep data inside {root}"
+            ) from None
     if not local.exists():
         raise DatasetNotFoundError(f"{path!r} does not exist ({local}); give an existing path")
     rel = Path(os.path.relpath(local, root / "data")).as_posix()
-    return rel, local
+    return rel, locate.resolve(rel, root=root, need_format=False)
 
 
 def add(
@@ -68,30 +90,33 @@ def add(
     Raises:
         CatalogError: bad name, unknown parent, name taken (without ``replace_existing``).
         DatasetNotFoundError: ``path`` does not exist.
+        UnsafePathError: ``path`` (or the URL's local file) is outside the project.
         FormatError: unknown format, or none given for a path without a known suffix.
     """
     r = config.project_root() if root is None else root
     catalog.check_name(name)
-    location, local = _locate_for_add(path, r)
+    location, target = _locate_for_add(path, r)
     fmt = formats.normalize(format) if format else None
-    if fmt is None and not (local is not None and local.is_dir()):
+    if fmt is None and not (target.local is not None and target.local.is_dir()):
         formats.infer(location)  # fail now, not at the first load
     cat_file = config.paths(r).catalog
-    cache = config.state_dir(r) / "fingerprints.json"
+    cache = catalog.cache_path(r)
+    fp_cache = config.state_dir(r) / "fingerprints.json"
     with catalog.locked(config.state_dir(r) / "catalog.lock"):
-        _check_parents(name, parents, cat_file, catalog.read(cat_file), replace_existing)
+        _check_parents(name, parents, cat_file, catalog.read(cat_file, cache), replace_existing)
     if on_hash is not None:
         on_hash(location)
     fp = (
-        fingerprint_path(local, cache, on_bytes)
-        if local is not None
-        else fingerprint_url(location, None, cache, on_bytes)
+        fingerprint_path(target.local, fp_cache, on_bytes)
+        if target.local is not None
+        else fingerprint_url(location, None, fp_cache, on_bytes)
     )
     with catalog.locked(config.state_dir(r) / "catalog.lock"):
-        entries = catalog.read(cat_file)  # again: it may have changed while hashing
+        entries = catalog.read(cat_file, cache)  # again: it may have changed while hashing
         _check_parents(name, parents, cat_file, entries, replace_existing)
         old = entries.get(name)
-        base = old or DatasetEntry(name=name, location=location)
+        base = old if old is not None and old.sql is None else None
+        base = base or DatasetEntry(name=name, location=location)
         entry = replace(
             base,
             location=location,
@@ -101,7 +126,7 @@ def add(
             fingerprint=fp,
         )
         entries[name] = entry
-        catalog.write(cat_file, entries)
+        catalog.write(cat_file, entries, cache)
     return entry
 
 
@@ -123,42 +148,81 @@ def _check_parents(
         )
 
 
+def references(entries: dict[str, DatasetEntry]) -> list[str]:
+    """What ``verify`` checks, in catalog order: each name, and ``name@id`` per snapshot."""
+    out: list[str] = []
+    for entry in entries.values():
+        out.append(entry.name)
+        out.extend(f"{entry.name}@{s.id}" for s in entry.snapshots)
+    return out
+
+
 def verify(
     root: Path | None = None,
-    on_start: Callable[[int, int, DatasetEntry], None] | None = None,
+    on_start: Callable[[int, int, str, str], None] | None = None,
     on_bytes: Progress | None = None,
+    *,
+    full: bool = True,
 ) -> Iterator[Check]:
-    """Re-fingerprint every catalog entry and yield a :class:`Check` for each.
+    """Fingerprint every catalog dataset (and snapshot) and yield a :class:`Check` for each.
 
-    ``on_start(i, n, entry)`` is called before each dataset (for progress display).
+    Args:
+        root: the project root (default: found from the working directory).
+        on_start: ``on_start(i, n, reference, location)`` before each (progress display).
+        on_bytes: progress callback with byte counts as content is hashed.
+        full: re-hash every file (the default, so a change hidden by restoring the old
+            mtime is seen); False trusts the stat-keyed fingerprint cache (fast).
     """
     r = config.project_root() if root is None else root
-    entries = catalog.read(config.paths(r).catalog)
+    entries = catalog.read(config.paths(r).catalog, catalog.cache_path(r))
+    refs = references(entries)
     cache = config.state_dir(r) / "fingerprints.json"
-    for i, entry in enumerate(entries.values(), 1):
+    swept: set[Path] = set()
+    for i, ref in enumerate(refs, 1):
+        name, snap = catalog.split_ref(ref)
+        entry = entries[name]
+        shown = entry.snapshot(snap).location if snap else entry.location
         if on_start is not None:
-            on_start(i, len(entries), entry)
-        yield _check(entry, r, cache, on_bytes)
+            on_start(i, len(refs), ref, shown)
+        yield _check(ref, entry, r, cache, on_bytes, not full, swept)
 
 
-def _check(entry: DatasetEntry, root: Path, cache: Path, on_bytes: Progress | None) -> Check:
+def _check(
+    ref: str,
+    entry: DatasetEntry,
+    root: Path,
+    cache: Path,
+    on_bytes: Progress | None,
+    trust_cache: bool,
+    swept: set[Path],
+) -> Check:
+    if entry.sql is not None and "@" not in ref:
+        return Check(ref, "live", entry.location)
     try:
-        target = locate.resolve(entry.name, root=root, need_format=False)
+        target = locate.resolve(ref, root=root, need_format=False)
     except DslcError as exc:
-        return Check(entry.name, "error", entry.location, entry.fingerprint, detail=str(exc))
+        return Check(ref, "error", entry.location, entry.fingerprint, detail=str(exc))
+    recorded = target.recorded
     try:
         if target.local is not None:
-            if not target.local.exists():
-                return Check(entry.name, "missing", target.location, entry.fingerprint)
-            now = fingerprint_path(target.local, cache, on_bytes)
+            folder = target.local.parent
+            if folder not in swept:  # leftovers of writes killed in this folder
+                swept.add(folder)
+                clean_stale(folder)
+            if not target.local.exists() and not target.local.is_symlink():
+                raise FileNotFoundError(target.local)
+            now = fingerprint_path(target.local, cache, on_bytes, trust_cache=trust_cache)
         else:
-            opts = target.load_options.get("storage_options")
-            now = fingerprint_url(target.location, opts, cache, on_bytes)
+            opts = target.options.get("storage_options")
+            now = fingerprint_url(
+                target.url or target.location, opts, cache, on_bytes, trust_cache=trust_cache
+            )
     except FileNotFoundError:
-        return Check(entry.name, "missing", target.location, entry.fingerprint)
-    except OSError as exc:
-        return Check(entry.name, "error", target.location, entry.fingerprint, detail=str(exc))
-    if entry.fingerprint is None:
-        return Check(entry.name, "unrecorded", target.location, None, now)
-    status: Status = "ok" if now == entry.fingerprint else "changed"
-    return Check(entry.name, status, target.location, entry.fingerprint, now)
+        status: Status = "lost" if recorded else "not_built"
+        return Check(ref, status, target.location, recorded)
+    except (OSError, DslcError) as exc:
+        detail = f"{exc.strerror}: {exc.filename}" if isinstance(exc, OSError) else str(exc)
+        return Check(ref, "error", target.location, recorded, detail=detail)
+    if recorded is None:
+        return Check(ref, "unrecorded", target.location, None, now)
+    return Check(ref, "ok" if now == recorded else "changed", target.location, recorded, now)

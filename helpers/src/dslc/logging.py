@@ -66,21 +66,39 @@ class _ConsoleHandler(logging.Handler):
             self.handleError(record)
 
 
-def _parse_level(level: str | int) -> int:
-    if isinstance(level, int):
+class _FileHandler(logging.FileHandler):
+    """A file handler that reports a failing write in one line, once, not a traceback."""
+
+    _reported = False
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if self._reported:
+            return
+        self._reported = True
+        exc = sys.exc_info()[1]
+        reason = getattr(exc, "strerror", None) or exc
+        sys.stderr.write(f"dslc: cannot write the log file {self.baseFilename}: {reason}\n")
+
+
+def _parse_level(level: str | int, source: str = "") -> int:
+    if isinstance(level, int) and not isinstance(level, bool):
         return level
     text = str(level).strip().upper()
     if text.isdigit():
         return int(text)
     if text not in _LEVELS:
         raise ConfigError(
-            f"unknown log level {level!r}; use one of DEBUG, INFO, WARNING, ERROR, CRITICAL"
+            f"unknown log level {str(level)[:40]!r}{source}; use one of DEBUG, INFO, WARNING, "
+            "ERROR, CRITICAL"
         )
     return logging.getLevelName(text) if text != "WARN" else logging.WARNING
 
 
-def _resolve_log_file(log_file: str | Path) -> Path:
-    path = Path(log_file).expanduser()
+def _resolve_log_file(log_file: str | Path, source: str = "") -> Path:
+    text = str(log_file)
+    if "\x00" in text:
+        raise ConfigError(f"log file {text!r}{source} contains a NUL character; fix the path")
+    path = Path(text).expanduser()
     if not path.is_absolute():
         from .config import project_root
         from .errors import ProjectNotFoundError
@@ -90,7 +108,17 @@ def _resolve_log_file(log_file: str | Path) -> Path:
         except ProjectNotFoundError:
             base = Path.cwd()
         path = base / path
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Open now, not at the first record: a bad path is one clear error at setup, not
+        # a "--- Logging error ---" traceback in the middle of a run.
+        with open(path, "a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write the log file {path}{source}: {exc.strerror or exc}; choose a "
+            "writable path"
+        ) from None
     return path
 
 
@@ -112,10 +140,21 @@ def setup_logging(
         log_file: also log to this file; default ``DSLC_LOG_FILE``. A relative path is
             relative to the project root (the working directory outside a project).
         force: also remove handlers installed by others (like ``basicConfig(force=True)``).
+
+    Raises:
+        ConfigError: an unknown level, or a log file that cannot be written (checked now,
+            by opening it), in one line naming the variable it came from.
     """
-    lvl = _parse_level(level if level is not None else os.environ.get(LEVEL_ENV) or "INFO")
-    file_arg = log_file if log_file is not None else os.environ.get(FILE_ENV) or None
-    file_path = _resolve_log_file(file_arg) if file_arg else None
+    if level is not None:
+        lvl = _parse_level(level)
+    else:
+        lvl = _parse_level(os.environ.get(LEVEL_ENV) or "INFO", f" (from {LEVEL_ENV})")
+    if log_file is not None:
+        file_path: Path | None = _resolve_log_file(log_file)
+    elif os.environ.get(FILE_ENV):
+        file_path = _resolve_log_file(os.environ[FILE_ENV], f" (from {FILE_ENV})")
+    else:
+        file_path = None
     root = logging.getLogger()
     with _lock:
         for h in list(root.handlers) if force else _dslc_handlers(root):
@@ -125,7 +164,7 @@ def setup_logging(
         console.setFormatter(logging.Formatter(_CONSOLE_FORMAT, datefmt="%H:%M:%S"))
         handlers: list[logging.Handler] = [console]
         if file_path is not None:
-            fh = logging.FileHandler(file_path, encoding="utf-8", delay=True)
+            fh = _FileHandler(file_path, encoding="utf-8", delay=True)
             fh.setFormatter(logging.Formatter(_FILE_FORMAT))
             handlers.append(fh)
         for h in handlers:

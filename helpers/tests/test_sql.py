@@ -1,0 +1,331 @@
+"""SQL sources on SQLite (no server needed); PostgreSQL is in test_sql_postgres.py."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sqlite3
+import stat
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from dslc import catalog, cli, data, events, sql
+from dslc.errors import CatalogError, DslcError, RawDataWriteError, SqlError
+
+pytest.importorskip("sqlalchemy")
+
+CATALOG = """\
+datasets:
+  orders:
+    connection: SHOP_URL
+    query: SELECT id, amount, customer FROM orders WHERE id >= :min_id ORDER BY id
+    params: {min_id: 2}
+    description: Orders from the shop.
+  orders_all:
+    connection: SHOP_URL
+    table: orders
+  nulls:
+    connection: SHOP_URL
+    query: SELECT id, sparse, maybe_text, maybe_day FROM nulls ORDER BY id
+    chunksize: 3
+"""
+
+
+def _make_db(path: Path) -> None:
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE orders (id INTEGER, amount REAL, customer TEXT)")
+    con.executemany(
+        "INSERT INTO orders VALUES (?, ?, ?)",
+        [(1, 9.5, "ada"), (2, 20.0, "bob"), (3, 31.25, "cy"), (4, 4.0, None)],
+    )
+    # Columns NULL in whole chunks (of 3 rows) and filled in others: per-chunk inference
+    # differs, and the assembled frame must still match pandas.read_sql's.
+    con.execute("CREATE TABLE nulls (id INTEGER, sparse INTEGER, maybe_text TEXT, maybe_day TEXT)")
+    rows = [(i, i if i >= 6 else None, "x" if i == 8 else None, None) for i in range(10)]
+    con.executemany("INSERT INTO nulls VALUES (?, ?, ?, ?)", rows)
+    con.commit()
+    con.close()
+
+
+@pytest.fixture
+def shop(project: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    db = project / "shop.db"
+    _make_db(db)
+    (project / "data" / "catalog.yml").write_text(CATALOG, encoding="utf-8")
+    monkeypatch.setenv("SHOP_URL", f"sqlite:///{db}")
+    yield project
+    sql.dispose_all()
+
+
+def test_load_by_query_and_by_table(shop: Path) -> None:
+    got = data.load("orders")
+    assert got["id"].tolist() == [2, 3, 4]
+    assert list(got.columns) == ["id", "amount", "customer"]
+    table = data.load("orders_all")
+    assert len(table) == 4 and list(table.columns) == ["id", "amount", "customer"]
+    assert data.load("orders", params={"min_id": 4})["id"].tolist() == [4]
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 5, 100])
+def test_assembled_frame_matches_read_sql(shop: Path, chunk: int) -> None:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(f"sqlite:///{shop / 'shop.db'}")
+    for name, query in (
+        ("nulls", "SELECT id, sparse, maybe_text, maybe_day FROM nulls ORDER BY id"),
+        ("orders_all", "SELECT * FROM orders"),
+    ):
+        expected = pd.read_sql(query, engine)
+        reader = sql._open(data.locate.resolve(name), chunk)  # `chunk` rows per fetch
+        pd.testing.assert_frame_equal(sql.assemble(reader.chunks()), expected)
+        pd.testing.assert_frame_equal(data.load(name), expected)
+    engine.dispose()
+
+
+def test_chunksize_returns_an_iterator(shop: Path) -> None:
+    chunks = data.load("orders_all", chunksize=3)
+    assert not isinstance(chunks, pd.DataFrame)
+    sizes = [len(c) for c in chunks]
+    assert sizes == [3, 1]
+    with pytest.raises(SqlError, match="chunksize must be a whole number"):
+        data.load("orders_all", chunksize=0)
+
+
+def test_relative_sqlite_paths_are_at_the_project_root(
+    shop: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHOP_URL", "sqlite:///shop.db")
+    monkeypatch.chdir(shop / "notebooks")
+    assert len(data.load("orders_all")) == 4
+    assert not (shop / "notebooks" / "shop.db").exists()
+
+
+def test_one_engine_per_variable_and_process(shop: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    made: list[object] = []
+    import sqlalchemy
+
+    real = sqlalchemy.create_engine
+    monkeypatch.setattr(
+        sqlalchemy, "create_engine", lambda *a, **k: made.append(1) or real(*a, **k)
+    )
+    sql.dispose_all()
+    for _ in range(3):
+        data.load("orders")
+        data.load("orders_all")
+    assert len(made) == 1
+    other = shop / "other.db"
+    _make_db(other)
+    monkeypatch.setenv("SHOP_URL", f"sqlite:///{other}")  # a new URL: a new engine
+    data.load("orders")
+    assert len(made) == 2
+
+
+def test_loads_are_published_without_credentials(shop: Path) -> None:
+    seen: list[events.DatasetUse] = []
+    stop = events.subscribe(seen.append)
+    try:
+        data.load("orders")
+        data.load("orders_all")
+    finally:
+        stop()
+    assert [u.location for u in seen] == ["sql://SHOP_URL", "sql://SHOP_URL"]
+    assert seen[0].query == CATALOG.splitlines()[3].split("query: ", 1)[1]
+    assert seen[1].query == "SELECT * FROM orders"
+    assert all(u.fingerprint is None and u.format == "sql" for u in seen)
+    assert data.path("orders") == "sql://SHOP_URL"
+
+
+def test_snapshot_freezes_the_result(shop: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    moment = dt.datetime(2026, 11, 23, 10, 15, tzinfo=dt.timezone.utc)
+    monkeypatch.setattr(sql, "_utc_now", lambda: moment)
+    first = data.snapshot("orders")
+    second = data.snapshot("orders")  # same second: a new id, never the same file
+    assert (first.id, second.id) == ("20261123T101500Z", "20261123T101500Z-2")
+    path = shop / "data" / "raw" / "snapshots" / "orders" / "20261123T101500Z.parquet"
+    assert first.location == "raw/snapshots/orders/20261123T101500Z.parquet"
+    assert not path.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
+    entry = data.entries()["orders"]
+    assert [s.id for s in entry.snapshots] == [first.id, second.id]
+    recorded = yaml.safe_load((shop / "data" / "catalog.yml").read_text())["datasets"]["orders"]
+    snap = recorded["snapshots"][0]
+    assert snap["connection"] == "SHOP_URL" and snap["taken"] == "2026-11-23T10:15:00Z"
+    assert snap["query"].startswith("SELECT id, amount") and snap["rows"] == 3
+    assert snap["params"] == {"min_id": 2}
+    assert snap["fingerprint"] == data.fingerprint("orders@latest")
+    # Frozen: later rows in the database do not change it.
+    con = sqlite3.connect(shop / "shop.db")
+    con.execute("INSERT INTO orders VALUES (5, 1.0, 'dee')")
+    con.commit()
+    con.close()
+    assert len(data.load("orders")) == 4
+    assert len(data.load("orders@latest")) == 3
+    pd.testing.assert_frame_equal(data.load(f"orders@{first.id}"), data.load("orders@latest"))
+    with pytest.raises(RawDataWriteError, match="immutable"):
+        data.save(pd.DataFrame({"a": [1]}), "orders@latest")
+    with pytest.raises(RawDataWriteError, match="never writes to databases"):
+        data.save(pd.DataFrame({"a": [1]}), "orders")
+    with pytest.raises(CatalogError, match="no snapshot '20991231T000000Z'"):
+        data.load("orders@20991231T000000Z")
+    with pytest.raises(DslcError, match="has no fingerprint"):
+        data.fingerprint("orders")
+
+
+def test_snapshot_cli_verify_and_list(shop: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["data", "snapshot", "orders"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("snapshot orders@") and "(3 rows, sha256:" in out
+    assert cli.main(["data", "verify"]) == 0
+    out = capsys.readouterr().out
+    assert "live: orders (SQL source" in out and "changed" not in out
+    assert cli.main(["data", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert "sql://SHOP_URL" in listing and "orders@" in listing
+    snap = next((shop / "data" / "raw" / "snapshots" / "orders").iterdir())
+    snap.chmod(0o644)
+    snap.write_bytes(b"tampered")
+    assert cli.main(["data", "verify"]) == 1
+    assert "changed: orders@" in capsys.readouterr().out
+    snap.unlink()
+    assert cli.main(["data", "verify"]) == 1
+    assert "lost: orders@" in capsys.readouterr().out
+
+
+def _no_leftovers(shop: Path, before: str) -> None:
+    assert (shop / "data" / "catalog.yml").read_text() == before
+    assert not (shop / "data" / "raw" / "snapshots").exists()
+
+
+@pytest.mark.parametrize(
+    ("setup", "match"),
+    [
+        ({"SHOP_URL": None}, "environment variable SHOP_URL is not set; put the database URL"),
+        ({"SHOP_URL": "not a url"}, "SHOP_URL does not hold a SQLAlchemy URL"),
+        ({"SHOP_URL": "nosuchdb://u:pw-SECRET-1@h/db"}, "no SQLAlchemy dialect for 'nosuchdb'"),
+        ({"SHOP_URL": "snowflake://u:pw-SECRET-1@acct/db"}, "uv add snowflake-sqlalchemy"),
+        ({"SHOP_URL": "duckdb:///x.duckdb"}, "uv add duckdb-engine"),
+        ({"SHOP_URL": "mysql+mysqldb://u:pw-SECRET-1@h/db"}, "uv add mysqlclient"),
+        ({"SHOP_URL": "postgresql+psycopg2://u:pw-SECRET-1@h/db"}, "uv add psycopg2-binary"),
+        (
+            {"SHOP_URL": "postgresql+psycopg://u:pw-SECRET-1@127.0.0.1:1/db"},
+            "cannot connect to the database of SHOP_URL at 127.0.0.1:1",
+        ),
+    ],
+)
+def test_connection_errors_are_one_line_without_secrets(
+    shop: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    setup: dict[str, str | None],
+    match: str,
+) -> None:
+    for var, value in setup.items():
+        if value is None:
+            monkeypatch.delenv(var)
+        else:
+            monkeypatch.setenv(var, value)
+    before = (shop / "data" / "catalog.yml").read_text()
+    with pytest.raises(SqlError, match=match) as err:
+        data.load("orders")
+    msg = str(err.value)
+    assert msg.startswith("dataset 'orders': ") and "\n" not in msg
+    assert "pw-SECRET-1" not in msg and "not a url" not in msg
+    code = cli.main(["data", "snapshot", "orders"])
+    out, errout = capsys.readouterr()
+    assert code == 1 and out == "" and errout.count("\n") == 1
+    assert errout.startswith("dslc: error: dataset 'orders': ") and "pw-SECRET-1" not in errout
+    _no_leftovers(shop, before)
+
+
+@pytest.mark.parametrize(
+    ("entry", "match"),
+    [
+        (
+            "table: no_such_table",
+            "table 'no_such_table' does not exist in the database of SHOP_URL",
+        ),
+        ("query: SELECT * FROM no_such_table", "the query failed: no such table: no_such_table"),
+        ("query: SELEKT 1", "the query failed: "),
+        ("query: SELECT * FROM orders WHERE id > :since", "needs parameter 'since'"),
+        ("query: SELECT 1\n    load_options: {bogus: 1}", "unexpected keyword argument 'bogus'"),
+    ],
+)
+def test_query_errors_are_one_line_and_write_nothing(
+    shop: Path, capsys: pytest.CaptureFixture[str], entry: str, match: str
+) -> None:
+    cat = shop / "data" / "catalog.yml"
+    cat.write_text(f"datasets:\n  bad:\n    connection: SHOP_URL\n    {entry}\n")
+    before = cat.read_text()
+    with pytest.raises(SqlError, match=match) as err:
+        data.load("bad")
+    assert "\n" not in str(err.value) and str(err.value).startswith("dataset 'bad': ")
+    assert cli.main(["data", "snapshot", "bad"]) == 1
+    assert capsys.readouterr().err.count("\n") == 1
+    _no_leftovers(shop, before)
+
+
+def test_snapshot_of_a_file_dataset_is_refused(shop: Path) -> None:
+    (shop / "data" / "catalog.yml").write_text("datasets:\n  iris:\n    location: raw/iris.csv\n")
+    with pytest.raises(SqlError, match="is not a SQL source"):
+        data.snapshot("iris")
+    with pytest.raises(DslcError, match="only SQL sources have snapshots"):
+        data.load("iris@latest")
+
+
+@pytest.mark.parametrize(
+    ("body", "match"),
+    [
+        ("connection: postgresql://u:hunter2@h/db\n    query: SELECT 1", "not the URL itself"),
+        ("connection: 'x y'\n    query: SELECT 1", "name of an environment variable"),
+        ("connection: X\n    query: SELECT 1\n    table: t", "exactly one of 'query' and 'table'"),
+        ("connection: X", "exactly one of 'query' and 'table'"),
+        ("connection: X\n    table: 'a; DROP TABLE b'", "'table' must be a table name"),
+        ("connection: X\n    table: t\n    chunksize: 0", "'chunksize' must be a whole number"),
+        ("connection: X\n    table: t\n    chunksize: true", "'chunksize' must be a whole number"),
+        ("connection: X\n    table: t\n    params: {a: [1, 2]}", "must be a single value"),
+        ("connection: X\n    table: t\n    params: {'a b': 1}", "map parameter names"),
+        ("connection: X\n    table: t\n    load_options: {con: 1}", "may not set con"),
+        ("connection: X\n    table: t\n    format: csv", "unknown key(s) format"),
+        ("connection: X\n    table: t\n    snapshots: [{id: x}]", "'id' must look like"),
+        ("connection: X\n    table: t\n    snapshots: 3", "'snapshots' must be a list"),
+    ],
+)
+def test_sql_entries_are_validated(project: Path, body: str, match: str) -> None:
+    f = project / "data" / "catalog.yml"
+    f.write_text(f"datasets:\n  s:\n    {body}\n")
+    with pytest.raises(CatalogError, match=__import__("re").escape(match)) as err:
+        catalog.read(f)
+    assert "hunter2" not in str(err.value) and "\n" not in str(err.value)
+
+
+def test_sql_entry_round_trips(project: Path) -> None:
+    f = project / "data" / "catalog.yml"
+    f.write_text(CATALOG)
+    entries = catalog.read(f)
+    catalog.write(f, entries)
+    catalog._memo.clear()
+    assert catalog.read(f) == entries
+    assert entries["orders"].sql is not None and entries["orders"].sql.params == {"min_id": 2}
+
+
+def test_import_dslc_sql_is_light() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import dslc.sql, sys;"
+        "print(sorted(m for m in ('sqlalchemy', 'pandas') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_environment_is_never_written(shop: Path) -> None:
+    data.load("orders")
+    data.snapshot("orders")
+    url = os.environ["SHOP_URL"]
+    for f in [shop / "data" / "catalog.yml", *(shop / ".dslc").iterdir()]:
+        if f.is_file():
+            assert url not in f.read_text(errors="replace")

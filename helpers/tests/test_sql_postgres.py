@@ -1,0 +1,223 @@
+"""SQL sources against a real PostgreSQL server (a throwaway cluster on loopback)."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pandas as pd
+import pytest
+from pgcluster import Cluster
+
+from dslc import cli, data, events, sql
+from dslc.errors import SqlError
+
+psycopg = pytest.importorskip("psycopg")
+
+# A password full of URL syntax: it must be quoted in the URL, and scrubbed in both forms.
+PASSWORD = "S3cret:p@ss/w%rd #1"
+ROWS = 1_000_000
+CATALOG = """\
+datasets:
+  orders:
+    connection: SHOP_URL
+    query: SELECT id, amount, customer, day FROM sales.orders WHERE amount >= :least ORDER BY id
+    params: {least: 50}
+  orders_table:
+    connection: SHOP_URL
+    table: sales.orders
+  big:
+    connection: SHOP_URL
+    query: SELECT id, amount, customer FROM big ORDER BY id
+    chunksize: 100000
+"""
+
+
+@pytest.fixture(scope="module")
+def shop_db(pg: Cluster) -> str:
+    """A database `shop` readable by `reader`; returns reader's URL."""
+    with psycopg.connect(pg.dsn(), autocommit=True) as con:
+        con.execute("DROP DATABASE IF EXISTS shop")
+        con.execute("DROP ROLE IF EXISTS reader")
+        con.execute(f"CREATE ROLE reader LOGIN PASSWORD '{PASSWORD}'")
+        con.execute("CREATE DATABASE shop OWNER reader")
+    with psycopg.connect(pg.dsn("shop"), autocommit=True) as con:
+        con.execute("SET ROLE reader")
+        con.execute("CREATE SCHEMA sales")
+        con.execute(
+            "CREATE TABLE sales.orders AS SELECT i AS id, (i % 100)::numeric(10, 2) AS amount,"
+            " 'c' || (i % 17) AS customer, DATE '2026-01-01' + (i % 30) AS day"
+            " FROM generate_series(1, 1000) AS i"
+        )
+        con.execute(
+            "CREATE TABLE big AS SELECT i::bigint AS id, i * 0.5 AS amount,"
+            f" 'customer-' || (i % 1000) AS customer FROM generate_series(1, {ROWS}) AS i"
+        )
+        con.execute("ANALYZE")
+    return pg.url("reader", quote(PASSWORD, safe=""), "shop")
+
+
+@pytest.fixture
+def shop(project: Path, shop_db: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    (project / "data" / "catalog.yml").write_text(CATALOG, encoding="utf-8")
+    monkeypatch.setenv("SHOP_URL", shop_db)
+    yield project
+    sql.dispose_all()
+
+
+def _secrets_absent(text: str) -> None:
+    assert PASSWORD not in text and quote(PASSWORD, safe="") not in text
+    assert "S3cret" not in text
+
+
+def test_load_by_query_and_by_table(shop: Path, shop_db: str) -> None:
+    import sqlalchemy as sa
+
+    got = data.load("orders")
+    engine = sa.create_engine(shop_db)
+    expected = pd.read_sql(
+        sa.text(
+            "SELECT id, amount, customer, day FROM sales.orders WHERE amount >= :least ORDER BY id"
+        ),
+        engine,
+        params={"least": 50},
+    )
+    engine.dispose()
+    pd.testing.assert_frame_equal(got, expected)
+    assert len(got) == 500
+    table = data.load("orders_table")
+    assert len(table) == 1000 and list(table.columns) == ["id", "amount", "customer", "day"]
+
+
+@pytest.mark.slow
+def test_chunked_load_of_a_million_rows(shop: Path) -> None:
+    frame = data.load("big")
+    assert len(frame) == ROWS
+    assert int(frame["id"].sum()) == ROWS * (ROWS + 1) // 2
+    assert frame["id"].is_monotonic_increasing and str(frame["id"].dtype) == "int64"
+    sizes = [len(chunk) for chunk in data.load("big", chunksize=300_000)]
+    assert sizes == [300_000, 300_000, 300_000, 100_000]
+
+
+def test_snapshot_and_credential_free_records(
+    shop: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seen: list[events.DatasetUse] = []
+    stop = events.subscribe(seen.append)
+    try:
+        assert cli.main(["data", "snapshot", "orders"]) == 0
+        snap_line = capsys.readouterr().out
+        latest = data.load("orders@latest")
+    finally:
+        stop()
+    assert "(500 rows, sha256:" in snap_line
+    pd.testing.assert_frame_equal(latest, data.load("orders"))
+    assert seen[0].location == "sql://SHOP_URL" and seen[0].query.startswith("SELECT id")
+    assert seen[1].name.startswith("orders@") and seen[1].role == "output"
+    assert seen[2].name == seen[1].name and seen[2].fingerprint == seen[1].fingerprint
+    texts = [(shop / "data" / "catalog.yml").read_text()]
+    texts += [f.read_text(errors="replace") for f in (shop / ".dslc").glob("*.json")]
+    texts += [repr(use) for use in seen]
+    for text in texts:
+        _secrets_absent(text)
+        assert "reader:" not in text and "127.0.0.1" not in text
+
+
+def test_mlflow_store_holds_no_credentials(shop: Path) -> None:
+    pytest.importorskip("mlflow")
+    from dslc import tracking
+
+    with tracking.run("sql-source"):
+        data.load("orders")
+    store = (shop / "mlflow.db").read_bytes()
+    assert PASSWORD.encode() not in store and quote(PASSWORD, safe="").encode() not in store
+    assert b"sql://SHOP_URL" in store
+
+
+def _one_line(err: pytest.ExceptionInfo[SqlError]) -> str:
+    msg = str(err.value)
+    assert "\n" not in msg and msg.startswith("dataset ")
+    _secrets_absent(msg)
+    return msg
+
+
+def test_wrong_password(shop: Path, pg: Cluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    for wrong in ("wrong-Pa55word", "", quote(PASSWORD[:-1], safe="")):
+        monkeypatch.setenv("SHOP_URL", pg.url("reader", wrong, "shop"))
+        with pytest.raises(SqlError, match="refused the login") as err:
+            data.load("orders")
+        msg = _one_line(err)
+        assert "check the user and password in SHOP_URL (.env)" in msg
+        assert not wrong or wrong not in msg
+
+
+def test_unreachable_server_fails_fast(
+    shop: Path, pg: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+    import time
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    for url in (
+        pg.url("reader", quote(PASSWORD, safe=""), "shop").replace(str(pg.port), str(closed)),
+        # A non-routable address: only the connect timeout ends the wait (here 2 s).
+        f"postgresql+psycopg://reader:{quote(PASSWORD, safe='')}@10.255.255.1:5432/shop"
+        "?connect_timeout=2",
+    ):
+        monkeypatch.setenv("SHOP_URL", url)
+        start = time.monotonic()
+        with pytest.raises(SqlError, match="cannot connect to the database of SHOP_URL") as err:
+            data.load("orders")
+        assert time.monotonic() - start < 30
+        _one_line(err)
+
+
+@pytest.mark.parametrize(
+    ("entry", "match"),
+    [
+        ("table: sales.nope", "table 'sales.nope' does not exist in the database of SHOP_URL"),
+        ("table: nope", "table 'nope' does not exist"),
+        ("query: SELECT * FROM nope", 'the query failed: relation "nope" does not exist'),
+        ("query: SELECT 1 +", "the query failed: syntax error"),
+        # Fails on the server half way through the stream, after rows were fetched.
+        (
+            "query: SELECT 1 / (i - 600000) FROM generate_series(1, 1000000) AS i",
+            "the query failed: division by zero",
+        ),
+        ("query: SELECT * FROM big WHERE id < :top", "needs parameter 'top'"),
+    ],
+)
+def test_query_errors(
+    shop: Path, capsys: pytest.CaptureFixture[str], entry: str, match: str
+) -> None:
+    cat = shop / "data" / "catalog.yml"
+    cat.write_text(f"datasets:\n  bad:\n    connection: SHOP_URL\n    {entry}\n")
+    before = cat.read_text()
+    with pytest.raises(SqlError, match=match) as err:
+        data.load("bad")
+    _one_line(err)
+    assert cli.main(["data", "snapshot", "bad"]) == 1
+    errout = capsys.readouterr().err
+    assert errout.startswith("dslc: error: dataset 'bad': ") and errout.count("\n") == 1
+    assert cat.read_text() == before and not (shop / "data" / "raw" / "snapshots").exists()
+
+
+def test_missing_variable_and_driver(
+    shop: Path, pg: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SHOP_URL")
+    with pytest.raises(SqlError, match="environment variable SHOP_URL is not set") as err:
+        data.load("orders")
+    _one_line(err)
+    url = pg.url("reader", quote(PASSWORD, safe=""), "shop")
+    for driver, hint in (("psycopg2", "uv add psycopg2-binary"), ("pg8000", "uv add pg8000")):
+        if importlib.util.find_spec(driver) is not None:
+            continue  # installed here: nothing is missing
+        monkeypatch.setenv("SHOP_URL", url.replace("+psycopg", f"+{driver}"))
+        with pytest.raises(SqlError, match=f"is not installed .*; {hint}") as err:
+            data.load("orders")
+        _one_line(err)
