@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -129,11 +130,14 @@ def test_mlflow_store_holds_no_credentials(shop: Path) -> None:
     pytest.importorskip("mlflow")
     from dslc import tracking
 
-    with tracking.run("sql-source"):
+    with tracking.run("sql-source") as run:
         data.load("orders")
     store = (shop / "mlflow.db").read_bytes()
     assert PASSWORD.encode() not in store and quote(PASSWORD, safe="").encode() not in store
-    assert b"sql://SHOP_URL" in store
+    (recorded,) = tracking.client().get_run(run.id).inputs.dataset_inputs
+    assert recorded.dataset.source_type == "sql"
+    source = json.loads(recorded.dataset.source)
+    assert source["connection"] == "SHOP_URL" and source["query"].startswith("SELECT id")
 
 
 def _one_line(err: pytest.ExceptionInfo[SqlError]) -> str:
