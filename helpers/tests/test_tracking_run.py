@@ -156,6 +156,8 @@ def test_entry_point(
     from dslc.tracking import _context
 
     monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
+    # Another test of the session may have imported ipykernel, which marks a notebook.
+    monkeypatch.delitem(sys.modules, "ipykernel", raising=False)
     monkeypatch.setattr(sys, "argv", [a.replace("{root}", str(project)) for a in argv])
     _main_module(monkeypatch, spec)
     assert _context.entry_point(project, _context.source(project)) == expected
