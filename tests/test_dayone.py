@@ -24,7 +24,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import COOKIECUTTER_CONFIG
 from tests.generated import ENV, bake_cli, commit_all, sh, template_git_copy
 
 ANSWERS = {"project_name": "Demo Project", "project_slug": "demo-project", "ci": "none"}
@@ -249,7 +248,7 @@ def _cruft_create(template: Path, output_dir: Path) -> Path:
     from tests.test_cruft import cruft
 
     cruft(
-        "create", "--no-input", "--config-file", str(COOKIECUTTER_CONFIG),
+        "create", "--no-input", "--config-file", os.environ["COOKIECUTTER_CONFIG"],
         "--output-dir", str(output_dir), "--extra-context", json.dumps(ANSWERS),
         str(template), cwd=output_dir,
     )  # fmt: skip
