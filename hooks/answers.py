@@ -4,7 +4,7 @@ Plain functions over plain values, standard library only: the tests call them di
 the template's Jinja extension (hooks/extension.py) hands them to cookiecutter as filters.
 A rule takes an answer and returns what is wrong with it, or None; RULES names the rule of
 every prompt in cookiecutter.json, so a new option is one line there, for example
-``"data_versioning": choice("dvc", "none")``.
+``"ci": choice("github", "none")``.
 
 Answers are data: they land in TOML, JSON, YAML, Markdown and Python files, quoted by the
 filters below, and a rule refuses what no quoting can carry (control characters, text
@@ -168,6 +168,7 @@ RULES: dict[str, Rule] = {
     "license": choice(*LICENSES),
     "ci": choice("github", "none"),
     "dslc_source": dslc_source,
+    "data_versioning": choice("dvc", "none"),
 }
 
 # Characters no file may receive from an answer. Controls (NUL, tab, newline, escape...) and

@@ -14,11 +14,21 @@ from pathlib import Path
 ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")
 # {{ cookiecutter | release_project_folder }}
 CI = ANSWERS["ci"]
+DATA_VERSIONING = ANSWERS["data_versioning"]
+# What exists only for DVC; the other files speak of DVC only inside Jinja conditionals.
+DVC_FILES = (".dvc", ".dvcignore", "dvc.yaml", "params.yaml")
 
 
 def prune_unselected_options() -> None:
     if CI == "none":
         shutil.rmtree(Path(".github", "workflows"))
+    if DATA_VERSIONING == "none":
+        for name in DVC_FILES:
+            path = Path(name)
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
 
 
 def create_env_file() -> None:

@@ -61,6 +61,7 @@ GOOD: dict[str, st.SearchStrategy[str]] = {
     "python_version": st.sampled_from(PYTHON_VERSIONS),
     "license": st.sampled_from(LICENSES),
     "ci": st.sampled_from(["github", "none"]),
+    "data_versioning": st.sampled_from(["dvc", "none"]),
     "dslc_source": st.one_of(
         st.sampled_from(["auto", "index"]),
         st.from_regex(

@@ -7,14 +7,23 @@ estimator from ``make_estimator``, so it takes raw rows. To try another estimato
 Each run registers a new version of the model. The version becomes the champion, the one
 ``predict`` and ``serve`` use, only if it beats the current champion on the metric that
 ``[tool.dslc]`` in pyproject.toml names; ``make promote VERSION=n`` overrides by hand.
+{%- if cookiecutter.data_versioning == "dvc" %}
+
+The parameters come from the ``train`` section of params.yaml (DVC re-runs training when
+it changes); command-line options override them for one run. Each run writes
+``models/train.json``: the run, the version it registered and the champion after it.
+{%- endif %}
 """
 
 from __future__ import annotations
 
 import argparse
+{%- if cookiecutter.data_versioning == "dvc" %}
+import json
+{%- endif %}
 
 import pandas as pd
-from dslc import data, get_logger, tracking
+from dslc import {% if cookiecutter.data_versioning == "dvc" %}config, {% endif %}data, get_logger, tracking
 from tqdm.auto import tqdm
 
 from {{ cookiecutter.module_name }} import evaluate, features
@@ -28,6 +37,29 @@ PARAMS = {
 }
 
 log = get_logger(__name__)
+{%- if cookiecutter.data_versioning == "dvc" %}
+
+
+def load_params() -> dict:
+    """PARAMS with the ``train`` section of params.yaml over them."""
+    import yaml
+
+    file = config.project_root() / "params.yaml"
+    section = (yaml.safe_load(file.read_text(encoding="utf-8")) or {}).get("train") or {}
+    return {
+        "model": {**PARAMS["model"], **section.get("model", {})},
+        "cv_folds": int(section.get("cv_folds", PARAMS["cv_folds"])),
+        "seed": SEED,
+    }
+
+
+def write_summary(run_id: str, version: str, champion: str | None, scores: dict) -> None:
+    """models/train.json: what this run made, for DVC (the stage's output) and for readers."""
+    summary = {"run_id": run_id, "registered_version": version, "champion": champion}
+    file = config.project_root() / "models" / "train.json"
+    file.parent.mkdir(exist_ok=True)
+    file.write_text(json.dumps({**summary, **scores}, indent=2) + "\n", encoding="utf-8")
+{%- endif %}
 
 
 def make_estimator(params: dict):
@@ -72,7 +104,7 @@ def cross_validate(params: dict, X: pd.DataFrame, y: pd.Series, run) -> float:
 
 def main(params: dict | None = None) -> str:
     """Run the training pipeline; returns the MLflow run id."""
-    params = params or PARAMS
+    params = params or {% if cookiecutter.data_versioning == "dvc" %}load_params(){% else %}PARAMS{% endif %}
     with tracking.run(name="train", params=params) as run:
         # Loaded inside the run, so it records which data (by fingerprint) it used.
         train = data.load(TRAIN_DATASET)
@@ -101,16 +133,26 @@ def main(params: dict | None = None) -> str:
         version.version,
         outcome.reason,
     )
+{%- if cookiecutter.data_versioning == "dvc" %}
+    champion = tracking.champion()
+    write_summary(
+        run.id,
+        str(version.version),
+        None if champion is None else str(champion.version),
+        {f"test_{name}": value for name, value in test_scores.items()},
+    )
+{%- endif %}
     return run.id
 
 
 def parse_args(argv: list[str] | None = None) -> dict:
     """Command-line overrides of PARAMS (the MLproject's `train` parameters use them)."""
     parser = argparse.ArgumentParser(description=__doc__)
-    for name, default in PARAMS["model"].items():
+    defaults = {% if cookiecutter.data_versioning == "dvc" %}load_params(){% else %}PARAMS{% endif %}
+    for name, default in defaults["model"].items():
         # One option per estimator argument, typed like its default: --max-iter 300.
         parser.add_argument(f"--{name.replace('_', '-')}", type=type(default), default=default)
-    parser.add_argument("--cv-folds", type=int, default=PARAMS["cv_folds"])
+    parser.add_argument("--cv-folds", type=int, default=defaults["cv_folds"])
     args = vars(parser.parse_args(argv))
     if args["cv_folds"] < 2:
         parser.error(f"--cv-folds must be at least 2, got {args['cv_folds']}")
