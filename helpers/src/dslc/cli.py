@@ -1,5 +1,5 @@
-"""The ``dslc`` command: ``info``, ``data add|verify|list``, ``report``, ``runs``,
-``promote``, ``ui``.
+"""The ``dslc`` command: ``info``, ``data add|verify|list|push|pull``, ``report``, ``runs``,
+``promote``, ``reproduce``, ``ui``.
 
 Imports only the standard library and light dslc modules, so ``dslc info`` starts fast
 (no pandas). Every problem is one ``dslc: error: ...`` line: a DslcError or an OS error
@@ -133,6 +133,26 @@ def _cmd_add(args: argparse.Namespace) -> int:
         progress.close()
     print(f"recorded {entry.name}: {entry.location} {entry.fingerprint}")
     return 0
+
+
+def _cmd_push(args: argparse.Namespace) -> int:
+    from . import dvc
+
+    print(dvc.push(config.project_root()))
+    return 0
+
+
+def _cmd_pull(args: argparse.Namespace) -> int:
+    from . import dvc
+
+    print(dvc.pull(config.project_root()))
+    return 0
+
+
+def _cmd_reproduce(args: argparse.Namespace) -> int:
+    from . import reproduce
+
+    return reproduce.main(args.run_id, tolerance=args.tolerance)
 
 
 def _cmd_snapshot(args: argparse.Namespace) -> int:
@@ -406,6 +426,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ver.set_defaults(func=_cmd_verify)
     dsub.add_parser("list", help="table of catalog entries").set_defaults(func=_cmd_list)
+    dsub.add_parser(
+        "push", help="send DVC-tracked data and outputs to the DVC remote (make push)"
+    ).set_defaults(func=_cmd_push)
+    dsub.add_parser(
+        "pull", help="restore this commit's DVC-tracked data from the remote (make pull)"
+    ).set_defaults(func=_cmd_pull)
     snap = dsub.add_parser(
         "snapshot", help="run a SQL source's query once; freeze the result under data/raw"
     )
@@ -430,6 +456,14 @@ def build_parser() -> argparse.ArgumentParser:
     promote.add_argument("--model", metavar="NAME", help="default: model under [tool.dslc]")
     promote.add_argument("--alias", default="champion", help="default: champion")
     promote.set_defaults(func=_cmd_promote)
+    again = sub.add_parser(
+        "reproduce",
+        help="re-run a tracked run from its commit and data versions; compare its metrics",
+    )
+    again.add_argument("run_id", type=_path_arg, help="MLflow run id (see `dslc runs`)")
+    again.add_argument("--tolerance", type=float, default=1e-6, metavar="REL",
+                       help="largest relative metric difference (default: 1e-6)")  # fmt: skip
+    again.set_defaults(func=_cmd_reproduce)
     ui = sub.add_parser("ui", help="open the MLflow UI on the project's store")
     ui.add_argument(
         "--host", type=_host, default="127.0.0.1", help="address (default: 127.0.0.1, local only)"

@@ -189,6 +189,17 @@ def _file_fp(
     return fp
 
 
+def restamp(path: Path, fp: str, cache_file: Path) -> None:
+    """Record ``fp`` for ``path`` as it is now, without hashing: for a file another tool
+    (DVC) just rewrote with the very content ``fp`` was computed from."""
+    p = Path(path).absolute()
+    st = p.stat()
+    if stat.S_ISREG(st.st_mode) and not is_racy(st.st_mtime_ns):
+        cache = FingerprintCache(cache_file)
+        cache.put(str(p), _stamp(st), fp)
+        cache.flush()
+
+
 def _dir_fp(
     folder: Path, cache: FingerprintCache, on_bytes: Progress | None, trust_cache: bool
 ) -> str:

@@ -27,7 +27,7 @@ from . import catalog, config, formats, locate
 from .atomic import clean_stale
 from .catalog import DatasetEntry
 from .errors import CatalogError, DatasetNotFoundError, DslcError, UnsafePathError
-from .fingerprint import Progress, fingerprint_path, fingerprint_url
+from .fingerprint import Progress, fingerprint_path, fingerprint_url, restamp
 
 Status = Literal["ok", "changed", "lost", "not_built", "unrecorded", "live", "error"]
 FAILING: frozenset[Status] = frozenset({"changed", "lost", "error"})
@@ -111,6 +111,8 @@ def add(
         if target.local is not None
         else fingerprint_url(location, None, fp_cache, on_bytes)
     )
+    if target.local is not None:
+        _track_with_dvc(r, target.local, fp, fp_cache)
     with catalog.locked(config.state_dir(r) / "catalog.lock"):
         entries = catalog.read(cat_file, cache)  # again: it may have changed while hashing
         _check_parents(name, parents, cat_file, entries, replace_existing)
@@ -128,6 +130,18 @@ def add(
         entries[name] = entry
         catalog.write(cat_file, entries, cache)
     return entry
+
+
+def _track_with_dvc(root: Path, local: Path, fp: str, fp_cache: Path) -> None:
+    """In a DVC project, a file or folder under data/ goes under DVC too (``dvc add``),
+    unless a stage of dvc.yaml produces it. DVC rewrites the file as a copy of its cache
+    object, of the content just hashed: its fingerprint carries over, unhashed."""
+    from . import dvc
+
+    if not dvc.enabled(root) or not local.is_relative_to(root / "data"):
+        return
+    if dvc.track(root, local) is not None and local.is_file():
+        restamp(local, fp, fp_cache)
 
 
 def _check_parents(

@@ -11,7 +11,7 @@ import hashlib
 import json
 import re
 import threading
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlparse
 
@@ -93,9 +93,10 @@ def dataset_input(use: DatasetUse, redactor: Redactor) -> Any:
 class DatasetRecorder:
     """Records each distinct dataset use of one run once: an input, and a fingerprint tag."""
 
-    def __init__(self, writer: RunWriter, redactor: Redactor) -> None:
+    def __init__(self, writer: RunWriter, redactor: Redactor, root: Path | None = None) -> None:
         self._writer = writer
         self._redactor = redactor
+        self._root = root
         self._seen: set[tuple[str, str | None, str, str, str | None]] = set()
         self._lock = threading.Lock()
 
@@ -112,3 +113,18 @@ class DatasetRecorder:
         )
         if use.fingerprint:
             self._writer.set_tags({fingerprint_tag(name): use.fingerprint})
+        if use.role == "input" and self._root is not None:
+            self._record_dvc_version(use)
+
+    def _record_dvc_version(self, use: DatasetUse) -> None:
+        """In a DVC project, the md5 DVC stores the file under: the version the remote
+        serves and ``dslc reproduce`` checks out again."""
+        from .. import dvc
+
+        assert self._root is not None
+        if "://" in use.location or not dvc.enabled(self._root):
+            return
+        path = Path(use.location)
+        if path.is_file() and path.is_relative_to(self._root):
+            md5 = dvc.file_md5(self._root, path)
+            self._writer.set_tags({dvc.version_tag(path.relative_to(self._root)): md5})

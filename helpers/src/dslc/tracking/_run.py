@@ -189,7 +189,9 @@ class Run:
             MlflowClient(tracking_uri=store_uri), active_run.info.run_id, self._name, store_uri
         )
         self._parts = _Parts(
-            writer, MetricBuffer(writer, self._redactor), DatasetRecorder(writer, self._redactor)
+            writer,
+            MetricBuffer(writer, self._redactor),
+            DatasetRecorder(writer, self._redactor, root),
         )
         self._experiment_id, self._parent_id = exp_id, parent
         self._enter_live()

@@ -1,0 +1,280 @@
+"""DVC glue: data under DVC in projects made with ``data_versioning=dvc``.
+
+DVC runs as a subprocess (``python -m dvc`` of the project's environment), never imported:
+``import dslc`` stays fast, and dslc needs no dvc dependency of its own. Every failure is
+one line (a :class:`DvcError`), built from DVC's own ``ERROR:`` message where it has one.
+
+``pull`` is careful about ``data/``: it checks that the remote holds everything first,
+fetches into the cache, checks the cache files it is about to restore against their md5,
+and only then checks files out, so a remote that lacks data or a corrupted cache file
+leaves ``data/`` as it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import DslcError
+
+_TIMEOUT_S = 3600.0
+
+
+class DvcError(DslcError):
+    """A DVC command failed, DVC is missing, or its remote or cache cannot serve the data."""
+
+
+def enabled(root: Path) -> bool:
+    """True for a project under DVC (a ``.dvc`` folder at its root)."""
+    return (Path(root) / ".dvc").is_dir()
+
+
+def _first_error(output: str) -> str:
+    """DVC's ``ERROR: ...`` message (all its lines, joined), else the last non-empty line."""
+    lines = [line.strip() for line in output.splitlines()]
+    for i, line in enumerate(lines):
+        if line.startswith("ERROR:"):
+            message = [line.removeprefix("ERROR:").strip()]
+            for more in lines[i + 1 :]:
+                if not more or more.startswith(("<https://", "WARNING:", "ERROR:")):
+                    break
+                message.append(more)
+            return " ".join(message)
+    rest = [line for line in lines if line]
+    return rest[-1] if rest else "no output"
+
+
+def run(root: Path, *args: str, what: str | None = None) -> str:
+    """Run ``dvc <args>`` at ``root``; its stdout, or a one-line DvcError."""
+    if importlib.util.find_spec("dvc") is None:
+        raise DvcError(
+            "dvc is not installed in this environment: add it with `uv add dvc` (the project"
+            " was made with data_versioning=dvc), then `make setup`"
+        )
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "dvc", *args],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=_TIMEOUT_S,
+            env=env,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise DvcError(f"`dvc {' '.join(args)}` did not finish within an hour") from None
+    if proc.returncode != 0:
+        doing = what or f"dvc {args[0]}"
+        raise DvcError(f"{doing} failed: {_first_error(proc.stderr + proc.stdout)}")
+    return proc.stdout
+
+
+# --- the remote -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Remote:
+    name: str
+    url: str
+    local: Path | None  # the folder, for a remote on this machine's file system
+
+
+def remote(root: Path) -> Remote:
+    """The default remote (``core.remote`` in ``.dvc/config``)."""
+    try:
+        name = run(root, "config", "core.remote").strip()
+    except DvcError:
+        name = ""
+    if not name:
+        raise DvcError(
+            "no DVC remote is set: name one with `uv run dvc remote add --default storage"
+            " <folder or URL>` (see .dvc/config)"
+        )
+    url = run(root, "config", f"remote.{name}.url").strip()
+    local: Path | None = None
+    if "://" not in url or url.startswith("file://"):
+        path = Path(url.removeprefix("file://")).expanduser()
+        # A relative url is read from .dvc/, where config and config.local live.
+        local = Path(os.path.normpath(path if path.is_absolute() else root / ".dvc" / path))
+    return Remote(name=name, url=url, local=local)
+
+
+def push(root: Path) -> str:
+    """Send the cache's tracked files to the default remote; DVC's summary line."""
+    where = remote(root)
+    out = run(root, "push", what=f"push to the DVC remote {where.name!r} ({where.url})")
+    return _summary(out) or "everything is up to date"
+
+
+def _summary(output: str) -> str:
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+# --- tracking files ---------------------------------------------------------------------
+
+
+def stage_outputs(root: Path) -> set[str]:
+    """The outputs dvc.yaml declares (paths from the root): DVC tracks them through
+    dvc.lock, so ``dvc add`` must leave them alone."""
+    import yaml
+
+    file = Path(root, "dvc.yaml")
+    if not file.is_file():
+        return set()
+    doc = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    found: set[str] = set()
+    for stage in (doc.get("stages") or {}).values():
+        wdir = Path(stage.get("wdir") or ".")
+        for key in ("outs", "metrics", "plots"):
+            for out in stage.get(key) or ():
+                path = out if isinstance(out, str) else next(iter(out))
+                found.add(Path(os.path.normpath(wdir / path)).as_posix())
+    return found
+
+
+def track(root: Path, path: Path) -> str | None:
+    """Put a file or folder under DVC (``dvc add``) unless a stage produces it.
+
+    Returns the .dvc file to commit, or None when dvc.yaml's stages own the path.
+    """
+    rel = Path(os.path.relpath(path, root)).as_posix()
+    if rel in stage_outputs(root):
+        return None
+    run(root, "add", "--quiet", rel, what=f"dvc add {rel}")
+    return rel + ".dvc"
+
+
+# --- pull ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Output:
+    """A file or folder DVC tracks: where it goes and its md5 (``<md5>.dir`` for a folder)."""
+
+    path: str
+    md5: str
+
+
+def tracked(root: Path) -> list[Output]:
+    """Every output that dvc.lock and the *.dvc files of this commit record."""
+    import yaml
+
+    outs: list[Output] = []
+    lock = Path(root, "dvc.lock")
+    if lock.is_file():
+        doc = yaml.safe_load(lock.read_text(encoding="utf-8")) or {}
+        for stage in (doc.get("stages") or {}).values():
+            outs += [Output(o["path"], o["md5"]) for o in stage.get("outs") or () if "md5" in o]
+    for file in _dvc_files(root):
+        doc = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+        base = file.parent.relative_to(root)
+        for o in doc.get("outs") or ():
+            if "md5" in o:
+                outs.append(Output((base / o["path"]).as_posix(), o["md5"]))
+    return outs
+
+
+def _dvc_files(root: Path) -> Iterable[Path]:
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".") and d != "node_modules"]
+        for name in filenames:
+            if name.endswith(".dvc"):
+                yield Path(dirpath, name)
+
+
+def cache_file(root: Path, md5: str) -> Path:
+    """Where DVC 3 keeps the object of ``md5`` in the project's cache."""
+    return Path(root, ".dvc", "cache", "files", "md5", md5[:2], md5[2:])
+
+
+# Run tags ``dslc.dvc.md5.<path from the root>`` hold the md5 of each input file a run read.
+VERSION_TAG = "dslc.dvc.md5."
+
+
+def version_tag(rel: Path | str) -> str:
+    return VERSION_TAG + Path(rel).as_posix()
+
+
+def file_md5(root: Path, path: Path) -> str:
+    """DVC's md5 of a file (the plain md5 of its content, as DVC 3 stores files), cached
+    by size, times and inode like dslc's fingerprints: an unchanged file is read once."""
+    from .config import state_dir
+    from .fingerprint import FingerprintCache, _stamp, is_racy
+
+    # The cache class keeps any string per stamp; this file holds md5s, apart from
+    # fingerprints.json (sha256), so neither is mistaken for the other.
+    cache = FingerprintCache(state_dir(root) / "dvc-md5.json")
+    st = path.stat()
+    hit = cache.get(str(path), _stamp(st))
+    if hit is not None:
+        return hit
+    started = time.time_ns()
+    md5 = _md5(path)
+    if _stamp(path.stat()) == _stamp(st) and not is_racy(st.st_mtime_ns, started):
+        cache.put(str(path), _stamp(st), md5)
+        cache.flush()
+    return md5
+
+
+def _md5(path: Path) -> str:
+    h = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _missing_on_remote(root: Path, where: Remote) -> list[str]:
+    if where.local is not None and not where.local.is_dir():
+        raise DvcError(
+            f"the DVC remote {where.name!r} is the folder {where.local}, which does not exist:"
+            " run `make push` where the data is, or point the remote at the team's folder"
+            f" (uv run dvc remote modify {where.name} url <folder or URL>)"
+        )
+    status = run(root, "status", "--cloud", "--json", what=f"reaching the DVC remote {where.url}")
+    report = json.loads(status or "{}")
+    return sorted(path for path, state in report.items() if state == "missing")
+
+
+def _verify_cache(root: Path, outs: Iterable[Output]) -> None:
+    """Refuse a cache file whose content no longer matches its md5 (a corrupted copy)."""
+    for out in outs:
+        if out.md5.endswith(".dir"):
+            continue  # a folder's manifest: DVC reads and checks it itself
+        cached = cache_file(root, out.md5)
+        if cached.is_file() and _md5(cached) != out.md5:
+            raise DvcError(
+                f"the DVC cache file {cached.relative_to(root)} for {out.path} is corrupted"
+                " (its content no longer matches its md5): delete it and run `make pull` again"
+                " to fetch a good copy; data/ was left as it was"
+            )
+
+
+def pull(root: Path) -> str:
+    """Bring every tracked output of this commit from the remote into the work tree."""
+    where = remote(root)
+    missing = _missing_on_remote(root, where)
+    if missing:
+        shown = ", ".join(missing[:5]) + (
+            f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        )
+        raise DvcError(
+            f"the DVC remote {where.name!r} ({where.url}) lacks data this commit records:"
+            f" {shown}; run `make push` in the clone that made it; data/ was left as it was"
+        )
+    run(root, "fetch", what=f"fetch from the DVC remote {where.name!r} ({where.url})")
+    outs = tracked(root)
+    restore = [o for o in outs if not Path(root, o.path).exists()]
+    _verify_cache(root, restore)
+    run(root, "checkout", what="dvc checkout")
+    return f"{len(restore)} output(s) restored, {len(outs) - len(restore)} already in place"

@@ -1,0 +1,196 @@
+"""``dslc reproduce RUN_ID``: rebuild a tracked run from its commit and data versions.
+
+The run's tags say what to rebuild: its git commit (``mlflow.source.git.commit``, and
+``dslc.git.dirty`` that it was committed), its command (``dslc.entry_point``) and the md5
+of every file it read (``dslc.dvc.md5.<path>``). The rebuild happens in a temporary
+``git worktree`` at that commit, so the user's work tree is never touched: DVC checks the
+commit's data out there from the project's own cache (pulling from the remote what the
+cache lacks), each input is set to the exact version the run read, and the command runs
+with the project's environment and a throwaway MLflow store (the rebuild registers no
+model and moves no alias in the project's store). The worktree is removed in every case.
+
+Metrics match when they differ by at most ``tolerance`` relative to the recorded value
+(absolute for a recorded 0): the default 1e-6 allows float formatting noise, nothing more.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from . import config, dvc
+from .errors import DslcError
+
+TAG_COMMIT = "mlflow.source.git.commit"
+TAG_DIRTY = "dslc.git.dirty"
+TAG_ENTRY_POINT = "dslc.entry_point"
+
+
+class ReproduceError(DslcError):
+    """A run cannot be rebuilt: unknown, uncommitted, no command, or its data is gone."""
+
+
+def recorded_run(run_id: str, root: Path) -> Any:
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return MlflowClient(tracking_uri=config.tracking_uri(root)).get_run(run_id)
+    except MlflowException:
+        raise ReproduceError(
+            f"no run {run_id!r} in the project's tracking store: `dslc runs` lists the run ids"
+        ) from None
+
+
+def plan(tags: dict[str, str], run_id: str) -> tuple[str, str, dict[str, str]]:
+    """(commit, command, {input path: md5}) of a run, or a one-line refusal."""
+    commit = tags.get(TAG_COMMIT)
+    if not commit:
+        raise ReproduceError(f"run {run_id} has no git commit: it was not made in a repository")
+    if tags.get(TAG_DIRTY) != "false":
+        raise ReproduceError(
+            f"run {run_id} was made from uncommitted code (commit {commit[:12]} plus changes"
+            " git does not have), so no commit holds what it ran; commit, then run it again"
+        )
+    command = tags.get(TAG_ENTRY_POINT)
+    if not command:
+        raise ReproduceError(
+            f"run {run_id} records no command to run again (started from python -c, an"
+            " interactive session or an unnamed notebook)"
+        )
+    versions = {
+        key.removeprefix(dvc.VERSION_TAG): value
+        for key, value in tags.items()
+        if key.startswith(dvc.VERSION_TAG)
+    }
+    return commit, command, versions
+
+
+@contextmanager
+def worktree(root: Path, commit: str) -> Iterator[Path]:
+    """A temporary, detached git worktree at ``commit``; removed on the way out."""
+    folder = Path(tempfile.mkdtemp(prefix="dslc-reproduce-")) / "project"
+    result = subprocess.run(
+        ["git", "-C", str(root), "worktree", "add", "--detach", "--quiet", str(folder), commit],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        shutil.rmtree(folder.parent, ignore_errors=True)
+        reason = " ".join(result.stderr.split()) or f"exit {result.returncode}"
+        raise ReproduceError(f"cannot check out commit {commit[:12]}: {reason}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(
+            ["git", "-C", str(root), "worktree", "remove", "--force", str(folder)],
+            capture_output=True,
+            check=False,
+        )
+        shutil.rmtree(folder.parent, ignore_errors=True)
+        subprocess.run(
+            ["git", "-C", str(root), "worktree", "prune"], capture_output=True, check=False
+        )
+
+
+def checkout_data(root: Path, tree: Path, versions: dict[str, str]) -> None:
+    """The commit's DVC data in ``tree`` from the project's cache (the remote for what the
+    cache lacks), then each input at the md5 the run read."""
+    dvc.run(tree, "cache", "dir", "--local", str(root / ".dvc" / "cache"))
+    try:
+        dvc.run(tree, "checkout", "--quiet")
+    except dvc.DvcError:
+        dvc.run(tree, "pull", "--quiet", what="pull of the run's data from the DVC remote")
+    for rel, md5 in versions.items():
+        target = tree / rel
+        if target.is_file() and dvc.file_md5(tree, target) == md5:
+            continue
+        cached = dvc.cache_file(root, md5)
+        if not cached.is_file():
+            raise ReproduceError(
+                f"the version of {rel} the run read (md5 {md5}) is neither in the commit's"
+                " data nor in the DVC cache; `make pull` on a commit that has it, then retry"
+            )
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(cached, target)
+
+
+def rerun(root: Path, tree: Path, command: str) -> dict[str, float]:
+    """Run ``command`` in ``tree`` with the project's environment; the new run's metrics."""
+    from mlflow import MlflowClient
+
+    store = f"sqlite:///{(tree / 'mlflow.db').as_posix()}"
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": store,
+        # The worktree's code before the project's own (installed editable from root/src).
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(tree / "src"), os.environ.get("PYTHONPATH")])
+        ),
+        "DSLC_PROJECT_ROOT": str(tree),
+    }
+    args = shlex.split(command)
+    if args and args[0] == "python":
+        args[0] = sys.executable  # the project's interpreter, as `uv run python` gives
+    print(f"running `{command}` at {tree}", file=sys.stderr, flush=True)
+    result = subprocess.run(args, cwd=tree, env=env, check=False)
+    if result.returncode != 0:
+        raise ReproduceError(f"`{command}` failed (exit {result.returncode}) on the run's commit")
+    client = MlflowClient(tracking_uri=store)
+    runs = [
+        run
+        for experiment in client.search_experiments()
+        for run in client.search_runs([experiment.experiment_id], order_by=["start_time DESC"])
+    ]
+    if not runs:
+        raise ReproduceError(f"`{command}` made no tracked run")
+    return dict(runs[0].data.metrics)
+
+
+def compare(
+    recorded: dict[str, float], new: dict[str, float], tolerance: float
+) -> tuple[list[str], bool]:
+    """A table (lines) of every recorded metric beside its new value, and whether all match."""
+    rows = [("METRIC", "RECORDED", "NEW", "MATCH")]
+    same = True
+    for name in sorted(recorded):
+        old, now = recorded[name], new.get(name)
+        ok = now is not None and abs(now - old) <= tolerance * (abs(old) or 1.0)
+        same &= ok
+        rows.append(
+            (name, f"{old:.6g}", "-" if now is None else f"{now:.6g}", "yes" if ok else "NO")
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+    return lines, same
+
+
+def main(run_id: str, tolerance: float = 1e-6, root: Path | None = None) -> int:
+    r = config.project_root() if root is None else root
+    if not dvc.enabled(r):
+        raise ReproduceError(
+            "dslc reproduce needs the data versions DVC keeps: this project has no .dvc folder"
+            " (made with data_versioning=none)"
+        )
+    run = recorded_run(run_id, r)
+    commit, command, versions = plan(dict(run.data.tags), run_id)
+    with worktree(r, commit) as tree:
+        checkout_data(r, tree, versions)
+        new = rerun(r, tree, command)
+    lines, same = compare(dict(run.data.metrics), new, tolerance)
+    print("\n".join(lines))
+    verdict = "reproduced" if same else "NOT reproduced"
+    print(f"run {run_id} {verdict} from commit {commit[:12]} ({len(versions)} data file(s))")
+    return 0 if same else 1
