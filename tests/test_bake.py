@@ -67,16 +67,19 @@ MODULE_FILES = {
     "serve.py",
 }
 GITHUB_CI_FILES = {".github/workflows/ci.yml", ".github/workflows/labels.yml"}
+DVC_FILES = {".dvc/config", ".dvc/.gitignore", ".dvcignore", "dvc.yaml", "params.yaml"}
 
 # Jinja left in a file means a variable or block did not render. GitHub Actions
 # expressions (${{ ... }}) are the one legitimate use of braces in generated files.
 UNRENDERED = re.compile(r"(?<!\$)\{\{|\{%|\{#|cookiecutter\.")
 
 
-def expected_files(module: str, ci: str) -> set[str]:
+def expected_files(module: str, ci: str, data_versioning: str = "dvc") -> set[str]:
     files = set(COMMON_FILES) | {f"src/{module}/{name}" for name in MODULE_FILES}
     if ci == "github":
         files |= GITHUB_CI_FILES
+    if data_versioning == "dvc":
+        files |= DVC_FILES
     return files
 
 
@@ -88,13 +91,18 @@ def project_files(project: Path) -> set[str]:
     }
 
 
-@pytest.mark.parametrize(
-    ("python_version", "license", "ci"), list(itertools.product(PYTHONS, LICENSES, CIS))
-)
-def test_every_combination_bakes_clean(bake, python_version, license, ci):
-    project = bake(python_version=python_version, license=license, ci=ci)
+# Every combination with DVC (the default), and each CI choice without it.
+COMBINATIONS = [(*combination, "dvc") for combination in itertools.product(PYTHONS, LICENSES, CIS)]
+COMBINATIONS += [(PYTHONS[0], LICENSES[0], ci, "none") for ci in CIS]
 
-    assert project_files(project) == expected_files("demo_project", ci)
+
+@pytest.mark.parametrize(("python_version", "license", "ci", "data_versioning"), COMBINATIONS)
+def test_every_combination_bakes_clean(bake, python_version, license, ci, data_versioning):
+    project = bake(
+        python_version=python_version, license=license, ci=ci, data_versioning=data_versioning
+    )
+
+    assert project_files(project) == expected_files("demo_project", ci, data_versioning)
     for path in project.rglob("*"):
         if path.is_file() and ".git" not in path.parts:
             text = path.read_text(encoding="utf-8")

@@ -1,0 +1,180 @@
+"""dslc's DVC glue and `dslc reproduce`, without DVC installed: `dvc.run` is replaced by a
+recorder of the commands dslc would run (the template's tests run the real thing)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from conftest import age
+
+from dslc import cli, dvc, reproduce
+
+
+@pytest.fixture
+def dvc_project(project: Path) -> Path:
+    (project / ".dvc").mkdir()
+    (project / "dvc.yaml").write_text(
+        "stages:\n  features:\n    cmd: python -m demo.features\n"
+        "    outs:\n      - data/processed/train.parquet\n"
+        "    metrics:\n      - models/train.json:\n          cache: true\n",
+        encoding="utf-8",
+    )
+    return project
+
+
+class FakeDvc:
+    """Answers `dvc` commands from a table; records every command."""
+
+    def __init__(self, answers: dict[str, str] | None = None) -> None:
+        self.calls: list[tuple[str, ...]] = []
+        self.answers = answers or {}
+
+    def __call__(self, root: Path, *args: str, what: str | None = None) -> str:
+        self.calls.append(args)
+        answer = self.answers.get(" ".join(args), "")
+        if answer.startswith("FAIL:"):
+            raise dvc.DvcError(answer.removeprefix("FAIL:"))
+        return answer
+
+
+def test_first_error_keeps_dvcs_message_on_one_line() -> None:
+    output = (
+        "WARNING: Some of the cache files do not exist\nmd5: 1234\n"
+        "ERROR: failed to pull data from the cloud - Checkout failed for following targets:\n"
+        "data/raw/b.csv\nIs your cache up to date?\n<https://error.dvc.org/missing-files>\n"
+    )
+    assert dvc._first_error(output) == (
+        "failed to pull data from the cloud - Checkout failed for following targets:"
+        " data/raw/b.csv Is your cache up to date?"
+    )
+    assert dvc._first_error("just this\n\n") == "just this"
+
+
+def test_stage_outputs_are_left_to_dvc_repro(dvc_project: Path, monkeypatch) -> None:
+    fake = FakeDvc()
+    monkeypatch.setattr(dvc, "run", fake)
+    assert dvc.stage_outputs(dvc_project) == {"data/processed/train.parquet", "models/train.json"}
+    assert dvc.track(dvc_project, dvc_project / "data/processed/train.parquet") is None
+    assert dvc.track(dvc_project, dvc_project / "data/raw/iris.csv") == "data/raw/iris.csv.dvc"
+    assert fake.calls == [("add", "--quiet", "data/raw/iris.csv")]
+
+
+def test_data_add_in_a_dvc_project_runs_dvc_add(dvc_project: Path, monkeypatch) -> None:
+    fake = FakeDvc()
+    monkeypatch.setattr(dvc, "run", fake)
+    age(dvc_project / "data/raw/iris.csv")
+    assert cli.main(["data", "add", "iris", "raw/iris.csv", "--replace"]) == 0
+    assert fake.calls == [("add", "--quiet", "data/raw/iris.csv")]
+
+
+def test_a_failing_dvc_add_leaves_the_catalog_alone(dvc_project: Path, monkeypatch, capsys):
+    monkeypatch.setattr(dvc, "run", FakeDvc({"add --quiet data/raw/iris.csv": "FAIL:no space"}))
+    before = (dvc_project / "data/catalog.yml").read_text()
+    assert cli.main(["data", "add", "iris", "raw/iris.csv", "--replace"]) == 1
+    errors = capsys.readouterr().err.splitlines()
+    assert errors[-1] == "dslc: error: no space"  # after the progress line
+    assert (dvc_project / "data/catalog.yml").read_text() == before
+
+
+def test_data_add_outside_dvc_runs_no_dvc(project: Path, monkeypatch) -> None:
+    fake = FakeDvc()
+    monkeypatch.setattr(dvc, "run", fake)
+    assert cli.main(["data", "add", "iris", "raw/iris.csv", "--replace"]) == 0
+    assert fake.calls == []
+
+
+def _remote(project: Path, url: str) -> FakeDvc:
+    return FakeDvc({"config core.remote": "storage\n", "config remote.storage.url": url + "\n"})
+
+
+def test_pull_from_a_remote_folder_that_does_not_exist_is_one_line(dvc_project, monkeypatch):
+    monkeypatch.setattr(dvc, "run", _remote(dvc_project, "../../nowhere"))
+    with pytest.raises(dvc.DvcError, match=r"the folder .*/nowhere, which does not exist"):
+        dvc.pull(dvc_project)
+
+
+def test_pull_of_data_the_remote_lacks_changes_nothing(dvc_project, tmp_path, monkeypatch):
+    fake = _remote(dvc_project, str(tmp_path))
+    fake.answers["status --cloud --json"] = json.dumps(
+        {"data/raw/b.csv": "missing", "data/raw/a.csv": "deleted"}
+    )
+    monkeypatch.setattr(dvc, "run", fake)
+    with pytest.raises(dvc.DvcError, match=r"lacks data this commit records: data/raw/b.csv;"):
+        dvc.pull(dvc_project)
+    assert ("fetch",) not in fake.calls and ("checkout",) not in fake.calls
+
+
+def test_pull_refuses_a_corrupted_cache_file(dvc_project, tmp_path, monkeypatch):
+    good = b"a,b\n1,2\n"
+    md5 = hashlib.md5(good).hexdigest()
+    (dvc_project / "data/raw/new.csv.dvc").write_text(f"outs:\n- md5: {md5}\n  path: new.csv\n")
+    cached = dvc.cache_file(dvc_project, md5)
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"a,b\n1,3\n")
+    fake = _remote(dvc_project, str(tmp_path))
+    monkeypatch.setattr(dvc, "run", fake)
+    with pytest.raises(dvc.DvcError, match=r"for data/raw/new.csv is corrupted"):
+        dvc.pull(dvc_project)
+    assert ("checkout",) not in fake.calls
+
+    cached.write_bytes(good)
+    assert dvc.pull(dvc_project) == "1 output(s) restored, 0 already in place"
+    assert fake.calls[-1] == ("checkout",)
+
+
+def test_file_md5_is_dvcs_and_read_once(project: Path, monkeypatch) -> None:
+    file = project / "data/raw/iris.csv"
+    age(file)
+    expected = hashlib.md5(file.read_bytes()).hexdigest()
+    assert dvc.file_md5(project, file) == expected
+    monkeypatch.setattr(dvc, "_md5", lambda path: pytest.fail("hashed again"))
+    assert dvc.file_md5(project, file) == expected
+
+
+CLEAN = {
+    "mlflow.source.git.commit": "abc123" * 6,
+    "dslc.git.dirty": "false",
+    "dslc.entry_point": "python -m demo.train",
+    "dslc.dvc.md5.data/processed/train.parquet": "0" * 32,
+}
+
+
+def test_plan_reads_commit_command_and_data_versions() -> None:
+    commit, command, versions = reproduce.plan(CLEAN, "r1")
+    assert commit == CLEAN["mlflow.source.git.commit"] and command == "python -m demo.train"
+    assert versions == {"data/processed/train.parquet": "0" * 32}
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"dslc.git.dirty": "true"}, "uncommitted code"),
+        ({"dslc.git.dirty": None}, "uncommitted code"),
+        ({"mlflow.source.git.commit": None}, "no git commit"),
+        ({"dslc.entry_point": None}, "no command"),
+    ],
+)
+def test_plan_refuses_in_one_line(change: dict, reason: str) -> None:
+    tags = {k: v for k, v in {**CLEAN, **change}.items() if v is not None}
+    with pytest.raises(reproduce.ReproduceError, match=reason) as caught:
+        reproduce.plan(tags, "r1")
+    assert "\n" not in str(caught.value)
+
+
+def test_compare_within_tolerance() -> None:
+    recorded = {"acc": 0.9, "zero": 0.0}
+    lines, same = reproduce.compare(recorded, {"acc": 0.9 + 1e-9, "zero": 0.0}, 1e-6)
+    assert same and lines[0].split() == ["METRIC", "RECORDED", "NEW", "MATCH"]
+    _, same = reproduce.compare({"acc": 0.9}, {"acc": 0.91}, 1e-6)
+    assert not same
+    lines, same = reproduce.compare({"acc": 0.9}, {}, 1e-6)
+    assert not same and lines[1].split() == ["acc", "0.9", "-", "NO"]
+
+
+def test_reproduce_outside_dvc_is_one_line(project: Path, capsys) -> None:
+    assert cli.main(["reproduce", "abc"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "data_versioning=none" in err

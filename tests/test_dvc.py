@@ -1,0 +1,187 @@
+"""Data versioned with DVC (data_versioning=dvc), and nothing of DVC without it.
+
+The slow tests share one team: an author's project (a git clone of `ready_project`, so its
+MLflow store and data stay the pipeline tests' own) pushes to the default folder remote,
+and a teammate clones it with git, runs `make setup && make pull` and gets every byte.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tomllib
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import yaml
+
+from tests.generated import commit_all, sh
+
+SKIPPED = re.compile(r"Stage '(\w+)' didn't change, skipping")
+RAN = re.compile(r"Running stage '(\w+)'")
+
+
+def test_none_is_free_of_dvc(bake):
+    project = bake(data_versioning="none")
+
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    dependencies = [*pyproject["project"]["dependencies"]]
+    dependencies += [d for group in pyproject["dependency-groups"].values() for d in group]
+    assert not [d for d in dependencies if re.match(r"dvc\b", d)], dependencies
+    for path in project.rglob("*"):
+        relative = path.relative_to(project)
+        if ".git" in relative.parts:
+            continue
+        assert "dvc" not in relative.as_posix().lower(), relative
+        if path.is_file():
+            # The dslc requirement names the template's folder, which may contain "dvc".
+            lines = path.read_text().splitlines()
+            mentions = [line for line in lines if "dvc" in line.lower() and "dslc[" not in line]
+            assert not mentions, f"{relative}: {mentions}"
+    makefile = (project / "Makefile").read_text()
+    assert not re.search(r"^(push|pull):", makefile, re.MULTILINE)
+
+
+def test_dvc_project_starts_initialized_with_a_folder_remote(bake):
+    project = bake(project_slug="team-model")
+
+    config = (project / ".dvc" / "config").read_text()
+    assert re.search(r"^\s*analytics = false$", config, re.MULTILINE)
+    assert re.search(r"^\s*remote = storage$", config, re.MULTILINE)
+    assert "url = ../../team-model-dvc-remote" in config
+    stages = yaml.safe_load((project / "dvc.yaml").read_text())["stages"]
+    assert list(stages) == ["data", "features", "train", "predict"]
+    assert stages["train"]["params"] == ["train"]
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    assert params["train"]["model"]["C"] == 1.0
+    dependencies = tomllib.loads((project / "pyproject.toml").read_text())["project"]
+    assert any(d.startswith("dvc>=") for d in dependencies["dependencies"])
+
+
+def stages(output: str) -> tuple[set[str], set[str]]:
+    """(stages DVC ran, stages it skipped) in a `make` output."""
+    return set(RAN.findall(output)), set(SKIPPED.findall(output))
+
+
+def last_run(project: Path) -> str:
+    return yaml.safe_load((project / "models" / "train.json").read_text())["run_id"]
+
+
+@pytest.fixture(scope="module")
+def first_model(ready_project, tmp_path_factory) -> SimpleNamespace:
+    """A git clone of the set-up project, trained from committed code and data: the
+    project, and the id of that run."""
+    team = tmp_path_factory.mktemp("team")
+    project = team / ready_project.name
+    sh(f"git clone --quiet {ready_project} {project}", team)
+    shutil.copy(ready_project / "uv.lock", project / "uv.lock")  # resolved once, in setup
+    sh("make setup", project)
+    sh("make data", project)
+    commit_all(project, "Lock and data versions")  # uv.lock, dvc.lock, catalog fingerprints
+    sh("make train predict", project)
+    commit_all(project, "First model")
+    return SimpleNamespace(project=project, run_id=last_run(project))
+
+
+@pytest.fixture(scope="module")
+def author(first_model) -> Path:
+    return first_model.project
+
+
+@pytest.fixture(scope="module")
+def teammate(author) -> Path:
+    """The author pushed; a teammate clones with git next to the author's folder, so the
+    default remote (a folder beside the project) is the same folder."""
+    sh("make push", author)
+    assert (author.parent / f"{author.name}-dvc-remote").is_dir()
+    clone = author.parent / "teammate"
+    sh(f"git clone --quiet {author} {clone}", author.parent)
+    sh("make setup", clone)
+    return clone
+
+
+@pytest.mark.slow
+def test_a_teammate_gets_every_byte_with_make_pull(author, teammate):
+    assert not (teammate / "data" / "raw" / "iris.csv").exists()
+    sh("make pull", teammate)
+
+    lock = yaml.safe_load((author / "dvc.lock").read_text())
+    outputs = [out["path"] for stage in lock["stages"].values() for out in stage.get("outs", [])]
+    assert "data/raw/iris.csv" in outputs and "models/train.json" in outputs
+    for path in outputs:
+        assert (teammate / path).read_bytes() == (author / path).read_bytes(), path
+    sh(".venv/bin/dslc data verify", teammate)
+    # Restored outputs are DVC's: nothing needs building again.
+    ran, skipped = stages(sh("make train", teammate).stdout)
+    assert not ran and skipped == {"data", "features", "train"}
+
+
+@pytest.mark.slow
+def test_unchanged_pipeline_is_skipped_and_a_parameter_reruns_only_training(author):
+    output = sh("make train", author)
+    ran, skipped = stages(output.stdout)
+    assert not ran and skipped == {"data", "features", "train"}, output.stdout
+    assert "registered version" not in output.stderr
+
+    params = author / "params.yaml"
+    original = params.read_text()
+    params.write_text(original.replace("C: 1.0", "C: 0.5"))
+    try:
+        ran, skipped = stages(sh("make train", author).stdout)
+    finally:
+        params.write_text(original)
+    assert ran == {"train"} and skipped == {"data", "features"}
+
+
+@pytest.mark.slow
+def test_a_past_run_is_reproduced_after_the_raw_data_changed(author, first_model):
+    run_id = first_model.run_id
+    raw = author / "data" / "raw" / "iris.csv"
+    changed = "".join(raw.read_text().splitlines(keepends=True)[:-30])
+    raw.write_text(changed)
+    ran, _ = stages(sh("make train", author).stdout)
+    assert {"data", "features", "train"} <= ran
+    newer = last_run(author)
+
+    result = sh(f".venv/bin/dslc reproduce {run_id}", author)
+    table = result.stdout
+    assert re.search(r"^test_accuracy\s+\S+\s+\S+\s+yes$", table, re.MULTILINE), table
+    assert f"run {run_id} reproduced" in table
+    assert raw.read_text() == changed, "the user's work tree was left alone"
+    assert sh("git worktree list", author).stdout.count("\n") == 1
+
+    refused = sh(f".venv/bin/dslc reproduce {newer}", author, check=False)
+    assert refused.returncode == 1
+    assert refused.stderr.strip().count("\n") == 0
+    assert "uncommitted" in refused.stderr
+
+
+@pytest.mark.slow
+def test_pull_errors_are_one_line_and_leave_data_alone(teammate, tmp_path):
+    sh("make pull", teammate)
+    raw = teammate / "data" / "raw" / "iris.csv"
+    raw.unlink()
+    shutil.rmtree(teammate / ".dvc" / "cache")  # a new clone: only the remote has the data
+
+    empty = tmp_path / "empty-remote"
+    empty.mkdir()
+    for remote in (tmp_path / "no-such-folder", empty):
+        sh(f".venv/bin/dvc remote modify --local storage url {remote}", teammate)
+        result = sh("make pull", teammate, check=False)
+        errors = [line for line in result.stderr.splitlines() if line.startswith("dslc: error")]
+        assert result.returncode != 0 and len(errors) == 1, result.stderr
+        assert "does not exist" in errors[0] or "lacks" in errors[0]
+        assert not raw.exists()
+    (teammate / ".dvc" / "config.local").unlink()
+    sh("make pull", teammate)
+    raw.unlink()
+
+    md5 = yaml.safe_load((teammate / "dvc.lock").read_text())["stages"]["data"]["outs"][0]["md5"]
+    cached = teammate / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
+    cached.chmod(0o644)
+    cached.write_text("not the data\n")
+    result = sh("make pull", teammate, check=False)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("dslc: error")]
+    assert result.returncode != 0 and len(errors) == 1 and "corrupted" in errors[0], result.stderr
+    assert not raw.exists()
