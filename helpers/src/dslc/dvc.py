@@ -18,7 +18,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -154,6 +153,18 @@ def track(root: Path, path: Path) -> str | None:
     return rel + ".dvc"
 
 
+def recorded_md5(pointer: Path) -> str | None:
+    """The md5 a one-output .dvc file records (None for a folder or a bad file)."""
+    import yaml
+
+    try:
+        (out,) = (yaml.safe_load(pointer.read_text(encoding="utf-8")) or {}).get("outs") or ()
+    except (OSError, ValueError, yaml.YAMLError):
+        return None
+    md5 = out.get("md5") if isinstance(out, dict) else None
+    return md5 if isinstance(md5, str) and not md5.endswith(".dir") else None
+
+
 # --- pull ---------------------------------------------------------------------------------
 
 
@@ -206,24 +217,30 @@ def version_tag(rel: Path | str) -> str:
 
 
 def file_md5(root: Path, path: Path) -> str:
-    """DVC's md5 of a file (the plain md5 of its content, as DVC 3 stores files), cached
-    by size, times and inode like dslc's fingerprints: an unchanged file is read once."""
-    from .config import state_dir
-    from .fingerprint import FingerprintCache, _stamp, is_racy
+    """DVC's md5 of a file (the plain md5 of its content, as DVC 3 stores files).
 
-    # The cache class keeps any string per stamp; this file holds md5s, apart from
-    # fingerprints.json (sha256), so neither is mistaken for the other.
-    cache = FingerprintCache(state_dir(root) / "dvc-md5.json")
-    st = path.stat()
-    hit = cache.get(str(path), _stamp(st))
-    if hit is not None:
+    dslc computes it in the same read as its own fingerprint (``dslc.fingerprint``) and
+    caches both by size, times and inode: a file a run has loaded is not read again here.
+    """
+    from .config import state_dir
+    from .fingerprint import dvc_md5_cache, fingerprint_path
+
+    cache_file = state_dir(root) / "fingerprints.json"
+    md5_cache = dvc_md5_cache(cache_file)
+    key, stamp = str(Path(path).absolute()), _stamp(path)
+    if md5_cache is not None and (hit := md5_cache.get(key, stamp)) is not None:
         return hit
-    started = time.time_ns()
-    md5 = _md5(path)
-    if _stamp(path.stat()) == _stamp(st) and not is_racy(st.st_mtime_ns, started):
-        cache.put(str(path), _stamp(st), md5)
-        cache.flush()
-    return md5
+    fingerprint_path(path, cache_file, trust_cache=False)  # one read: both digests
+    md5_cache = dvc_md5_cache(cache_file)
+    if md5_cache is not None and (hit := md5_cache.get(key, _stamp(path))) is not None:
+        return hit
+    return _md5(path)  # a file too fresh to cache ("racy"): hash it here
+
+
+def _stamp(path: Path) -> list:
+    from .fingerprint import _stamp as stamp_of
+
+    return stamp_of(Path(path).stat())
 
 
 def _md5(path: Path) -> str:

@@ -41,7 +41,9 @@ _log = logging.getLogger(__name__)
 Progress = Callable[[int], None]  # called with the number of bytes just hashed
 
 
-def _hash_fileobj(fh: Any, on_bytes: Progress | None) -> str:
+def _hash_fileobj(fh: Any, on_bytes: Progress | None, also: Any = None) -> str:
+    """Hex digest of a file object's content; ``also`` (a hashlib object) sees the same
+    bytes, so a second digest costs no second read."""
     h = hashlib.new(ALGO)
     buf = bytearray(CHUNK)
     view = memoryview(buf)
@@ -56,6 +58,8 @@ def _hash_fileobj(fh: Any, on_bytes: Progress | None) -> str:
         if not n:
             break
         h.update(data)
+        if also is not None:
+            also.update(data)
         if on_bytes is not None:
             on_bytes(n)
     return h.hexdigest()
@@ -80,7 +84,7 @@ def check_regular(path: Path, st: os.stat_result) -> None:
         )
 
 
-def hash_file(path: Path, on_bytes: Progress | None = None) -> str:
+def hash_file(path: Path, on_bytes: Progress | None = None, also: Any = None) -> str:
     """Hex digest of a regular file's full content (no cache).
 
     Opened non-blocking and checked on the open descriptor, so a FIFO swapped in after a
@@ -99,14 +103,15 @@ def hash_file(path: Path, on_bytes: Progress | None = None) -> str:
         os.close(fd)
         raise
     with fh:
-        return _hash_fileobj(fh, on_bytes)
+        return _hash_fileobj(fh, on_bytes, also)
 
 
 class FingerprintCache:
     """Persistent ``key -> (stamp, fingerprint)`` map stored as JSON, written atomically."""
 
-    def __init__(self, file: Path | None) -> None:
+    def __init__(self, file: Path | None, algo: str = ALGO) -> None:
         self.file = file
+        self.algo = algo
         self._entries: dict[str, list[Any]] | None = None
         self._dirty: dict[str, list[Any]] = {}
 
@@ -117,7 +122,7 @@ class FingerprintCache:
             doc = json.loads(self.file.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return {}  # missing or corrupt cache: just rehash
-        if doc.get("version") != _CACHE_VERSION or doc.get("algo") != ALGO:
+        if doc.get("version") != _CACHE_VERSION or doc.get("algo") != self.algo:
             return {}
         entries = doc.get("entries")
         return entries if isinstance(entries, dict) else {}
@@ -145,7 +150,7 @@ class FingerprintCache:
         merged.update(self._dirty)
         # Forget files that no longer exist, so the cache does not grow forever.
         merged = {k: v for k, v in merged.items() if "://" in k or os.path.exists(k)}
-        doc = {"version": _CACHE_VERSION, "algo": ALGO, "entries": merged}
+        doc = {"version": _CACHE_VERSION, "algo": self.algo, "entries": merged}
         try:
             self.file.parent.mkdir(parents=True, exist_ok=True)
             atomic.write_text(self.file, json.dumps(doc, separators=(",", ":")))
@@ -170,7 +175,11 @@ def is_racy(mtime_ns: int, now_ns: int | None = None) -> bool:
 
 
 def _file_fp(
-    path: Path, cache: FingerprintCache, on_bytes: Progress | None, trust_cache: bool
+    path: Path,
+    cache: FingerprintCache,
+    on_bytes: Progress | None,
+    trust_cache: bool,
+    md5_cache: FingerprintCache | None = None,
 ) -> str:
     key = str(path)
     st = path.stat()
@@ -180,28 +189,51 @@ def _file_fp(
         if hit is not None:
             return hit
     started = time.time_ns()
-    fp = f"{ALGO}:{hash_file(path, on_bytes)}"
+    md5 = hashlib.md5(usedforsecurity=False) if md5_cache is not None else None
+    fp = f"{ALGO}:{hash_file(path, on_bytes, md5)}"
     after = path.stat()
     if _stamp(after) != _stamp(st):
         _log.warning("%s changed while it was being fingerprinted; not caching", path)
     elif not is_racy(after.st_mtime_ns, started):
         cache.put(key, _stamp(after), fp)
+        if md5_cache is not None and md5 is not None:
+            md5_cache.put(key, _stamp(after), md5.hexdigest())
     return fp
 
 
-def restamp(path: Path, fp: str, cache_file: Path) -> None:
-    """Record ``fp`` for ``path`` as it is now, without hashing: for a file another tool
-    (DVC) just rewrote with the very content ``fp`` was computed from."""
+DVC_MD5_CACHE = "dvc-md5.json"
+
+
+def dvc_md5_cache(cache_file: Path | None) -> FingerprintCache | None:
+    """In a DVC project, the cache of DVC's md5s beside dslc's fingerprint cache: a file
+    dslc hashes gets its md5 (the key DVC and its remote know it by) from the same read.
+    The md5 cache keeps the same stamps; its values are plain md5 hex digests."""
+    if cache_file is None or not (cache_file.parent.parent / ".dvc").is_dir():
+        return None
+    return FingerprintCache(cache_file.parent / DVC_MD5_CACHE, algo="md5")
+
+
+def restamp(path: Path, fp: str, cache_file: Path, md5: str | None = None) -> None:
+    """Record ``fp`` (and DVC's ``md5``) for ``path`` as it is now, without hashing: for a
+    file another tool (DVC) just rewrote with the very content ``fp`` was computed from."""
     p = Path(path).absolute()
     st = p.stat()
     if stat.S_ISREG(st.st_mode) and not is_racy(st.st_mtime_ns):
         cache = FingerprintCache(cache_file)
         cache.put(str(p), _stamp(st), fp)
         cache.flush()
+        md5_cache = dvc_md5_cache(cache_file)
+        if md5 is not None and md5_cache is not None:
+            md5_cache.put(str(p), _stamp(st), md5)
+            md5_cache.flush()
 
 
 def _dir_fp(
-    folder: Path, cache: FingerprintCache, on_bytes: Progress | None, trust_cache: bool
+    folder: Path,
+    cache: FingerprintCache,
+    on_bytes: Progress | None,
+    trust_cache: bool,
+    md5_cache: FingerprintCache | None = None,
 ) -> str:
     # Hash of "relative/posix/name NUL file-digest LF" for every file in sorted order:
     # renames and moves change it, and each file still benefits from the cache.
@@ -217,7 +249,7 @@ def _dir_fp(
     h = hashlib.new(ALGO)
     for rel, full in files:
         try:
-            digest = _file_fp(full, cache, on_bytes, trust_cache).partition(":")[2]
+            digest = _file_fp(full, cache, on_bytes, trust_cache, md5_cache).partition(":")[2]
         except FileNotFoundError:
             if full.is_symlink():
                 raise SpecialFileError(
@@ -249,14 +281,17 @@ def fingerprint_path(
     """
     p = Path(path).absolute()
     cache = FingerprintCache(cache_file)
+    md5_cache = dvc_md5_cache(cache_file)
     try:
         st = p.stat()
         check_regular(p, st)
         if stat.S_ISDIR(st.st_mode):
-            return _dir_fp(p, cache, on_bytes, trust_cache)
-        return _file_fp(p, cache, on_bytes, trust_cache)
+            return _dir_fp(p, cache, on_bytes, trust_cache, md5_cache)
+        return _file_fp(p, cache, on_bytes, trust_cache, md5_cache)
     finally:
         cache.flush()
+        if md5_cache is not None:
+            md5_cache.flush()
 
 
 def _remote_stamp(info: dict[str, Any]) -> list[Any] | None:

@@ -140,8 +140,9 @@ def _track_with_dvc(root: Path, local: Path, fp: str, fp_cache: Path) -> None:
 
     if not dvc.enabled(root) or not local.is_relative_to(root / "data"):
         return
-    if dvc.track(root, local) is not None and local.is_file():
-        restamp(local, fp, fp_cache)
+    pointer = dvc.track(root, local)
+    if pointer is not None and local.is_file():
+        restamp(local, fp, fp_cache, dvc.recorded_md5(root / pointer))
 
 
 def _check_parents(

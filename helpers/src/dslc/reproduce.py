@@ -103,25 +103,47 @@ def worktree(root: Path, commit: str) -> Iterator[Path]:
 
 
 def checkout_data(root: Path, tree: Path, versions: dict[str, str]) -> None:
-    """The commit's DVC data in ``tree`` from the project's cache (the remote for what the
-    cache lacks), then each input at the md5 the run read."""
+    """The commit's DVC data in ``tree`` from the project's cache, then each input at the
+    md5 the run read (fetched from the remote when the cache lacks it).
+
+    Stages the commit had not run yet have no versions to check out: DVC reports them and
+    checks out the rest, so its complaint only matters for the run's own inputs.
+    """
     dvc.run(tree, "cache", "dir", "--local", str(root / ".dvc" / "cache"))
+    complaint = _tolerated(tree, "checkout")
+    missing = [rel for rel, md5 in versions.items() if not _place(root, tree, rel, md5)]
+    if missing:
+        complaint = _tolerated(tree, "fetch") or complaint
+        missing = [rel for rel in missing if not _place(root, tree, rel, versions[rel])]
+    if missing:
+        raise ReproduceError(
+            f"the version of {missing[0]} the run read (md5 {versions[missing[0]]}) is in"
+            " neither the DVC cache nor the remote"
+            + (f" ({complaint})" if complaint else "")
+            + "; `make push` it from a clone that has it, then retry"
+        )
+
+
+def _tolerated(tree: Path, command: str) -> str:
+    """Run a DVC command whose failure may concern other files; its error, if any."""
     try:
-        dvc.run(tree, "checkout", "--quiet")
-    except dvc.DvcError:
-        dvc.run(tree, "pull", "--quiet", what="pull of the run's data from the DVC remote")
-    for rel, md5 in versions.items():
-        target = tree / rel
-        if target.is_file() and dvc.file_md5(tree, target) == md5:
-            continue
-        cached = dvc.cache_file(root, md5)
-        if not cached.is_file():
-            raise ReproduceError(
-                f"the version of {rel} the run read (md5 {md5}) is neither in the commit's"
-                " data nor in the DVC cache; `make pull` on a commit that has it, then retry"
-            )
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(cached, target)
+        dvc.run(tree, command)
+    except dvc.DvcError as exc:
+        return str(exc)
+    return ""
+
+
+def _place(root: Path, tree: Path, rel: str, md5: str) -> bool:
+    """Put the cache object ``md5`` at ``tree/rel`` unless it is there; False if absent."""
+    target = tree / rel
+    if target.is_file() and dvc.file_md5(tree, target) == md5:
+        return True
+    cached = dvc.cache_file(root, md5)
+    if not cached.is_file():
+        return False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(cached, target)
+    return True
 
 
 def rerun(root: Path, tree: Path, command: str) -> dict[str, float]:
