@@ -179,8 +179,11 @@ def test_pull_errors_are_one_line_and_leave_data_alone(teammate, tmp_path):
 
     md5 = yaml.safe_load((teammate / "dvc.lock").read_text())["stages"]["data"]["outs"][0]["md5"]
     cached = teammate / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
+    # Rotten behind DVC's back: still read-only, as DVC leaves its cache files (DVC itself
+    # re-fetches a cache file it finds writable).
     cached.chmod(0o644)
     cached.write_text("not the data\n")
+    cached.chmod(0o444)
     result = sh("make pull", teammate, check=False)
     errors = [line for line in result.stderr.splitlines() if line.startswith("dslc: error")]
     assert result.returncode != 0 and len(errors) == 1 and "corrupted" in errors[0], result.stderr

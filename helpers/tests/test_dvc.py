@@ -125,13 +125,16 @@ def test_pull_refuses_a_corrupted_cache_file(dvc_project, tmp_path, monkeypatch)
     assert fake.calls[-1] == ("checkout",)
 
 
-def test_file_md5_is_dvcs_and_read_once(project: Path, monkeypatch) -> None:
-    file = project / "data/raw/iris.csv"
+def test_file_md5_is_dvcs_and_read_once(dvc_project: Path, monkeypatch) -> None:
+    from dslc import fingerprint
+
+    file = dvc_project / "data/raw/iris.csv"
     age(file)
     expected = hashlib.md5(file.read_bytes()).hexdigest()
-    assert dvc.file_md5(project, file) == expected
+    assert dvc.file_md5(dvc_project, file) == expected
+    monkeypatch.setattr(fingerprint, "hash_file", lambda *a, **k: pytest.fail("hashed again"))
     monkeypatch.setattr(dvc, "_md5", lambda path: pytest.fail("hashed again"))
-    assert dvc.file_md5(project, file) == expected
+    assert dvc.file_md5(dvc_project, file) == expected
 
 
 CLEAN = {
@@ -178,3 +181,44 @@ def test_reproduce_outside_dvc_is_one_line(project: Path, capsys) -> None:
     assert cli.main(["reproduce", "abc"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "data_versioning=none" in err
+
+
+def test_one_read_gives_dslc_and_dvc_their_hashes(dvc_project: Path, monkeypatch) -> None:
+    from dslc import fingerprint
+
+    file = dvc_project / "data/raw/iris.csv"
+    age(file)
+    reads = []
+    real = fingerprint.hash_file
+    monkeypatch.setattr(fingerprint, "hash_file", lambda *a, **k: reads.append(a) or real(*a, **k))
+    monkeypatch.setattr(dvc, "_md5", lambda path: pytest.fail("a second read for the md5"))
+    cache = dvc_project / ".dslc" / "fingerprints.json"
+    fp = fingerprint.fingerprint_path(file, cache)
+    assert fp == "sha256:" + hashlib.sha256(file.read_bytes()).hexdigest()
+    assert dvc.file_md5(dvc_project, file) == hashlib.md5(file.read_bytes()).hexdigest()
+    assert len(reads) == 1
+
+
+def test_dvc_add_carries_both_hashes_over_to_the_rewritten_file(dvc_project, monkeypatch):
+    from dslc import fingerprint
+
+    file = dvc_project / "data/raw/iris.csv"
+    age(file)
+    md5 = hashlib.md5(file.read_bytes()).hexdigest()
+
+    def dvc_add(root: Path, *args: str, what: str | None = None) -> str:
+        content = file.read_bytes()  # DVC puts a copy of its cache object in place
+        file.unlink()
+        file.write_bytes(content)
+        age(file)
+        (dvc_project / "data/raw/iris.csv.dvc").write_text(
+            f"outs:\n- md5: {md5}\n  path: iris.csv\n"
+        )
+        return ""
+
+    monkeypatch.setattr(dvc, "run", dvc_add)
+    assert cli.main(["data", "add", "iris", "raw/iris.csv", "--replace"]) == 0
+    monkeypatch.setattr(fingerprint, "hash_file", lambda *a, **k: pytest.fail("hashed again"))
+    cache = dvc_project / ".dslc" / "fingerprints.json"
+    assert fingerprint.fingerprint_path(file, cache).startswith("sha256:")
+    assert dvc.file_md5(dvc_project, file) == md5

@@ -190,7 +190,8 @@ def _file_fp(
             return hit
     started = time.time_ns()
     md5 = hashlib.md5(usedforsecurity=False) if md5_cache is not None else None
-    fp = f"{ALGO}:{hash_file(path, on_bytes, md5)}"
+    digest = hash_file(path, on_bytes) if md5 is None else hash_file(path, on_bytes, also=md5)
+    fp = f"{ALGO}:{digest}"
     after = path.stat()
     if _stamp(after) != _stamp(st):
         _log.warning("%s changed while it was being fingerprinted; not caching", path)
