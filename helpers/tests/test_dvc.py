@@ -222,3 +222,18 @@ def test_dvc_add_carries_both_hashes_over_to_the_rewritten_file(dvc_project, mon
     cache = dvc_project / ".dslc" / "fingerprints.json"
     assert fingerprint.fingerprint_path(file, cache).startswith("sha256:")
     assert dvc.file_md5(dvc_project, file) == md5
+
+
+def test_saving_a_file_dvc_tracks_updates_its_pointer(dvc_project: Path, monkeypatch) -> None:
+    import pandas as pd
+
+    from dslc import data
+
+    fake = FakeDvc()
+    monkeypatch.setattr(dvc, "run", fake)
+    frame = pd.DataFrame({"a": [1, 2]})
+    data.save(frame, "interim/plain.csv")
+    assert fake.calls == []  # not under DVC: nothing to update
+    (dvc_project / "data/interim/plain.csv.dvc").write_text("outs:\n- md5: 0\n  path: plain.csv\n")
+    data.save(frame, "interim/plain.csv")
+    assert fake.calls == [("add", "--quiet", "data/interim/plain.csv")]

@@ -224,8 +224,24 @@ def save(
             fmt.save(obj, str(tmp), **opts)
         where = dest
     fp = _record(target) if target.entry is not None else None
+    if target.local is not None:
+        _update_dvc_pointer(target.root, target.local, fp)
     publish(target, "output", fp)
     return where
+
+
+def _update_dvc_pointer(root: Path, dest: Path, fp: str | None) -> None:
+    """A file that ``dvc add`` put under DVC (a ``<file>.dvc`` beside it) is added again,
+    so the pointer names what was just saved. Stage outputs have no such pointer: dvc
+    repro records them when the stage ends."""
+    pointer = dest.with_name(dest.name + ".dvc")
+    if not pointer.is_file():
+        return
+    from . import dvc
+    from .fingerprint import restamp
+
+    if dvc.enabled(root) and dvc.track(root, dest) is not None and fp is not None:
+        restamp(dest, fp, _cache_file(root), dvc.recorded_md5(pointer))
 
 
 def _record(target: Target) -> str | None:
