@@ -151,10 +151,26 @@ def test_a_past_run_is_reproduced_after_the_raw_data_changed(author, first_model
     assert raw.read_text() == changed, "the user's work tree was left alone"
     assert sh("git worktree list", author).stdout.count("\n") == 1
 
-    refused = sh(f".venv/bin/dslc reproduce {newer}", author, check=False)
+    # Trained before the new data was committed: only dvc.lock and the catalog differed
+    # from the commit, and the run's md5 tags name the data, so it is reproducible too.
+    again = sh(f".venv/bin/dslc reproduce {newer}", author)
+    assert f"run {newer} reproduced" in again.stdout, again.stdout
+
+    code = next((author / "src").iterdir()) / "evaluate.py"
+    original = code.read_text()
+    code.write_text(original + "# an uncommitted change\n")
+    try:
+        scratch = sh(
+            ".venv/bin/python -c 'from dslc import tracking\n"
+            'with tracking.run(name="scratch") as run: print(run.id)\'',
+            author,
+        ).stdout.split()[-1]
+    finally:
+        code.write_text(original)
+    refused = sh(f".venv/bin/dslc reproduce {scratch}", author, check=False)
     assert refused.returncode == 1
-    assert refused.stderr.strip().count("\n") == 0
-    assert "uncommitted" in refused.stderr
+    assert refused.stderr.strip().count("\n") == 0, refused.stderr
+    assert "uncommitted code" in refused.stderr
 
 
 @pytest.mark.slow

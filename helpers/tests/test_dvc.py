@@ -167,6 +167,27 @@ def test_plan_refuses_in_one_line(change: dict, reason: str) -> None:
     assert "\n" not in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("changes", "accepted"),
+    [
+        (["dvc.lock", "data/catalog.yml", "data/raw/new.csv.dvc", "data/raw/.gitignore"], True),
+        (["sub/project/dvc.lock"], True),  # a project in a folder of a bigger repository
+        (["dvc.lock", "params.yaml"], False),
+        (["src/demo/train.py"], False),
+        ("many", False),
+        ([], False),
+    ],
+)
+def test_a_run_with_only_data_bookkeeping_uncommitted_is_reproducible(changes, accepted):
+    tags = {**CLEAN, "dslc.git.dirty": "true"}
+    tags["dslc.git.changes"] = changes if isinstance(changes, str) else json.dumps(changes)
+    if accepted:
+        assert reproduce.plan(tags, "r1")[1] == "python -m demo.train"
+    else:
+        with pytest.raises(reproduce.ReproduceError, match="uncommitted code"):
+            reproduce.plan(tags, "r1")
+
+
 def test_compare_within_tolerance() -> None:
     recorded = {"acc": 0.9, "zero": 0.0}
     lines, same = reproduce.compare(recorded, {"acc": 0.9 + 1e-9, "zero": 0.0}, 1e-6)

@@ -12,11 +12,13 @@ _TIMEOUT_S = 3.0
 
 @dataclass(frozen=True)
 class GitState:
-    """Commit, branch (None when detached) and whether tracked files have changes."""
+    """Commit, branch (None when detached), whether tracked files have changes, and the
+    paths that changed (from the repository's top; renames by their new path)."""
 
     commit: str
     branch: str | None
     dirty: bool
+    changed: tuple[str, ...] = ()
 
 
 def git_state(path: Path) -> GitState | None:
@@ -50,6 +52,7 @@ def _parse_status(out: str) -> GitState | None:
     commit: str | None = None
     branch: str | None = None
     dirty = False
+    changed: list[str] = []
     for line in out.splitlines():
         if line.startswith("# branch.oid "):
             oid = line.split(" ", 2)[2].strip()
@@ -59,6 +62,17 @@ def _parse_status(out: str) -> GitState | None:
             branch = None if head == "(detached)" else head
         elif line and not line.startswith("#"):
             dirty = True
+            changed.append(_changed_path(line))
     if commit is None:
         return None
-    return GitState(commit=commit, branch=branch, dirty=dirty)
+    return GitState(commit=commit, branch=branch, dirty=dirty, changed=tuple(changed))
+
+
+# Fields before the path in porcelain v2 entries: ordinary (1), renamed (2), unmerged (u).
+_PATH_FIELD = {"1": 8, "2": 9, "u": 10}
+
+
+def _changed_path(line: str) -> str:
+    fields = line.split(" ", _PATH_FIELD.get(line[:1], 1))
+    path = fields[-1]
+    return path.split("\t", 1)[0] if line.startswith("2 ") else path

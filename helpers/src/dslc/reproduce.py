@@ -1,8 +1,9 @@
 """``dslc reproduce RUN_ID``: rebuild a tracked run from its commit and data versions.
 
 The run's tags say what to rebuild: its git commit (``mlflow.source.git.commit``, and
-``dslc.git.dirty`` that it was committed), its command (``dslc.entry_point``) and the md5
-of every file it read (``dslc.dvc.md5.<path>``). The rebuild happens in a temporary
+``dslc.git.dirty`` that it was committed, or ``dslc.git.changes`` that only data
+bookkeeping was not), its command (``dslc.entry_point``) and the md5 of every file it
+read (``dslc.dvc.md5.<path>``). The rebuild happens in a temporary
 ``git worktree`` at that commit, so the user's work tree is never touched: DVC checks the
 commit's data out there from the project's own cache (pulling from the remote what the
 cache lacks), each input is set to the exact version the run read, and the command runs
@@ -15,6 +16,7 @@ Metrics match when they differ by at most ``tolerance`` relative to the recorded
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
@@ -23,7 +25,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from . import config, dvc
@@ -32,6 +34,30 @@ from .errors import DslcError
 TAG_COMMIT = "mlflow.source.git.commit"
 TAG_DIRTY = "dslc.git.dirty"
 TAG_ENTRY_POINT = "dslc.entry_point"
+TAG_CHANGES = "dslc.git.changes"
+
+
+def is_bookkeeping(path: str) -> bool:
+    """A file that only records data versions (dvc.lock, a .dvc pointer, DVC's .gitignore
+    under data/, the catalog's fingerprints): the run's md5 tags say what it read."""
+    name = PurePosixPath(path)
+    return (
+        name.name == "dvc.lock"
+        or name.suffix == ".dvc"
+        or path.endswith("data/catalog.yml")
+        or (name.name == ".gitignore" and "data" in name.parts)
+    )
+
+
+def only_bookkeeping(changes: str | None) -> bool:
+    """True when the run's uncommitted changes (tag ``dslc.git.changes``) were all data
+    bookkeeping: `make train` after new data runs the data stages, which rewrite dvc.lock
+    and the catalog, before training starts."""
+    try:
+        paths = json.loads(changes) if changes else None
+    except ValueError:
+        return False
+    return isinstance(paths, list) and bool(paths) and all(map(is_bookkeeping, paths))
 
 
 class ReproduceError(DslcError):
@@ -55,7 +81,7 @@ def plan(tags: dict[str, str], run_id: str) -> tuple[str, str, dict[str, str]]:
     commit = tags.get(TAG_COMMIT)
     if not commit:
         raise ReproduceError(f"run {run_id} has no git commit: it was not made in a repository")
-    if tags.get(TAG_DIRTY) != "false":
+    if tags.get(TAG_DIRTY) != "false" and not only_bookkeeping(tags.get(TAG_CHANGES)):
         raise ReproduceError(
             f"run {run_id} was made from uncommitted code (commit {commit[:12]} plus changes"
             " git does not have), so no commit holds what it ran; commit, then run it again"

@@ -7,6 +7,7 @@ data scientists work. dslc derives them from the project root instead.
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import shlex
@@ -26,6 +27,8 @@ KEY_PACKAGES = ("mlflow", "pandas", "numpy", "scikit-learn")
 TAG_GIT_COMMIT = "mlflow.source.git.commit"
 TAG_GIT_BRANCH = "mlflow.source.git.branch"
 TAG_GIT_DIRTY = "dslc.git.dirty"
+TAG_GIT_CHANGES = "dslc.git.changes"
+_MAX_CHANGES_TAG = 4000  # characters; MLflow keeps tag values up to 8000
 TAG_SOURCE_NAME = "mlflow.source.name"
 TAG_SOURCE_TYPE = "mlflow.source.type"
 # The command that started the run, so it can be run again (`dslc reproduce`).
@@ -126,6 +129,11 @@ def git_tags(root: Path) -> dict[str, str]:
     if state is None:
         return {}
     tags = {TAG_GIT_COMMIT: state.commit, TAG_GIT_DIRTY: str(state.dirty).lower()}
+    if state.changed:
+        # Which files differed from the commit: `dslc reproduce` accepts a run whose only
+        # changes were data bookkeeping (dvc.lock, *.dvc, the catalog). Too many: not listed.
+        listed = json.dumps(list(state.changed))
+        tags[TAG_GIT_CHANGES] = listed if len(listed) <= _MAX_CHANGES_TAG else "many"
     if state.branch:
         tags[TAG_GIT_BRANCH] = state.branch
     return tags
