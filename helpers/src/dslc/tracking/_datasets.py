@@ -125,6 +125,9 @@ class DatasetRecorder:
         if "://" in use.location or not dvc.enabled(self._root):
             return
         path = Path(use.location)
-        if path.is_file() and path.is_relative_to(self._root):
-            md5 = dvc.file_md5(self._root, path)
-            self._writer.set_tags({dvc.version_tag(path.relative_to(self._root)): md5})
+        if not (path.is_file() and path.is_relative_to(self._root)):
+            return
+        key = dvc.version_tag(path.relative_to(self._root))
+        if _TAG_KEY_UNSAFE.search(key):  # MLflow refuses the key: the commit's data stands in
+            return
+        self._writer.set_tags({key: dvc.file_md5(self._root, path)})
