@@ -133,11 +133,11 @@ def test_registering_says_one_line_of_dslc(rproj: Path, capfd: pytest.CaptureFix
         inside = run.register_model(info)
         lines = _printed(capfd)
     assert len(lines) == 1, lines
-    assert lines[0].endswith(f"dslc.tracking: registered version 1 of 'demo' from run {run.id}")
+    assert lines[0].endswith(f"dslc.tracking: registered model 'demo' version 1 from run {run.id}")
     outside = tracking.register(info.model_uri, "other")
     lines = _printed(capfd)
     assert len(lines) == 1, lines
-    assert lines[0].endswith(f"dslc.tracking: registered version 1 of 'other' from run {run.id}")
+    assert lines[0].endswith(f"dslc.tracking: registered model 'other' version 1 from run {run.id}")
     assert (str(inside.version), str(outside.version)) == ("1", "1")
 
 

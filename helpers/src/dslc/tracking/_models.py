@@ -102,8 +102,8 @@ def log_model(
                 logged = module.log_model(model, name=name, **common, **kwargs)
     how = ", ".join(filter(None, [flavor, kwargs.get("serialization_format")]))
     registered = (
-        f"; registered as version {logged.registered_model_version} of "
-        f"{kwargs['registered_model_name']!r}"
+        f"; registered model {kwargs['registered_model_name']!r} version "
+        f"{logged.registered_model_version}"
         if registering
         else ""
     )

@@ -113,9 +113,9 @@ def register(
             f"cannot register {uri} as {registered!r} in {_where(store)}: {first_line(exc)}"
         ) from exc
     info(
-        "registered version %s of %r%s",
-        version.version,
+        "registered model %r version %s%s",
         registered,
+        version.version,
         f" from run {version.run_id}" if version.run_id else f" from {uri}",
     )
     return version

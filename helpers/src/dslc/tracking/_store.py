@@ -22,7 +22,9 @@ from ._errors import (
     StoreError,
     TrackingError,
     first_line,
+    info,
 )
+from ._quiet import quiet_logging
 
 if TYPE_CHECKING:
     from filelock import FileLock
@@ -135,7 +137,9 @@ def _initialise(store_uri: str, root: Path) -> None:
         _check_sqlite_folder(store_uri, root)
     with _StoreLock(root):
         if scheme(store_uri) == "sqlite" and not Path(store_uri.split(":///", 1)[-1]).exists():
-            _create_sqlite_store(store_uri, root)
+            with quiet_logging():  # MLflow's two INFO lines about its tables
+                _create_sqlite_store(store_uri, root)
+            info("created the MLflow store %s", store_uri)
         _open_stores(store_uri, root)
 
 
