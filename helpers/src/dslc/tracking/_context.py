@@ -28,7 +28,7 @@ TAG_GIT_BRANCH = "mlflow.source.git.branch"
 TAG_GIT_DIRTY = "dslc.git.dirty"
 TAG_SOURCE_NAME = "mlflow.source.name"
 TAG_SOURCE_TYPE = "mlflow.source.type"
-# The command that started the run, so it can be run again (`dslc reproduce`).
+# The command that started the run, so it can be run again from the project root.
 TAG_ENTRY_POINT = "dslc.entry_point"
 
 
