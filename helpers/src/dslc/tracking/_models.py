@@ -39,7 +39,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._errors import TrackingError, info, warn
+from ._errors import TrackingError, first_line, info, warn
 from ._quiet import environment, quiet_events, quiet_logging
 
 if TYPE_CHECKING:
@@ -139,7 +139,10 @@ def model_requirements(
             with environment("MLFLOW_UV_AUTO_DETECT", "false"):
                 found = infer_pip_requirements(path, getattr(module, "FLAVOR_NAME", flavor))
         except Exception as exc:
-            warn("could not infer the model's requirements (%s); MLflow's defaults apply", exc)
+            warn(
+                "could not infer the model's requirements (%s); MLflow's defaults apply",
+                first_line(exc),
+            )
             return None
     kept = []
     for line in found:

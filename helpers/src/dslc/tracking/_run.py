@@ -407,8 +407,10 @@ class Run:
         """Log a model with ``mlflow.<flavor>.log_model``; returns its ``ModelInfo``.
 
         Without ``signature``, one is inferred from ``input_example`` and the model's
-        predictions on it. ``flavor="pyfunc"`` logs a ``PythonModel``. Extra keyword
-        arguments go to the flavor's ``log_model``.
+        predictions on it (one value per row: a column named ``prediction``). The
+        requirements are what loading the model imports, unless ``pip_requirements``,
+        ``extra_pip_requirements`` or ``conda_env`` say otherwise. ``flavor="pyfunc"``
+        logs a ``PythonModel``. Extra keyword arguments go to the flavor's ``log_model``.
         """
         writer = self._running().writer
         current = require_mlflow().active_run()
