@@ -1,7 +1,7 @@
 """Fingerprint a large file cold and warm with dslc, against hashlib.md5 on the same file.
 
 Run: uv run --project helpers python benchmarks/bench_fingerprint.py [--size-mib 1024]
-Bars (DESIGN.md section 7 and the dslc brief):
+Bars (ARCHITECTURE.md, "Bars"):
   - re-checking an unchanged file takes < 1% of fingerprinting it cold;
   - dslc's cold throughput is at least hashlib.md5's (ratio >= 1.0).
 Reports only; always exits 0.

@@ -1,7 +1,7 @@
 """Time `import dslc` against `import mlflow`, each in fresh interpreters.
 
 Run: uv run --project helpers python benchmarks/bench_import.py [--repeat N]
-Bar (DESIGN.md section 7): import dslc costs under 5% of import mlflow.
+Bar (ARCHITECTURE.md, "Bars"): import dslc costs under 5% of import mlflow.
 Reports only; always exits 0.
 """
 

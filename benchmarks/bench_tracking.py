@@ -15,7 +15,7 @@ Each timing covers the whole run: start, logging, end. Store creation and migrat
 excluded (every store is migrated before timing). Every way gets one untimed warm-up run,
 the ways are interleaved within each repetition, and medians are compared.
 
-Bars (DESIGN.md section 7): plain / dslc >= 5x; dslc / log_batch <= 1.5x.
+Bars (ARCHITECTURE.md, "Bars"): plain / dslc >= 5x; dslc / log_batch <= 1.5x.
 Prints the figures and whether each bar passes; always exits 0.
 """
 

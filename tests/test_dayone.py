@@ -15,7 +15,6 @@ import os
 import re
 import shlex
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -25,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests.generated import ENV, bake_cli, commit_all, sh, template_git_copy
+from tests.servers import background, free_port
 
 ANSWERS = {"project_name": "Demo Project", "project_slug": "demo-project", "ci": "none"}
 
@@ -121,16 +121,10 @@ def test_make_test_leaves_the_project_as_it_was(fresh):
 # -- make lab -------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _get(url: str, token: str = "") -> tuple[int, bytes]:
+def _get(url: str, token: str = "", timeout: float = 5) -> tuple[int, bytes]:
     request = urllib.request.Request(url, headers={"Authorization": f"token {token}"})
     try:
-        with urllib.request.urlopen(request, timeout=5) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as error:
         return error.code, b""
@@ -163,7 +157,7 @@ def _processes_with(text: str) -> dict[int, list[str]]:
 @pytest.mark.slow
 def test_make_lab_serves_on_loopback_with_the_projects_kernel(fresh, tmp_path):
     project, _ = fresh
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "lab.log"
     # --allow-root: CI runs as root, where Jupyter otherwise refuses to start.
     command = f"make lab LAB_PORT={port} LAB_ARGS='--no-browser --allow-root'"
@@ -239,6 +233,31 @@ def test_mlflow_commands_in_a_subfolder_use_the_projects_store(fresh):
     strays = [p for p in project.rglob("mlflow.db") if p.parent != project]
     strays += [p for p in project.rglob("mlruns") if ".venv" not in p.parts]
     assert strays == []
+
+
+# -- make ui ---------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_make_ui_serves_the_projects_store_on_loopback_without_warnings(fresh, tmp_path):
+    """`make ui` is one in-process worker on loopback: it answers, lists the project's
+    experiments and prints no library deprecation noise."""
+    project, _ = fresh
+    port = free_port()
+    log = tmp_path / "ui.log"
+    started = time.monotonic()
+    with background(
+        f"make ui PORT={port}", project, f"http://127.0.0.1:{port}/health", log, timeout=180
+    ):
+        print(f"make ui answered after {time.monotonic() - started:.1f} s")
+        assert _listening(port) == {"0100007F"}, "the UI must listen on 127.0.0.1 only"
+        status, body = _get(
+            f"http://127.0.0.1:{port}/ajax-api/2.0/mlflow/experiments/search?max_results=10",
+            timeout=120,
+        )
+        assert status == 200 and b'"Default"' in body, body[:500]
+    printed = log.read_text()
+    assert "Warning" not in printed, printed[-3000:]
 
 
 # -- make update ----------------------------------------------------------------------

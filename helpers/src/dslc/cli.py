@@ -14,6 +14,7 @@ import importlib.util
 import os
 import subprocess
 import sys
+import warnings
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
@@ -265,6 +266,9 @@ def _serve_ui(store: str, artifacts: str, host: str, port: int) -> int:
     # The variables `mlflow server` sets for its workers (checked by _ui_server_in_process).
     os.environ[str(getattr(server, "BACKEND_STORE_URI_ENV_VAR"))] = store  # noqa: B009
     os.environ[str(getattr(server, "ARTIFACT_ROOT_ENV_VAR"))] = artifacts  # noqa: B009
+    # mlflow's app imports Starlette's deprecated WSGI middleware: a note for mlflow's
+    # maintainers, printed on every start of the UI. Only that message is silenced.
+    warnings.filterwarnings("ignore", message=r"starlette\.middleware\.wsgi is deprecated")
     import uvicorn
 
     uvicorn.run("mlflow.server.fastapi_app:app", host=host, port=port, workers=1,
