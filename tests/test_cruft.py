@@ -143,9 +143,12 @@ def test_make_update_applies_changes_and_fails_on_conflicts(tmp_path):
     assert "conflicts" in failed.stderr and "  README.md" in failed.stderr, failed.stderr
     assert "<<<<<<<" in (project / "README.md").read_text()
 
-    # cruft's fallback when `git apply -3` fails leaves *.rej files: conflicts too. (cruft
-    # itself refuses to run with them around, untracked: check what follows it alone.)
+    # cruft's fallback when `git apply -3` fails leaves *.rej files: conflicts too. (cruft,
+    # and make update's own check before it, refuse to run with them around untracked:
+    # from a clean tree with a committed one, check what follows cruft alone.)
+    sh("git reset -q --hard && git clean -qfd", project)
     (project / "README.md.rej").write_text("@@ -1 +1 @@\n")
+    commit_all(project, "A leftover of cruft")
     failed = sh("make update CRUFT=true", project, check=False)
     assert failed.returncode != 0 and "  README.md.rej" in failed.stderr, failed.stderr
 

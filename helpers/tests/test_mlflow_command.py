@@ -90,6 +90,26 @@ def test_a_chosen_uri_wins_and_servers_are_left_alone(
     assert not (project / "mlflow.db").exists()
 
 
+@pytest.mark.parametrize(
+    ("argv", "environment"),
+    [
+        (["server", "--backend-store-uri", "sqlite:////tmp/team.db"], {}),
+        (["server", "--artifacts-destination=/srv/artifacts"], {}),
+        (["ui", "--default-artifact-root", "s3://bucket/runs"], {}),
+        (["server"], {"MLFLOW_ARTIFACTS_DESTINATION": "/srv/artifacts"}),
+        (["server"], {"MLFLOW_BACKEND_STORE_URI": "postgresql://db/mlflow"}),
+    ],
+)
+def test_a_server_with_a_store_of_its_own_gets_none_of_the_projects(
+    project: Path, argv: list[str], environment: dict[str, str]
+) -> None:
+    """`mlflow server --artifacts-destination X` run in a project proxies to X: the
+    project's artifact root as a default would send every artifact to the project."""
+    env = dict(environment)
+    uri = hook.apply(env, argv)
+    assert env == {**environment, "MLFLOW_TRACKING_URI": uri}
+
+
 def test_outside_a_project_nothing_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     env: dict[str, str] = {}
@@ -101,7 +121,7 @@ def test_a_failure_never_stops_the_mlflow_command(
 ) -> None:
     (project / "pyproject.toml").write_text("[tool.dslc\n", encoding="utf-8")  # broken TOML
     monkeypatch.setattr(sys, "argv", ["/p/.venv/bin/mlflow", "ui"])
-    monkeypatch.setattr(hook, "apply", lambda: 1 / 0)
+    monkeypatch.setattr(hook, "apply", lambda argv: 1 / 0)
     hook.main()
     assert capsys.readouterr().err == (
         "dslc: could not point mlflow at the project's store: division by zero\n"

@@ -24,6 +24,9 @@ TRACKING = "MLFLOW_TRACKING_URI"
 # `mlflow server` and `mlflow ui` do not read the tracking URI: they take these instead.
 SERVER_STORE = "MLFLOW_BACKEND_STORE_URI"
 SERVER_ARTIFACTS = "MLFLOW_DEFAULT_ARTIFACT_ROOT"
+# Options by which a server command names a store of its own (a team server, a test):
+# then the project's store and artifact root must not leak into it as defaults.
+OWN_STORE_OPTIONS = ("--backend-store-uri", "--default-artifact-root", "--artifacts-destination")
 
 
 def is_mlflow_command(argv: Sequence[str], orig_argv: Sequence[str]) -> bool:
@@ -32,7 +35,7 @@ def is_mlflow_command(argv: Sequence[str], orig_argv: Sequence[str]) -> bool:
     return program in ("mlflow", "mlflow.exe") or list(orig_argv[1:3]) == ["-m", "mlflow"]
 
 
-def apply(environ: MutableMapping[str, str] | None = None) -> str | None:
+def apply(environ: MutableMapping[str, str] | None = None, argv: Sequence[str] = ()) -> str | None:
     """Export the project's tracking URI for an ``mlflow`` command; return it (or None).
 
     Does nothing when ``MLFLOW_TRACKING_URI`` is already set (an explicit choice) or when
@@ -52,7 +55,10 @@ def apply(environ: MutableMapping[str, str] | None = None) -> str | None:
     except DslcError:
         return None  # not in a project (or a broken one, which MLflow may not need)
     env[TRACKING] = uri
-    if uri.startswith("sqlite:"):
+    own_store = any(arg.startswith(OWN_STORE_OPTIONS) for arg in argv) or any(
+        env.get(name, "").strip() for name in (SERVER_STORE, "MLFLOW_ARTIFACTS_DESTINATION")
+    )
+    if uri.startswith("sqlite:") and not own_store:
         env.setdefault(SERVER_STORE, uri)
         env.setdefault(SERVER_ARTIFACTS, config.artifact_root(root))
         if not Path(uri.split(":///", 1)[-1]).exists():
@@ -67,7 +73,7 @@ def main() -> None:
     if not is_mlflow_command(sys.argv, getattr(sys, "orig_argv", [])):
         return
     try:
-        apply()
+        apply(argv=sys.argv[1:])
     except Exception as exc:  # MLflow then runs with its own defaults, and says why
         from .tracking._errors import first_line  # scrubbed: the cause may hold a URL
 
