@@ -9,6 +9,7 @@ process of the project, happens under ``<root>/.dslc/mlflow-store.lock``.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from pathlib import Path
@@ -22,7 +23,6 @@ from ._errors import (
     StoreError,
     TrackingError,
     first_line,
-    info,
 )
 from ._quiet import quiet_logging
 
@@ -139,7 +139,9 @@ def _initialise(store_uri: str, root: Path) -> None:
         if scheme(store_uri) == "sqlite" and not Path(store_uri.split(":///", 1)[-1]).exists():
             with quiet_logging():  # MLflow's two INFO lines about its tables
                 _create_sqlite_store(store_uri, root)
-            info("created the MLflow store %s", store_uri)
+            # Shown where the program set logging up (dslc.get_logger does), but this
+            # does not set it up: `mlflow` commands create the store here too.
+            logging.getLogger("dslc.tracking").info("created the MLflow store %s", store_uri)
         _open_stores(store_uri, root)
 
 
