@@ -301,4 +301,4 @@ def test_log_model_says_one_line_and_requires_what_the_model_imports(
     assert f"logged model 'model' (sklearn, skops) to run {run.id}" in lines[0]
     names = _requirement_names(info.model_uri)
     assert {"mlflow", "scikit-learn", "pandas", "skops"} <= names, names
-    assert not names & {"pytest", "fsspec", "pyarrow", "nbconvert", "ipykernel"}, names
+    assert not names & {"pytest", "psutil", "fsspec", "pyarrow", "nbconvert", "ipykernel"}, names
