@@ -154,7 +154,7 @@ def test_log_model_registering_says_one_line(
         lines = _printed(capfd)
     assert len(lines) == 1, lines
     assert lines[0].endswith(
-        f"logged model 'model' (sklearn, skops) to run {run.id}; registered as version 1 of 'demo'"
+        f"logged model 'model' (sklearn, skops) to run {run.id}; registered model 'demo' version 1"
     ), lines
     assert str(info.registered_model_version) == "1"
     # The event stream MLflow prints through is back on after the call.
