@@ -302,3 +302,48 @@ def test_log_model_says_one_line_and_requires_what_the_model_imports(
     names = _requirement_names(info.model_uri)
     assert {"mlflow", "scikit-learn", "pandas", "skops"} <= names, names
     assert not names & {"pytest", "psutil", "fsspec", "pyarrow", "nbconvert", "ipykernel"}, names
+
+
+class _Installed:
+    """A distribution as importlib.metadata sees it, with a PEP 610 direct_url.json."""
+
+    def __init__(self, direct_url: str | None) -> None:
+        self.direct_url = direct_url
+
+    def read_text(self, name: str) -> str | None:
+        return self.direct_url if name == "direct_url.json" else None
+
+
+@pytest.mark.parametrize(
+    ("direct_url", "expected"),
+    [
+        (  # a generated project's dslc: a commit of the template's git repository
+            '{"url": "https://git.example/team/ds-template", "subdirectory": "helpers",'
+            ' "vcs_info": {"vcs": "git", "commit_id": "0123abc", "requested_revision": "v1"}}',
+            "dslc @ git+https://git.example/team/ds-template@0123abc#subdirectory=helpers",
+        ),
+        (
+            '{"url": "file:///srv/ds-template/helpers", "dir_info": {}}',
+            "dslc @ file:///srv/ds-template/helpers",
+        ),
+        ('{"url": "file:///home/me/dslc", "dir_info": {"editable": true}}', "dslc==0.1.0"),
+        (None, "dslc==0.1.0"),  # from an index
+        ("not json", "dslc==0.1.0"),
+    ],
+)
+def test_a_package_installed_from_a_url_is_required_from_it(
+    monkeypatch: pytest.MonkeyPatch, direct_url: str | None, expected: str
+) -> None:
+    import importlib.metadata
+
+    from dslc.tracking import _models
+
+    monkeypatch.setattr(importlib.metadata, "distribution", lambda name: _Installed(direct_url))
+    assert _models.installed_from("dslc==0.1.0") == expected
+
+
+def test_an_unknown_package_keeps_its_line() -> None:
+    from dslc.tracking import _models
+
+    assert _models.installed_from("no-such-package-here==1.0") == "no-such-package-here==1.0"
+    assert _models.installed_from("--index-url https://x") == "--index-url https://x"

@@ -151,8 +151,39 @@ def model_requirements(
         except InvalidRequirement:  # e.g. an index URL line: keep it as it is
             dist = ""
         if dist not in NOT_MODEL_REQUIREMENTS:
-            kept.append(line)
+            kept.append(installed_from(line))
     return kept
+
+
+def installed_from(line: str) -> str:
+    """``name==version`` as ``name @ URL`` for a package installed from a URL (PEP 610).
+
+    dslc itself, in a generated project, comes from a git commit of the template, not from
+    an index: ``dslc==0.1.0`` would make every environment built for the model (``mlflow
+    models build-docker``, ``--env-manager virtualenv``) fail to install. Editable and
+    index installs keep the pin.
+    """
+    import importlib.metadata
+    import json
+
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    try:
+        requirement = Requirement(line)
+        text = importlib.metadata.distribution(requirement.name).read_text("direct_url.json")
+        origin = json.loads(text) if text else None
+    except (InvalidRequirement, importlib.metadata.PackageNotFoundError, ValueError):
+        return line
+    if not isinstance(origin, dict) or origin.get("dir_info", {}).get("editable"):
+        return line
+    url = str(origin.get("url", ""))
+    vcs = origin.get("vcs_info")
+    if isinstance(vcs, dict) and vcs.get("vcs") and vcs.get("commit_id"):
+        url = f"{vcs['vcs']}+{url}@{vcs['commit_id']}"
+    if origin.get("subdirectory"):
+        url += f"#subdirectory={origin['subdirectory']}"
+    extras = f"[{','.join(sorted(requirement.extras))}]" if requirement.extras else ""
+    return f"{requirement.name}{extras} @ {url}" if url else line
 
 
 def sklearn_serialization(model: Any) -> dict[str, Any]:
