@@ -5,7 +5,7 @@ template's tests do):
 
     uv run --project helpers --with 'psycopg[binary]' python benchmarks/bench_server_logging.py
 
-It starts its own throwaway PostgreSQL cluster (tests/postgres.py, with fsync on, as a
+It starts its own throwaway PostgreSQL cluster (helpers/tests/pgcluster.py, fsync on, as a
 real server has) and an `mlflow server` on it with proxied artifacts, as
 `make tracking-server` runs it. One run logs 1,000 steps of one metric key, two ways:
 
@@ -124,18 +124,22 @@ def main() -> int:
         client(args.client, args.steps)
         return 0
 
-    sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, str(ROOT / "helpers" / "tests"))
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import mlflow
     from bench_tracking import make_project
+    from pgcluster import Unavailable, free_port, throwaway_cluster
 
-    from tests.postgres import free_port, running_cluster, unavailable_reason
-
-    reason = unavailable_reason()
-    if reason:
-        print(f"cannot run: {reason}")
+    try:
+        with throwaway_cluster(durable=True) as cluster:
+            return run_with(cluster, args, mlflow, make_project, free_port)
+    except Unavailable as exc:
+        print(f"cannot run: {exc}")
         return 0
-    with running_cluster(durable=True) as cluster, tempfile.TemporaryDirectory() as tmp:
+
+
+def run_with(cluster, args: argparse.Namespace, mlflow, make_project, free_port) -> int:
+    with tempfile.TemporaryDirectory() as tmp:
         database = cluster.create_database("mlflow", "mlflow", "bench-password")
         folder = Path(tmp)
         (folder / "project").mkdir()

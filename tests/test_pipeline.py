@@ -115,6 +115,8 @@ def test_notebook_logs_to_the_project_store_with_git_commit(trained):
 # (DeprecationWarning, FutureWarning, StarletteDeprecationWarning, TqdmWarning...) and
 # MLflow's complaint about pip.
 NOISE = re.compile(r"\w+Warning: |Failed to resolve installed pip version|IProgress not found")
+# MLflow's own progress lines: its INFO log lines and the two lines registering prints.
+MLFLOW_SAYS = re.compile(r" INFO mlflow\.|^Successfully registered model|^Created version")
 ROW = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
 
 
@@ -140,6 +142,25 @@ def test_train_says_in_one_line_what_became_of_the_new_version(train_output):
 
 def test_train_and_predict_print_no_library_warnings(train_output):
     assert noise(train_output) == []
+
+
+def test_train_says_one_line_per_model_step_not_mlflows(train_output):
+    """dslc's lines for logging and registering the model; none of MLflow's own."""
+    mlflow_lines = [line for line in train_output.splitlines() if MLFLOW_SAYS.search(line)]
+    assert mlflow_lines == [], mlflow_lines
+    assert train_output.count("dslc.tracking: logged model 'model'") == 1, train_output[-3000:]
+    assert train_output.count("dslc.tracking: registered model") == 1, train_output[-3000:]
+
+
+def test_the_logged_model_requires_no_notebook_or_report_tools(trained):
+    """Its requirements are what loading it imports, not the project's whole environment."""
+    found = list((trained / "mlartifacts").rglob("models/*/artifacts/requirements.txt"))
+    assert found
+    for requirements in found:
+        lines = requirements.read_text().split()
+        names = {re.split(r"[=<>!~\[; @]", line)[0].lower() for line in lines}
+        assert {"scikit-learn", "pandas"} <= names, names
+        assert not names & {"nbconvert", "ipykernel", "jupyterlab", "pytest", "matplotlib"}, names
 
 
 def test_progress_bars_in_notebooks_print_no_warning(trained, tmp_path):

@@ -365,7 +365,7 @@ def test_tracking_server_setting_errors_take_one_line_without_credentials(
         output = result.stdout + result.stderr
         lines = [line for line in result.stderr.splitlines() if not line.startswith("make:")]
         assert result.returncode != 0, case
-        assert len(lines) == 1 and lines[0].startswith("error: "), (case, output)
+        assert len(lines) == 1 and lines[0].startswith("dslc: error: "), (case, output)
         assert expected in lines[0], (case, lines[0])
         assert probe_role not in output and wrong not in output, (case, output)
     after = sorted(str(p) for p in ready_project.rglob("*") if ".venv" not in p.parts)

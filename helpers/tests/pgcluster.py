@@ -1,4 +1,8 @@
-"""A throwaway PostgreSQL cluster on loopback, for the tests and benchmarks/bench_sql.py.
+"""A throwaway PostgreSQL cluster on loopback, for the tests of dslc and of the template.
+
+The one implementation: helpers/tests uses it directly, the template's tests/postgres.py
+loads it by path (dslc's tests cannot import from the template's), and so do
+benchmarks/bench_sql.py and benchmarks/bench_server_logging.py.
 
 Uses the server binaries of Debian's ``postgresql`` package (``/usr/lib/postgresql/*/bin``,
 or ``PG_BINDIR``). ``initdb`` refuses to run as root, so as root the cluster runs as the
@@ -20,6 +24,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 
 class Unavailable(RuntimeError):
@@ -46,6 +51,41 @@ class Cluster:
             f"host={self.host} port={self.port} user=postgres password={self.password} dbname={db}"
         )
 
+    def _client(self, program: str, *args: str) -> str:
+        """Run one of PostgreSQL's client programs as the superuser; return its output.
+
+        For suites without psycopg (the template's): libpq's programs need no Python driver.
+        """
+        connection = ["--host", self.host, "--port", str(self.port), "--username", "postgres"]
+        result = subprocess.run(
+            [str(self.bindir / program), *connection, *args],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=600,
+            env={**os.environ, "PGPASSWORD": self.password},
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"{program} failed ({result.returncode}): {result.stderr.strip()}")
+        return result.stdout
+
+    def psql(self, sql: str, database: str = "postgres") -> str:
+        """Run SQL as the superuser; return psql's unaligned output (rows, `|` between)."""
+        return self._client(
+            "psql", "--no-psqlrc", "--tuples-only", "--no-align", "--quiet",
+            "--set", "ON_ERROR_STOP=1", "--dbname", database, "--command", sql,
+        )  # fmt: skip
+
+    def dump(self, database: str) -> str:
+        """Everything a database holds, as SQL text (schema and rows)."""
+        return self._client("pg_dump", database)
+
+    def create_database(self, name: str, owner: str, password: str) -> str:
+        """A role with a password owning a new database; returns the owner's URL."""
+        self.psql(f"CREATE ROLE {owner} LOGIN PASSWORD '{password}'")
+        self.psql(f"CREATE DATABASE {name} OWNER {owner}")
+        return self.url(owner, quote(password, safe=""), name)
+
 
 def find_bindir() -> Path | None:
     """The newest PostgreSQL server binaries, or None."""
@@ -62,15 +102,22 @@ def find_bindir() -> Path | None:
     return None
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
+# Settings of a cluster that lives for a test run only: no crash safety needed.
+THROWAWAY = "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+
+
 @contextlib.contextmanager
-def throwaway_cluster() -> Iterator[Cluster]:
+def throwaway_cluster(durable: bool = False) -> Iterator[Cluster]:
     """Start a cluster; stop it and delete its files on exit.
+
+    ``durable=True`` keeps fsync and synchronous commits on, for benchmarks that measure
+    what a real server does.
 
     Raises:
         Unavailable: no server binaries, or (as root) no ``postgres`` user to run them.
@@ -112,11 +159,10 @@ def throwaway_cluster() -> Iterator[Cluster]:
             **run,
         )  # fmt: skip
         for attempt in range(5):
-            port = _free_port()
-            opts = (
-                f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off "
-                "-c synchronous_commit=off -c full_page_writes=off"
-            )
+            port = free_port()
+            # 200 connections: a tracking server's workers and eight clients' pools.
+            opts = f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c max_connections=200"
+            opts += "" if durable else f" {THROWAWAY}"
             started = subprocess.run(
                 [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(base / "log"),
                  "-o", opts, "-w", "-t", "120", "start"],

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -222,3 +224,126 @@ def test_log_model_with_nothing_else_is_quiet_and_loads_elsewhere(tproj: Path) -
     assert _serialization(uri) == "cloudpickle"
     frame = pd.read_json(io.StringIO(frame_json), orient="split")
     assert [int(v) for v in mlflow.pyfunc.load_model(uri).predict(frame)] == expected
+
+
+# -- what a logged model declares, and what logging it prints ----------------------------
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        (["no", "no", "yes", "yes"], ("prediction", "string")),
+        ([0, 0, 1, 1], ("prediction", "long")),
+        ([0.5, 0.1, 1.5, 2.0], ("prediction", "double")),
+    ],
+)
+def test_one_prediction_per_row_is_a_named_column(
+    tproj: Path, target: list[Any], expected: tuple[str, str]
+) -> None:
+    """A named column, not a tensor: mlflow.pyfunc.spark_udf maps it to a scalar type."""
+    x = pd.DataFrame({"a": [0.0, 1.0, 2.0, 3.0], "b": [1.0, 0.0, 1.0, 0.0]})
+    kind = LogisticRegression if isinstance(target[0], (str, int)) else GradientBoostingRegressor
+    model = kind().fit(x, target)
+    with tracking.run() as run:
+        info = run.log_model(model, input_example=x.head(2), pip_requirements=["scikit-learn"])
+    outputs = info.signature.outputs
+    assert not outputs.is_tensor_spec()
+    assert [(c.name, c.type.name) for c in outputs.inputs] == [expected]
+    loaded = mlflow.pyfunc.load_model(info.model_uri)
+    assert list(loaded.predict(x)) == list(model.predict(x))
+
+
+def test_named_output_keeps_other_shapes_and_names() -> None:
+    from dslc.tracking._models import named_output
+
+    assert list(named_output(np.array([1, 2])).columns) == ["prediction"]
+    assert list(named_output(pd.Series([1, 2], name="species")).columns) == ["species"]
+    table = np.array([[0.1, 0.9], [0.8, 0.2]])  # e.g. class probabilities: left as they are
+    assert named_output(table) is table
+
+
+def _requirement_names(model_uri: str) -> set[str]:
+    local = Path(mlflow.artifacts.download_artifacts(model_uri))
+    lines = (local / "requirements.txt").read_text(encoding="utf-8").splitlines()
+    return {re.split(r"[=<>!~\[;@ ]", line, maxsplit=1)[0].lower() for line in lines if line}
+
+
+@pytest.mark.slow
+def test_log_model_says_one_line_and_requires_what_the_model_imports(
+    tproj: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Requirements inferred by loading the model: not the uv project's whole environment.
+
+    The project is a uv project (dslc's own pyproject.toml and uv.lock), which MLflow
+    would export whole, fsspec and pyarrow included; pytest is installed here and imported
+    by scikit-learn's test helpers when present. The model needs neither.
+    """
+    helpers = Path(__file__).resolve().parents[1]
+    pyproject = (helpers / "pyproject.toml").read_text(encoding="utf-8")
+    (tproj / "pyproject.toml").write_text(pyproject + "\n[tool.dslc]\n", encoding="utf-8")
+    shutil.copyfile(helpers / "uv.lock", tproj / "uv.lock")
+    (tproj / "src" / "demo" / "__init__.py").write_text("", encoding="utf-8")
+    (tproj / "src" / "demo" / "features.py").write_text(FEATURES_PY, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tproj / "src"))
+    monkeypatch.setenv("PYTHONPATH", str(tproj / "src"))  # MLflow loads it in a subprocess
+    import demo.features
+
+    frame, y = _frame()
+    model = make_pipeline(
+        FunctionTransformer(demo.features.add_area), RandomForestClassifier(n_estimators=3)
+    ).fit(frame[["a", "b"]], y)
+    with tracking.run() as run:
+        capfd.readouterr()
+        info = run.log_model(model, input_example=frame[["a", "b"]].head(3))
+        out, err = capfd.readouterr()
+    lines = [line for line in (out + err).splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    assert f"logged model 'model' (sklearn, skops) to run {run.id}" in lines[0]
+    names = _requirement_names(info.model_uri)
+    assert {"mlflow", "scikit-learn", "pandas", "skops"} <= names, names
+    assert not names & {"pytest", "psutil", "fsspec", "pyarrow", "nbconvert", "ipykernel"}, names
+
+
+class _Installed:
+    """A distribution as importlib.metadata sees it, with a PEP 610 direct_url.json."""
+
+    def __init__(self, direct_url: str | None) -> None:
+        self.direct_url = direct_url
+
+    def read_text(self, name: str) -> str | None:
+        return self.direct_url if name == "direct_url.json" else None
+
+
+@pytest.mark.parametrize(
+    ("direct_url", "expected"),
+    [
+        (  # a generated project's dslc: a commit of the template's git repository
+            '{"url": "https://git.example/team/ds-template", "subdirectory": "helpers",'
+            ' "vcs_info": {"vcs": "git", "commit_id": "0123abc", "requested_revision": "v1"}}',
+            "dslc @ git+https://git.example/team/ds-template@0123abc#subdirectory=helpers",
+        ),
+        (
+            '{"url": "file:///srv/ds-template/helpers", "dir_info": {}}',
+            "dslc @ file:///srv/ds-template/helpers",
+        ),
+        ('{"url": "file:///home/me/dslc", "dir_info": {"editable": true}}', "dslc==0.1.0"),
+        (None, "dslc==0.1.0"),  # from an index
+        ("not json", "dslc==0.1.0"),
+    ],
+)
+def test_a_package_installed_from_a_url_is_required_from_it(
+    monkeypatch: pytest.MonkeyPatch, direct_url: str | None, expected: str
+) -> None:
+    import importlib.metadata
+
+    from dslc.tracking import _models
+
+    monkeypatch.setattr(importlib.metadata, "distribution", lambda name: _Installed(direct_url))
+    assert _models.installed_from("dslc==0.1.0") == expected
+
+
+def test_an_unknown_package_keeps_its_line() -> None:
+    from dslc.tracking import _models
+
+    assert _models.installed_from("no-such-package-here==1.0") == "no-such-package-here==1.0"
+    assert _models.installed_from("--index-url https://x") == "--index-url https://x"

@@ -120,6 +120,49 @@ def test_register_outside_a_run(rproj: Path) -> None:
     assert "ModelInfo" in one_line(exc)
 
 
+def _printed(capfd: pytest.CaptureFixture[str]) -> list[str]:
+    out, err = capfd.readouterr()
+    return [line for line in (out + err).splitlines() if line.strip()]
+
+
+def test_registering_says_one_line_of_dslc(rproj: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """Not MLflow's "Successfully registered model ..." and "Created version ..." lines."""
+    with tracking.run() as run:
+        info = run.log_model(LogisticRegression().fit(X, Y), pip_requirements=["scikit-learn"])
+        capfd.readouterr()
+        inside = run.register_model(info)
+        lines = _printed(capfd)
+    assert len(lines) == 1, lines
+    assert lines[0].endswith(f"dslc.tracking: registered model 'demo' version 1 from run {run.id}")
+    outside = tracking.register(info.model_uri, "other")
+    lines = _printed(capfd)
+    assert len(lines) == 1, lines
+    assert lines[0].endswith(f"dslc.tracking: registered model 'other' version 1 from run {run.id}")
+    assert (str(inside.version), str(outside.version)) == ("1", "1")
+
+
+def test_log_model_registering_says_one_line(
+    rproj: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    with tracking.run() as run:
+        capfd.readouterr()
+        info = run.log_model(
+            LogisticRegression().fit(X, Y),
+            pip_requirements=["scikit-learn"],
+            registered_model_name="demo",
+        )
+        lines = _printed(capfd)
+    assert len(lines) == 1, lines
+    assert lines[0].endswith(
+        f"logged model 'model' (sklearn, skops) to run {run.id}; registered model 'demo' version 1"
+    ), lines
+    assert str(info.registered_model_version) == "1"
+    # The event stream MLflow prints through is back on after the call.
+    from mlflow.utils.logging_utils import MLFLOW_LOGGING_STREAM
+
+    assert MLFLOW_LOGGING_STREAM.enabled
+
+
 def test_promote_by_hand_moves_the_alias(rproj: Path) -> None:
     train({"score": 0.9})
     train({"score": 0.1})

@@ -75,5 +75,9 @@ def main() -> None:
     try:
         apply(argv=sys.argv[1:])
     except Exception as exc:  # MLflow then runs with its own defaults, and says why
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"dslc: could not point mlflow at the project's store: {first}", file=sys.stderr)
+        from .tracking._errors import first_line  # scrubbed: the cause may hold a URL
+
+        print(
+            f"dslc: could not point mlflow at the project's store: {first_line(exc)}",
+            file=sys.stderr,
+        )

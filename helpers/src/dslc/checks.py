@@ -27,10 +27,12 @@ def _pa() -> Any:
     if importlib.util.find_spec("pandera") is None:
         raise DslcError("dslc.checks needs pandera; install it with: pip install 'dslc[checks]'")
     try:
-        import pandera.pandas as pa  # pandera >= 0.24 (the pandas-specific namespace)
+        import pandera.pandas as pandas_api  # pandera >= 0.24 (the pandas-specific namespace)
     except ImportError:  # pragma: no cover - older pandera
-        import pandera as pa
-    return pa
+        import pandera
+
+        return pandera
+    return pandas_api
 
 
 def _fmt_value(value: Any) -> str:

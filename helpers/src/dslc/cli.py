@@ -1,5 +1,5 @@
-"""The ``dslc`` command: ``info``, ``data add|verify|list|push|pull``, ``report``, ``runs``,
-``promote``, ``reproduce``, ``ui``.
+"""The ``dslc`` command: ``info``, ``data add|verify|list|snapshot|push|pull``, ``report``,
+``runs``, ``promote``, ``reproduce``, ``ui``, ``tracking-server``.
 
 Imports only the standard library and light dslc modules, so ``dslc info`` starts fast
 (no pandas). Every problem is one ``dslc: error: ...`` line: a DslcError or an OS error
@@ -322,6 +322,16 @@ def _cmd_ui(args: argparse.Namespace) -> int:
     return subprocess.call(cmd)
 
 
+def _cmd_tracking_server(args: argparse.Namespace) -> int:
+    from . import tracking_server
+
+    plan = tracking_server.plan(host=args.host, port=args.port, workers=args.workers)
+    tracking_server.check_database(plan)
+    _check_port(plan.host, plan.port)
+    tracking_server.run(plan)  # replaces this process; returns only in tests
+    return 0
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from . import report
 
@@ -474,6 +484,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ui.add_argument("--port", type=_port, default=5000, help="port (default: 5000)")
     ui.set_defaults(func=_cmd_ui)
+    team = sub.add_parser(
+        "tracking-server",
+        help="run the team's MLflow server: database and artifacts from .env "
+        "(MLFLOW_DATABASE_URL, MLFLOW_ARTIFACTS_DESTINATION)",
+    )
+    team.add_argument("--host", type=_host, help="address (default: MLFLOW_HOST, else 127.0.0.1)")
+    team.add_argument("--port", type=_port, help="port (default: MLFLOW_PORT, else 5000)")
+    team.add_argument(
+        "--workers", type=_count, metavar="N", help="default: MLFLOW_WORKERS, else one per core"
+    )
+    team.set_defaults(func=_cmd_tracking_server)
     return parser
 
 

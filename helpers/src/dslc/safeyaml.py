@@ -40,6 +40,7 @@ def _loader_class() -> type[Any]:
     except ImportError:  # pragma: no cover - PyYAML built without libyaml
         parsers = (yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser)
 
+    # mypy cannot check bases unpacked from a tuple chosen at run time.
     class GuardedLoader(Composer, *parsers, SafeConstructor, Resolver):  # type: ignore[misc]
         def __init__(self, stream: str) -> None:
             if len(parsers) == 1:

@@ -90,9 +90,9 @@ def score(frame: DataFrame, uri: str) -> DataFrame:
     """
     import mlflow
 
-    udf = mlflow.pyfunc.spark_udf(
-        frame.sparkSession, uri, env_manager="local", result_type=_result_type(uri)
-    )
+    # The Spark type of the predictions comes from the model's signature (dslc declares
+    # them as one named column, e.g. text for class labels).
+    udf = mlflow.pyfunc.spark_udf(frame.sparkSession, uri, env_manager="local")
     return frame.withColumn("prediction", udf())
 
 
@@ -101,20 +101,6 @@ def predict(rows: pd.DataFrame, uri: str) -> pd.Series:
     spark = session()
     scored = score(spark.createDataFrame(rows), uri).select("prediction").toPandas()
     return pd.Series(scored["prediction"].to_numpy(), index=rows.index, name="prediction")
-
-
-def _result_type(uri: str) -> str | None:
-    """Spark type of the predictions: text for class labels, else what MLflow infers.
-
-    A signature inferred from labels declares an "object" tensor, which spark_udf cannot
-    map to a Spark type by itself.
-    """
-    from mlflow.models import get_model_info
-
-    outputs = get_model_info(uri).signature.outputs
-    if outputs is not None and outputs.is_tensor_spec() and outputs.numpy_types()[0].kind == "O":
-        return "string"
-    return None
 
 
 class _DropMessage(logging.Filter):

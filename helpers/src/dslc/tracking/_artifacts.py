@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from .. import config
 from ._errors import TrackingError
@@ -43,7 +43,7 @@ def log_figure(
     return target
 
 
-def _figure_target(artifact_file: str, save_to: str | Path | bool, root: Path) -> Path:
+def _figure_target(artifact_file: str, save_to: str | Path | Literal[True], root: Path) -> Path:
     file_name = Path(artifact_file).name
     if save_to is True:
         return config.paths(root).figures / file_name

@@ -31,7 +31,7 @@ TAG_GIT_CHANGES = "dslc.git.changes"
 _MAX_CHANGES_TAG = 4000  # characters; MLflow keeps tag values up to 8000
 TAG_SOURCE_NAME = "mlflow.source.name"
 TAG_SOURCE_TYPE = "mlflow.source.type"
-# The command that started the run, so it can be run again (`dslc reproduce`).
+# The command that started the run, so it can be run again from the project root.
 TAG_ENTRY_POINT = "dslc.entry_point"
 
 

@@ -1,10 +1,11 @@
-"""How :mod:`dslc.tracking` reports problems: one-line errors and warnings.
+"""How :mod:`dslc.tracking` reports: one-line errors, warnings and steps done.
 
 Every error is a :class:`~dslc.errors.DslcError` with a single-line message.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from ..errors import DslcError
@@ -56,6 +57,15 @@ def first_line(exc: BaseException) -> str:
 
 def warn(message: str, *args: Any) -> None:
     """Log a warning, scrubbed of secrets, on the ``dslc.tracking`` logger."""
+    _log(logging.WARNING, message, args)
+
+
+def info(message: str, *args: Any) -> None:
+    """Log what dslc did (one line per step), scrubbed, on the ``dslc.tracking`` logger."""
+    _log(logging.INFO, message, args)
+
+
+def _log(level: int, message: str, args: tuple[Any, ...]) -> None:
     from ..logging import get_logger  # deferred: configuring logging is a side effect
 
-    get_logger("dslc.tracking").warning("%s", scrub(message % args if args else message))
+    get_logger("dslc.tracking").log(level, "%s", scrub(message % args if args else message))

@@ -33,21 +33,29 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import logging
+import inspect
+import tempfile
 import warnings
-from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._errors import TrackingError
+from ._errors import TrackingError, first_line, info, warn
+from ._quiet import environment, quiet_events, quiet_logging
 
 if TYPE_CHECKING:
     from mlflow.models.model import ModelInfo
 
-# Messages MLflow logs on every save that say nothing to a dslc user, by logger name:
-# uv environments have no pip, and cloudpickle is a decision taken above.
-_NOISE = {
-    "mlflow.utils.environment": "Failed to resolve installed pip version",
-    "mlflow.sklearn": "Saving scikit-learn models in the pickle or cloudpickle format",
+# The name of the output column of a model predicting one value per row.
+PREDICTION = "prediction"
+
+# Arguments by which the caller decides the model's environment: dslc then infers nothing.
+_ENVIRONMENT_ARGS = frozenset({"pip_requirements", "extra_pip_requirements", "conda_env"})
+# Packages that libraries import whenever they are installed, so that MLflow's inference
+# (it records what loading the model imports) lists them although no model needs them.
+# MLflow drops setuptools from its inference for the same reason.
+NOT_MODEL_REQUIREMENTS = {
+    "pytest": "sklearn.utils._testing imports it when installed",
+    "psutil": "opentelemetry, under MLflow's tracing, imports it when installed",
 }
 
 
@@ -60,21 +68,122 @@ def log_model(
     flavor: str,
     **kwargs: Any,
 ) -> ModelInfo:
-    """Log ``model`` with ``mlflow.<flavor>.log_model`` to the active MLflow run."""
+    """Log ``model`` with ``mlflow.<flavor>.log_model`` to the active MLflow run.
+
+    Without ``pip_requirements``, ``extra_pip_requirements`` or ``conda_env``, the model's
+    requirements are what loading it imports (:func:`model_requirements`), not every
+    package of the project's environment.
+    """
     module = _flavor(flavor)
-    with _quiet():
+    with quiet_logging():
         if signature is None and input_example is not None:
             signature = infer_signature(model, input_example)
-        common = {"name": name, "signature": signature, "input_example": input_example}
-        if flavor == "pyfunc":
-            info: ModelInfo = module.log_model(python_model=model, **common, **kwargs)
-        else:
-            if flavor == "sklearn" and not {"serialization_format", "skops_trusted_types"} & set(
-                kwargs
-            ):
-                kwargs.update(sklearn_serialization(model))
-            info = module.log_model(model, **common, **kwargs)
-    return info
+        common = {"signature": signature, "input_example": input_example}
+        if flavor == "sklearn" and not {"serialization_format", "skops_trusted_types"} & set(
+            kwargs
+        ):
+            kwargs.update(sklearn_serialization(model))
+        if not _ENVIRONMENT_ARGS & set(kwargs):
+            requirements = model_requirements(module, model, flavor, {**common, **kwargs})
+            if requirements is not None:
+                kwargs["pip_requirements"] = requirements
+        # MLflow would export the whole uv project (notebook and report tools included)
+        # whenever it has to infer requirements itself; registering prints two lines.
+        registering = kwargs.get("registered_model_name") is not None
+        with (
+            environment("MLFLOW_UV_AUTO_DETECT", "false"),
+            quiet_events() if registering else contextlib.nullcontext(),
+        ):
+            if flavor == "pyfunc":
+                logged: ModelInfo = module.log_model(
+                    name=name, python_model=model, **common, **kwargs
+                )
+            else:
+                logged = module.log_model(model, name=name, **common, **kwargs)
+    how = ", ".join(filter(None, [flavor, kwargs.get("serialization_format")]))
+    registered = (
+        f"; registered model {kwargs['registered_model_name']!r} version "
+        f"{logged.registered_model_version}"
+        if registering
+        else ""
+    )
+    info("logged model %r (%s) to run %s%s", name, how, logged.run_id, registered)
+    return logged
+
+
+def model_requirements(
+    module: Any, model: Any, flavor: str, arguments: dict[str, Any]
+) -> list[str] | None:
+    """The pip requirements of what loading ``model`` imports; None when that fails.
+
+    The model is saved to a scratch folder and MLflow's own inference loads it in a
+    subprocess and records the packages imported, with their installed versions. MLflow
+    would instead export every package of a uv project (notebook and report tools
+    included) when it finds one; dslc turns that off and drops the packages listed in
+    :data:`NOT_MODEL_REQUIREMENTS`.
+    """
+    from mlflow.models import infer_pip_requirements
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
+    accepted = inspect.signature(module.save_model).parameters
+    save_args = {k: v for k, v in arguments.items() if k in accepted}
+    save_args["pip_requirements"] = []  # a placeholder: inferring it is the point
+    with tempfile.TemporaryDirectory(prefix="dslc-model-") as scratch:
+        path = str(Path(scratch) / "model")
+        try:
+            if flavor == "pyfunc":
+                module.save_model(path, python_model=model, **save_args)
+            else:
+                module.save_model(model, path, **save_args)
+            with environment("MLFLOW_UV_AUTO_DETECT", "false"):
+                found = infer_pip_requirements(path, getattr(module, "FLAVOR_NAME", flavor))
+        except Exception as exc:
+            warn(
+                "could not infer the model's requirements (%s); MLflow's defaults apply",
+                first_line(exc),
+            )
+            return None
+    kept = []
+    for line in found:
+        try:
+            dist: str = canonicalize_name(Requirement(line).name)
+        except InvalidRequirement:  # e.g. an index URL line: keep it as it is
+            dist = ""
+        if dist not in NOT_MODEL_REQUIREMENTS:
+            kept.append(installed_from(line))
+    return kept
+
+
+def installed_from(line: str) -> str:
+    """``name==version`` as ``name @ URL`` for a package installed from a URL (PEP 610).
+
+    dslc itself, in a generated project, comes from a git commit of the template, not from
+    an index: ``dslc==0.1.0`` would make every environment built for the model (``mlflow
+    models build-docker``, ``--env-manager virtualenv``) fail to install. Editable and
+    index installs keep the pin.
+    """
+    import importlib.metadata
+    import json
+
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    try:
+        requirement = Requirement(line)
+        text = importlib.metadata.distribution(requirement.name).read_text("direct_url.json")
+        origin = json.loads(text) if text else None
+    except (InvalidRequirement, importlib.metadata.PackageNotFoundError, ValueError):
+        return line
+    if not isinstance(origin, dict) or origin.get("dir_info", {}).get("editable"):
+        return line
+    url = str(origin.get("url", ""))
+    vcs = origin.get("vcs_info")
+    if isinstance(vcs, dict) and vcs.get("vcs") and vcs.get("commit_id"):
+        url = f"{vcs['vcs']}+{url}@{vcs['commit_id']}"
+    if origin.get("subdirectory"):
+        url += f"#subdirectory={origin['subdirectory']}"
+    extras = f"[{','.join(sorted(requirement.extras))}]" if requirement.extras else ""
+    return f"{requirement.name}{extras} @ {url}" if url else line
 
 
 def sklearn_serialization(model: Any) -> dict[str, Any]:
@@ -94,31 +203,6 @@ def sklearn_serialization(model: Any) -> dict[str, Any]:
     return {"serialization_format": "skops", "skops_trusted_types": trusted}
 
 
-class _DropMessage(logging.Filter):
-    def __init__(self, start: str) -> None:
-        super().__init__()
-        self._start = start
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith(self._start)
-
-
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """Silence the known-useless messages of one ``log_model`` call, nothing else."""
-    filters = [(logging.getLogger(name), _DropMessage(start)) for name, start in _NOISE.items()]
-    for logger, drop in filters:
-        logger.addFilter(drop)
-    try:
-        with warnings.catch_warnings():
-            # mlflow.models.utils compares DataFrame columns to a range (pandas 3 warns).
-            warnings.filterwarnings("ignore", message="Operation with range is deprecated")
-            yield
-    finally:
-        for logger, drop in filters:
-            logger.removeFilter(drop)
-
-
 def _flavor(flavor: str) -> Any:
     try:
         return importlib.import_module(f"mlflow.{flavor}")
@@ -131,13 +215,37 @@ def _flavor(flavor: str) -> Any:
 
 def infer_signature(model: Any, input_example: Any) -> Any:
     """Signature from the example and, when the model can predict on it, its output."""
+    from mlflow.models import ModelSignature
     from mlflow.models import infer_signature as mlflow_infer_signature
 
-    output = None
+    signature = mlflow_infer_signature(input_example)
     predict = getattr(model, "predict", None)
-    if callable(predict):
-        try:
-            output = predict(input_example)
-        except Exception:  # e.g. a PythonModel's predict(context, model_input): no output
-            output = None
-    return mlflow_infer_signature(input_example, output)
+    if not callable(predict):
+        return signature
+    try:
+        output = predict(input_example)
+    except Exception:  # e.g. a PythonModel's predict(context, model_input): no output
+        return signature
+    with warnings.catch_warnings():
+        # MLflow's hint that integer columns cannot hold missing values is about inputs;
+        # predictions are never missing.
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+        outputs = mlflow_infer_signature(named_output(output)).inputs
+    return ModelSignature(inputs=signature.inputs, outputs=outputs)
+
+
+def named_output(output: Any) -> Any:
+    """One prediction per row as a column named ``prediction`` (a Series keeps its name).
+
+    MLflow describes a 1-D array as an unnamed tensor, which ``mlflow.pyfunc.spark_udf``
+    maps to an array type, or to nothing for class labels (an object tensor); a named
+    column maps to the scalar Spark type of the predictions. Other outputs stay as they are.
+    """
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(output, pd.Series):
+        return output.to_frame(PREDICTION if output.name is None else output.name)
+    if isinstance(output, np.ndarray) and output.ndim == 1:
+        return pd.DataFrame({PREDICTION: output})
+    return output

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from .. import config
 from ..secrets import scrub_urls
-from ._errors import TrackingError, first_line
+from ._errors import TrackingError, first_line, info
+from ._quiet import quiet_events
 from ._store import client, require_mlflow
 
 if TYPE_CHECKING:
@@ -103,13 +104,20 @@ def register(
     store = client()  # also points mlflow at the project's store
     mlflow = require_mlflow()
     try:
-        version: ModelVersion = mlflow.register_model(
-            uri, registered, tags={k: str(v) for k, v in tags.items()} if tags else None
-        )
+        with quiet_events():  # MLflow prints two lines; dslc says it in one
+            version: ModelVersion = mlflow.register_model(
+                uri, registered, tags={k: str(v) for k, v in tags.items()} if tags else None
+            )
     except Exception as exc:
         raise TrackingError(
             f"cannot register {uri} as {registered!r} in {_where(store)}: {first_line(exc)}"
         ) from exc
+    info(
+        "registered model %r version %s%s",
+        registered,
+        version.version,
+        f" from run {version.run_id}" if version.run_id else f" from {uri}",
+    )
     return version
 
 

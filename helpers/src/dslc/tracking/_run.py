@@ -27,6 +27,8 @@ from ._store import ensure_store, experiment_id, require_mlflow
 from ._writer import MAX_TAG_VALUE_LEN, RunWriter, truncate
 
 if TYPE_CHECKING:
+    from types import TracebackType
+
     from mlflow.entities import RunInfo
     from mlflow.entities.model_registry import ModelVersion
     from mlflow.models.model import ModelInfo
@@ -149,7 +151,12 @@ class Run:
         self._start()
         return self
 
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         try:
             self._finish(exc)
         except Exception as close_exc:
@@ -157,7 +164,6 @@ class Run:
                 raise
             # Never hide the body's own exception behind a tracking hiccup.
             warn("could not close run %s cleanly: %s", self.name, close_exc)
-        return False
 
     def _start(self) -> None:
         mlflow = require_mlflow()
@@ -403,8 +409,10 @@ class Run:
         """Log a model with ``mlflow.<flavor>.log_model``; returns its ``ModelInfo``.
 
         Without ``signature``, one is inferred from ``input_example`` and the model's
-        predictions on it. ``flavor="pyfunc"`` logs a ``PythonModel``. Extra keyword
-        arguments go to the flavor's ``log_model``.
+        predictions on it (one value per row: a column named ``prediction``). The
+        requirements are what loading the model imports, unless ``pip_requirements``,
+        ``extra_pip_requirements`` or ``conda_env`` say otherwise. ``flavor="pyfunc"``
+        logs a ``PythonModel``. Extra keyword arguments go to the flavor's ``log_model``.
         """
         writer = self._running().writer
         current = require_mlflow().active_run()

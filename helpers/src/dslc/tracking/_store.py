@@ -9,6 +9,7 @@ process of the project, happens under ``<root>/.dslc/mlflow-store.lock``.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from pathlib import Path
@@ -23,6 +24,7 @@ from ._errors import (
     TrackingError,
     first_line,
 )
+from ._quiet import quiet_logging
 
 if TYPE_CHECKING:
     from filelock import FileLock
@@ -135,7 +137,11 @@ def _initialise(store_uri: str, root: Path) -> None:
         _check_sqlite_folder(store_uri, root)
     with _StoreLock(root):
         if scheme(store_uri) == "sqlite" and not Path(store_uri.split(":///", 1)[-1]).exists():
-            _create_sqlite_store(store_uri, root)
+            with quiet_logging():  # MLflow's two INFO lines about its tables
+                _create_sqlite_store(store_uri, root)
+            # Shown where the program set logging up (dslc.get_logger does), but this
+            # does not set it up: `mlflow` commands create the store here too.
+            logging.getLogger("dslc.tracking").info("created the MLflow store %s", store_uri)
         _open_stores(store_uri, root)
 
 
