@@ -171,10 +171,17 @@ HOSTILE = {
     suppress_health_check=list(HealthCheck),
 )
 @example(answers=HOSTILE)
-# `make setup` finds a local Python of at least the oldest supported version.
+# `make setup` finds a local Python of at least the oldest supported version. The drawn
+# project is made without DVC: the explicit HOSTILE example and every other slow test
+# cover the default, so both options get `make setup` and `make test` here.
 @given(
     answers=answers(
-        GOOD | {"dslc_source": st.just("auto"), "python_version": st.just(PYTHON_VERSIONS[0])},
+        GOOD
+        | {
+            "dslc_source": st.just("auto"),
+            "python_version": st.just(PYTHON_VERSIONS[0]),
+            "data_versioning": st.just("none"),
+        },
         spoil=False,
     )
 )
