@@ -329,3 +329,22 @@ def test_environment_is_never_written(shop: Path) -> None:
     for f in [shop / "data" / "catalog.yml", *(shop / ".dslc").iterdir()]:
         if f.is_file():
             assert url not in f.read_text(errors="replace")
+
+
+def test_a_snapshot_in_a_dvc_project_is_put_under_dvc(
+    shop: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dslc import dvc
+
+    (shop / ".dvc").mkdir()
+    added: list[tuple[str, ...]] = []
+    monkeypatch.setattr(dvc, "run", lambda root, *args, what=None: added.append(args) or "")
+    snap = data.snapshot("orders")
+    assert added == [("add", "--quiet", f"data/{snap.location}")]
+
+
+def test_a_snapshot_outside_dvc_runs_no_dvc(shop: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dslc import dvc
+
+    monkeypatch.setattr(dvc, "run", lambda *a, **k: pytest.fail("dvc ran outside a DVC project"))
+    data.snapshot("orders")

@@ -21,6 +21,7 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .errors import DslcError
 
@@ -158,9 +159,13 @@ def recorded_md5(pointer: Path) -> str | None:
     import yaml
 
     try:
-        (out,) = (yaml.safe_load(pointer.read_text(encoding="utf-8")) or {}).get("outs") or ()
+        document = yaml.safe_load(pointer.read_text(encoding="utf-8"))
     except (OSError, ValueError, yaml.YAMLError):
         return None
+    outs = document.get("outs") if isinstance(document, dict) else None
+    if not isinstance(outs, list) or len(outs) != 1:
+        return None
+    out = outs[0]
     md5 = out.get("md5") if isinstance(out, dict) else None
     return md5 if isinstance(md5, str) and not md5.endswith(".dir") else None
 
@@ -237,7 +242,7 @@ def file_md5(root: Path, path: Path) -> str:
     return _md5(path)  # a file too fresh to cache ("racy"): hash it here
 
 
-def _stamp(path: Path) -> list:
+def _stamp(path: Path) -> list[Any]:
     from .fingerprint import _stamp as stamp_of
 
     return stamp_of(Path(path).stat())

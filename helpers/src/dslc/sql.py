@@ -410,7 +410,8 @@ def snapshot(name: str, root: Path | None = None) -> Snapshot:
 
     The Parquet file is written atomically, never over another snapshot, and made
     read-only; the catalog entry gains a :class:`Snapshot` with the file's fingerprint,
-    the query, the connection variable's name and the UTC time the query started. Load it
+    the query, the connection variable's name and the UTC time the query started. In a
+    DVC project the file is also put under DVC (``dvc add``) like any raw data. Load it
     with ``data.load(f"{name}@latest")`` or ``data.load(f"{name}@<id>")``.
 
     Raises:
@@ -467,6 +468,10 @@ def snapshot(name: str, root: Path | None = None) -> Snapshot:
             dest.unlink(missing_ok=True)  # a snapshot the catalog does not know is litter
             raise
     publish(locate.resolve(f"{name}@{snap.id}", root=r), "output", snap.fingerprint)
+    from . import dvc
+
+    if dvc.enabled(r):  # raw data like any other: versioned, pushed and pulled with DVC
+        dvc.track(r, dest)
     return snap
 
 
