@@ -59,7 +59,7 @@ def test_stage_outputs_are_left_to_dvc_repro(dvc_project: Path, monkeypatch) -> 
     assert dvc.stage_outputs(dvc_project) == {"data/processed/train.parquet", "models/train.json"}
     assert dvc.track(dvc_project, dvc_project / "data/processed/train.parquet") is None
     assert dvc.track(dvc_project, dvc_project / "data/raw/iris.csv") == "data/raw/iris.csv.dvc"
-    assert fake.calls == [("add", "--quiet", "data/raw/iris.csv")]
+    assert fake.calls == [("add", "data/raw/iris.csv")]
 
 
 def test_data_add_in_a_dvc_project_runs_dvc_add(dvc_project: Path, monkeypatch) -> None:
@@ -67,11 +67,11 @@ def test_data_add_in_a_dvc_project_runs_dvc_add(dvc_project: Path, monkeypatch) 
     monkeypatch.setattr(dvc, "run", fake)
     age(dvc_project / "data/raw/iris.csv")
     assert cli.main(["data", "add", "iris", "raw/iris.csv", "--replace"]) == 0
-    assert fake.calls == [("add", "--quiet", "data/raw/iris.csv")]
+    assert fake.calls == [("add", "data/raw/iris.csv")]
 
 
 def test_a_failing_dvc_add_leaves_the_catalog_alone(dvc_project: Path, monkeypatch, capsys):
-    monkeypatch.setattr(dvc, "run", FakeDvc({"add --quiet data/raw/iris.csv": "FAIL:no space"}))
+    monkeypatch.setattr(dvc, "run", FakeDvc({"add data/raw/iris.csv": "FAIL:no space"}))
     before = (dvc_project / "data/catalog.yml").read_text()
     assert cli.main(["data", "add", "iris", "raw/iris.csv", "--replace"]) == 1
     errors = capsys.readouterr().err.splitlines()
@@ -257,4 +257,4 @@ def test_saving_a_file_dvc_tracks_updates_its_pointer(dvc_project: Path, monkeyp
     assert fake.calls == []  # not under DVC: nothing to update
     (dvc_project / "data/interim/plain.csv.dvc").write_text("outs:\n- md5: 0\n  path: plain.csv\n")
     data.save(frame, "interim/plain.csv")
-    assert fake.calls == [("add", "--quiet", "data/interim/plain.csv")]
+    assert fake.calls == [("add", "data/interim/plain.csv")]

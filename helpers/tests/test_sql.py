@@ -340,7 +340,7 @@ def test_a_snapshot_in_a_dvc_project_is_put_under_dvc(
     added: list[tuple[str, ...]] = []
     monkeypatch.setattr(dvc, "run", lambda root, *args, what=None: added.append(args) or "")
     snap = data.snapshot("orders")
-    assert added == [("add", "--quiet", f"data/{snap.location}")]
+    assert added == [("add", f"data/{snap.location}")]
 
 
 def test_a_snapshot_outside_dvc_runs_no_dvc(shop: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -150,7 +150,8 @@ def track(root: Path, path: Path) -> str | None:
     rel = Path(os.path.relpath(path, root)).as_posix()
     if rel in stage_outputs(root):
         return None
-    run(root, "add", "--quiet", rel, what=f"dvc add {rel}")
+    # Not --quiet: it silences ERROR lines too, and the one-line error quotes them.
+    run(root, "add", rel, what=f"dvc add {rel}")
     return rel + ".dvc"
 
 
