@@ -16,6 +16,7 @@ import hashlib
 import json
 import re
 import secrets
+import shutil
 import time
 from pathlib import Path
 from urllib.parse import quote
@@ -178,6 +179,8 @@ def warehouse(ready_project, postgres):
     finally:
         for name, text in kept.items():
             (ready_project / name).write_text(text)
+        # Snapshots (read-only files, their DVC pointers): gone with the catalog entry.
+        shutil.rmtree(ready_project / "data" / "raw" / "snapshots", ignore_errors=True)
 
 
 def readme_driver_line(project: Path) -> str:
@@ -209,7 +212,7 @@ def test_a_million_rows_load_whole_and_in_chunks(warehouse, tmp_path):
 
 def _snapshot_files(project: Path) -> dict[str, str]:
     folder = project / "data" / "raw" / "snapshots" / "orders"
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.glob("*")}
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.glob("*.parquet")}
 
 
 def test_snapshots_are_immutable_files_recorded_in_the_catalog(warehouse, tmp_path):
@@ -233,6 +236,12 @@ def test_snapshots_are_immutable_files_recorded_in_the_catalog(warehouse, tmp_pa
         assert snap["params"] == {"least": 50}
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", snap["taken"])  # UTC
         assert not path.stat().st_mode & 0o222  # read-only
+        # Raw data like any other under DVC: a pointer with the file's md5, seen by git.
+        pointer = path.with_name(path.name + ".dvc")
+        recorded = yaml.safe_load(pointer.read_text())["outs"][0]["md5"]
+        assert recorded == hashlib.md5(path.read_bytes()).hexdigest()
+        listed = sh(f"git status --porcelain --untracked-files=all -- {pointer}", project)
+        assert listed.stdout.strip() == f"?? {pointer.relative_to(project)}"
     # The raw data guard holds for snapshots too: saving over one is refused.
     refused = warehouse.run(
         "uv run python -c 'from dslc import data; "

@@ -341,6 +341,7 @@ def test_a_snapshot_in_a_dvc_project_is_put_under_dvc(
     monkeypatch.setattr(dvc, "run", lambda root, *args, what=None: added.append(args) or "")
     snap = data.snapshot("orders")
     assert added == [("add", f"data/{snap.location}")]
+    assert not (shop / "data" / snap.location).stat().st_mode & 0o222  # still read-only
 
 
 def test_a_snapshot_outside_dvc_runs_no_dvc(shop: Path, monkeypatch: pytest.MonkeyPatch) -> None:

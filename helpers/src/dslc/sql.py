@@ -472,6 +472,7 @@ def snapshot(name: str, root: Path | None = None) -> Snapshot:
 
     if dvc.enabled(r):  # raw data like any other: versioned, pushed and pulled with DVC
         dvc.track(r, dest)
+        dest.chmod(0o444)  # dvc add puts back a writable copy from its cache
     return snap
 
 
