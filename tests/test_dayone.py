@@ -14,8 +14,6 @@ import json
 import os
 import re
 import shlex
-import signal
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -23,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.generated import ENV, bake_cli, commit_all, sh, template_git_copy
+from tests.generated import bake_cli, commit_all, sh, template_git_copy
 from tests.servers import background, free_port
 
 ANSWERS = {"project_name": "Demo Project", "project_slug": "demo-project", "ci": "none"}
@@ -161,17 +159,8 @@ def test_make_lab_serves_on_loopback_with_the_projects_kernel(fresh, tmp_path):
     log = tmp_path / "lab.log"
     # --allow-root: CI runs as root, where Jupyter otherwise refuses to start.
     command = f"make lab LAB_PORT={port} LAB_ARGS='--no-browser --allow-root'"
-    with log.open("w") as out:
-        lab = subprocess.Popen(
-            ["bash", "-c", command], cwd=project, env=ENV, stdout=out, stderr=out,
-            start_new_session=True,
-        )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 240
-        while _get(f"{base}/api")[0] != 200:
-            assert lab.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
-            time.sleep(1)
+    with background(command, project, f"{base}/api", log, timeout=240):
         printed = re.search(rf"{base}/lab/tree/notebooks\?token=(\w+)", log.read_text())
         assert printed, log.read_text()[-3000:]
         token = printed[1]
@@ -198,13 +187,6 @@ def test_make_lab_serves_on_loopback_with_the_projects_kernel(fresh, tmp_path):
         [(pid, argv)] = kernels.items()
         assert argv[0] == str(project / ".venv" / "bin" / "python"), argv
         assert Path(f"/proc/{pid}/cwd").resolve() == (project / "notebooks").resolve()
-    finally:
-        os.killpg(lab.pid, signal.SIGTERM)
-        try:
-            lab.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(lab.pid, signal.SIGKILL)
-            lab.wait()
     assert _listening(port) == set()
     deadline = time.monotonic() + 20
     while _processes_with(f"kernel-{kernel_id}.json") and time.monotonic() < deadline:
