@@ -97,7 +97,8 @@ def main() -> None:
         spark, start_seconds = timed(spark_session)
         frame = spark.createDataFrame(rows).cache()
         frame.count()  # materialize: converting pandas to Spark is not scoring
-        udf = mlflow.pyfunc.spark_udf(spark, uri, env_manager="local", result_type="string")
+        # As the project scores: the signature names the prediction column and its type.
+        udf = mlflow.pyfunc.spark_udf(spark, uri, env_manager="local")
         scored = frame.withColumn("prediction", udf())
         # Warm-up on every row: each of Spark's Python workers loads the model once.
         scored.write.format("noop").mode("overwrite").save()
