@@ -150,6 +150,26 @@ def test_save_through_catalog_records_fingerprint(project: Path) -> None:
     pd.testing.assert_frame_equal(data.load("features"), FRAME)
 
 
+def test_a_dataset_just_saved_is_read_once_for_its_fingerprint(project, monkeypatch) -> None:
+    """dslc wrote the file whole: its fresh timestamps need not make the next step read
+    it again (the racy window concerns writers that may still be writing)."""
+    from dslc import fingerprint
+
+    cat = project / "data" / "catalog.yml"
+    cat.write_text(cat.read_text() + "  features:\n    location: processed/features.parquet\n")
+    reads: list[Path] = []
+    real = fingerprint.hash_file
+    monkeypatch.setattr(
+        fingerprint, "hash_file", lambda p, *a, **k: reads.append(p) or real(p, *a, **k)
+    )
+    data.save(FRAME, "features")
+    assert (
+        data.fingerprint("features")
+        == yaml.safe_load(cat.read_text())["datasets"]["features"]["fingerprint"]
+    )
+    assert len(reads) == 1
+
+
 def test_catalog_options_are_used_and_overridable(project: Path) -> None:
     (project / "data" / "catalog.yml").write_text(
         "datasets:\n  semi:\n    location: interim/semi.txt\n    format: csv\n"

@@ -87,7 +87,25 @@ def test_data_add_outside_dvc_runs_no_dvc(project: Path, monkeypatch) -> None:
 
 
 def _remote(project: Path, url: str) -> FakeDvc:
-    return FakeDvc({"config core.remote": "storage\n", "config remote.storage.url": url + "\n"})
+    return FakeDvc({"config --list": f"core.remote=storage\nremote.storage.url={url}\n"})
+
+
+def test_the_remote_is_read_from_every_config_level_in_one_dvc_start(dvc_project, monkeypatch):
+    listed = (
+        "remote.storage.url=/team/share\ncore.analytics=false\ncore.remote=storage\n"
+        "remote.storage.url=/mnt/mine\n"  # config.local, listed last, wins
+    )
+    fake = FakeDvc({"config --list": listed})
+    monkeypatch.setattr(dvc, "run", fake)
+    assert dvc.remote(dvc_project) == dvc.Remote("storage", "/mnt/mine", Path("/mnt/mine"))
+    assert fake.calls == [("config", "--list")]
+    for listed, error in (
+        ("core.analytics=false\n", "no DVC remote is set"),
+        ("core.remote=storage\n", "the DVC remote 'storage' has no url"),
+    ):
+        monkeypatch.setattr(dvc, "run", FakeDvc({"config --list": listed}))
+        with pytest.raises(dvc.DvcError, match=error):
+            dvc.remote(dvc_project)
 
 
 def test_pull_from_a_remote_folder_that_does_not_exist_is_one_line(dvc_project, monkeypatch):
@@ -218,31 +236,6 @@ def test_one_read_gives_dslc_and_dvc_their_hashes(dvc_project: Path, monkeypatch
     assert fp == "sha256:" + hashlib.sha256(file.read_bytes()).hexdigest()
     assert dvc.file_md5(dvc_project, file) == hashlib.md5(file.read_bytes()).hexdigest()
     assert len(reads) == 1
-
-
-def test_dvc_add_carries_both_hashes_over_to_the_rewritten_file(dvc_project, monkeypatch):
-    from dslc import fingerprint
-
-    file = dvc_project / "data/raw/iris.csv"
-    age(file)
-    md5 = hashlib.md5(file.read_bytes()).hexdigest()
-
-    def dvc_add(root: Path, *args: str, what: str | None = None) -> str:
-        content = file.read_bytes()  # DVC puts a copy of its cache object in place
-        file.unlink()
-        file.write_bytes(content)
-        age(file)
-        (dvc_project / "data/raw/iris.csv.dvc").write_text(
-            f"outs:\n- md5: {md5}\n  path: iris.csv\n"
-        )
-        return ""
-
-    monkeypatch.setattr(dvc, "run", dvc_add)
-    assert cli.main(["data", "add", "iris", "raw/iris.csv", "--replace"]) == 0
-    monkeypatch.setattr(fingerprint, "hash_file", lambda *a, **k: pytest.fail("hashed again"))
-    cache = dvc_project / ".dslc" / "fingerprints.json"
-    assert fingerprint.fingerprint_path(file, cache).startswith("sha256:")
-    assert dvc.file_md5(dvc_project, file) == md5
 
 
 def test_saving_a_file_dvc_tracks_updates_its_pointer(dvc_project: Path, monkeypatch) -> None:

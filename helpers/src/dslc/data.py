@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -49,9 +50,14 @@ def _cache_file(root: Path) -> Path:
 
 
 def fingerprint_target(
-    target: Target, on_bytes: Progress | None = None, *, trust_cache: bool = True
+    target: Target,
+    on_bytes: Progress | None = None,
+    *,
+    trust_cache: bool = True,
+    written: os.stat_result | None = None,
 ) -> str:
-    """Full-content fingerprint of a resolved target (``trust_cache=False`` re-hashes)."""
+    """Full-content fingerprint of a resolved target (``trust_cache=False`` re-hashes;
+    ``written``: the stat of the file as dslc has just written it)."""
     if target.is_sql:
         raise DslcError(
             f"dataset {target.name!r} is a live SQL source and has no fingerprint; freeze it "
@@ -65,7 +71,7 @@ def fingerprint_target(
     if not target.local.exists():
         raise _missing(target)
     cache = _cache_file(target.root)
-    return fingerprint_path(target.local, cache, on_bytes, trust_cache=trust_cache)
+    return fingerprint_path(target.local, cache, on_bytes, trust_cache=trust_cache, written=written)
 
 
 def fingerprint(path_or_name: NameOrPath) -> str:
@@ -207,6 +213,7 @@ def save(
     fmt = formats.get(target.format)
     formats.check_savable(fmt, obj)
     opts = {**fmt.save_defaults, **target.options}
+    written: os.stat_result | None = None
     if target.local is None:
         storage = opts.pop("storage_options", None)
         with formats.open_url(target.url or target.location, "wb", storage) as fh:
@@ -222,29 +229,58 @@ def save(
 
         with atomic_path(dest) as tmp:
             fmt.save(obj, str(tmp), **opts)
+            inode = tmp.stat().st_ino
+        written = _written(dest, inode)
         where = dest
-    fp = _record(target) if target.entry is not None else None
+    fp = _fingerprint_saved(target, written)
     if target.local is not None:
-        _update_dvc_pointer(target.root, target.local, fp)
+        _update_dvc_pointer(target.root, target.local)
     publish(target, "output", fp)
     return where
 
 
-def _update_dvc_pointer(root: Path, dest: Path, fp: str | None) -> None:
+def _written(dest: Path, inode: int) -> os.stat_result | None:
+    """The stat of the file this save renamed to ``dest``, if it is still there."""
+    try:
+        st = dest.stat()
+    except OSError:
+        return None
+    return st if st.st_ino == inode and stat.S_ISREG(st.st_mode) else None
+
+
+def _fingerprint_saved(target: Target, written: os.stat_result | None) -> str | None:
+    """The fingerprint of what was just saved, for the catalog and tracking.
+
+    In a DVC project every saved file is fingerprinted: the same read gives DVC the md5
+    it would otherwise read the file again for (``dslc.dvc_hashes``).
+    """
+    if target.entry is not None:
+        return _record(target, written)
+    from . import dvc
+
+    if target.local is None or not dvc.enabled(target.root):
+        return None
+    try:
+        return fingerprint_target(target, written=written)
+    except (OSError, DslcError) as exc:
+        _log.warning("saved %s but could not fingerprint it: %s", target.label, exc)
+        return None
+
+
+def _update_dvc_pointer(root: Path, dest: Path) -> None:
     """A file that ``dvc add`` put under DVC (a ``<file>.dvc`` beside it) is added again,
-    so the pointer names what was just saved. Stage outputs have no such pointer: dvc
-    repro records them when the stage ends."""
-    pointer = dest.with_name(dest.name + ".dvc")
-    if not pointer.is_file():
+    so the pointer names what was just saved (DVC takes the md5 dslc computed with the
+    fingerprint). Stage outputs have no such pointer: dvc repro records them when the
+    stage ends."""
+    if not dest.with_name(dest.name + ".dvc").is_file():
         return
     from . import dvc
-    from .fingerprint import restamp
 
-    if dvc.enabled(root) and dvc.track(root, dest) is not None and fp is not None:
-        restamp(dest, fp, _cache_file(root), dvc.recorded_md5(pointer))
+    if dvc.enabled(root):
+        dvc.track(root, dest)
 
 
-def _record(target: Target) -> str | None:
+def _record(target: Target, written: os.stat_result | None = None) -> str | None:
     """Store the fingerprint of what is now on disk in the catalog entry.
 
     Hashed inside the catalog lock: when two processes save the same dataset, the last to
@@ -257,7 +293,7 @@ def _record(target: Target) -> str | None:
     cache = catalog.cache_path(root)
     with catalog.locked(config.state_dir(root) / "catalog.lock"):
         try:
-            fp = fingerprint_target(target)
+            fp = fingerprint_target(target, written=written)
         except (OSError, DslcError) as exc:
             _log.warning("saved %s but could not fingerprint it: %s", target.label, exc)
             return None

@@ -5,9 +5,12 @@ DVC runs as a subprocess (``python -m dvc`` of the project's environment), never
 one line (a :class:`DvcError`), built from DVC's own ``ERROR:`` message where it has one.
 
 ``pull`` is careful about ``data/``: it checks that the remote holds everything first,
-fetches into the cache, checks the cache files it is about to restore against their md5,
-and only then checks files out, so a remote that lacks data or a corrupted cache file
-leaves ``data/`` as it was.
+fetches into the cache, checks the cache files it is about to restore against their md5
+(files in folders too), and only then checks files out, so a remote that lacks data or a
+corrupted cache file leaves ``data/`` as it was.
+
+dslc and DVC share their hashes (``dslc.dvc_hashes``, ``dslc.dvc_state``): a file one of
+them has read is not read again by the other.
 """
 
 from __future__ import annotations
@@ -90,16 +93,21 @@ class Remote:
 
 def remote(root: Path) -> Remote:
     """The default remote (``core.remote`` in ``.dvc/config``)."""
-    try:
-        name = run(root, "config", "core.remote").strip()
-    except DvcError:
-        name = ""
+    # One start of DVC for every level of its config; a later line (config.local) wins.
+    listed = run(root, "config", "--list", what="reading DVC's config (.dvc/config)")
+    options = dict(line.partition("=")[::2] for line in listed.splitlines() if "=" in line)
+    name = options.get("core.remote", "").strip()
     if not name:
         raise DvcError(
             "no DVC remote is set: name one with `uv run dvc remote add --default storage"
             " <folder or URL>` (see .dvc/config)"
         )
-    url = run(root, "config", f"remote.{name}.url").strip()
+    url = options.get(f"remote.{name}.url", "").strip()
+    if not url:
+        raise DvcError(
+            f"the DVC remote {name!r} has no url: set one with `uv run dvc remote modify"
+            f" {name} url <folder or URL>` (see .dvc/config)"
+        )
     local: Path | None = None
     if "://" not in url or url.startswith("file://"):
         path = Path(url.removeprefix("file://")).expanduser()
@@ -153,22 +161,6 @@ def track(root: Path, path: Path) -> str | None:
     # Not --quiet: it silences ERROR lines too, and the one-line error quotes them.
     run(root, "add", rel, what=f"dvc add {rel}")
     return rel + ".dvc"
-
-
-def recorded_md5(pointer: Path) -> str | None:
-    """The md5 a one-output .dvc file records (None for a folder or a bad file)."""
-    import yaml
-
-    try:
-        document = yaml.safe_load(pointer.read_text(encoding="utf-8"))
-    except (OSError, ValueError, yaml.YAMLError):
-        return None
-    outs = document.get("outs") if isinstance(document, dict) else None
-    if not isinstance(outs, list) or len(outs) != 1:
-        return None
-    out = outs[0]
-    md5 = out.get("md5") if isinstance(out, dict) else None
-    return md5 if isinstance(md5, str) and not md5.endswith(".dir") else None
 
 
 # --- pull ---------------------------------------------------------------------------------
@@ -225,28 +217,31 @@ def version_tag(rel: Path | str) -> str:
 def file_md5(root: Path, path: Path) -> str:
     """DVC's md5 of a file (the plain md5 of its content, as DVC 3 stores files).
 
-    dslc computes it in the same read as its own fingerprint (``dslc.fingerprint``) and
-    caches both by size, times and inode: a file a run has loaded is not read again here.
+    Unread when dslc or DVC already knows it for the file as it is now
+    (:mod:`dslc.dvc_hashes`); otherwise one read gives it with dslc's fingerprint.
     """
     from .config import state_dir
-    from .fingerprint import dvc_md5_cache, fingerprint_path
+    from .fingerprint import fingerprint_path
 
     cache_file = state_dir(root) / "fingerprints.json"
-    md5_cache = dvc_md5_cache(cache_file)
-    key, stamp = str(Path(path).absolute()), _stamp(path)
-    if md5_cache is not None and (hit := md5_cache.get(key, stamp)) is not None:
-        return hit
-    fingerprint_path(path, cache_file, trust_cache=False)  # one read: both digests
-    md5_cache = dvc_md5_cache(cache_file)
-    if md5_cache is not None and (hit := md5_cache.get(key, _stamp(path))) is not None:
-        return hit
-    return _md5(path)  # a file too fresh to cache ("racy"): hash it here
+    path = Path(path).absolute()
+    md5 = _known_md5(cache_file, path)
+    if md5 is None and enabled(root):
+        fingerprint_path(path, cache_file, trust_cache=False)  # one read: both digests
+        md5 = _known_md5(cache_file, path)
+    return md5 if md5 is not None else _md5(path)  # changed while hashed: hash it here
 
 
-def _stamp(path: Path) -> list[Any]:
-    from .fingerprint import _stamp as stamp_of
+def _known_md5(cache_file: Path, path: Path) -> str | None:
+    from .fingerprint import FingerprintCache, dvc_hashes
 
-    return stamp_of(Path(path).stat())
+    hashes = dvc_hashes(FingerprintCache(cache_file))
+    if hashes is None:
+        return None
+    try:
+        return hashes.known_md5(path, path.stat())
+    finally:
+        hashes.close()
 
 
 def _md5(path: Path) -> str:
@@ -269,18 +264,68 @@ def _missing_on_remote(root: Path, where: Remote) -> list[str]:
     return sorted(path for path, state in report.items() if state == "missing")
 
 
-def _verify_cache(root: Path, outs: Iterable[Output]) -> None:
-    """Refuse a cache file whose content no longer matches its md5 (a corrupted copy)."""
+@dataclass(frozen=True)
+class _Checked:
+    """A cache file whose content matched its md5, and the dslc fingerprint read with it."""
+
+    destination: Path
+    stamp: list[Any]
+    fingerprint: str
+    md5: str
+
+
+def _files(root: Path, out: Output) -> list[tuple[Path, str]]:
+    """(destination, md5) of each file of an output; a folder's from its manifest."""
+    if not out.md5.endswith(".dir"):
+        return [(Path(root, out.path), out.md5)]
+    try:
+        manifest = json.loads(cache_file(root, out.md5).read_text(encoding="utf-8"))
+        return [(Path(root, out.path, entry["relpath"]), entry["md5"]) for entry in manifest]
+    except (OSError, ValueError, TypeError, KeyError):
+        return []  # no manifest yet, or not DVC's: DVC reports it itself
+
+
+def _verify_cache(root: Path, outs: Iterable[Output]) -> list[_Checked]:
+    """Refuse a cache file whose content no longer matches its md5 (a corrupted copy).
+
+    The same read gives the dslc fingerprint of the file that will be restored from it.
+    """
+    from .fingerprint import ALGO, hash_file, stamp_of
+
+    checked = []
     for out in outs:
-        if out.md5.endswith(".dir"):
-            continue  # a folder's manifest: DVC reads and checks it itself
-        cached = cache_file(root, out.md5)
-        if cached.is_file() and _md5(cached) != out.md5:
-            raise DvcError(
-                f"the DVC cache file {cached.relative_to(root)} for {out.path} is corrupted"
-                " (its content no longer matches its md5): delete it and run `make pull` again"
-                " to fetch a good copy; data/ was left as it was"
-            )
+        for destination, md5 in _files(root, out):
+            cached = cache_file(root, md5)
+            if not cached.is_file():
+                continue
+            read_md5 = hashlib.md5(usedforsecurity=False)
+            digest = hash_file(cached, also=read_md5)
+            if read_md5.hexdigest() != md5:
+                raise DvcError(
+                    f"the DVC cache file {cached.relative_to(root)} for"
+                    f" {destination.relative_to(root)} is corrupted (its content no longer"
+                    " matches its md5): delete it and run `make pull` again to fetch a good"
+                    " copy; data/ was left as it was"
+                )
+            checked.append(_Checked(destination, stamp_of(cached.stat()), f"{ALGO}:{digest}", md5))
+    return checked
+
+
+def _remember(root: Path, checked: Iterable[_Checked]) -> None:
+    """The restored files keep the fingerprints read from their cache files: the first
+    load does not read them again (DVC records their md5 as it checks them out)."""
+    from .config import state_dir
+    from .fingerprint import FingerprintCache, dvc_hashes
+
+    fingerprints = FingerprintCache(state_dir(root) / "fingerprints.json")
+    hashes = dvc_hashes(fingerprints)
+    if hashes is None:
+        return
+    for item in checked:
+        if item.destination.is_file():
+            hashes.remember(item.destination, item.stamp, item.fingerprint, item.md5)
+    fingerprints.flush()
+    hashes.close()
 
 
 def pull(root: Path) -> str:
@@ -298,6 +343,7 @@ def pull(root: Path) -> str:
     run(root, "fetch", what=f"fetch from the DVC remote {where.name!r} ({where.url})")
     outs = tracked(root)
     restore = [o for o in outs if not Path(root, o.path).exists()]
-    _verify_cache(root, restore)
+    checked = _verify_cache(root, restore)
     run(root, "checkout", what="dvc checkout")
+    _remember(root, checked)
     return f"{len(restore)} output(s) restored, {len(outs) - len(restore)} already in place"

@@ -11,6 +11,12 @@ hashed could keep its stamp, so files modified just before hashing are not cache
 ("racy" entries, as git does). ``trust_cache=False`` re-hashes anyway (``dslc data
 verify``) and refreshes the cache.
 
+A file dslc has just written itself (renamed into place whole) is cached at once: the
+racy window concerns writers that may still be writing.
+
+In a project under DVC, the same read also gives DVC's md5, shared with DVC both ways
+(:mod:`dslc.dvc_hashes`).
+
 Only regular files are hashed: a FIFO, socket or device (which could block a reader
 forever or never end) raises :class:`SpecialFileError`; in a folder, dslc's own temporary
 files of writes in progress (``.dslc-tmp-*``) are not part of the dataset.
@@ -26,10 +32,13 @@ import stat
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import atomic
 from .errors import SpecialFileError
+
+if TYPE_CHECKING:
+    from .dvc_hashes import DvcHashes
 
 ALGO = "sha256"
 CHUNK = 1 << 20  # 1 MiB: big enough to amortise syscalls, small enough to stay in L2
@@ -136,6 +145,13 @@ class FingerprintCache:
             return str(hit[1])
         return None
 
+    def entry(self, key: str) -> list[Any] | None:
+        """``[stamp, fingerprint]`` last recorded for ``key``, whatever the file is now."""
+        if self._entries is None:
+            self._entries = self._read()
+        hit = self._entries.get(key)
+        return hit if isinstance(hit, list) and len(hit) == 2 else None
+
     def put(self, key: str, stamp: list[Any], fp: str) -> None:
         """Record ``fp`` for ``key``; written to disk by :meth:`flush`."""
         if self._entries is None:
@@ -160,7 +176,8 @@ class FingerprintCache:
         self._dirty = {}
 
 
-def _stamp(st: os.stat_result) -> list[Any]:
+def stamp_of(st: os.stat_result) -> list[Any]:
+    """What the cache compares: size, mtime, ctime and inode."""
     return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
 
 
@@ -179,54 +196,31 @@ def _file_fp(
     cache: FingerprintCache,
     on_bytes: Progress | None,
     trust_cache: bool,
-    md5_cache: FingerprintCache | None = None,
+    dvc: DvcHashes | None = None,
+    written: os.stat_result | None = None,
 ) -> str:
     key = str(path)
     st = path.stat()
     check_regular(path, st)
     if trust_cache:
-        hit = cache.get(key, _stamp(st))
+        hit = cache.get(key, stamp_of(st))
+        if hit is None and dvc is not None:
+            hit = dvc.carried(path, st)
         if hit is not None:
             return hit
+    whole = written is not None and stamp_of(written) == stamp_of(st)
     started = time.time_ns()
-    md5 = hashlib.md5(usedforsecurity=False) if md5_cache is not None else None
+    md5 = hashlib.md5(usedforsecurity=False) if dvc is not None else None
     digest = hash_file(path, on_bytes) if md5 is None else hash_file(path, on_bytes, also=md5)
     fp = f"{ALGO}:{digest}"
     after = path.stat()
-    if _stamp(after) != _stamp(st):
+    if stamp_of(after) != stamp_of(st):
         _log.warning("%s changed while it was being fingerprinted; not caching", path)
-    elif not is_racy(after.st_mtime_ns, started):
-        cache.put(key, _stamp(after), fp)
-        if md5_cache is not None and md5 is not None:
-            md5_cache.put(key, _stamp(after), md5.hexdigest())
+    elif whole or not is_racy(after.st_mtime_ns, started):
+        cache.put(key, stamp_of(after), fp)
+        if dvc is not None and md5 is not None:
+            dvc.hashed(path, after, md5.hexdigest())
     return fp
-
-
-DVC_MD5_CACHE = "dvc-md5.json"
-
-
-def dvc_md5_cache(cache_file: Path | None) -> FingerprintCache | None:
-    """In a DVC project, the cache of DVC's md5s beside dslc's fingerprint cache: a file
-    dslc hashes gets its md5 (the key DVC and its remote know it by) from the same read.
-    The md5 cache keeps the same stamps; its values are plain md5 hex digests."""
-    if cache_file is None or not (cache_file.parent.parent / ".dvc").is_dir():
-        return None
-    return FingerprintCache(cache_file.parent / DVC_MD5_CACHE, algo="md5")
-
-
-def restamp(path: Path, fp: str, cache_file: Path, md5: str | None = None) -> None:
-    """Record ``fp`` (and DVC's ``md5``) for ``path`` as it is now, without hashing: for a
-    file another tool (DVC) just rewrote with the very content ``fp`` was computed from."""
-    p = Path(path).absolute()
-    st = p.stat()
-    if stat.S_ISREG(st.st_mode) and not is_racy(st.st_mtime_ns):
-        cache = FingerprintCache(cache_file)
-        cache.put(str(p), _stamp(st), fp)
-        cache.flush()
-        md5_cache = dvc_md5_cache(cache_file)
-        if md5 is not None and md5_cache is not None:
-            md5_cache.put(str(p), _stamp(st), md5)
-            md5_cache.flush()
 
 
 def _dir_fp(
@@ -234,7 +228,7 @@ def _dir_fp(
     cache: FingerprintCache,
     on_bytes: Progress | None,
     trust_cache: bool,
-    md5_cache: FingerprintCache | None = None,
+    dvc: DvcHashes | None = None,
 ) -> str:
     # Hash of "relative/posix/name NUL file-digest LF" for every file in sorted order:
     # renames and moves change it, and each file still benefits from the cache.
@@ -250,7 +244,7 @@ def _dir_fp(
     h = hashlib.new(ALGO)
     for rel, full in files:
         try:
-            digest = _file_fp(full, cache, on_bytes, trust_cache, md5_cache).partition(":")[2]
+            digest = _file_fp(full, cache, on_bytes, trust_cache, dvc).partition(":")[2]
         except FileNotFoundError:
             if full.is_symlink():
                 raise SpecialFileError(
@@ -267,6 +261,7 @@ def fingerprint_path(
     on_bytes: Progress | None = None,
     *,
     trust_cache: bool = True,
+    written: os.stat_result | None = None,
 ) -> str:
     """Fingerprint of a local file or folder (all files, sorted, with relative names).
 
@@ -276,23 +271,35 @@ def fingerprint_path(
         on_bytes: progress callback, called with byte counts as content is hashed.
         trust_cache: False re-hashes every file even when its stamp is cached (the cache
             is still refreshed).
+        written: the stat of the file as dslc has just written it whole: cached even
+            though its timestamps are fresh.
 
     Raises:
         SpecialFileError: a FIFO, socket, device or broken link where data was expected.
     """
     p = Path(path).absolute()
     cache = FingerprintCache(cache_file)
-    md5_cache = dvc_md5_cache(cache_file)
+    dvc = dvc_hashes(cache)
     try:
         st = p.stat()
         check_regular(p, st)
         if stat.S_ISDIR(st.st_mode):
-            return _dir_fp(p, cache, on_bytes, trust_cache, md5_cache)
-        return _file_fp(p, cache, on_bytes, trust_cache, md5_cache)
+            return _dir_fp(p, cache, on_bytes, trust_cache, dvc)
+        return _file_fp(p, cache, on_bytes, trust_cache, dvc, written)
     finally:
         cache.flush()
-        if md5_cache is not None:
-            md5_cache.flush()
+        if dvc is not None:
+            dvc.close()
+
+
+def dvc_hashes(cache: FingerprintCache) -> DvcHashes | None:
+    """DVC's side of ``cache`` (``<root>/.dslc/fingerprints.json``) in a project under
+    DVC; None elsewhere, where :mod:`dslc.dvc_hashes` is not even imported."""
+    if cache.file is None or not (cache.file.parent.parent / ".dvc").is_dir():
+        return None
+    from .dvc_hashes import DvcHashes
+
+    return DvcHashes(cache.file.parent.parent, cache)
 
 
 def _remote_stamp(info: dict[str, Any]) -> list[Any] | None:

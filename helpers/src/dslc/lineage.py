@@ -27,7 +27,7 @@ from . import catalog, config, formats, locate
 from .atomic import clean_stale
 from .catalog import DatasetEntry
 from .errors import CatalogError, DatasetNotFoundError, DslcError, UnsafePathError
-from .fingerprint import Progress, fingerprint_path, fingerprint_url, restamp
+from .fingerprint import Progress, fingerprint_path, fingerprint_url
 
 Status = Literal["ok", "changed", "lost", "not_built", "unrecorded", "live", "error"]
 FAILING: frozenset[Status] = frozenset({"changed", "lost", "error"})
@@ -112,7 +112,7 @@ def add(
         else fingerprint_url(location, None, fp_cache, on_bytes)
     )
     if target.local is not None:
-        _track_with_dvc(r, target.local, fp, fp_cache)
+        _track_with_dvc(r, target.local)
     with catalog.locked(config.state_dir(r) / "catalog.lock"):
         entries = catalog.read(cat_file, cache)  # again: it may have changed while hashing
         _check_parents(name, parents, cat_file, entries, replace_existing)
@@ -132,17 +132,15 @@ def add(
     return entry
 
 
-def _track_with_dvc(root: Path, local: Path, fp: str, fp_cache: Path) -> None:
+def _track_with_dvc(root: Path, local: Path) -> None:
     """In a DVC project, a file or folder under data/ goes under DVC too (``dvc add``),
-    unless a stage of dvc.yaml produces it. DVC rewrites the file as a copy of its cache
-    object, of the content just hashed: its fingerprint carries over, unhashed."""
+    unless a stage of dvc.yaml produces it. DVC takes the md5s dslc computed with the
+    fingerprint from its hash state, and the copy it puts back keeps the fingerprint
+    (``dslc.dvc_hashes``): nothing is read again."""
     from . import dvc
 
-    if not dvc.enabled(root) or not local.is_relative_to(root / "data"):
-        return
-    pointer = dvc.track(root, local)
-    if pointer is not None and local.is_file():
-        restamp(local, fp, fp_cache, dvc.recorded_md5(root / pointer))
+    if dvc.enabled(root) and local.is_relative_to(root / "data"):
+        dvc.track(root, local)
 
 
 def _check_parents(

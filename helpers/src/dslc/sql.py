@@ -450,7 +450,8 @@ def snapshot(name: str, root: Path | None = None) -> Snapshot:
         taken_ids = {s.id for s in entry.snapshots}
         dest = _write_new(frame, folder, taken.strftime("%Y%m%dT%H%M%SZ"), taken_ids, atomic_path)
         try:
-            fp = fingerprint_path(dest, config.state_dir(r) / "fingerprints.json")
+            cache = config.state_dir(r) / "fingerprints.json"
+            fp = fingerprint_path(dest, cache, written=dest.stat())  # written whole, just now
             snap = Snapshot(
                 id=dest.stem,
                 location=dest.relative_to(r / "data").as_posix(),
