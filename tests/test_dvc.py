@@ -16,10 +16,31 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
+from tests.conftest import ROOT
 from tests.generated import commit_all, sh
 
 SKIPPED = re.compile(r"Stage '(\w+)' didn't change, skipping")
 RAN = re.compile(r"Running stage '(\w+)'")
+# The pipeline's data files: each is read once in all, by dslc, which gives DVC its md5.
+DATA_FILES = (
+    "data/raw/iris.csv",
+    "data/processed/iris_train.parquet",
+    "data/processed/iris_test.parquet",
+    "data/processed/iris_predictions.csv",
+)
+
+
+def counting_reads(log: Path) -> dict[str, str]:
+    """The environment under which every process logs each file dslc or DVC reads to hash
+    it (helpers/tests/hashlog): ``<tool> <path>`` lines in ``log``."""
+    log.write_text("")
+    return {"HASH_LOG": str(log), "PYTHONPATH": str(ROOT / "helpers" / "tests" / "hashlog")}
+
+
+def reads(log: Path) -> list[tuple[str, str]]:
+    """(tool, path) of each file read to be hashed (DVC's in-memory objects left out)."""
+    lines = [line.partition(" ")[::2] for line in log.read_text().splitlines()]
+    return [(tool, path) for tool, path in lines if "/memory:/" not in path]
 
 
 def test_none_is_free_of_dvc(bake):
@@ -77,11 +98,13 @@ def first_model(ready_project, tmp_path_factory) -> SimpleNamespace:
     sh(f"git clone --quiet {ready_project} {project}", team)
     shutil.copy(ready_project / "uv.lock", project / "uv.lock")  # resolved once, in setup
     sh("make setup", project)
-    sh("make data", project)
+    log = team / "hash.log"
+    env = counting_reads(log)
+    sh("make data", project, env=env)
     commit_all(project, "Lock and data versions")  # uv.lock, dvc.lock, catalog fingerprints
-    sh("make train predict", project)
+    sh("make train predict", project, env=env)
     commit_all(project, "First model")
-    return SimpleNamespace(project=project, run_id=last_run(project))
+    return SimpleNamespace(project=project, run_id=last_run(project), reads=reads(log))
 
 
 @pytest.fixture(scope="module")
@@ -102,27 +125,50 @@ def teammate(author) -> Path:
 
 
 @pytest.mark.slow
-def test_a_teammate_gets_every_byte_with_make_pull(author, teammate):
+def test_the_pipeline_reads_each_data_file_once_between_dslc_and_dvc(first_model):
+    """From `make data` to `make predict`: data.save reads each file it writes once, for
+    its fingerprint and DVC's md5; DVC's stage commits take the md5 from DVC's state, and
+    the next stages' loads and run tags read nothing (DVC's copies keep the fingerprint)."""
+    project = first_model.project
+    for rel in DATA_FILES:
+        tools = [tool for tool, path in first_model.reads if path == str(project / rel)]
+        assert tools == ["dslc"], (rel, first_model.reads)
+    dvc_reads = [path for tool, path in first_model.reads if tool == "dvc"]
+    assert not [path for path in dvc_reads if "/data/" in path], dvc_reads  # only code: deps
+
+
+@pytest.mark.slow
+def test_a_teammate_gets_every_byte_with_make_pull(author, teammate, tmp_path):
     assert not (teammate / "data" / "raw" / "iris.csv").exists()
-    sh("make pull", teammate)
+    log = tmp_path / "hash.log"
+    sh("make pull", teammate, env=counting_reads(log))
+    # Each restored file read once, its cache file checked by dslc; DVC read none.
+    restored = reads(log)
+    assert {tool for tool, _ in restored} == {"dslc"}, restored
+    assert all("/.dvc/cache/files/md5/" in path for _, path in restored), restored
+    assert len(restored) == len({path for _, path in restored})
 
     lock = yaml.safe_load((author / "dvc.lock").read_text())
     outputs = [out["path"] for stage in lock["stages"].values() for out in stage.get("outs", [])]
     assert "data/raw/iris.csv" in outputs and "models/train.json" in outputs
     for path in outputs:
         assert (teammate / path).read_bytes() == (author / path).read_bytes(), path
-    sh(".venv/bin/dslc data verify", teammate)
-    # Restored outputs are DVC's: nothing needs building again.
-    ran, skipped = stages(sh("make train", teammate).stdout)
+    sh(".venv/bin/dslc data verify", teammate)  # reads every file again, on purpose
+    # Restored outputs are DVC's: nothing needs building again, or reading.
+    ran, skipped = stages(sh("make train", teammate, env=counting_reads(log)).stdout)
     assert not ran and skipped == {"data", "features", "train"}
+    # DVC hashes the stages' code once in a new clone; no data file is read.
+    assert not [path for _, path in reads(log) if "/src/" not in path], reads(log)
 
 
 @pytest.mark.slow
-def test_unchanged_pipeline_is_skipped_and_a_parameter_reruns_only_training(author):
-    output = sh("make train", author)
+def test_unchanged_pipeline_is_skipped_and_a_parameter_reruns_only_training(author, tmp_path):
+    log = tmp_path / "hash.log"
+    output = sh("make train", author, env=counting_reads(log))
     ran, skipped = stages(output.stdout)
     assert not ran and skipped == {"data", "features", "train"}, output.stdout
     assert "registered version" not in output.stderr
+    assert reads(log) == []  # DVC knew every hash: not a file read
 
     params = author / "params.yaml"
     original = params.read_text()
