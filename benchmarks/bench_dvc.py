@@ -1,131 +1,127 @@
-"""Hashing passes over one data file in a DVC project: dslc sharing its reads with DVC's
-md5 vs a baseline that hashes separately, in the same run.
+"""Reads of data for hashing in a DVC project: dslc sharing its hashes with DVC's state
+vs the same day with sharing turned off (``DSLC_DVC_STATE=off``), in the same run.
 
-The day of one raw file: `dslc data add` (dslc's fingerprint, then `dvc add`), then a
-tracked run loads it (dslc's fingerprint, and the DVC md5 the run records).
+The day of one big raw file, through the real `dslc` and `dvc` commands:
 
-- baseline: every step hashes on its own: a sha256 pass for the catalog, `dvc add`, a
-  sha256 pass at load (DVC rewrote the file, so its size/times/inode stamp changed) and
-  an md5 pass for the run's data-version tag;
-- shared: one read gives dslc's sha256 and DVC's md5 together; after `dvc add` both carry
-  over to the rewritten file, so the load and the run tag read nothing.
+1. `dslc data add` (dslc's fingerprint, then `dvc add`);
+2. a DVC stage that loads it and saves a copy with `data.save` (`dvc repro`);
+3. the next step: that copy's fingerprint and DVC md5, as a tracked run records them;
+4. `dvc repro` again, with nothing changed.
 
-`dvc add` hashes the file once more in both (DVC keeps its own state); its time is
-measured apart and left out of dslc's. Run: uv run --project helpers --with dvc python
-benchmarks/bench_dvc.py [MEGABYTES]
+Every process logs each file dslc or DVC reads to hash (helpers/tests/hashlog); the
+script prints the reads per step, the megabytes read and the time of the whole day.
+Run: uv run --project helpers python benchmarks/bench_dvc.py [MEGABYTES]
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
+import pickle
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from dslc import dvc, fingerprint, lineage
-
 SIZE_MB = int(sys.argv[1]) if len(sys.argv) > 1 else 256
+HASHLOG = Path(__file__).resolve().parents[1] / "helpers" / "tests" / "hashlog"
+PYTHON = sys.executable
+DSLC = str(Path(PYTHON).with_name("dslc"))
+STAGE = f"""\
+stages:
+  copy:
+    cmd: {PYTHON} stage_copy.py
+    deps:
+      - data/raw/big.pkl
+    outs:
+      - data/processed/copy.pkl
+"""
+COPY = 'from dslc import data\ndata.save(data.load("big"), "copy")\n'
+NEXT = (
+    "from dslc import config, data, dvc\n"
+    "data.fingerprint('copy')\n"
+    "dvc.file_md5(config.project_root(), data.path('copy'))\n"
+)
+STEPS = (
+    "dslc data add",
+    "stage: load, save a copy",
+    "next step: fingerprint, md5",
+    "dvc repro, unchanged",
+)
 
 
-class Counter:
-    """Counts the file hashing passes dslc makes (sha256 and md5) and dvc's wall time."""
-
-    def __init__(self) -> None:
-        self.passes = 0
-        self.dvc_s = 0.0
-        self.total_s = 0.0
-        self._hash_file = fingerprint.hash_file
-        self._md5 = dvc._md5
-        self._run = dvc.run
-
-    def __enter__(self) -> Counter:
-        def hash_file(*args, **kwargs):
-            self.passes += 1
-            return self._hash_file(*args, **kwargs)
-
-        def md5(path):
-            self.passes += 1
-            return self._md5(path)
-
-        def run(*args, **kwargs):
-            started = time.perf_counter()
-            try:
-                return self._run(*args, **kwargs)
-            finally:
-                self.dvc_s += time.perf_counter() - started
-
-        fingerprint.hash_file, dvc._md5, dvc.run = hash_file, md5, run
-        self._started = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.total_s = time.perf_counter() - self._started
-        fingerprint.hash_file, dvc._md5, dvc.run = self._hash_file, self._md5, self._run
-
-    @property
-    def dslc_s(self) -> float:
-        return self.total_s - self.dvc_s
-
-
-def project(folder: Path, name: str, size_mb: int = SIZE_MB) -> tuple[Path, Path]:
-    root = folder / name
-    (root / "data" / "raw").mkdir(parents=True)
+def project(folder: Path, size_mb: int) -> Path:
+    root = folder / "project"
+    for sub in ("data/raw", "data/processed"):
+        (root / sub).mkdir(parents=True)
     (root / "pyproject.toml").write_text('[project]\nname = "bench"\n\n[tool.dslc]\n')
-    (root / "data" / "catalog.yml").write_text("datasets: {}\n")
-    for command in (["git", "init", "-q"], [sys.executable, "-m", "dvc", "init", "-q"]):
+    (root / "data" / "catalog.yml").write_text(
+        "datasets:\n  copy:\n    location: processed/copy.pkl\n"
+    )
+    (root / "dvc.yaml").write_text(STAGE)
+    (root / "stage_copy.py").write_text(COPY)  # not copy.py: `python -m` would import it as copy
+    with open(root / "data" / "raw" / "big.pkl", "wb") as fh:
+        pickle.dump(os.urandom(size_mb << 20), fh, protocol=5)
+    old = time.time_ns() - 10_000_000_000  # written a while ago, as raw data usually is
+    os.utime(root / "data" / "raw" / "big.pkl", ns=(old, old))
+    for command in (["git", "init", "-q"], [PYTHON, "-m", "dvc", "init", "-q"]):
         subprocess.run(command, cwd=root, check=True)
-    data = root / "data" / "raw" / "big.bin"
-    with open(data, "wb") as fh:
-        for _ in range(size_mb):
-            fh.write(os.urandom(1 << 20))
-    old = time.time_ns() - 10_000_000_000  # not "racy": old enough for stamps to count
-    os.utime(data, ns=(old, old))
-    return root, data
+    subprocess.run([PYTHON, "-m", "dvc", "config", "core.analytics", "false"], cwd=root, check=True)
+    return root
 
 
-def baseline(root: Path, data: Path) -> Counter:
-    cache = None  # every step on its own: no stamp shared between them
-    with Counter() as count:
-        fingerprint.fingerprint_path(data, cache)  # catalog fingerprint
-        dvc.run(root, "add", "--quiet", "data/raw/big.bin")
-        fingerprint.fingerprint_path(data, cache)  # the load: the file was rewritten
-        h = hashlib.md5(usedforsecurity=False)  # the run's data-version tag
-        count.passes += 1
-        with open(data, "rb") as fh:
-            while chunk := fh.read(1 << 20):
-                h.update(chunk)
-    return count
+def day(folder: Path, share: bool, size_mb: int) -> tuple[list[list[tuple[str, str]]], float]:
+    """Reads logged in each step, and the seconds the whole day took."""
+    root = project(folder, size_mb)
+    log = folder / "hash.log"
+    env = {
+        **os.environ,
+        "HASH_LOG": str(log),
+        "PYTHONPATH": str(HASHLOG),
+        "DVC_NO_ANALYTICS": "1",
+        "DSLC_DVC_STATE": "on" if share else "off",
+    }
+    commands = (
+        [DSLC, "data", "add", "big", "raw/big.pkl"],
+        [PYTHON, "-m", "dvc", "repro", "--quiet"],
+        [PYTHON, "-c", NEXT],
+        [PYTHON, "-m", "dvc", "repro", "--quiet"],
+    )
+    steps, started = [], time.perf_counter()
+    for command in commands:
+        log.write_text("")
+        done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True)
+        if done.returncode != 0:
+            sys.exit(f"`{' '.join(command)}` failed:\n{done.stdout}{done.stderr}")
+        lines = [line.partition(" ")[::2] for line in log.read_text().splitlines()]
+        steps.append([(tool, path) for tool, path in lines if "/memory:/" not in path])
+    return steps, time.perf_counter() - started
 
 
-def shared(root: Path, data: Path) -> Counter:
-    os.chdir(root)
-    with Counter() as count:
-        lineage.add("big", "raw/big.bin", format="parquet", root=root)
-        time.sleep(0.06)  # past the racy window, as any later step is (not counted as work)
-        cache = root / ".dslc" / "fingerprints.json"
-        fingerprint.fingerprint_path(data, cache)  # the load
-        dvc.file_md5(root, data)  # the run's data-version tag
-    return count
+def megabytes(steps: list[list[tuple[str, str]]]) -> float:
+    return sum(os.path.getsize(path) for step in steps for _, path in step) / (1 << 20)
+
+
+def shown(reads: list[tuple[str, str]]) -> str:
+    dslc = sum(tool == "dslc" for tool, _ in reads)
+    return f"{len(reads)} (dslc {dslc}, dvc {len(reads) - dslc})"
 
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
-        # Warm-up on 1 MB: imports, DVC's first start; not measured.
-        baseline(*project(Path(folder), "warm-baseline", 1))
-        shared(*project(Path(folder), "warm-shared", 1))
-        a = baseline(*project(Path(folder), "baseline"))
-        b = shared(*project(Path(folder), "shared"))
-    # The total includes `dvc add` (its own md5 pass and the copy into its cache).
-    print(
-        f"file: {SIZE_MB} MB; `dvc add` took {a.dvc_s:.2f} s (baseline), {b.dvc_s:.2f} s (shared)"
-    )
-    print(f"dslc hashing passes: baseline {a.passes}, shared {b.passes}")
-    print(f"ratio of dslc passes, shared / baseline: {b.passes / a.passes:.2f}")
-    print(f"dslc's time besides dvc: baseline {a.dslc_s:.2f} s, shared {b.dslc_s:.2f} s,"
-          f" ratio {b.dslc_s / a.dslc_s:.2f}")  # fmt: skip
+        for warm in ("warm-off", "warm-on"):  # imports and DVC's first start; not measured
+            day(Path(folder, warm), warm == "warm-on", 1)
+        off, off_s = day(Path(folder, "off"), False, SIZE_MB)
+        on, on_s = day(Path(folder, "on"), True, SIZE_MB)
+        off_mb, on_mb = megabytes(off), megabytes(on)
+    print(f"file: {SIZE_MB} MB; reads of a file to hash it, sharing off vs shared")
+    print(f"{'step':32} {'off':>22} {'shared':>22}")
+    for name, a, b in zip(STEPS, off, on, strict=True):
+        print(f"{name:32} {shown(a):>22} {shown(b):>22}")
+    total_off, total_on = sum(map(len, off)), sum(map(len, on))
+    print(f"{'all steps':32} {total_off:>22} {total_on:>22}")
+    print(f"MB read to hash: off {off_mb:.0f}, shared {on_mb:.0f}, ratio {on_mb / off_mb:.2f}")
+    print(f"the whole day: off {off_s:.2f} s, shared {on_s:.2f} s, ratio {on_s / off_s:.2f}")
 
 
 if __name__ == "__main__":
