@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 from conftest import age
 from hashlog.sitecustomize import logged
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from dslc import cli, data, dvc, dvc_state, fingerprint
 from dslc.dvc_hashes import MD5_CACHE
@@ -116,7 +118,7 @@ def test_dslc_finds_it_without_a_site_cache_setting_too(dvc_project: Path, monke
         if setting:
             dvc.run(dvc_project, "config", "--local", "core.site_cache_dir", setting)
         Repo(str(dvc_project)).close()  # DVC makes its state database where it keeps it
-        dvc_state._database.cache_clear()
+        dvc_state._found.clear()
         repo, _ = real_state(dvc_project)
         try:
             expected = Path(repo.site_cache_dir) / "hashes" / "local" / "cache.db"
@@ -160,8 +162,12 @@ def test_sharing_is_off_where_it_cannot_be_trusted(dvc_project: Path, monkeypatc
         assert dvc_state.State.open(dvc_project) is None
     monkeypatch.delenv(dvc_state.SWITCH)
     (dvc_project / ".dvc" / "tmp" / "btime").unlink()  # a project DVC never started in
-    dvc_state._database.cache_clear()
+    dvc_state._found.clear()
     assert dvc_state.State.open(dvc_project) is None
+    from dvc.repo import Repo
+
+    Repo(str(dvc_project)).close()  # DVC's first start: dslc finds its new database
+    assert dvc_state.State.open(dvc_project) is not None
 
 
 def test_a_broken_or_locked_database_only_costs_a_hash(dvc_project: Path) -> None:
@@ -203,6 +209,42 @@ def test_entries_of_other_versions_or_shapes_are_not_trusted(dvc_project: Path) 
         assert state.md5(file, file.stat()) is None, value
     state._db().execute(dvc_state._UPSERT, (key, "{not json"))
     assert state.md5(file, file.stat()) is None
+    state.close()
+
+
+@given(
+    inode=st.integers(min_value=0, max_value=2**64 - 1),
+    mtime=st.floats(allow_nan=False, allow_infinity=False) | st.integers(0, 2**40),
+    size=st.integers(min_value=0, max_value=2**63 - 1),
+)
+def test_the_identity_token_is_fsspecs_tokenize(inode: int, mtime: float, size: int) -> None:
+    """What dvc-data's State computes (``tokenize([ino, mtime, size])``), for any stat."""
+    from fsspec.utils import tokenize
+
+    st_ = os.stat_result((0o100644, inode, 0, 1, 0, 0, size, 0, mtime, 0))
+    assert dvc_state.checksum(st_) == str(int(tokenize([inode, mtime, size]), 16))
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner),
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    value=JSON
+    | st.fixed_dictionaries({"version": JSON, "checksum": JSON, "size": JSON, "hash_info": JSON})
+)
+def test_whatever_the_database_holds_only_a_valid_entry_gives_an_md5(dvc_project, value):
+    file = dvc_project / "data/raw/iris.csv"
+    state = dvc_state.State.open(dvc_project)
+    assert state is not None
+    key = os.path.join(os.path.realpath(dvc_project), "data/raw/iris.csv")
+    state._db().execute(dvc_state._UPSERT, (key, json.dumps(value)))
+    assert state.md5(file, file.stat()) is None  # never an error, never a made-up md5
     state.close()
 
 

@@ -101,10 +101,23 @@ def _site_cache_dir(root: Path) -> Path | None:
     return Path(platformdirs.site_cache_dir("dvc", "iterative", opinion=True))
 
 
-@functools.lru_cache(maxsize=16)
+_found: dict[Path, Path] = {}  # project root -> its state database, once found
+
+
 def _database(root: Path) -> Path | None:
-    """Where DVC keeps the hash state of the project at ``root`` (dvc/repo's
-    ``site_cache_dir``), if DVC has made it; None otherwise."""
+    """Where DVC keeps the hash state of the project at ``root``, if DVC has made it (on
+    its first start in the project); None otherwise, and looked for again next time."""
+    known = _found.get(root)
+    if known is not None and known.is_file():
+        return known
+    found = _locate(root)
+    if found is not None:
+        _found[root] = found
+    return found
+
+
+def _locate(root: Path) -> Path | None:
+    """dvc/repo's ``site_cache_dir`` of the project, and the database in it."""
     if _dvc_major() != 3:
         return None
     try:
