@@ -100,30 +100,27 @@ def real_state(root: Path):
 # --- the database, as dvc-data reads and writes it ---------------------------------------
 
 
-def test_dslc_finds_dvcs_state_database_where_dvc_keeps_it(dvc_project: Path) -> None:
-    repo, _ = real_state(dvc_project)
+def dvcs_database(root: Path) -> Path:
+    """Where DVC itself puts the project's state database (DVC makes it if missing)."""
+    repo, _ = real_state(root)
     try:
-        expected = Path(repo.site_cache_dir) / "hashes" / "local" / "cache.db"
+        return Path(repo.site_cache_dir) / "hashes" / "local" / "cache.db"
     finally:
         repo.close()
-    assert dvc_state._database(dvc_project) == expected
+
+
+def test_dslc_finds_dvcs_state_database_where_dvc_keeps_it(dvc_project: Path) -> None:
+    assert dvc_state._database(dvc_project) == dvcs_database(dvc_project)
 
 
 def test_dslc_finds_it_without_a_site_cache_setting_too(dvc_project: Path, monkeypatch):
     """DVC's default place (/var/tmp/dvc on Linux) and a core.site_cache_dir in config."""
-    from dvc.repo import Repo
-
     monkeypatch.delenv("DVC_SITE_CACHE_DIR")
     for setting in (None, str(dvc_project.parent / "configured-cache")):
         if setting:
-            dvc.run(dvc_project, "config", "--local", "core.site_cache_dir", setting)
-        Repo(str(dvc_project)).close()  # DVC makes its state database where it keeps it
+            configure(dvc_project, core={"site_cache_dir": setting})
+        expected = dvcs_database(dvc_project)
         dvc_state._found.clear()
-        repo, _ = real_state(dvc_project)
-        try:
-            expected = Path(repo.site_cache_dir) / "hashes" / "local" / "cache.db"
-        finally:
-            repo.close()
         assert dvc_state._database(dvc_project) == expected
         if setting:
             assert str(expected).startswith(setting)
