@@ -260,6 +260,12 @@ def _fingerprint_saved(target: Target, written: os.stat_result | None) -> str | 
 
     if target.local is None or not dvc.enabled(target.root):
         return None
+    return _saved_fingerprint(target, written)
+
+
+def _saved_fingerprint(target: Target, written: os.stat_result | None) -> str | None:
+    """``target``'s fingerprint after a save, or None (with a warning) if it cannot be
+    had: the data was saved, only its fingerprint is missing."""
     try:
         return fingerprint_target(target, written=written)
     except (OSError, DslcError) as exc:
@@ -292,10 +298,8 @@ def _record(target: Target, written: os.stat_result | None = None) -> str | None
     cat_file = config.paths(root).catalog
     cache = catalog.cache_path(root)
     with catalog.locked(config.state_dir(root) / "catalog.lock"):
-        try:
-            fp = fingerprint_target(target, written=written)
-        except (OSError, DslcError) as exc:
-            _log.warning("saved %s but could not fingerprint it: %s", target.label, exc)
+        fp = _saved_fingerprint(target, written)
+        if fp is None:
             return None
         current = catalog.read(cat_file, cache)  # re-read: others may have changed it
         entry = current.get(target.entry.name)
