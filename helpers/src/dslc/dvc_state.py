@@ -56,14 +56,14 @@ def checksum(st: os.stat_result) -> str:
 
 
 @functools.cache
-def _dvc_major() -> int | None:
+def _dvc_3() -> bool:
+    """DVC 3 and dvc-data 3 are installed: the versions whose state format this reads."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:
-        majors = {int(version(name).split(".")[0]) for name in ("dvc", "dvc-data")}
-    except (PackageNotFoundError, ValueError):
-        return None
-    return 3 if majors == {3} else None
+        return {version(name).split(".")[0] for name in ("dvc", "dvc-data")} == {"3"}
+    except PackageNotFoundError:
+        return False
 
 
 def _config_dirs(root: Path) -> list[Path]:
@@ -118,7 +118,7 @@ def _database(root: Path) -> Path | None:
 
 def _locate(root: Path) -> Path | None:
     """dvc/repo's ``site_cache_dir`` of the project, and the database in it."""
-    if _dvc_major() != 3:
+    if not _dvc_3():
         return None
     try:
         # DVC creates this empty file on its first start in a project and names the
