@@ -348,6 +348,14 @@ def test_pages_load_nothing_and_formulas_are_mathml(
     assert len(page) < 400_000  # nbconvert's JupyterLab styles are most of it
 
 
+def _rendered(project: Path, cell: dict[str, Any], where: str) -> str:
+    """The HTML of one cell's markdown or output (``where``: its data-mime-type) in a page."""
+    r = report.Report(notebook=project / "notebooks" / "01-f.ipynb", html=Path("x"), title="F")
+    page = report.render(r, _executed(cell), root=project)
+    start = page.index(f'data-mime-type="{where}"')
+    return page[page.index(">", start) + 1 : page.index("</div>", start)]
+
+
 @pytest.mark.parametrize(
     ("latex", "shown"),
     [
@@ -358,7 +366,35 @@ def test_pages_load_nothing_and_formulas_are_mathml(
         ("costs \\$5 and $6", ["costs \\$5 and $6"]),  # no formula: text, escaped
     ],
 )
-def test_latex_outputs_become_html_with_mathml(latex: str, shown: list[str]) -> None:
-    out = report.latex_to_html(latex)
+def test_latex_outputs_become_html_with_mathml(project: Path, latex: str, shown: list[str]) -> None:
+    out = _rendered(project, _output_cell(1, {"text/latex": latex}), "text/latex")
     positions = [out.find(part) for part in shown]
     assert -1 not in positions and positions == sorted(positions), out
+    assert out.count("<math ") == sum('display="' in part for part in shown), out
+
+
+@pytest.mark.parametrize(
+    ("markdown", "shown"),
+    [
+        # Code keeps its dollars; an escaped dollar is a dollar.
+        ("`$x$` and $y$", ["<code>$x$</code> and ", "<mi>y</mi>"]),
+        ("``a ` $x$`` $y$", ["<code>a ` $x$</code> ", "<mi>y</mi>"]),
+        ("```\n$x$ and $$y$$\n```", ["<pre><code>$x$ and $$y$$\n</code></pre>"]),
+        ("costs \\$5 and \\$6", ["costs $5 and $6"]),
+        ("a $5\n\nand $6", ["a $5</p>", "and $6"]),  # a blank line ends an inline formula
+        # Markdown does not read a formula: * and _ stay, no emphasis.
+        ("$a * b * c$ and *d*", ["<mo>&#x0002A;</mo><mi>b</mi><mo>&#x0002A;</mo>", "<em>d</em>"]),
+        ("$\\text{_x_}$", ["<mtext>_x_</mtext>"]),
+        ("\\\\[a\\\\] and \\\\(b\\\\)", ['display="block"', " and ", 'display="inline"']),
+        ("| $|x|$ | y |\n|---|---|\n| 1 | 2 |", ["<th><math", "<mo stretchy"]),
+        # A formula in a heading: MathML in the heading, nothing of it in its anchor.
+        ("# Loss $L$", ['<h1 id="Loss-">Loss <math', "<mi>L</mi></mrow></math><a"]),
+    ],
+)
+def test_markdown_formulas_become_mathml_and_code_stays(
+    project: Path, markdown: str, shown: list[str]
+) -> None:
+    out = _rendered(project, _markdown(1, markdown), "text/markdown")
+    positions = [out.find(part) for part in shown]
+    assert -1 not in positions and positions == sorted(positions), out
+    assert "dslc" not in out, out  # no placeholder left
