@@ -155,7 +155,20 @@ PROBE = """<script>
         .map((e) => e.innerText).join("\\n"),
       formulas: [...document.querySelectorAll("math")].map((m) => {
         const box = m.getBoundingClientRect();
-        return {display: m.getAttribute("display"), width: box.width, height: box.height};
+        // The text around the formula, measured: its font size, the height of its line.
+        const around = m.parentElement, x = around.appendChild(document.createElement("span"));
+        x.textContent = "x";
+        const line = x.getBoundingClientRect().height;
+        x.remove();
+        // Stacked parts stacked: a fraction's numerator above its denominator; a sum's
+        // upper limit above the sign, the sign above the lower limit.
+        const above = (a, b) => a.getBoundingClientRect().bottom <= b.getBoundingClientRect().top;
+        const stacked = [...m.querySelectorAll("mfrac, munderover")].map((s) => {
+          const [first, second, over] = s.children;  // mfrac: numerator, denominator
+          return (!over || above(over, first)) && above(first, second);
+        });
+        return {display: m.getAttribute("display"), width: box.width, height: box.height,
+                em: parseFloat(getComputedStyle(around).fontSize), line, stacked};
       }),
     });
     document.body.append(probe);
@@ -191,18 +204,29 @@ def test_report_shows_the_notebook_and_its_figure_in_headless_chromium(reported,
     assert xs[0] < xs[1] < xs[2] and ys[0] > ys[1] > ys[2], f"not the petal plot: {seen}"
 
 
+def assert_typeset(seen: dict) -> None:
+    """The formulas of FORMULAS_NOTEBOOK are typeset (MathML the browser drew), not TeX.
+
+    Sizes are compared with the text around each formula (its font size, the height of a
+    line of it), never with pixel counts: fonts differ from machine to machine.
+    """
+    text, formulas = seen["text"], seen["formulas"]
+    assert "Formulas" in text and "F1 score" in text, text
+    for tex in ("\\frac", "\\sum", "\\sqrt", "$"):
+        assert tex not in text, f"untypeset TeX {tex!r} in: {text}"
+    assert [f["display"] for f in formulas] == ["inline", "block", "inline"], formulas
+    # Laid out as mathematics: each fraction's numerator above its denominator, the sum's
+    # limits above and below it (one fraction, one sum, one fraction under the root).
+    assert [f["stacked"] for f in formulas] == [[True], [True], [True]], formulas
+    # Drawn, not empty: each is wider than a character of its text (an em, at least)...
+    assert all(f["width"] > f["em"] for f in formulas), formulas
+    # ... and a sum with limits or a root over a fraction stands taller than a line of it.
+    _, loss, root = formulas
+    assert loss["height"] > 1.3 * loss["line"] and root["height"] > 1.3 * root["line"], formulas
+
+
 def test_reports_load_nothing_and_show_formulas_offline(reported, tmp_path):
     for page in (reported.page, reported.formulas):
         seen = probe(page, tmp_path)
         assert seen["fetched"] == [] and seen["failed"] == [], f"{page.name}: {seen}"
-
-    # The formulas are typeset (MathML, drawn by the browser), not TeX for a script.
-    text = seen["text"]
-    assert "Formulas" in text and "F1 score" in text
-    for tex in ("\\frac", "\\sum", "\\sqrt", "$"):
-        assert tex not in text, f"untypeset TeX {tex!r} in: {text}"
-    inline, loss, root = seen["formulas"]
-    assert [inline["display"], loss["display"], root["display"]] == ["inline", "block", "inline"]
-    assert all(f["width"] > 20 and f["height"] > 10 for f in seen["formulas"]), seen["formulas"]
-    # A fraction or a sum with limits stands taller than a line of text.
-    assert loss["height"] > 1.5 * 16 and root["height"] > 1.5 * 16, seen["formulas"]
+    assert_typeset(seen)
