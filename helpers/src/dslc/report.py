@@ -1,13 +1,10 @@
 """Publish notebooks as self-contained HTML reports (``dslc report``).
 
-A notebook whose metadata holds ``"dslc": {"publish": true, ...}`` (optional ``title``,
-``authors``, ``date``, ``tags``, ``summary``: the page's header) is executed by nbclient
-in a fresh kernel of this interpreter, from its own folder, and rendered by nbconvert's
-HTMLExporter into ``reports/<name>.html``; ``reports/index.html`` links them all. Pages
-load nothing (they are read offline and mailed): images and styles are embedded, formulas
-become MathML that browsers draw (a preprocessor converts them before nbconvert renders
-the markdown), and the template blocks that load scripts from CDNs are emptied. The
-``report`` extra (nbconvert, nbclient, ipykernel, latex2mathml) is imported on use.
+Notebooks whose metadata holds ``"dslc": {"publish": true, ...}`` are executed by nbclient
+in a fresh kernel and rendered by nbconvert's HTMLExporter into ``reports/<name>.html``,
+with an index. Pages load nothing (they are read offline and mailed): images and styles
+are embedded, formulas become MathML, which browsers draw, and the templates' CDN scripts
+are left out. The ``report`` extra is imported on use.
 """
 
 from __future__ import annotations
@@ -35,8 +32,7 @@ __all__ = ["DEFAULT_TIMEOUT", "INDEX", "Report", "build", "execute", "find", "re
 INDEX = "index.html"
 DEFAULT_TIMEOUT = 600  # seconds per cell
 _EXTRA = ("nbconvert", "nbclient", "ipykernel", "latex2mathml")
-# The page (nbconvert's "lab" page with dslc's header, styles and no CDN scripts), the
-# index, and what they share.
+# The page (nbconvert's "lab" page, dslc's header, no CDN scripts) and the index.
 _TEMPLATES = Path(__file__).with_name("report_templates")
 log = logging.getLogger(__name__)
 
@@ -44,9 +40,8 @@ log = logging.getLogger(__name__)
 def _math_pattern(markdown: bool) -> re.Pattern[str]:
     r"""Formulas as Jupyter finds them: $$..$$, \[..\], \begin{env}..\end{env}, $..$, \(..\).
 
-    In markdown the brackets take two backslashes (markdown eats one), and code (fenced
-    blocks, spans) matches first and stays as written. Escapes such as ``\$`` stay as
-    written; inline formulas end at a blank line, like the paragraph they are in.
+    Markdown eats a backslash before brackets (so ``\\[``); its code comes first and stays
+    as written, as do escapes (``\$``). Inline formulas end at a blank line.
     """
     b = r"\\\\" if markdown else r"\\"  # a backslash before brackets
     line = r"(?:[^\n]|\n(?![ \t]*\n))"  # any character, but no blank line
@@ -83,38 +78,37 @@ def _rel(path: Path, root: Path) -> str:
 def _describe(path: Path, nb: Any, p: config.Paths) -> Report | None:
     """The Report for a notebook marked for publishing, None for any other notebook."""
     where = f"{_rel(path, p.root)}: metadata.dslc"
-    dslc = nb.get("metadata", {}).get("dslc", {}) if isinstance(nb, dict) else {}
+    meta = nb.get("metadata") if isinstance(nb, dict) else None
+    dslc = (meta.get("dslc") if isinstance(meta, dict) else None) or {}
     if not isinstance(dslc, dict):
         raise ReportError(f"{where} must be an object")
     if not isinstance(publish := dslc.get("publish", False), bool):
         raise ReportError(f"{where}.publish must be true or false, not {publish!r}")
-    for key in ("title", "date", "summary"):
-        if not isinstance(dslc.get(key, ""), str):
-            raise ReportError(f"{where}.{key} must be a string, not {dslc[key]!r}")
-    lists: dict[str, Any] = {k: dslc.get(k, []) for k in ("authors", "tags")}
-    for key, value in lists.items():
-        lists[key] = [value] if isinstance(value, str) else value
-        if not isinstance(lists[key], list) or not all(isinstance(v, str) for v in lists[key]):
-            raise ReportError(f"{where}.{key} must be a list of strings")
     if not publish:
         return None
-    markdown = ["".join(c.get("source", "")) for c in nb.get("cells", [])
-                if c.get("cell_type") == "markdown"]  # fmt: skip
-    heading = (ln[2:] for md in markdown for ln in md.splitlines() if ln.startswith("# "))
-    title = dslc.get("title", "").strip() or next(heading, "").strip() or path.stem
-    authors, tags = (tuple(v.strip() for v in lists[k] if v.strip()) for k in ("authors", "tags"))
+    fields: dict[str, Any] = {}
+    for key in ("title", "authors", "date", "tags", "summary"):
+        value, many = dslc.get(key, ""), key in ("authors", "tags")
+        values = [value] if isinstance(value, str) else value if many else None
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            what = "a list of strings" if many else "a string"
+            raise ReportError(f"{where}.{key} must be {what}, not {value!r}")
+        fields[key] = tuple(v.strip() for v in values if v.strip()) if many else value.strip()
+    markdown = (
+        c.get("source", "") for c in nb.get("cells", []) if c.get("cell_type") == "markdown"
+    )
+    headings = (ln[2:] for md in markdown for ln in "".join(md).splitlines() if ln[:2] == "# ")
+    fields["title"] = fields["title"] or next(headings, "").strip() or path.stem
     # Notebooks in subfolders get the folder in their page name, so names cannot collide.
     name = "-".join(path.relative_to(p.notebooks).with_suffix("").parts)
-    date, summary = dslc.get("date", "").strip(), dslc.get("summary", "").strip()
-    return Report(path, p.reports / f"{name}.html", title, authors, date, tags, summary)
+    return Report(path, p.reports / f"{name}.html", **fields)
 
 
 def find(root: Path | None = None) -> list[Report]:
     """Notebooks under ``notebooks/`` whose ``metadata.dslc.publish`` is true, by path.
 
-    Raises:
-        ReportError: a notebook is not valid JSON, its ``dslc`` metadata has a wrong type,
-            or two notebooks would write the same page.
+    Raises ReportError on a notebook that is not JSON, ``dslc`` metadata of a wrong type,
+    or two notebooks that would write the same page.
     """
     p = config.paths(root)
     pages: dict[Path, Report] = {}
@@ -155,10 +149,9 @@ def _mathml(tex: str, *, display: bool) -> str:
 
 
 def _formulas(nb: Any, resources: Any) -> tuple[Any, Any]:
-    """nbconvert preprocessor: each formula in markdown and text/latex becomes a placeholder.
+    """nbconvert preprocessor: formulas in markdown and text/latex become placeholders.
 
-    The placeholder (letters and digits, which markdown and HTML escaping keep as they
-    are) is replaced by the formula's MathML in the finished page: see :func:`render`.
+    Letters and digits, which markdown and escaping keep, for :func:`render` to replace.
     """
     maths = resources["dslc_maths"]
 
@@ -180,23 +173,11 @@ def _formulas(nb: Any, resources: Any) -> tuple[Any, Any]:
     return nb, resources
 
 
-def _cell_label(nb: Any, index: int) -> str:
-    """'cell 4 (`dataset.main()`)': its position and first code line, to find it again."""
-    if not 0 <= index < len(nb.cells):
-        return "a cell"
-    first = next((ln.strip() for ln in nb.cells[index].source.splitlines() if ln.strip()), "")
-    first = first if len(first) <= 50 else first[:47] + "..."
-    return f"cell {index + 1} (`{first}`)" if first else f"cell {index + 1}"
-
-
 def execute(report: Report, *, timeout: int = DEFAULT_TIMEOUT, root: Path | None = None) -> Any:
     """Run the notebook top to bottom in a fresh kernel; return the executed NotebookNode.
 
-    The kernel runs this interpreter (a user-wide "python3" kernelspec could point to
-    another environment), from the notebook's folder, with matplotlib's inline backend.
-
-    Raises:
-        ReportError: a cell raised, ran longer than ``timeout`` seconds, or the kernel died.
+    The kernel runs this interpreter, from the notebook's folder. Raises ReportError when
+    a cell raises or runs longer than ``timeout`` seconds, or the kernel dies.
     """
     _require()
     import nbformat
@@ -214,10 +195,12 @@ def execute(report: Report, *, timeout: int = DEFAULT_TIMEOUT, root: Path | None
     km = AsyncKernelManager(kernel_spec_manager=KernelSpecManager(kernel_dirs=[]))
     with contextlib.suppress(Exception):  # CurveZMQ where supported: ipykernel warns without
         km.transport_encryption = "auto"
-    current = [-1]
+    running: list[Any] = ["a cell", None]  # 'cell 4 (`dataset.main()`)', to find it again
 
     def on_cell_start(cell: Any, cell_index: int, **_: Any) -> None:
-        current[0] = cell_index
+        first = next((ln.strip() for ln in cell.source.splitlines() if ln.strip()), "")
+        first = first if len(first) <= 50 else first[:47] + "..."
+        running[:] = [f"cell {cell_index + 1} (`{first}`)", cell]
 
     client = NotebookClient(
         nb, km=km, timeout=timeout, on_cell_start=on_cell_start,
@@ -235,16 +218,16 @@ def execute(report: Report, *, timeout: int = DEFAULT_TIMEOUT, root: Path | None
     except CellExecutionError as exc:
         # The error the cell shows; the kernel's reply can name another one (or None) when
         # the exception is chained or raised while displaying a result.
-        shown = [o for o in nb.cells[current[0]].outputs if o.output_type == "error"]
+        shown = [o for o in running[1].outputs if o.output_type == "error"]
         ename, evalue = (shown[-1].ename, shown[-1].evalue) if shown else (exc.ename, exc.evalue)
-        problem = f"{_cell_label(nb, current[0])} failed: {ename}: {evalue}"
+        problem = f"{running[0]} failed: {ename}: {evalue}"
     except CellTimeoutError:
         problem = (
-            f"{_cell_label(nb, current[0])} did not finish within {timeout} s; make it faster "
+            f"{running[0]} did not finish within {timeout} s; make it faster "
             "or raise the limit (dslc report --timeout SECONDS)"
         )
     except DeadKernelError:
-        problem = f"the kernel died while running {_cell_label(nb, current[0])}"
+        problem = f"the kernel died while running {running[0]}"
     except RuntimeError as exc:  # the kernel did not start or answer
         problem = f"could not run a Python kernel: {exc}"
     raise ReportError(f"{where}: {problem}")
@@ -253,8 +236,8 @@ def execute(report: Report, *, timeout: int = DEFAULT_TIMEOUT, root: Path | None
 def render(report: Report, nb: Any, *, root: Path | None = None, provenance: str = "") -> str:
     """The report page of an executed notebook: one HTML file, images embedded.
 
-    Cells tagged ``remove-cell``, ``remove-input`` or ``remove-output`` (Jupyter Book's
-    names) lose the cell, its code or its outputs in the page.
+    Cells tagged ``remove-cell``, ``remove-input`` or ``remove-output`` lose the cell,
+    its code or its outputs (Jupyter Book's names).
     """
     _require()
     from jinja2 import FileSystemLoader
@@ -276,11 +259,14 @@ def render(report: Report, nb: Any, *, root: Path | None = None, provenance: str
     exporter.register_preprocessor(_formulas, enabled=True)
     nb.metadata["title"] = report.title  # the page's <title>
     nb.metadata.pop("widgets", None)  # without their saved state, widgets show their text
-    source = _rel(report.notebook, config.paths(root).root)
     token = f"dslc{secrets.token_hex(6)}m"  # what no page holds by chance
     resources = {
         "metadata": {"name": report.notebook.stem, "path": str(report.notebook.parent)},
-        "dslc": {**vars(report), "source": source, "provenance": provenance},
+        "dslc": {
+            **vars(report),
+            "source": _rel(report.notebook, config.paths(root).root),
+            "provenance": provenance,
+        },
         "dslc_token": token,
         "dslc_maths": [],
     }
@@ -303,12 +289,8 @@ def build(
 ) -> list[Report]:
     """Execute and render every notebook marked for publishing, then write the index.
 
-    Stops at the first notebook that fails (its previous page, if any, stays whole) and
-    writes the index only when all succeeded. Returns the reports, in path order.
-
-    Raises:
-        ReportError: no notebook is marked, the Jupyter tools are missing, or a notebook
-            fails (see :func:`execute`).
+    Raises ReportError when none is marked, the ``report`` extra is missing, or at the
+    first notebook that fails (its old page stays whole; the index is not written).
     """
     from jinja2 import Environment, FileSystemLoader
 
