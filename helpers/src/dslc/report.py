@@ -31,7 +31,6 @@ __all__ = ["DEFAULT_TIMEOUT", "INDEX", "Report", "build", "execute", "find", "re
 
 INDEX = "index.html"
 DEFAULT_TIMEOUT = 600  # seconds per cell
-_EXTRA = ("nbconvert", "nbclient", "ipykernel", "latex2mathml")
 # The page (nbconvert's "lab" page, dslc's header, no CDN scripts) and the index.
 _TEMPLATES = Path(__file__).with_name("report_templates")
 log = logging.getLogger(__name__)
@@ -129,7 +128,8 @@ def find(root: Path | None = None) -> list[Report]:
 
 
 def _require() -> None:
-    if missing := [name for name in _EXTRA if importlib.util.find_spec(name) is None]:
+    extra = ("nbconvert", "nbclient", "ipykernel", "latex2mathml")
+    if missing := [name for name in extra if importlib.util.find_spec(name) is None]:
         raise ReportError(
             f"dslc report needs nbconvert, nbclient, ipykernel and latex2mathml ({missing[0]} "
             "is missing); install them with: pip install 'dslc[report]'"
@@ -165,11 +165,9 @@ def _formulas(nb: Any, resources: Any) -> tuple[Any, Any]:
     for cell in nb.cells:
         if cell.cell_type == "markdown":
             cell.source = _MATH["markdown"].sub(placeholder, cell.source)
-        for output in cell.get("outputs", []):
-            if "text/latex" in output.get("data", {}):
-                output.data["text/latex"] = _MATH["latex"].sub(
-                    placeholder, output.data["text/latex"]
-                )
+        for data in (output.get("data", {}) for output in cell.get("outputs", [])):
+            if "text/latex" in data:
+                data["text/latex"] = _MATH["latex"].sub(placeholder, data["text/latex"])
     return nb, resources
 
 
