@@ -1,7 +1,7 @@
 """`dslc tracking-server`: settings from .env, the database checked first, one-line errors.
 
 The server itself (mlflow on PostgreSQL, 8 clients) runs in the template's
-tests/test_postgres.py; here `os.execv` is replaced, so nothing is started.
+tests/test_postgres.py; here `os.execve` is replaced, so nothing is started.
 """
 
 from __future__ import annotations
@@ -36,10 +36,10 @@ def server_project(project: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         monkeypatch.delenv(name, raising=False)
     STARTED.clear()
 
-    def execv(path: str, args: list[str]) -> None:
-        STARTED.append((list(args), dict(os.environ)))
+    def execve(path: str, args: list[str], env: dict[str, str]) -> None:
+        STARTED.append((list(args), dict(env)))
 
-    monkeypatch.setattr(tracking_server.os, "execv", execv)
+    monkeypatch.setattr(os, "execve", execve)
     return project
 
 

@@ -1,22 +1,12 @@
 """``dslc tracking-server``: the team's MLflow server, its database and artifacts set in .env.
 
-``mlflow server`` itself is a poor first contact with a wrong setting: a wrong database
-URL or password makes it retry for two minutes, then print a traceback, and a URL on its
-command line (``--backend-store-uri``) shows the password to anyone running ``ps``. So:
-
-* settings come from the environment and the project's ``.env`` (the environment wins),
-  and each missing or malformed one is a one-line error naming the variable;
-* the database is checked first, with a connect timeout, so a wrong URL, password, host
-  or database name fails in seconds, in one line without credentials;
-* the URL reaches MLflow through its environment (``MLFLOW_BACKEND_STORE_URI``), never on a
-  command line; ``--serve-artifacts`` proxies artifacts into
-  ``MLFLOW_ARTIFACTS_DESTINATION``, so clients need no access of their own to it;
-* one worker per core (MLflow's default is 4) and no job runner, whose eight more
-  processes, each loading MLflow, serve only GenAI features (scorers, evaluations,
-  prompt optimization, trace archival). ``MLFLOW_WORKERS`` and
-  ``MLFLOW_SERVER_ENABLE_JOB_EXECUTION`` change that.
-
-SQLAlchemy (which MLflow brings) is imported only when the command runs.
+A wrong database URL or password makes ``mlflow server`` retry for two minutes, then print a
+traceback, and ``--backend-store-uri`` on a command line shows the password to ``ps``. So
+each setting is checked first (one-line errors naming the variable), then the database,
+with a connect timeout; the URL reaches MLflow in ``MLFLOW_BACKEND_STORE_URI``. Artifacts
+are proxied (``--serve-artifacts``) into ``MLFLOW_ARTIFACTS_DESTINATION``. One worker per
+core (MLflow's default is 4) and no GenAI job runner (eight more processes, each loading
+MLflow) unless ``MLFLOW_WORKERS`` and ``MLFLOW_SERVER_ENABLE_JOB_EXECUTION`` say otherwise.
 """
 
 from __future__ import annotations
@@ -28,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import config
+from . import _mlflow_cli, config
 from .errors import ConfigError, DslcError
 
 DATABASE_URL = "MLFLOW_DATABASE_URL"
@@ -36,7 +26,6 @@ DATABASE_PASSWORD = "MLFLOW_DATABASE_PASSWORD"
 DESTINATION = "MLFLOW_ARTIFACTS_DESTINATION"
 HOST, PORT, WORKERS = "MLFLOW_HOST", "MLFLOW_PORT", "MLFLOW_WORKERS"
 JOBS = "MLFLOW_SERVER_ENABLE_JOB_EXECUTION"
-STORE = "MLFLOW_BACKEND_STORE_URI"  # where `mlflow server` reads its store from
 CONNECT_TIMEOUT_S = 10
 EXAMPLE_URL = "postgresql+psycopg://USER@HOST:5432/DATABASE"
 TIMEOUT_BACKENDS = ("postgresql", "mysql", "mariadb")  # drivers taking connect_timeout
@@ -168,7 +157,7 @@ def check_database(p: Plan) -> None:
 def environment(p: Plan) -> dict[str, str]:
     """The variables ``mlflow server`` gets on top of this process's environment."""
     return {
-        STORE: p.url.render_as_string(hide_password=False),
+        _mlflow_cli.STORE: p.url.render_as_string(hide_password=False),
         DESTINATION: p.destination,
         HOST: p.host,
         PORT: str(p.port),
@@ -177,19 +166,12 @@ def environment(p: Plan) -> dict[str, str]:
     }
 
 
-def command() -> list[str]:
-    """The ``mlflow server`` command line: no URL, no password (they go by environment)."""
-    return [sys.executable, "-m", "mlflow", "server", "--serve-artifacts"]
-
-
-def run(p: Plan) -> None:
+def run(p: Plan) -> int:
     """Replace this process by ``mlflow server`` (a service manager then sees MLflow)."""
-    os.environ.update(environment(p))
     print(
         f"MLflow tracking server on {p.host}:{p.port} ({p.workers} worker(s)): runs in "
         f"{p.shown}, artifacts in {p.destination}",
         file=sys.stderr,
         flush=True,
     )
-    args = command()
-    os.execv(args[0], args)
+    return _mlflow_cli.run(["server", "--serve-artifacts"], {**os.environ, **environment(p)})
