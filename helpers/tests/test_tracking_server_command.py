@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from pgcluster import Cluster
 
-from dslc import cli, tracking_server
+from dslc import _mlflow_cli, cli
 
 PASSWORD = "Pw-0f-the-server"
 SETTINGS = (
@@ -143,7 +143,7 @@ def test_defaults_one_worker_per_core_no_job_runner_and_url_only_in_environment(
          MLFLOW_PORT=str(_closed_port()))  # fmt: skip
     assert cli.main(["tracking-server"]) == 0
     ((args, env),) = STARTED
-    assert env["MLFLOW_WORKERS"] == str(tracking_server.cores())
+    assert env["MLFLOW_WORKERS"] == str(_mlflow_cli.cores())
     assert env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
     assert env["MLFLOW_ARTIFACTS_DESTINATION"] == "s3://b/m"
     assert not any("sqlite" in a or "server.db" in a for a in args)

@@ -1,10 +1,19 @@
-"""MLflow's own command line, run for the project: ``dslc mlflow``, ``dslc ui``.
+"""MLflow's own command line, run for the project: ``dslc mlflow``, ``ui``, ``tracking-server``.
 
 With no ``MLFLOW_TRACKING_URI`` MLflow opens ``sqlite:///mlflow.db`` in the working
 directory, so ``mlflow experiments search`` in ``notebooks/`` would make a second, empty
-store there. ``dslc mlflow ARGS...`` runs ``python -m mlflow ARGS...`` of dslc's own
-environment with the URI dslc uses (``.env`` of the project root, else the embedded store
-at the root); nothing of dslc runs when ``mlflow`` is started directly.
+store there. ``dslc mlflow ARGS...`` runs ``python -m mlflow ARGS...`` with the URI dslc
+uses (``.env`` of the project root, else the embedded store at the root). Nothing of dslc
+runs when ``mlflow`` itself starts.
+
+``dslc tracking-server``: a wrong database URL or password makes ``mlflow server`` retry
+for two minutes, then print a traceback, and ``--backend-store-uri`` on a command line
+shows the password to ``ps``. So each setting is checked first (one-line errors naming the
+variable), then the database, with a connect timeout; the URL reaches MLflow in
+``MLFLOW_BACKEND_STORE_URI``. Artifacts are proxied (``--serve-artifacts``) into
+``MLFLOW_ARTIFACTS_DESTINATION``. One worker per core (MLflow's default is 4) and no GenAI
+job runner (eight more processes, each loading MLflow) unless ``MLFLOW_WORKERS`` and
+``MLFLOW_SERVER_ENABLE_JOB_EXECUTION`` say otherwise.
 """
 
 from __future__ import annotations
@@ -14,10 +23,12 @@ import os
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from . import config
-from .errors import DslcError
+from .errors import ConfigError, DslcError
 
 TRACKING = "MLFLOW_TRACKING_URI"
 # `mlflow server` and `mlflow ui` do not read the tracking URI: they take these instead.
@@ -25,6 +36,14 @@ STORE, ARTIFACTS = "MLFLOW_BACKEND_STORE_URI", "MLFLOW_DEFAULT_ARTIFACT_ROOT"
 # Options by which a server command names a store of its own (a team server, a test):
 # then the project's store and artifact root must not leak into it as defaults.
 OWN_STORE_OPTIONS = ("--backend-store-uri", "--default-artifact-root", "--artifacts-destination")
+DATABASE_URL = "MLFLOW_DATABASE_URL"
+DATABASE_PASSWORD = "MLFLOW_DATABASE_PASSWORD"
+DESTINATION = "MLFLOW_ARTIFACTS_DESTINATION"
+HOST, PORT, WORKERS = "MLFLOW_HOST", "MLFLOW_PORT", "MLFLOW_WORKERS"
+JOBS = "MLFLOW_SERVER_ENABLE_JOB_EXECUTION"
+CONNECT_TIMEOUT_S = 10
+EXAMPLE_URL = "postgresql+psycopg://USER@HOST:5432/DATABASE"
+TIMEOUT_BACKENDS = ("postgresql", "mysql", "mariadb")  # drivers taking connect_timeout
 
 
 def export_project_store(argv: Sequence[str]) -> str:
@@ -40,7 +59,7 @@ def export_project_store(argv: Sequence[str]) -> str:
     root = config.project_root()
     uri = os.environ[TRACKING] = config.tracking_uri(root)  # loads .env, credentials too
     own_store = any(arg.startswith(OWN_STORE_OPTIONS) for arg in argv) or any(
-        os.environ.get(name, "").strip() for name in (STORE, "MLFLOW_ARTIFACTS_DESTINATION")
+        os.environ.get(name, "").strip() for name in (STORE, DESTINATION)
     )
     if uri.startswith("sqlite:") and not own_store:
         os.environ.setdefault(STORE, uri)
@@ -58,7 +77,7 @@ def ui(store: str, host: str, port: int) -> int:
     With MLflow's defaults (4 workers, a job runner) the UI took 35-44 s to come up on
     2 cores: each process imports the server again.
     """
-    env = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **os.environ}
+    env = {JOBS: "false", **os.environ}
     # The store by environment, not by option: a database URL's password stays out of `ps`.
     env |= {STORE: store, ARTIFACTS: config.artifact_root()}
     # mlflow's app imports Starlette's deprecated WSGI module: a note for mlflow's
@@ -77,7 +96,7 @@ def run(argv: Sequence[str], environ: Mapping[str, str] = os.environ) -> int:
     if importlib.util.find_spec("mlflow") is None:
         raise DslcError("mlflow is not installed; install it with: pip install 'dslc[tracking]'")
     command = [sys.executable, "-m", "mlflow", *argv]
-    # MLflow starts helper programs (uvicorn) by name: this environment's come first.
+    # `mlflow models serve` starts `uvicorn` by name: this environment's comes first.
     path = os.pathsep.join([str(Path(sys.executable).parent), environ.get("PATH", "")])
     env = {**environ, "PATH": path}
     sys.stdout.flush()
@@ -86,3 +105,147 @@ def run(argv: Sequence[str], environ: Mapping[str, str] = os.environ) -> int:
         return subprocess.call(command, env=env)
     os.execve(sys.executable, command, env)
     return 0  # only when exec is replaced (tests)
+
+
+class ServerSetupError(ConfigError):
+    """A setting of the tracking server is missing or wrong, or its database refuses."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the server will run with. ``url`` holds the password: never print it."""
+
+    url: Any = field(repr=False)  # a SQLAlchemy URL, password included
+    shown: str  # the URL with the password masked
+    destination: str
+    host: str
+    port: int
+    workers: int
+
+
+def cores() -> int:
+    """The cores this process may use (its CPU affinity; all of them on macOS, Windows)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _whole(name: str, text: str, low: int, high: int) -> int:
+    value = int(text) if text.strip().isdigit() else -1
+    if not low <= value <= high:
+        raise ServerSetupError(
+            f"{name}={text!r} is not a whole number from {low} to {high}; fix it in .env"
+        )
+    return value
+
+
+def plan(
+    root: Path | None = None,
+    host: str | None = None,
+    port: int | None = None,
+    workers: int | None = None,
+) -> Plan:
+    """Read and check the settings (arguments win over the environment and ``.env``).
+
+    Raises:
+        ServerSetupError: a setting is missing or malformed; the message names it.
+        DslcError: MLflow is not installed.
+    """
+    r = config.project_root() if root is None else root
+    config.load_env(r)
+    env = os.environ
+    url_text = env.get(DATABASE_URL, "").strip()
+    if not url_text:
+        raise ServerSetupError(
+            f"{DATABASE_URL} is not set: add {DATABASE_URL}={EXAMPLE_URL} and "
+            f"{DATABASE_PASSWORD}=... to .env (see the README)"
+        )
+    destination = env.get(DESTINATION, "").strip()
+    if not destination:
+        raise ServerSetupError(
+            f"{DESTINATION} is not set: add the folder or bucket for artifacts to .env, "
+            f"e.g. {DESTINATION}=s3://team-bucket/mlflow"
+        )
+    if "://" not in destination and not Path(destination).is_absolute():
+        destination = str(r / destination)  # a folder relative to the project root
+    if importlib.util.find_spec("mlflow") is None:
+        raise DslcError("mlflow is not installed; install it with: uv add 'dslc[tracking]'")
+    from sqlalchemy import exc
+    from sqlalchemy.engine import make_url
+
+    try:
+        url = make_url(url_text)
+    except (exc.ArgumentError, ValueError, TypeError):
+        raise ServerSetupError(
+            f"{DATABASE_URL} in .env is not a database URL: write it as {EXAMPLE_URL}"
+        ) from None
+    if url.drivername in ("postgres", "postgresql"):
+        raise ServerSetupError(
+            f"{DATABASE_URL} in .env must start with postgresql+psycopg:// (psycopg is the "
+            "driver of the server dependency group)"
+        )
+    password = env.get(DATABASE_PASSWORD, "")
+    if password:
+        url = url.set(password=password)
+    return Plan(
+        url=url,
+        shown=url.render_as_string(hide_password=True),
+        destination=destination,
+        host=host or env.get(HOST, "").strip() or "127.0.0.1",
+        port=port or _whole(PORT, env.get(PORT, "").strip() or "5000", 1, 65535),
+        workers=workers or _whole(WORKERS, env.get(WORKERS, "").strip() or str(cores()), 1, 64),
+    )
+
+
+def check_database(p: Plan) -> None:
+    """Connect once, giving up after :data:`CONNECT_TIMEOUT_S` seconds.
+
+    Raises:
+        ServerSetupError: no driver, or the database refuses or does not answer; one line,
+            the password masked.
+    """
+    from sqlalchemy import create_engine, exc
+
+    from .sql import _driver_hint
+
+    backend = p.url.get_backend_name()
+    timeout = {"connect_timeout": CONNECT_TIMEOUT_S} if backend in TIMEOUT_BACKENDS else {}
+    try:
+        engine = create_engine(p.url, connect_args=timeout)
+        try:
+            engine.connect().close()
+        finally:
+            engine.dispose()
+    except (ImportError, exc.NoSuchModuleError) as error:
+        hint = _driver_hint(p.url.drivername).replace("uv add ", "uv add --group server ", 1)
+        raise ServerSetupError(
+            f"no driver for {p.url.drivername} ({error}); add it: {hint}"
+        ) from None
+    except exc.DBAPIError as error:
+        reason = " ".join(str(error.orig).split())
+        if p.url.password:
+            reason = reason.replace(str(p.url.password), "***")
+        raise ServerSetupError(
+            f"cannot connect to the MLflow database {p.shown} ({DATABASE_URL} in .env): {reason}"
+        ) from None
+
+
+def environment(p: Plan) -> dict[str, str]:
+    """The variables ``mlflow server`` gets on top of this process's environment."""
+    return {
+        STORE: p.url.render_as_string(hide_password=False),
+        DESTINATION: p.destination,
+        HOST: p.host,
+        PORT: str(p.port),
+        WORKERS: str(p.workers),
+        JOBS: os.environ.get(JOBS, "").strip() or "false",
+    }
+
+
+def serve(p: Plan) -> int:
+    """Replace this process by ``mlflow server`` (a service manager then sees MLflow)."""
+    print(
+        f"MLflow tracking server on {p.host}:{p.port} ({p.workers} worker(s)): runs in "
+        f"{p.shown}, artifacts in {p.destination}",
+        file=sys.stderr,
+        flush=True,
+    )
+    return run(["server", "--serve-artifacts"], {**os.environ, **environment(p)})

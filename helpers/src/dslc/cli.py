@@ -278,13 +278,12 @@ def _cmd_mlflow(args: argparse.Namespace) -> int:
 
 
 def _cmd_tracking_server(args: argparse.Namespace) -> int:
-    from . import tracking_server
+    from . import _mlflow_cli
 
-    plan = tracking_server.plan(host=args.host, port=args.port, workers=args.workers)
-    tracking_server.check_database(plan)
+    plan = _mlflow_cli.plan(host=args.host, port=args.port, workers=args.workers)
+    _mlflow_cli.check_database(plan)
     _check_port(plan.host, plan.port)
-    tracking_server.run(plan)  # replaces this process; returns only in tests
-    return 0
+    return _mlflow_cli.serve(plan)  # replaces this process; returns only in tests
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
