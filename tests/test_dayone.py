@@ -1,9 +1,9 @@
 """A new user's first day in a generated project: no surprises from its everyday commands.
 
 `make help` shows real addresses; `make clean` spares `.venv`; `make lab` serves JupyterLab
-on loopback with the project's kernel; `make test` leaves the project as it was; `mlflow`
-commands from any folder use the project's store; `make update` explains what to do
-instead of failing with a traceback.
+on loopback with the project's kernel; `make test` leaves the project as it was; `dslc
+mlflow` commands from any folder use the project's store, and nothing of dslc runs when
+Python starts; `make update` explains what to do instead of failing with a traceback.
 """
 
 from __future__ import annotations
@@ -198,23 +198,26 @@ def test_make_lab_serves_on_loopback_with_the_projects_kernel(fresh, tmp_path):
 
 
 @pytest.mark.slow
-def test_mlflow_commands_in_a_subfolder_use_the_projects_store(fresh):
+def test_dslc_mlflow_commands_in_a_subfolder_use_the_projects_store(fresh):
     project, _ = fresh
     notebooks = project / "notebooks"
     sh("rm -rf mlflow.db mlartifacts", project)
 
     # The very first command, from notebooks/, makes the project's store, and right.
-    first = sh("uv run mlflow experiments search", notebooks).stdout
+    first = sh("uv run dslc mlflow experiments search", notebooks).stdout
     assert (project / "mlflow.db").is_file()
     assert re.search(rf"\bDefault\s+{re.escape((project / 'mlartifacts').as_uri())}/0\b", first)
     create = "from dslc import tracking; tracking.client().create_experiment('churn')"
     sh(f'uv run python -c "{create}"', project)
     for folder in (notebooks, project / "src", project):
-        listing = sh("uv run mlflow experiments search", folder).stdout
+        listing = sh("uv run dslc mlflow experiments search", folder).stdout
         assert re.search(r"\bchurn\b", listing), f"{folder}: {listing}"
     strays = [p for p in project.rglob("mlflow.db") if p.parent != project]
     strays += [p for p in project.rglob("mlruns") if ".venv" not in p.parts]
     assert strays == []
+    # No start-up hook: the dslc the project installed ships no .pth file at all.
+    files = "import importlib.metadata as m; print([str(f) for f in m.files('dslc')])"
+    assert ".pth'" not in sh(f'uv run python -c "{files}"', project).stdout
 
 
 # -- make ui ---------------------------------------------------------------------------
@@ -222,8 +225,8 @@ def test_mlflow_commands_in_a_subfolder_use_the_projects_store(fresh):
 
 @pytest.mark.slow
 def test_make_ui_serves_the_projects_store_on_loopback_without_warnings(fresh, tmp_path):
-    """`make ui` is one in-process worker on loopback: it answers, lists the project's
-    experiments and prints no library deprecation noise."""
+    """`make ui` is `mlflow ui` with one worker on loopback: it answers, lists the
+    project's experiments and prints no library deprecation noise."""
     project, _ = fresh
     port = free_port()
     log = tmp_path / "ui.log"

@@ -142,47 +142,47 @@ def test_ui_server_uri_is_printed(
     assert code == 0 and "http://127.0.0.1:5999" in out
 
 
-def _pretend_mlflow(monkeypatch: pytest.MonkeyPatch) -> None:
+def _pretend_mlflow(monkeypatch: pytest.MonkeyPatch) -> list[tuple[list[str], dict[str, str]]]:
+    """Pretend mlflow is installed and record its exec (command line, environment)."""
     real = importlib.util.find_spec
-    monkeypatch.setattr(  # pretend mlflow is installed: the server is not run anyway
+    monkeypatch.setattr(
         importlib.util, "find_spec", lambda n, *a: object() if n == "mlflow" else real(n, *a)
     )
+    started: list[tuple[list[str], dict[str, str]]] = []
+    monkeypatch.setattr(os, "execve", lambda path, args, env: started.append((list(args), env)))
+    return started
 
 
-def test_ui_serves_the_embedded_store_in_process(
+def test_ui_runs_mlflow_ui_with_one_worker_on_the_projects_store(
     project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _pretend_mlflow(monkeypatch)
+    started = _pretend_mlflow(monkeypatch)
     monkeypatch.delenv("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", raising=False)
-    monkeypatch.setattr(cli, "_ui_server_in_process", lambda: True)
-    seen: list[tuple[str, ...]] = []
-    monkeypatch.setattr(cli, "_serve_ui", lambda *a: seen.append(a) or 0)
+    monkeypatch.setenv("MLFLOW_BACKEND_STORE_URI", "postgresql://elsewhere/db")
     port = _free_port()
     code, _, err = run(capsys, "ui", "--port", str(port))
     assert code == 0, err
-    store, artifacts, host, got_port = seen[0]
-    assert store == f"sqlite:///{project.as_posix()}/mlflow.db"
-    assert artifacts == (project / "mlartifacts").as_uri()
-    assert (host, got_port) == ("127.0.0.1", port)
-    assert os.environ["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
+    [(cmd, env)] = started
+    assert cmd == [sys.executable, "-m", "mlflow", "ui", "--host", "127.0.0.1",
+                   "--port", str(port), "--workers", "1"]  # fmt: skip
+    assert env["MLFLOW_BACKEND_STORE_URI"] == f"sqlite:///{project.as_posix()}/mlflow.db"
+    assert env["MLFLOW_DEFAULT_ARTIFACT_ROOT"] == (project / "mlartifacts").as_uri()
+    assert env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
+    assert env["PYTHONWARNINGS"].endswith("ignore:starlette.middleware.wsgi is deprecated")
 
 
-def test_ui_falls_back_to_mlflow_ui_with_one_worker(
+def test_ui_keeps_a_database_password_off_the_command_line(
     project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _pretend_mlflow(monkeypatch)
-    monkeypatch.setattr(cli, "_ui_server_in_process", lambda: False)
-    seen: list[list[str]] = []
-    monkeypatch.setattr(cli.subprocess, "call", lambda cmd: seen.append(cmd) or 0)
-    port = _free_port()
-    code, _, _ = run(capsys, "ui", "--port", str(port))
-    assert code == 0
-    cmd = seen[0]
-    assert cmd[1:4] == ["-m", "mlflow", "ui"]
-    assert cmd[cmd.index("--backend-store-uri") + 1] == f"sqlite:///{project.as_posix()}/mlflow.db"
-    assert cmd[cmd.index("--default-artifact-root") + 1] == (project / "mlartifacts").as_uri()
-    assert cmd[cmd.index("--port") + 1] == str(port) and "127.0.0.1" in cmd
-    assert cmd[cmd.index("--workers") + 1] == "1"
+    started = _pretend_mlflow(monkeypatch)
+    uri = "postgresql+psycopg://mlflow:Pw-0f-the-store@127.0.0.1:5432/mlflow"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "true")  # a choice is kept
+    code, _, err = run(capsys, "ui", "--port", str(_free_port()))
+    [(cmd, env)] = started
+    assert code == 0 and "Pw-0f-the-store" not in " ".join(cmd) + err
+    assert env["MLFLOW_BACKEND_STORE_URI"] == uri
+    assert env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "true"
 
 
 def _free_port() -> int:
@@ -206,8 +206,7 @@ def test_ui_bad_port_is_one_line(
 def test_ui_port_in_use_or_bad_host_is_one_line(
     project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _pretend_mlflow(monkeypatch)
-    monkeypatch.setattr(cli, "_serve_ui", lambda *a: pytest.fail("must not start"))
+    started = _pretend_mlflow(monkeypatch)
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
@@ -218,6 +217,7 @@ def test_ui_port_in_use_or_bad_host_is_one_line(
     with pytest.raises(SystemExit):
         cli.main(["ui", "--host", "a b"])
     assert capsys.readouterr().err.startswith("dslc: error: argument --host:")
+    assert started == [], "mlflow must not start"
 
 
 @pytest.mark.slow

@@ -1,7 +1,7 @@
 """`dslc tracking-server`: settings from .env, the database checked first, one-line errors.
 
 The server itself (mlflow on PostgreSQL, 8 clients) runs in the template's
-tests/test_postgres.py; here `os.execv` is replaced, so nothing is started.
+tests/test_postgres.py; here `os.execve` is replaced, so nothing is started.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from pgcluster import Cluster
 
-from dslc import cli, tracking_server
+from dslc import _mlflow_cli, cli
 
 PASSWORD = "Pw-0f-the-server"
 SETTINGS = (
@@ -36,10 +36,10 @@ def server_project(project: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         monkeypatch.delenv(name, raising=False)
     STARTED.clear()
 
-    def execv(path: str, args: list[str]) -> None:
-        STARTED.append((list(args), dict(os.environ)))
+    def execve(path: str, args: list[str], env: dict[str, str]) -> None:
+        STARTED.append((list(args), dict(env)))
 
-    monkeypatch.setattr(tracking_server.os, "execv", execv)
+    monkeypatch.setattr(os, "execve", execve)
     return project
 
 
@@ -143,7 +143,7 @@ def test_defaults_one_worker_per_core_no_job_runner_and_url_only_in_environment(
          MLFLOW_PORT=str(_closed_port()))  # fmt: skip
     assert cli.main(["tracking-server"]) == 0
     ((args, env),) = STARTED
-    assert env["MLFLOW_WORKERS"] == str(tracking_server.cores())
+    assert env["MLFLOW_WORKERS"] == str(_mlflow_cli.cores())
     assert env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
     assert env["MLFLOW_ARTIFACTS_DESTINATION"] == "s3://b/m"
     assert not any("sqlite" in a or "server.db" in a for a in args)

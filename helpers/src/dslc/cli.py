@@ -1,5 +1,5 @@
 """The ``dslc`` command: ``info``, ``data add|verify|list|snapshot|push|pull``, ``report``,
-``runs``, ``promote``, ``reproduce``, ``ui``, ``tracking-server``.
+``runs``, ``promote``, ``reproduce``, ``mlflow``, ``ui``, ``tracking-server``.
 
 Imports only the standard library and light dslc modules, so ``dslc info`` starts fast
 (no pandas). Every problem is one ``dslc: error: ...`` line: a DslcError or an OS error
@@ -12,9 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
-import subprocess
 import sys
-import warnings
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
@@ -259,77 +257,33 @@ def _check_port(host: str, port: int) -> None:
             ) from None
 
 
-def _ui_server_in_process() -> bool:
-    """True when this mlflow can be served by one in-process uvicorn worker."""
-    try:
-        from mlflow import server
-
-        names = ("BACKEND_STORE_URI_ENV_VAR", "ARTIFACT_ROOT_ENV_VAR")
-        return all(hasattr(server, n) for n in names) and all(
-            importlib.util.find_spec(m) is not None
-            for m in ("uvicorn", "mlflow.server.fastapi_app")
-        )
-    except ImportError:
-        return False
-
-
-def _serve_ui(store: str, artifacts: str, host: str, port: int) -> int:
-    """Run MLflow's tracking server (UI + REST API) in this process, one worker.
-
-    ``mlflow ui`` starts a CLI process that imports the server, then uvicorn with 4 worker
-    processes that each import it again, plus a job-runner process for GenAI jobs: five
-    imports of several seconds each, which took 35-44 s on 2 cores. A single worker in
-    this process serves one user's UI as well and starts in one import.
-    """
-    from mlflow import server
-
-    # The variables `mlflow server` sets for its workers (checked by _ui_server_in_process).
-    os.environ[str(getattr(server, "BACKEND_STORE_URI_ENV_VAR"))] = store  # noqa: B009
-    os.environ[str(getattr(server, "ARTIFACT_ROOT_ENV_VAR"))] = artifacts  # noqa: B009
-    # mlflow's app imports Starlette's deprecated WSGI middleware: a note for mlflow's
-    # maintainers, printed on every start of the UI. Only that message is silenced.
-    warnings.filterwarnings("ignore", message=r"starlette\.middleware\.wsgi is deprecated")
-    import uvicorn
-
-    uvicorn.run("mlflow.server.fastapi_app:app", host=host, port=port, workers=1,
-                log_level="warning")  # fmt: skip
-    return 0
-
-
 def _cmd_ui(args: argparse.Namespace) -> int:
+    from . import _mlflow_cli
+
     uri = config.tracking_uri()
     if uri.startswith(("http://", "https://")):
         print(f"MLflow tracking server: {_scrub(uri)}")
         return 0
-    if importlib.util.find_spec("mlflow") is None:
-        raise DslcError("mlflow is not installed; install it with: pip install 'dslc[tracking]'")
     _check_port(args.host, args.port)
-    artifacts = config.artifact_root()
-    # GenAI job execution needs a job-runner process of its own; a local UI does not.
-    os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
     print(f"MLflow UI on http://{args.host}:{args.port} (store {_scrub(uri)}); Ctrl-C to stop",
           file=sys.stderr, flush=True)  # fmt: skip
-    if _ui_server_in_process():
-        return _serve_ui(uri, artifacts, args.host, args.port)
-    cmd = [  # an mlflow without the in-process server: its own CLI, with one worker
-        sys.executable, "-m", "mlflow", "ui",
-        "--backend-store-uri", uri,
-        "--default-artifact-root", artifacts,
-        "--host", args.host,
-        "--port", str(args.port),
-        "--workers", "1",
-    ]  # fmt: skip
-    return subprocess.call(cmd)
+    return _mlflow_cli.ui(uri, args.host, args.port)
+
+
+def _cmd_mlflow(args: argparse.Namespace) -> int:
+    from . import _mlflow_cli
+
+    _mlflow_cli.export_project_store(args.args)
+    return _mlflow_cli.run(args.args)
 
 
 def _cmd_tracking_server(args: argparse.Namespace) -> int:
-    from . import tracking_server
+    from . import _mlflow_cli
 
-    plan = tracking_server.plan(host=args.host, port=args.port, workers=args.workers)
-    tracking_server.check_database(plan)
+    plan = _mlflow_cli.plan(host=args.host, port=args.port, workers=args.workers)
+    _mlflow_cli.check_database(plan)
     _check_port(plan.host, plan.port)
-    tracking_server.run(plan)  # replaces this process; returns only in tests
-    return 0
+    return _mlflow_cli.serve(plan)  # replaces this process; returns only in tests
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -478,6 +432,11 @@ def build_parser() -> argparse.ArgumentParser:
     again.add_argument("--tolerance", type=float, default=1e-6, metavar="REL",
                        help="largest relative metric difference (default: 1e-6)")  # fmt: skip
     again.set_defaults(func=_cmd_reproduce)
+    mlflow = sub.add_parser(
+        "mlflow", add_help=False, help="MLflow's own command line on the project's store"
+    )  # everything after `mlflow` is MLflow's (main passes it untouched, --help too)
+    mlflow.add_argument("args", nargs=argparse.REMAINDER, help="mlflow's arguments")
+    mlflow.set_defaults(func=_cmd_mlflow)
     ui = sub.add_parser("ui", help="open the MLflow UI on the project's store")
     ui.add_argument(
         "--host", type=_host, default="127.0.0.1", help="address (default: 127.0.0.1, local only)"
@@ -523,7 +482,11 @@ def _fail(message: str) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``dslc`` command; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["mlflow"]:  # argparse would take MLflow's leading options for dslc's
+        args = argparse.Namespace(func=_cmd_mlflow, args=argv[1:])
+    else:
+        args = build_parser().parse_args(argv)
     try:
         _setup_logging()
         return int(args.func(args))

@@ -1,29 +1,28 @@
-"""``dslc tracking-server``: the team's MLflow server, its database and artifacts set in .env.
+"""MLflow's own command line, run for the project: ``dslc mlflow``, ``ui``, ``tracking-server``.
 
-``mlflow server`` itself is a poor first contact with a wrong setting: a wrong database
-URL or password makes it retry for two minutes, then print a traceback, and a URL on its
-command line (``--backend-store-uri``) shows the password to anyone running ``ps``. So:
+With no ``MLFLOW_TRACKING_URI`` MLflow opens ``sqlite:///mlflow.db`` in the working
+directory, so ``mlflow experiments search`` in ``notebooks/`` would make a second, empty
+store there. ``dslc mlflow ARGS...`` runs ``python -m mlflow ARGS...`` with the URI dslc
+uses (``.env`` of the project root, else the embedded store at the root). Nothing of dslc
+runs when ``mlflow`` itself starts.
 
-* settings come from the environment and the project's ``.env`` (the environment wins),
-  and each missing or malformed one is a one-line error naming the variable;
-* the database is checked first, with a connect timeout, so a wrong URL, password, host
-  or database name fails in seconds, in one line without credentials;
-* the URL reaches MLflow through its environment (``MLFLOW_BACKEND_STORE_URI``), never on a
-  command line; ``--serve-artifacts`` proxies artifacts into
-  ``MLFLOW_ARTIFACTS_DESTINATION``, so clients need no access of their own to it;
-* one worker per core (MLflow's default is 4) and no job runner, whose eight more
-  processes, each loading MLflow, serve only GenAI features (scorers, evaluations,
-  prompt optimization, trace archival). ``MLFLOW_WORKERS`` and
-  ``MLFLOW_SERVER_ENABLE_JOB_EXECUTION`` change that.
-
-SQLAlchemy (which MLflow brings) is imported only when the command runs.
+``dslc tracking-server``: a wrong database URL or password makes ``mlflow server`` retry
+for two minutes, then print a traceback, and ``--backend-store-uri`` on a command line
+shows the password to ``ps``. So each setting is checked first (one-line errors naming the
+variable), then the database, with a connect timeout; the URL reaches MLflow in
+``MLFLOW_BACKEND_STORE_URI``. Artifacts are proxied (``--serve-artifacts``) into
+``MLFLOW_ARTIFACTS_DESTINATION``. One worker per core (MLflow's default is 4) and no GenAI
+job runner (eight more processes, each loading MLflow) unless ``MLFLOW_WORKERS`` and
+``MLFLOW_SERVER_ENABLE_JOB_EXECUTION`` say otherwise.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import subprocess
 import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,15 +30,81 @@ from typing import Any
 from . import config
 from .errors import ConfigError, DslcError
 
+TRACKING = "MLFLOW_TRACKING_URI"
+# `mlflow server` and `mlflow ui` do not read the tracking URI: they take these instead.
+STORE, ARTIFACTS = "MLFLOW_BACKEND_STORE_URI", "MLFLOW_DEFAULT_ARTIFACT_ROOT"
+# Options by which a server command names a store of its own (a team server, a test):
+# then the project's store and artifact root must not leak into it as defaults.
+OWN_STORE_OPTIONS = ("--backend-store-uri", "--default-artifact-root", "--artifacts-destination")
 DATABASE_URL = "MLFLOW_DATABASE_URL"
 DATABASE_PASSWORD = "MLFLOW_DATABASE_PASSWORD"
 DESTINATION = "MLFLOW_ARTIFACTS_DESTINATION"
 HOST, PORT, WORKERS = "MLFLOW_HOST", "MLFLOW_PORT", "MLFLOW_WORKERS"
 JOBS = "MLFLOW_SERVER_ENABLE_JOB_EXECUTION"
-STORE = "MLFLOW_BACKEND_STORE_URI"  # where `mlflow server` reads its store from
 CONNECT_TIMEOUT_S = 10
 EXAMPLE_URL = "postgresql+psycopg://USER@HOST:5432/DATABASE"
 TIMEOUT_BACKENDS = ("postgresql", "mysql", "mariadb")  # drivers taking connect_timeout
+
+
+def export_project_store(argv: Sequence[str]) -> str:
+    """Set the project's tracking URI (and store) in ``os.environ``; return the URI.
+
+    A value already in the environment wins over ``.env`` and the default. A missing
+    embedded store is created here, by dslc, so that its Default experiment keeps
+    artifacts in ``<root>/mlartifacts`` whichever folder the command runs from.
+
+    Raises:
+        ProjectNotFoundError: the working directory is in no dslc project.
+    """
+    root = config.project_root()
+    uri = os.environ[TRACKING] = config.tracking_uri(root)  # loads .env, credentials too
+    own_store = any(arg.startswith(OWN_STORE_OPTIONS) for arg in argv) or any(
+        os.environ.get(name, "").strip() for name in (STORE, DESTINATION)
+    )
+    if uri.startswith("sqlite:") and not own_store:
+        os.environ.setdefault(STORE, uri)
+        os.environ.setdefault(ARTIFACTS, config.artifact_root(root))
+        if not Path(uri.split(":///", 1)[-1]).exists():
+            from .tracking import ensure_store
+
+            ensure_store(root)
+    return uri
+
+
+def ui(store: str, host: str, port: int) -> int:
+    """``mlflow ui`` on ``store``: one worker, no GenAI job runner (a local UI needs neither).
+
+    With MLflow's defaults (4 workers, a job runner) the UI took 35-44 s to come up on
+    2 cores: each process imports the server again.
+    """
+    env = {JOBS: "false", **os.environ}
+    # The store by environment, not by option: a database URL's password stays out of `ps`.
+    env |= {STORE: store, ARTIFACTS: config.artifact_root()}
+    # mlflow's app imports Starlette's deprecated WSGI module: a note for mlflow's
+    # maintainers, printed on every start. Only that message is silenced.
+    quiet = "ignore:starlette.middleware.wsgi is deprecated"
+    env["PYTHONWARNINGS"] = ",".join(filter(None, [env.get("PYTHONWARNINGS"), quiet]))
+    return run(["ui", "--host", host, "--port", str(port), "--workers", "1"], env)
+
+
+def run(argv: Sequence[str], environ: Mapping[str, str] = os.environ) -> int:
+    """Run ``python -m mlflow ARGS...`` of this environment; its exit status is the command's.
+
+    On POSIX MLflow replaces this process, so signals (Ctrl-C, a service manager's
+    SIGTERM) reach it directly.
+    """
+    if importlib.util.find_spec("mlflow") is None:
+        raise DslcError("mlflow is not installed; install it with: pip install 'dslc[tracking]'")
+    command = [sys.executable, "-m", "mlflow", *argv]
+    # `mlflow models serve` starts `uvicorn` by name: this environment's comes first.
+    path = os.pathsep.join([str(Path(sys.executable).parent), environ.get("PATH", "")])
+    env = {**environ, "PATH": path}
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if os.name == "nt":  # pragma: no cover - Windows' exec would lose the exit status
+        return subprocess.call(command, env=env)
+    os.execve(sys.executable, command, env)
+    return 0  # only when exec is replaced (tests)
 
 
 class ServerSetupError(ConfigError):
@@ -59,10 +124,8 @@ class Plan:
 
 
 def cores() -> int:
-    """The cores this process may use (its CPU affinity), at least 1."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return os.cpu_count() or 1  # pragma: no cover - macOS and Windows
+    """The cores this process may use (its CPU affinity; all of them on macOS, Windows)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _whole(name: str, text: str, low: int, high: int) -> int:
@@ -177,19 +240,12 @@ def environment(p: Plan) -> dict[str, str]:
     }
 
 
-def command() -> list[str]:
-    """The ``mlflow server`` command line: no URL, no password (they go by environment)."""
-    return [sys.executable, "-m", "mlflow", "server", "--serve-artifacts"]
-
-
-def run(p: Plan) -> None:
+def serve(p: Plan) -> int:
     """Replace this process by ``mlflow server`` (a service manager then sees MLflow)."""
-    os.environ.update(environment(p))
     print(
         f"MLflow tracking server on {p.host}:{p.port} ({p.workers} worker(s)): runs in "
         f"{p.shown}, artifacts in {p.destination}",
         file=sys.stderr,
         flush=True,
     )
-    args = command()
-    os.execv(args[0], args)
+    return run(["server", "--serve-artifacts"], {**os.environ, **environment(p)})
