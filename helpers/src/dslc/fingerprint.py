@@ -69,21 +69,20 @@ def _hash_fileobj(fh: Any, on_bytes: Progress | None, algo: str = ALGO) -> str:
     return h.hexdigest()
 
 
-def _kind(mode: int) -> str:
-    if stat.S_ISFIFO(mode):
-        return "a FIFO (named pipe)"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    return "not a regular file"
+_SPECIAL = (
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a device"),
+    (stat.S_ISBLK, "a device"),
+)
 
 
 def check_regular(path: Path, st: os.stat_result) -> None:
     """Raise SpecialFileError unless ``st`` (of ``path``) is a regular file or a folder."""
     if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+        kind = next((k for test, k in _SPECIAL if test(st.st_mode)), "not a regular file")
         raise SpecialFileError(
-            f"{path} is {_kind(st.st_mode)}, not a data file; datasets hold regular files "
+            f"{path} is {kind}, not a data file; datasets hold regular files "
             "only: move it out of the data folder"
         )
 
@@ -139,13 +138,6 @@ class FingerprintCache:
         if isinstance(hit, list) and len(hit) == 2 and hit[0] == stamp:
             return str(hit[1])
         return None
-
-    def entry(self, key: str) -> list[Any] | None:
-        """``[stamp, fingerprint]`` last recorded for ``key``, whatever the file is now."""
-        if self._entries is None:
-            self._entries = self._read()
-        hit = self._entries.get(key)
-        return hit if isinstance(hit, list) and len(hit) == 2 else None
 
     def put(self, key: str, stamp: list[Any], fp: str) -> None:
         """Record ``fp`` for ``key``; written to disk by :meth:`flush`."""
