@@ -143,16 +143,58 @@ def test_pull_refuses_a_corrupted_cache_file(dvc_project, tmp_path, monkeypatch)
     assert fake.calls[-1] == ("checkout",)
 
 
-def test_file_md5_is_dvcs_and_read_once(dvc_project: Path, monkeypatch) -> None:
+def _no_hashing(monkeypatch) -> None:
     from dslc import fingerprint
 
+    monkeypatch.setattr(fingerprint, "hash_file", lambda *a, **k: pytest.fail("a file was read"))
+
+
+STATUS = "data status --json --granular data/raw/iris.csv"
+
+
+def test_file_md5_is_the_pointers_while_dvc_says_the_file_matches(dvc_project, monkeypatch):
     file = dvc_project / "data/raw/iris.csv"
     age(file)
-    expected = hashlib.md5(file.read_bytes()).hexdigest()
-    assert dvc.file_md5(dvc_project, file) == expected
-    monkeypatch.setattr(fingerprint, "hash_file", lambda *a, **k: pytest.fail("hashed again"))
-    monkeypatch.setattr(dvc, "_md5", lambda path: pytest.fail("hashed again"))
-    assert dvc.file_md5(dvc_project, file) == expected
+    pointer = file.with_name("iris.csv.dvc")
+    pointer.write_text("outs:\n- md5: " + "a" * 32 + "\n  path: iris.csv\n")
+    fake = FakeDvc({STATUS: "{}"})
+    monkeypatch.setattr(dvc, "run", fake)
+    _no_hashing(monkeypatch)
+    assert dvc.file_md5(dvc_project, file) == "a" * 32
+    assert dvc.file_md5(dvc_project, file) == "a" * 32  # DVC's answer kept for this stamp
+    assert fake.calls == [tuple(STATUS.split())]
+
+    pointer.write_text("outs:\n- md5: " + "b" * 32 + "\n  path: iris.csv\n")  # git checkout
+    fake.answers[STATUS] = json.dumps({"uncommitted": {"modified": ["data/raw/iris.csv"]}})
+    assert dvc.file_md5(dvc_project, file) is None  # the file is not what the pointer says
+    assert len(fake.calls) == 2
+    pointer.unlink()
+    assert dvc.file_md5(dvc_project, file) is None  # not versioned: DVC is not asked
+    assert len(fake.calls) == 2
+
+
+def test_file_md5_of_a_file_in_a_tracked_folder_comes_from_its_manifest(dvc_project, monkeypatch):
+    folder = dvc_project / "data/raw/images"
+    folder.mkdir()
+    (folder / "0.bin").write_bytes(b"0")
+    manifest = [{"md5": "c" * 32, "relpath": "0.bin"}]
+    (dvc_project / "data/raw/images.dvc").write_text(
+        "outs:\n- md5: " + "d" * 32 + ".dir\n  path: images\n"
+    )
+    cached = dvc.cache_file(dvc_project, "d" * 32 + ".dir")
+    cached.parent.mkdir(parents=True)
+    cached.write_text(json.dumps(manifest))
+    monkeypatch.setattr(dvc, "run", FakeDvc())
+    _no_hashing(monkeypatch)
+    assert dvc.file_md5(dvc_project, folder / "0.bin") == "c" * 32
+
+
+def test_file_md5_is_none_when_dvc_cannot_answer(dvc_project, monkeypatch, caplog) -> None:
+    file = dvc_project / "data/raw/iris.csv"
+    file.with_name("iris.csv.dvc").write_text("outs:\n- md5: " + "a" * 32 + "\n  path: iris.csv\n")
+    monkeypatch.setattr(dvc, "run", FakeDvc({STATUS: "FAIL:broken"}))
+    assert dvc.file_md5(dvc_project, file) is None
+    assert "could not ask DVC whether data/raw/iris.csv" in caplog.text
 
 
 CLEAN = {
@@ -222,19 +264,45 @@ def test_reproduce_outside_dvc_is_one_line(project: Path, capsys) -> None:
     assert err.count("\n") == 1 and "data_versioning=none" in err
 
 
-def test_one_read_gives_dslc_and_dvc_their_hashes(dvc_project: Path, monkeypatch) -> None:
+def test_data_add_runs_dvc_add_before_it_fingerprints(dvc_project, monkeypatch) -> None:
+    """dvc add puts a copy of its cache object in place: dslc fingerprints that copy."""
     from dslc import fingerprint
 
-    file = dvc_project / "data/raw/iris.csv"
-    age(file)
-    reads = []
+    events: list[str] = []
+    fake = FakeDvc()
+    monkeypatch.setattr(dvc, "run", lambda *a, **k: events.append("dvc") or fake(*a, **k))
+    real = fingerprint.hash_file
+    monkeypatch.setattr(
+        fingerprint, "hash_file", lambda *a, **k: events.append("dslc") or real(*a, **k)
+    )
+    assert cli.main(["data", "add", "iris", "raw/iris.csv", "--replace"]) == 0
+    assert events == ["dvc", "dslc"]
+
+
+def test_a_stage_output_is_fingerprinted_at_its_first_read_not_at_save(dvc_project, monkeypatch):
+    """DVC rewrites a stage's outputs when the stage ends: reading one at save is wasted."""
+    import pandas as pd
+    import yaml
+
+    from dslc import data, fingerprint
+
+    catalog = dvc_project / "data/catalog.yml"
+    catalog.write_text(
+        catalog.read_text()
+        + "  train:\n    location: processed/train.parquet\n"
+        + f"    fingerprint: sha256:{'0' * 64}\n"
+    )
+    reads: list[str] = []
     real = fingerprint.hash_file
     monkeypatch.setattr(fingerprint, "hash_file", lambda *a, **k: reads.append(a) or real(*a, **k))
-    monkeypatch.setattr(dvc, "_md5", lambda path: pytest.fail("a second read for the md5"))
-    cache = dvc_project / ".dslc" / "fingerprints.json"
-    fp = fingerprint.fingerprint_path(file, cache)
-    assert fp == "sha256:" + hashlib.sha256(file.read_bytes()).hexdigest()
-    assert dvc.file_md5(dvc_project, file) == hashlib.md5(file.read_bytes()).hexdigest()
+    data.save(pd.DataFrame({"a": [1, 2]}), "train")
+    assert reads == []
+    recorded = yaml.safe_load(catalog.read_text())["datasets"]["train"]
+    assert "fingerprint" not in recorded  # cleared: the old content is gone
+    fp = data.fingerprint("train")  # the next step's read records it
+    assert len(reads) == 1
+    assert yaml.safe_load(catalog.read_text())["datasets"]["train"]["fingerprint"] == fp
+    data.save(pd.DataFrame({"a": [3]}), "interim/plain.csv")  # no catalog entry: nothing
     assert len(reads) == 1
 
 

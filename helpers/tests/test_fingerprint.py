@@ -3,6 +3,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -67,13 +68,31 @@ def test_change_invalidates_cache(project: Path, monkeypatch: pytest.MonkeyPatch
     assert data.fingerprint("iris") != first
 
 
-def test_recently_modified_file_is_not_cached(
+def test_a_file_written_just_now_is_hashed_once_its_tick_has_passed(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A write in the same timestamp tick as the hashing could keep size and mtime: such
+    # A write in the same timestamp tick as the hashing could keep size and mtime: dslc
+    # waits until the file's mtime is 50 ms old, so a later write shows, then caches it.
+    f = project / "data" / "interim" / "fresh.csv"
+    f.write_text("a\n1\n")
+    calls = _count_hashes(monkeypatch)
+    started: list[int] = []
+    monkeypatch.setattr(fpmod, "hash_file", lambda *a: started.append(time.time_ns()) or "0")
+    data.fingerprint("interim/fresh.csv")
+    assert started[0] - f.stat().st_mtime_ns >= 50_000_000
+    data.fingerprint("interim/fresh.csv")
+    assert len(started) == 1 and not calls
+
+
+def test_a_recent_file_with_coarse_timestamps_is_not_cached(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # On a filesystem with 1-2 s timestamps (FAT, some NFS) waiting is too slow: such
     # "racy" files are hashed again next time rather than trusted.
     f = project / "data" / "interim" / "fresh.csv"
     f.write_text("a\n1\n")
+    now = time.time_ns() // 1_000_000_000 * 1_000_000_000
+    os.utime(f, ns=(now, now))
     calls = _count_hashes(monkeypatch)
     data.fingerprint("interim/fresh.csv")
     data.fingerprint("interim/fresh.csv")

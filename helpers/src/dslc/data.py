@@ -57,7 +57,22 @@ def fingerprint_target(
     written: os.stat_result | None = None,
 ) -> str:
     """Full-content fingerprint of a resolved target (``trust_cache=False`` re-hashes;
-    ``written``: the stat of the file as dslc has just written it)."""
+    ``written``: the stat of the file as dslc has just written it). The first read of a
+    DVC stage's output since ``data.save`` wrote it records its fingerprint in the catalog
+    (see :func:`_fingerprint_saved`)."""
+    fp = _fingerprint(target, on_bytes, trust_cache=trust_cache, written=written)
+    if target.entry is not None and target.entry.fingerprint is None and _dvc_output(target):
+        _record(target)
+    return fp
+
+
+def _fingerprint(
+    target: Target,
+    on_bytes: Progress | None = None,
+    *,
+    trust_cache: bool = True,
+    written: os.stat_result | None = None,
+) -> str:
     if target.is_sql:
         raise DslcError(
             f"dataset {target.name!r} is a live SQL source and has no fingerprint; freeze it "
@@ -232,9 +247,9 @@ def save(
             inode = tmp.stat().st_ino
         written = _written(dest, inode)
         where = dest
+        if _update_dvc_pointer(target.root, dest):
+            written = None  # dvc add put a copy of its cache object in its place
     fp = _fingerprint_saved(target, written)
-    if target.local is not None:
-        _update_dvc_pointer(target.root, target.local)
     publish(target, "output", fp)
     return where
 
@@ -249,45 +264,53 @@ def _written(dest: Path, inode: int) -> os.stat_result | None:
 
 
 def _fingerprint_saved(target: Target, written: os.stat_result | None) -> str | None:
-    """The fingerprint of what was just saved, for the catalog and tracking.
+    """The fingerprint of what was just saved under a catalog name, recorded in the catalog.
 
-    In a DVC project every saved file is fingerprinted: the same read gives DVC the md5
-    it would otherwise read the file again for (``dslc.dvc_hashes``).
+    Not for a DVC stage's output: DVC commits it when the stage ends and puts a copy back
+    (new stamp), so a fingerprint taken now would be read again at the next load. Its
+    recorded fingerprint is cleared instead, and the first later read records it.
     """
-    if target.entry is not None:
-        return _record(target, written)
+    if target.entry is None:
+        return None
+    if _dvc_output(target):
+        _record(target, clear=True)
+        return None
+    return _record(target, written)
+
+
+def _dvc_output(target: Target) -> bool:
     from . import dvc
 
-    if target.local is None or not dvc.enabled(target.root):
-        return None
-    return _saved_fingerprint(target, written)
+    local = target.local
+    return local is not None and dvc.enabled(target.root) and dvc.stage_output(target.root, local)
 
 
 def _saved_fingerprint(target: Target, written: os.stat_result | None) -> str | None:
     """``target``'s fingerprint after a save, or None (with a warning) if it cannot be
     had: the data was saved, only its fingerprint is missing."""
     try:
-        return fingerprint_target(target, written=written)
+        return _fingerprint(target, written=written)
     except (OSError, DslcError) as exc:
         _log.warning("saved %s but could not fingerprint it: %s", target.label, exc)
         return None
 
 
-def _update_dvc_pointer(root: Path, dest: Path) -> None:
+def _update_dvc_pointer(root: Path, dest: Path) -> bool:
     """A file that ``dvc add`` put under DVC (a ``<file>.dvc`` beside it) is added again,
-    so the pointer names what was just saved (DVC takes the md5 dslc computed with the
-    fingerprint). Stage outputs have no such pointer: dvc repro records them when the
-    stage ends."""
-    if not dest.with_name(dest.name + ".dvc").is_file():
-        return
+    so the pointer names what was just saved (True then). Stage outputs have no such
+    pointer: dvc repro records them in dvc.lock when the stage ends."""
     from . import dvc
 
-    if dvc.enabled(root):
-        dvc.track(root, dest)
+    if not dest.with_name(dest.name + ".dvc").is_file() or not dvc.enabled(root):
+        return False
+    dvc.track(root, dest)
+    return True
 
 
-def _record(target: Target, written: os.stat_result | None = None) -> str | None:
-    """Store the fingerprint of what is now on disk in the catalog entry.
+def _record(
+    target: Target, written: os.stat_result | None = None, *, clear: bool = False
+) -> str | None:
+    """Store the fingerprint of what is now on disk in the catalog entry (None: ``clear``).
 
     Hashed inside the catalog lock: when two processes save the same dataset, the last to
     record hashes the file the other's rename may have replaced, so the catalog always
@@ -298,8 +321,8 @@ def _record(target: Target, written: os.stat_result | None = None) -> str | None
     cat_file = config.paths(root).catalog
     cache = catalog.cache_path(root)
     with catalog.locked(config.state_dir(root) / "catalog.lock"):
-        fp = _saved_fingerprint(target, written)
-        if fp is None:
+        fp = None if clear else _saved_fingerprint(target, written)
+        if fp is None and not clear:
             return None
         current = catalog.read(cat_file, cache)  # re-read: others may have changed it
         entry = current.get(target.entry.name)

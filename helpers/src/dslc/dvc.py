@@ -9,25 +9,26 @@ fetches into the cache, checks the cache files it is about to restore against th
 (files in folders too), and only then checks files out, so a remote that lacks data or a
 corrupted cache file leaves ``data/`` as it was.
 
-dslc and DVC share their hashes (``dslc.dvc_hashes``, ``dslc.dvc_state``): a file one of
-them has read is not read again by the other.
+DVC hashes what DVC versions, and dslc only asks: the md5 of a file comes from the pointer
+files DVC documents (``dvc.lock``, ``*.dvc``), and whether the file still matches them
+from ``dvc data status``. dslc never reads or writes DVC's internal state.
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
+import logging
 import os
 import subprocess
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from .errors import DslcError
 
+_log = logging.getLogger(__name__)
 _TIMEOUT_S = 3600.0
 
 
@@ -150,6 +151,13 @@ def stage_outputs(root: Path) -> set[str]:
     return found
 
 
+def stage_output(root: Path, path: Path) -> bool:
+    """True when a stage of dvc.yaml produces ``path`` (or the folder holding it): DVC
+    commits it when the stage ends, and puts a copy back in its place."""
+    rel = Path(os.path.relpath(path, root))
+    return any(str(p) in stage_outputs(root) for p in (rel, *rel.parents) if str(p) != ".")
+
+
 def track(root: Path, path: Path) -> str | None:
     """Put a file or folder under DVC (``dvc add``) unless a stage produces it.
 
@@ -214,42 +222,42 @@ def version_tag(rel: Path | str) -> str:
     return VERSION_TAG + Path(rel).as_posix()
 
 
-def file_md5(root: Path, path: Path) -> str:
-    """DVC's md5 of a file (the plain md5 of its content, as DVC 3 stores files).
+def file_md5(root: Path, path: Path) -> str | None:
+    """The md5 DVC versions a file under (its key in DVC's cache and remote), or None for a
+    file DVC does not version or one that changed since DVC recorded it.
 
-    Unread when dslc or DVC already knows it for the file as it is now
-    (:mod:`dslc.dvc_hashes`); otherwise one read gives it with dslc's fingerprint.
+    Nothing is read to hash: the md5 is the one ``dvc.lock`` or a ``.dvc`` file records
+    (a folder's manifest for a file in a tracked folder), and ``dvc data status`` says
+    whether the file still matches it. That answer is kept for the file's stamp in
+    ``.dslc/dvc-md5.json``, so asking again about an unchanged file costs a ``stat``.
     """
     from .config import state_dir
-    from .fingerprint import fingerprint_path
+    from .fingerprint import FingerprintCache, is_racy, stamp_of
 
-    cache_file = state_dir(root) / "fingerprints.json"
     path = Path(path).absolute()
-    md5 = _known_md5(cache_file, path)
-    if md5 is None and enabled(root):
-        fingerprint_path(path, cache_file, trust_cache=False)  # one read: both digests
-        md5 = _known_md5(cache_file, path)
-    return md5 if md5 is not None else _md5(path)  # changed while hashed: hash it here
-
-
-def _known_md5(cache_file: Path, path: Path) -> str | None:
-    from .fingerprint import FingerprintCache, dvc_hashes
-
-    hashes = dvc_hashes(FingerprintCache(cache_file))
-    if hashes is None:
+    rel = Path(os.path.relpath(path, root)).as_posix()
+    md5 = next(
+        (md5 for out in tracked(root) for where, md5 in _files(root, out) if where == path), None
+    )
+    if md5 is None or not path.is_file():
         return None
+    answers = FingerprintCache(state_dir(root) / "dvc-md5.json", algo="md5")
+    before = stamp_of(path.stat())
+    if answers.get(str(path), before) == md5:
+        return md5
     try:
-        return hashes.known_md5(path, path.stat())
-    finally:
-        hashes.close()
-
-
-def _md5(path: Path) -> str:
-    h = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
+        status = json.loads(run(root, "data", "status", "--json", "--granular", rel) or "{}")
+    except (DvcError, ValueError) as exc:
+        _log.warning("could not ask DVC whether %s is the version it records: %s", rel, exc)
+        return None
+    changed = [p for paths in (status.get("uncommitted") or {}).values() for p in paths]
+    after = path.stat()
+    if rel in changed or stamp_of(after) != before:
+        return None
+    if not is_racy(after.st_mtime_ns):
+        answers.put(str(path), before, md5)
+        answers.flush()
+    return md5
 
 
 def _missing_on_remote(root: Path, where: Remote) -> list[str]:
@@ -264,16 +272,6 @@ def _missing_on_remote(root: Path, where: Remote) -> list[str]:
     return sorted(path for path, state in report.items() if state == "missing")
 
 
-@dataclass(frozen=True)
-class _Checked:
-    """A cache file whose content matched its md5, and the dslc fingerprint read with it."""
-
-    destination: Path
-    stamp: list[Any]
-    fingerprint: str
-    md5: str
-
-
 def _files(root: Path, out: Output) -> list[tuple[Path, str]]:
     """(destination, md5) of each file of an output; a folder's from its manifest."""
     if not out.md5.endswith(".dir"):
@@ -285,47 +283,20 @@ def _files(root: Path, out: Output) -> list[tuple[Path, str]]:
         return []  # no manifest yet, or not DVC's: DVC reports it itself
 
 
-def _verify_cache(root: Path, outs: Iterable[Output]) -> list[_Checked]:
-    """Refuse a cache file whose content no longer matches its md5 (a corrupted copy).
+def _verify_cache(root: Path, outs: Iterable[Output]) -> None:
+    """Refuse a cache file whose content no longer matches its md5 (a corrupted copy)."""
+    from .fingerprint import hash_file
 
-    The same read gives the dslc fingerprint of the file that will be restored from it.
-    """
-    from .fingerprint import ALGO, hash_file, stamp_of
-
-    checked = []
     for out in outs:
         for destination, md5 in _files(root, out):
             cached = cache_file(root, md5)
-            if not cached.is_file():
-                continue
-            read_md5 = hashlib.md5(usedforsecurity=False)
-            digest = hash_file(cached, also=read_md5)
-            if read_md5.hexdigest() != md5:
+            if cached.is_file() and hash_file(cached, algo="md5") != md5:
                 raise DvcError(
                     f"the DVC cache file {cached.relative_to(root)} for"
                     f" {destination.relative_to(root)} is corrupted (its content no longer"
                     " matches its md5): delete it and run `make pull` again to fetch a good"
                     " copy; data/ was left as it was"
                 )
-            checked.append(_Checked(destination, stamp_of(cached.stat()), f"{ALGO}:{digest}", md5))
-    return checked
-
-
-def _remember(root: Path, checked: Iterable[_Checked]) -> None:
-    """The restored files keep the fingerprints read from their cache files: the first
-    load does not read them again (DVC records their md5 as it checks them out)."""
-    from .config import state_dir
-    from .fingerprint import FingerprintCache, dvc_hashes
-
-    fingerprints = FingerprintCache(state_dir(root) / "fingerprints.json")
-    hashes = dvc_hashes(fingerprints)
-    if hashes is None:
-        return
-    for item in checked:
-        if item.destination.is_file():
-            hashes.remember(item.destination, item.stamp, item.fingerprint, item.md5)
-    fingerprints.flush()
-    hashes.close()
 
 
 def pull(root: Path) -> str:
@@ -343,7 +314,6 @@ def pull(root: Path) -> str:
     run(root, "fetch", what=f"fetch from the DVC remote {where.name!r} ({where.url})")
     outs = tracked(root)
     restore = [o for o in outs if not Path(root, o.path).exists()]
-    checked = _verify_cache(root, restore)
+    _verify_cache(root, restore)
     run(root, "checkout", what="dvc checkout")
-    _remember(root, checked)
     return f"{len(restore)} output(s) restored, {len(outs) - len(restore)} already in place"

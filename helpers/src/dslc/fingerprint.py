@@ -12,10 +12,11 @@ hashed could keep its stamp, so files modified just before hashing are not cache
 verify``) and refreshes the cache.
 
 A file dslc has just written itself (renamed into place whole) is cached at once: the
-racy window concerns writers that may still be writing.
+racy window concerns writers that may still be writing. A file another program wrote just
+now (``dvc add`` puts a fresh copy back) is hashed once that window has passed, so its
+fingerprint is cached and the next read costs a ``stat``.
 
-In a project under DVC, the same read also gives DVC's md5, shared with DVC both ways
-(:mod:`dslc.dvc_hashes`).
+This cache is dslc's alone: another tool's hashes (DVC's md5) are never read or written.
 
 Only regular files are hashed: a FIFO, socket or device (which could block a reader
 forever or never end) raises :class:`SpecialFileError`; in a folder, dslc's own temporary
@@ -32,13 +33,10 @@ import stat
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import atomic
 from .errors import SpecialFileError
-
-if TYPE_CHECKING:
-    from .dvc_hashes import DvcHashes
 
 ALGO = "sha256"
 CHUNK = 1 << 20  # 1 MiB: big enough to amortise syscalls, small enough to stay in L2
@@ -50,10 +48,9 @@ _log = logging.getLogger(__name__)
 Progress = Callable[[int], None]  # called with the number of bytes just hashed
 
 
-def _hash_fileobj(fh: Any, on_bytes: Progress | None, also: Any = None) -> str:
-    """Hex digest of a file object's content; ``also`` (a hashlib object) sees the same
-    bytes, so a second digest costs no second read."""
-    h = hashlib.new(ALGO)
+def _hash_fileobj(fh: Any, on_bytes: Progress | None, algo: str = ALGO) -> str:
+    """Hex digest of a file object's content."""
+    h = hashlib.new(algo)
     buf = bytearray(CHUNK)
     view = memoryview(buf)
     readinto = getattr(fh, "readinto", None)
@@ -67,34 +64,31 @@ def _hash_fileobj(fh: Any, on_bytes: Progress | None, also: Any = None) -> str:
         if not n:
             break
         h.update(data)
-        if also is not None:
-            also.update(data)
         if on_bytes is not None:
             on_bytes(n)
     return h.hexdigest()
 
 
-def _kind(mode: int) -> str:
-    if stat.S_ISFIFO(mode):
-        return "a FIFO (named pipe)"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    return "not a regular file"
+_SPECIAL = (
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a device"),
+    (stat.S_ISBLK, "a device"),
+)
 
 
 def check_regular(path: Path, st: os.stat_result) -> None:
     """Raise SpecialFileError unless ``st`` (of ``path``) is a regular file or a folder."""
     if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+        kind = next((k for test, k in _SPECIAL if test(st.st_mode)), "not a regular file")
         raise SpecialFileError(
-            f"{path} is {_kind(st.st_mode)}, not a data file; datasets hold regular files "
+            f"{path} is {kind}, not a data file; datasets hold regular files "
             "only: move it out of the data folder"
         )
 
 
-def hash_file(path: Path, on_bytes: Progress | None = None, also: Any = None) -> str:
-    """Hex digest of a regular file's full content (no cache).
+def hash_file(path: Path, on_bytes: Progress | None = None, algo: str = ALGO) -> str:
+    """Hex digest (``algo``: a hashlib name) of a regular file's full content, uncached.
 
     Opened non-blocking and checked on the open descriptor, so a FIFO swapped in after a
     ``stat`` cannot block the hash.
@@ -112,7 +106,7 @@ def hash_file(path: Path, on_bytes: Progress | None = None, also: Any = None) ->
         os.close(fd)
         raise
     with fh:
-        return _hash_fileobj(fh, on_bytes, also)
+        return _hash_fileobj(fh, on_bytes, algo)
 
 
 class FingerprintCache:
@@ -144,13 +138,6 @@ class FingerprintCache:
         if isinstance(hit, list) and len(hit) == 2 and hit[0] == stamp:
             return str(hit[1])
         return None
-
-    def entry(self, key: str) -> list[Any] | None:
-        """``[stamp, fingerprint]`` last recorded for ``key``, whatever the file is now."""
-        if self._entries is None:
-            self._entries = self._read()
-        hit = self._entries.get(key)
-        return hit if isinstance(hit, list) and len(hit) == 2 else None
 
     def put(self, key: str, stamp: list[Any], fp: str) -> None:
         """Record ``fp`` for ``key``; written to disk by :meth:`flush`."""
@@ -196,30 +183,24 @@ def _file_fp(
     cache: FingerprintCache,
     on_bytes: Progress | None,
     trust_cache: bool,
-    dvc: DvcHashes | None = None,
     written: os.stat_result | None = None,
 ) -> str:
     key = str(path)
     st = path.stat()
     check_regular(path, st)
-    if trust_cache:
-        hit = cache.get(key, stamp_of(st))
-        if hit is None and dvc is not None:
-            hit = dvc.carried(path, st)
-        if hit is not None:
-            return hit
+    if trust_cache and (hit := cache.get(key, stamp_of(st))) is not None:
+        return hit
     whole = written is not None and stamp_of(written) == stamp_of(st)
+    wait_ns = _FINE_RACY_NS - (time.time_ns() - st.st_mtime_ns)
+    if not whole and 0 < wait_ns <= _FINE_RACY_NS and st.st_mtime_ns % 1_000_000_000:
+        time.sleep(wait_ns / 1e9)  # written just now by another program: let it settle
     started = time.time_ns()
-    md5 = hashlib.md5(usedforsecurity=False) if dvc is not None else None
-    digest = hash_file(path, on_bytes) if md5 is None else hash_file(path, on_bytes, also=md5)
-    fp = f"{ALGO}:{digest}"
+    fp = f"{ALGO}:{hash_file(path, on_bytes)}"
     after = path.stat()
     if stamp_of(after) != stamp_of(st):
         _log.warning("%s changed while it was being fingerprinted; not caching", path)
     elif whole or not is_racy(after.st_mtime_ns, started):
         cache.put(key, stamp_of(after), fp)
-        if dvc is not None and md5 is not None:
-            dvc.hashed(path, after, md5.hexdigest())
     return fp
 
 
@@ -228,7 +209,6 @@ def _dir_fp(
     cache: FingerprintCache,
     on_bytes: Progress | None,
     trust_cache: bool,
-    dvc: DvcHashes | None = None,
 ) -> str:
     # Hash of "relative/posix/name NUL file-digest LF" for every file in sorted order:
     # renames and moves change it, and each file still benefits from the cache.
@@ -244,7 +224,7 @@ def _dir_fp(
     h = hashlib.new(ALGO)
     for rel, full in files:
         try:
-            digest = _file_fp(full, cache, on_bytes, trust_cache, dvc).partition(":")[2]
+            digest = _file_fp(full, cache, on_bytes, trust_cache).partition(":")[2]
         except FileNotFoundError:
             if full.is_symlink():
                 raise SpecialFileError(
@@ -279,27 +259,14 @@ def fingerprint_path(
     """
     p = Path(path).absolute()
     cache = FingerprintCache(cache_file)
-    dvc = dvc_hashes(cache)
     try:
         st = p.stat()
         check_regular(p, st)
         if stat.S_ISDIR(st.st_mode):
-            return _dir_fp(p, cache, on_bytes, trust_cache, dvc)
-        return _file_fp(p, cache, on_bytes, trust_cache, dvc, written)
+            return _dir_fp(p, cache, on_bytes, trust_cache)
+        return _file_fp(p, cache, on_bytes, trust_cache, written)
     finally:
         cache.flush()
-        if dvc is not None:
-            dvc.close()
-
-
-def dvc_hashes(cache: FingerprintCache) -> DvcHashes | None:
-    """DVC's side of ``cache`` (``<root>/.dslc/fingerprints.json``) in a project under
-    DVC; None elsewhere, where :mod:`dslc.dvc_hashes` is not even imported."""
-    if cache.file is None or not (cache.file.parent.parent / ".dvc").is_dir():
-        return None
-    from .dvc_hashes import DvcHashes
-
-    return DvcHashes(cache.file.parent.parent, cache)
 
 
 def _remote_stamp(info: dict[str, Any]) -> list[Any] | None:

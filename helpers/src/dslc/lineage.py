@@ -106,13 +106,13 @@ def add(
         _check_parents(name, parents, cat_file, catalog.read(cat_file, cache), replace_existing)
     if on_hash is not None:
         on_hash(location)
+    if target.local is not None:  # first: DVC puts a copy back, which dslc then reads
+        _track_with_dvc(r, target.local)
     fp = (
         fingerprint_path(target.local, fp_cache, on_bytes)
         if target.local is not None
         else fingerprint_url(location, None, fp_cache, on_bytes)
     )
-    if target.local is not None:
-        _track_with_dvc(r, target.local)
     with catalog.locked(config.state_dir(r) / "catalog.lock"):
         entries = catalog.read(cat_file, cache)  # again: it may have changed while hashing
         _check_parents(name, parents, cat_file, entries, replace_existing)
@@ -134,9 +134,9 @@ def add(
 
 def _track_with_dvc(root: Path, local: Path) -> None:
     """In a DVC project, a file or folder under data/ goes under DVC too (``dvc add``),
-    unless a stage of dvc.yaml produces it. DVC takes the md5s dslc computed with the
-    fingerprint from its hash state, and the copy it puts back keeps the fingerprint
-    (``dslc.dvc_hashes``): nothing is read again."""
+    unless a stage of dvc.yaml produces it. Done before dslc's fingerprint: DVC hashes
+    the file and puts a copy of its cache object in its place, which dslc then reads
+    once (a fingerprint taken before would not hold for the copy)."""
     from . import dvc
 
     if dvc.enabled(root) and local.is_relative_to(root / "data"):

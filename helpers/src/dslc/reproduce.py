@@ -160,14 +160,14 @@ def _tolerated(tree: Path, command: str) -> str:
 
 
 def _place(root: Path, tree: Path, rel: str, md5: str) -> bool:
-    """Put the cache object ``md5`` at ``tree/rel`` unless it is there; False if absent."""
+    """Put a copy of the cache object ``md5`` at ``tree/rel``; without one, accept the file
+    there if DVC versions it under ``md5``. False if neither."""
     target = tree / rel
-    if target.is_file() and dvc.file_md5(tree, target) == md5:
-        return True
     cached = dvc.cache_file(root, md5)
     if not cached.is_file():
-        return False
+        return target.is_file() and dvc.file_md5(tree, target) == md5
     target.parent.mkdir(parents=True, exist_ok=True)
+    target.unlink(missing_ok=True)  # a link into the cache must not be written through
     shutil.copyfile(cached, target)
     return True
 

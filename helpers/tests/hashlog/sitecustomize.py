@@ -1,8 +1,8 @@
 """Counts every full read of a file for hashing, by dslc and by DVC, in any process.
 
 Put this folder on PYTHONPATH and name a log file in HASH_LOG: Python imports this module
-at start-up, and it wraps dslc's ``fingerprint.hash_file`` and ``dvc._md5`` and DVC's
-``dvc_data.hashfile.hash.file_md5`` as those modules load, each call appending
+at start-up, and it wraps dslc's ``fingerprint.hash_file`` (its only hashing function)
+and DVC's ``dvc_data.hashfile.hash.file_md5`` as those modules load, each call appending
 ``<tool> <path>`` to the log. The tests and benchmarks that say "nothing is hashed twice"
 read it; nothing else does.
 """
@@ -18,7 +18,6 @@ import sys
 # module -> (function to wrap, the tool named in the log)
 WRAP = {
     "dslc.fingerprint": ("hash_file", "dslc"),
-    "dslc.dvc": ("_md5", "dslc"),
     "dvc_data.hashfile.hash": ("file_md5", "dvc"),
 }
 

@@ -130,4 +130,6 @@ class DatasetRecorder:
         key = dvc.version_tag(path.relative_to(self._root))
         if _TAG_KEY_UNSAFE.search(key):  # MLflow refuses the key: the commit's data stands in
             return
-        self._writer.set_tags({key: dvc.file_md5(self._root, path)})
+        md5 = dvc.file_md5(self._root, path)  # None: DVC does not version what was read
+        if md5 is not None:
+            self._writer.set_tags({key: md5})
