@@ -1,7 +1,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -224,6 +229,130 @@ def test_any_yaml_value_as_location_is_one_line(project: Path, value: str) -> No
     assert entries["a"].location == value.strip()
 
 
+# --------------------------------------------------------------------------- as an attacker
+
+
+@pytest.mark.parametrize(
+    ("body", "match"),
+    [
+        ("location: 3", "'location' must be a path"),
+        ("location: [a.csv]", "'location' must be a path"),
+        ("location: !!binary aGk=", "'location' must be a path"),  # bytes are not text
+        ("location: a.csv\n    description: [x]", "'description'"),
+        ("location: a.csv\n    parents: [1]", "'parents' must be a list of dataset names"),
+        ("location: a.csv\n    save_options: [x]", "'save_options' must be a mapping"),
+        ("location: a.csv\n    load_options: {1: x}", "'load_options' must be a mapping"),
+        ("location: a.csv\n    format: 3", "'format' must be a format name"),
+        ("location: a.csv\n    fingerprint: 'sha256:ab\\n'", "sha256:<hex>"),
+        ("location: a.csv\n    name: b", r"unknown key\(s\) name for a file dataset"),
+        ("location: a.csv\n    sql: {}\n    zz: 1", r"unknown key\(s\) sql, zz"),
+        ("connection: X\n    table: t\n    chunksize: '5'", "'chunksize' must be a whole"),
+        ("connection: [X]\n    table: t", "'connection' must be the name"),
+        ("connection: X\n    table: t\n    snapshots: [{}]", "snapshot 1: 'id' is required"),
+        ("connection: X\n    table: t\n    snapshots: [{id: 20261123T101500Z, x: 1}]",
+         r"snapshot 1: unknown key\(s\) x for a snapshot; allowed: id, location"),
+        ("connection: X\n    table: t\n    snapshots: [{id: 20261123T101500Z, location: a,"
+         " fingerprint: 'sha256:00', taken: t, connection: X, query: q, rows: -1}]",
+         "'rows' must be a whole number"),
+    ],
+)  # fmt: skip
+def test_wrong_types_and_unknown_keys_are_one_line(project: Path, body: str, match: str) -> None:
+    f = _write(project, f"datasets:\n  a:\n    {body}\n")
+    with pytest.raises(CatalogError, match=match) as err:
+        catalog.read(f)
+    assert str(err.value).startswith(f"{f}: dataset 'a': ") and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "datasets: !!python/object/apply:os.system [touch pwned]\n",
+        "datasets:\n  a: !!python/object:pathlib.Path {}\n",
+        "datasets:\n  a:\n    location: !!python/name:os.system a.csv\n",
+        "top: 1\ndatasets: {}\n",
+    ],
+)
+def test_yaml_tags_and_stray_keys_are_refused(project: Path, text: str) -> None:
+    f = _write(project, text)
+    with pytest.raises(CatalogError) as err:
+        catalog.read(f)
+    assert "\n" not in str(err.value) and str(f) in str(err.value)
+    assert not (Path.cwd() / "pwned").exists() and not (project / "pwned").exists()
+
+
+def test_huge_catalog_is_refused_before_reading(project: Path) -> None:
+    f = project / "data" / "catalog.yml"
+    with f.open("wb") as fh:  # sparse: no 64 MiB written, and none read
+        fh.truncate(catalog.MAX_BYTES + 1)
+    with pytest.raises(CatalogError, match="larger than 64 MiB"):
+        catalog.read(f)
+
+
+@pytest.mark.parametrize(
+    "location", ["../../etc/passwd", "/etc/passwd", "raw/../../../x.csv", "file:///etc/passwd"]
+)
+def test_locations_outside_the_project_are_refused_on_use(project: Path, location: str) -> None:
+    from dslc import data
+    from dslc.errors import UnsafePathError
+
+    _write(project, f"datasets:\n  a:\n    location: {location}\n    format: csv\n")
+    assert catalog.read(project / "data" / "catalog.yml")["a"].location == location  # a string
+    with pytest.raises(UnsafePathError, match="outside the project"):
+        data.load("a")
+
+
+_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20) | st.dates(),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+_KEYS = st.sampled_from(["location", "format", "description", "parents", "load_options",
+                         "save_options", "fingerprint", "connection", "query", "table", "params",
+                         "chunksize", "snapshots", "name"]) | st.text(max_size=10)  # fmt: skip
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.dictionaries(_KEYS, _VALUES, max_size=5))
+def test_any_entry_is_valid_or_one_line(project: Path, raw: dict[str, object]) -> None:
+    import yaml
+
+    f = _write(project, yaml.safe_dump({"datasets": {"a": raw}}))
+    try:
+        entry = catalog.read(f)["a"]
+    except CatalogError as exc:
+        assert "\n" not in str(exc) and str(exc).startswith(f"{f}: ")
+        return
+    catalog.write(f, {"a": entry})  # what was accepted is written back, and reads the same
+    age(f)
+    assert catalog.read(f) == {"a": entry}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from("abcdef"), st.lists(st.sampled_from("abcdef"), max_size=3)))
+def test_parent_graphs_are_accepted_iff_acyclic(graph: dict[str, list[str]]) -> None:
+    parents = {n: graph.get(n, []) for n in "abcdef"}
+    left = dict(parents)  # oracle: strip datasets whose parents are all gone (Kahn)
+    while ready := [n for n, ps in left.items() if not set(ps) & set(left)]:
+        for n in ready:
+            del left[n]
+    f = Path(tempfile.mkdtemp(prefix="dslc-test-")) / "catalog.yml"
+    entries = {n: DatasetEntry(n, f"{n}.csv", parents=tuple(ps)) for n, ps in parents.items()}
+    try:
+        catalog.write(f, entries)
+    except CatalogError as exc:
+        assert left and "parents form a cycle: " in str(exc)
+        cycle = str(exc).split("cycle: ")[1].split(";")[0].split(" -> ")
+        assert cycle[0] == cycle[-1] and all(p in parents[c] for c, p in itertools.pairwise(cycle))
+    else:
+        assert not left and catalog.read(f) == entries
+    finally:
+        shutil.rmtree(f.parent)
+
+
 # --------------------------------------------------------------------------- caching
 
 
@@ -238,23 +367,27 @@ def _big(project: Path, n: int) -> Path:
     return f
 
 
-def test_large_catalog_is_parsed_once_per_change(
-    project: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    f = _big(project, 20_000)
-    cache = catalog.cache_path(project)
-    parses: list[int] = []
-    real = catalog._parse_yaml
-    monkeypatch.setattr(
-        catalog, "_parse_yaml", lambda text, file: parses.append(1) or real(text, file)
+def _new_process(f: Path, cache: Path, name: str) -> list[str]:
+    """Look ``name`` up in a fresh interpreter: its description, then the parsers it loaded."""
+    code = (
+        "import sys; from pathlib import Path; from dslc import catalog\n"
+        "e = catalog.get(Path(sys.argv[1]), sys.argv[3], Path(sys.argv[2]))\n"
+        "print(e.description); print(sorted({'yaml', 'pydantic'} & set(sys.modules)))"
     )
-    assert catalog.get(f, "d19999", cache).fingerprint == f"sha256:{19999:064x}"
-    assert parses == [1] and cache.exists()
-    for i in range(0, 20_000, 997):  # later lookups: a stat each
+    argv = [sys.executable, "-c", code, str(f), str(cache), name]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True)
+    return out.stdout.splitlines()
+
+
+def test_large_catalog_is_parsed_once_per_change(project: Path) -> None:
+    f = _big(project, 2_000)
+    cache = catalog.cache_path(project)
+    assert catalog.get(f, "d1999", cache).fingerprint == f"sha256:{1999:064x}"
+    assert cache.exists()
+    for i in range(0, 2_000, 97):  # later lookups: a stat each
         assert catalog.get(f, f"d{i}", cache).location == f"raw/d{i}.csv"
-    catalog._memo.clear()  # as a new process would start: the file cache answers
-    assert catalog.get(f, "d5", cache).description == "dataset 5"
-    assert parses == [1]
+    # A new process answers from the cache: it imports neither PyYAML nor pydantic.
+    assert _new_process(f, cache, "d5") == ["dataset 5", "[]"]
 
 
 def test_cache_notices_content_changed_behind_an_old_mtime(project: Path) -> None:
@@ -269,6 +402,18 @@ def test_cache_notices_content_changed_behind_an_old_mtime(project: Path) -> Non
 
 
 def test_damaged_or_foreign_cache_is_ignored(project: Path) -> None:
+    f = _write(project, "datasets:\n  a:\n    location: a.csv\n    description: real\n")
+    age(f)
+    cache = catalog.cache_path(project)
+    catalog.read(f, cache)
+    good = cache.read_text()
+    for junk in ("{not json", '{"version": 99}', '{"key": [], "entries": 3}', "[]",
+                 good.replace("real", "forged").replace('"key":[2', '"key":[1')):  # fmt: skip
+        cache.write_text(junk)
+        assert _new_process(f, cache, "a") == ["real", "['pydantic', 'yaml']"]
+
+
+def test_options_json_cannot_carry_are_not_cached(project: Path) -> None:
     f = _write(
         project,
         "datasets:\n  a:\n    location: a.csv\n    load_options: {since: 2024-01-02, d: {1: x}}\n",
@@ -277,9 +422,19 @@ def test_damaged_or_foreign_cache_is_ignored(project: Path) -> None:
     cache = catalog.cache_path(project)
     first = catalog.read(f, cache)
     assert first["a"].load_options == {"since": dt.date(2024, 1, 2), "d": {1: "x"}}
-    catalog._memo.clear()
-    assert catalog.read(f, cache) == first  # dates and odd keys survive the JSON cache
-    for junk in ("{not json", '{"version": 99}', '{"version": 1, "key": [], "entries": 3}'):
-        cache.write_text(junk)
-        catalog._memo.clear()
-        assert catalog.read(f, cache) == first
+    assert not cache.exists()  # JSON would turn the date into text and 1 into "1"
+    age(f, 20)
+    assert catalog.read(f, cache) == first
+
+
+def test_the_write_lock_excludes_other_processes(project: Path) -> None:
+    lock = project / ".dslc" / "catalog.lock"
+    code = (
+        "import sys, filelock; from dslc import catalog\n"
+        "try:\n    catalog.locked(sys.argv[1]).acquire(timeout=0.2)\n"
+        "except filelock.Timeout:\n    print('busy')\nelse:\n    print('free')"
+    )
+    probe = [sys.executable, "-c", code, str(lock)]
+    with catalog.locked(lock):
+        assert subprocess.run(probe, capture_output=True, text=True).stdout.strip() == "busy"
+    assert subprocess.run(probe, capture_output=True, text=True).stdout.strip() == "free"

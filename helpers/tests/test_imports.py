@@ -14,7 +14,7 @@ if sys.version_info >= (3, 11):
 else:  # dslc depends on tomli there
     import tomli as tomllib
 
-HEAVY = ("mlflow", "pandas", "pyarrow", "sklearn", "pandera", "fsspec", "yaml", "numpy")
+HEAVY = ("mlflow", "pandas", "pyarrow", "sklearn", "pandera", "fsspec", "yaml", "numpy", "pydantic")
 
 
 def _loaded_after(code: str) -> list[str]:

@@ -1,89 +1,62 @@
-"""The data catalog file (``data/catalog.yml``): schema, validation, caching, atomic updates.
+"""The data catalog file (``data/catalog.yml``): its rules, reading, caching and rewriting.
 
-Schema::
-
-    datasets:
-      iris:                         # a file (or folder) dataset
-        location: raw/iris.csv      # relative to data/, or an fsspec URL
-        format: csv                 # optional, inferred from the suffix
-        description: Fisher's iris measurements
-        parents: []                 # names of the datasets it was made from
-        load_options: {}            # keyword arguments for the reader
-        save_options: {}            # keyword arguments for the writer
-        fingerprint: sha256:...     # recorded full-content hash
-      orders:                       # a SQL source
-        connection: WAREHOUSE_URL   # NAME of the environment variable holding the URL
-        query: SELECT id, amount FROM orders WHERE day >= :since   # or table: orders
-        params: {since: 2024-01-01} # bound parameters of the query
-        chunksize: 50000            # rows fetched per round trip
-        load_options: {}            # keyword arguments for pandas.read_sql
-        snapshots: []               # written by `dslc data snapshot orders`
-
-The file is parsed once per change: parsed entries are kept in memory and in
-``.dslc/catalog-cache.json`` (:mod:`dslc.catalog_cache`), keyed on the file's size, mtime,
-ctime and inode, so a lookup in a 20,000-entry catalog costs a ``stat``. The YAML is read
-as untrusted data (:mod:`dslc.safeyaml`: no deep nesting, aliases, merge or duplicate
-keys); names, text fields and parent cycles are checked here. Every problem is a
-one-line :class:`CatalogError` naming the file and the line or entry.
+The YAML is read as untrusted data (:func:`_loader`); the rules of an entry are pydantic
+models (:func:`_schema`, imported on the first parse only); parent cycles are found by
+:mod:`graphlib`; each problem is one line naming the file and the line or entry and field.
+Parsed catalogs are kept in memory and in ``.dslc/catalog-cache.json``, keyed on the
+file's size, mtime, ctime and inode: a new process answers from that cache without
+importing PyYAML or pydantic (``benchmarks/bench_catalog.py`` measures what that buys).
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import os
+import functools
+import graphlib
+import json
 import re
 import threading
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+import time
+from collections.abc import Hashable, Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import atomic, catalog_cache, formats
+from . import atomic, formats
 from .errors import CatalogError, DslcError
 
-FILE_FIELDS = (
-    "location",
-    "format",
-    "description",
-    "parents",
-    "load_options",
-    "save_options",
-    "fingerprint",
-)
-SQL_FIELDS = (
-    "connection",
-    "query",
-    "table",
-    "params",
-    "chunksize",
-    "description",
-    "load_options",
-    "snapshots",
-)
-SNAPSHOT_FIELDS = (
-    "id",
-    "location",
-    "fingerprint",
-    "taken",
-    "connection",
-    "query",
-    "params",
-    "rows",
-)
-MAX_NAME = 100
-MAX_BYTES = 64 << 20
+if TYPE_CHECKING:
+    from filelock import FileLock
 
+MAX_NAME = 100
+MAX_BYTES = 64 << 20  # a 20,000-entry catalog is about 4 MiB
+MAX_DEPTH = 32  # a catalog needs about 6 levels of YAML; far deeper is an attack or a slip
 NAME_RE = re.compile(rf"[A-Za-z][A-Za-z0-9_-]{{0,{MAX_NAME - 1}}}")  # used with fullmatch
 ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
-TABLE_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?")
-PARAM_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-SNAPSHOT_ID_RE = re.compile(r"\d{8}T\d{6}Z(-\d{1,4})?")
-_FP_RE = re.compile(r"[a-z0-9_]+:[0-9a-f]+")
 # C0 and C1 control characters, DEL, and the Unicode bidirectional overrides that can make
 # a terminal show text other than what is stored ("Trojan source").
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _CONTROL_BUT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_KINDS = {"file": "a file dataset", "sql": "a SQL source", "snapshot": "a snapshot"}
+_SQL = ("connection", "query", "table", "params", "chunksize")  # SqlSource's fields
+_OPTIONS = "must be a mapping of keyword arguments"
+_ENV = "must be the name of an environment variable (letters, digits, '_': WAREHOUSE_URL)"
+# What a field must be: the one-line message when its type or pattern is wrong.
+_HINTS = {
+    "location": "must be a path relative to data/ or a URL (or give 'connection' for SQL)",
+    "format": "must be a format name such as csv or parquet",
+    "parents": "must be a list of dataset names",
+    "load_options": _OPTIONS,
+    "save_options": _OPTIONS,
+    "fingerprint": "must look like 'sha256:<hex>'",
+    "connection": _ENV,
+    "table": "must be a table name, optionally schema.table; use 'query' for anything else",
+    "params": "must map parameter names (letters, digits, '_') to values",
+    "chunksize": "must be a whole number of rows above 0",
+    "snapshots": "must be a list (written by `dslc data snapshot`)",
+    "id": "must look like 20261123T101500Z",
+    "rows": "must be a whole number",
+}
 
 
 @dataclass(frozen=True)
@@ -112,8 +85,7 @@ class Snapshot:
 
     def to_yaml(self) -> dict[str, Any]:
         """The snapshot as written in the file (empty optional fields left out)."""
-        out = {key: getattr(self, key) for key in SNAPSHOT_FIELDS}
-        return {k: v for k, v in out.items() if v is not None and (v or k == "rows")}
+        return {k: v for k, v in asdict(self).items() if v or (k == "rows" and v is not None)}
 
 
 @dataclass(frozen=True)
@@ -133,39 +105,22 @@ class DatasetEntry:
 
     def to_yaml(self) -> dict[str, Any]:
         """The entry as written in the file (empty optional fields left out)."""
-        if self.sql is not None:
-            out: dict[str, Any] = {"connection": self.sql.connection}
-            for key, value in (
-                ("query", self.sql.query),
-                ("table", self.sql.table),
-                ("params", self.sql.params),
-                ("chunksize", self.sql.chunksize),
-                ("description", self.description),
-                ("load_options", self.load_options),
-                ("snapshots", [s.to_yaml() for s in self.snapshots]),
-            ):
-                if value:
-                    out[key] = value
-            return out
-        out = {"location": self.location}
-        for key in FILE_FIELDS[1:]:
-            value = getattr(self, key)
-            if value:
-                out[key] = list(value) if key == "parents" else value
-        return out
+        out = {k: v for k, v in vars(self).items() if k not in ("name", "sql", "snapshots")}
+        if self.sql is None:
+            out["parents"] = list(self.parents)
+        else:
+            del out["location"], out["parents"], out["format"], out["save_options"]
+            out = {**asdict(self.sql), **out, "snapshots": [s.to_yaml() for s in self.snapshots]}
+        return {k: v for k, v in out.items() if v}
 
     def snapshot(self, ref: str) -> Snapshot:
         """The snapshot called ``ref`` (an id, or ``latest``); CatalogError if there is none."""
+        found = [s for s in self.snapshots if s.id == ref] or self.snapshots[-1:]
+        if found and (ref == "latest" or found[0].id == ref):
+            return found[0]
         if not self.snapshots:
-            raise CatalogError(
-                f"dataset {self.name!r} has no snapshot yet; take one with "
-                f"`dslc data snapshot {self.name}`"
-            )
-        if ref == "latest":
-            return self.snapshots[-1]
-        for snap in self.snapshots:
-            if snap.id == ref:
-                return snap
+            raise CatalogError(f"dataset {self.name!r} has no snapshot yet; take one with "
+                               f"`dslc data snapshot {self.name}`")  # fmt: skip
         ids = ", ".join(s.id for s in self.snapshots[-5:])
         raise CatalogError(
             f"dataset {self.name!r} has no snapshot {ref!r} (latest: {ids}); use "
@@ -176,11 +131,15 @@ class DatasetEntry:
 def check_name(name: object) -> str:
     """Return ``name`` if it is a valid dataset name, else raise CatalogError."""
     if not isinstance(name, str) or not NAME_RE.fullmatch(name):
-        raise CatalogError(
-            f"invalid dataset name {name!r}: use a letter then up to {MAX_NAME - 1} letters, "
-            "digits, '_' or '-' (no '/' or '.', which mark paths)"
-        )
+        raise CatalogError(_bad_name(name))
     return name
+
+
+def _bad_name(name: object) -> str:
+    return (
+        f"invalid dataset name {name!r}: use a letter then up to {MAX_NAME - 1} letters, "
+        "digits, '_' or '-' (no '/' or '.', which mark paths)"
+    )
 
 
 def split_ref(ref: str) -> tuple[str, str | None]:
@@ -189,227 +148,258 @@ def split_ref(ref: str) -> tuple[str, str | None]:
     return name, (snap if at else None)
 
 
-def is_ref(text: object) -> bool:
-    """True for a catalog reference: a name, optionally ``@latest`` or ``@<snapshot id>``."""
-    if not isinstance(text, str):
-        return False
-    name, snap = split_ref(text)
-    if snap is not None and snap != "latest" and not SNAPSHOT_ID_RE.fullmatch(snap):
-        return False
-    return bool(NAME_RE.fullmatch(name))
+# --------------------------------------------------------------------------- reading YAML
 
 
-def _parse_yaml(text: str, file: Path) -> Any:
-    from .safeyaml import YamlError, load
+@functools.cache
+def _loader() -> type[Any]:
+    """PyYAML's safe loader refusing deep nesting, aliases ("billion laughs"), merge and
+    duplicate keys (YAML keeps the last one silently). libyaml (``CSafeLoader``) parses, but
+    PyYAML's Python ``Composer`` composes: libyaml's recurses in C and crashes the
+    interpreter on input nested some ten thousand levels deep (a few hundred KB of ``[``).
+    """
+    import yaml
+    from yaml.composer import Composer, ComposerError
+    from yaml.constructor import ConstructorError
 
+    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # SafeLoader has Composer already
+
+    class Loader(Composer, base):  # type: ignore[valid-type,misc]
+        def __init__(self, stream: str) -> None:
+            base.__init__(self, stream)
+            Composer.__init__(self)
+            self.depth = 0
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            mark = self.peek_event().start_mark
+            if self.check_event(yaml.AliasEvent):
+                raise ComposerError(None, None, "aliases (*name) are not allowed here", mark)
+            if self.depth >= MAX_DEPTH:
+                raise ComposerError(None, None, f"nested deeper than {MAX_DEPTH} levels", mark)
+            self.depth += 1
+            try:
+                return super().compose_node(parent, index)
+            finally:
+                self.depth -= 1
+
+        def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
+            if not isinstance(node, yaml.MappingNode):
+                raise ConstructorError(None, None, "expected a mapping", node.start_mark)
+            mapping: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                mark = key_node.start_mark
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    raise ConstructorError(None, None, "merge keys (<<) are not allowed here", mark)
+                key = self.construct_object(key_node, deep=deep)
+                if not isinstance(key, Hashable):
+                    raise ConstructorError(None, None, "unhashable key", mark)
+                if key in mapping:
+                    raise ConstructorError(None, None, f"duplicate key {key!r}", mark)
+                mapping[key] = self.construct_object(value_node, deep=deep)
+            return mapping
+
+    return Loader
+
+
+def _load_yaml(file: Path, size: int) -> Any:
+    import yaml
+
+    if size > MAX_BYTES:
+        raise CatalogError(f"{file}: larger than {MAX_BYTES >> 20} MiB; is it a catalog?")
     try:
-        return load(text)
-    except YamlError as exc:
-        line = f" at line {exc.line}" if exc.line is not None else ""
-        raise CatalogError(f"{file}: invalid YAML{line}: {exc.problem}; fix the file") from None
+        loader = _loader()(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CatalogError(f"cannot read {file}: {exc}") from None
+    try:
+        return loader.get_single_data()
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise CatalogError(f"{file}: invalid YAML{at}: {problem}; fix the file") from None
+    finally:
+        loader.dispose()
 
 
-# --------------------------------------------------------------------------- validation
+# --------------------------------------------------------------------------- the rules
+# Plain functions that pydantic runs after its own type checks: a ValueError becomes one
+# line of CatalogError naming the entry and the field.
 
 
-def _no_controls(value: str, allow_lines: bool = False) -> bool:
-    return not (_CONTROL_BUT_LINES if allow_lines else _CONTROL).search(value)
+def _text(value: str, control: re.Pattern[str] = _CONTROL) -> str:
+    if control.search(value):
+        raise ValueError("contains control characters; remove them")
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value.strip()
 
 
-class _Checker:
-    """Validates one entry; every problem is one line naming the file and the dataset."""
+def _lines(value: str) -> str:
+    return _text(value, _CONTROL_BUT_LINES)
 
-    def __init__(self, file: Path, name: object) -> None:
-        self.file = file
-        self.name = name
 
-    def bad(self, problem: str) -> CatalogError:
-        return CatalogError(f"{self.file}: dataset {self.name!r}: {problem}")
+def _format(value: str) -> str:
+    try:
+        return formats.normalize(value)
+    except DslcError as exc:
+        raise ValueError(str(exc)) from None
 
-    def text(self, raw: Mapping[Any, Any], key: str, *, required: bool = False,
-             lines: bool = False) -> str | None:  # fmt: skip
-        value = raw.get(key)
-        if value is None:
-            if required:
-                raise self.bad(f"{key!r} is required")
-            return None
-        if not isinstance(value, str) or not value.strip():
-            raise self.bad(f"{key!r} must be a non-empty string")
-        if not _no_controls(value, allow_lines=lines):
-            raise self.bad(f"{key!r} contains control characters; remove them")
-        return value.strip()
 
-    def mapping(self, raw: Mapping[Any, Any], key: str) -> dict[str, Any]:
-        value = raw.get(key) or {}
-        if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
-            raise self.bad(f"{key!r} must be a mapping of keyword arguments")
-        return dict(value)
-
-    def fingerprint(self, value: object) -> str | None:
-        if value is None:
-            return None
-        if not isinstance(value, str) or not _FP_RE.fullmatch(value):
-            raise self.bad(f"'fingerprint' must look like 'sha256:<hex>', got {value!r}")
+def _connection(value: str) -> str:
+    if ENV_NAME_RE.fullmatch(value):
         return value
-
-    def keys(self, raw: Mapping[Any, Any], allowed: tuple[str, ...], kind: str) -> None:
-        unknown = sorted(set(map(str, raw)) - set(allowed))
-        if unknown:
-            raise self.bad(
-                f"unknown key(s) {', '.join(unknown)} for {kind}; allowed: {', '.join(allowed)}"
-            )
-
-
-def _file_entry(c: _Checker, name: str, raw: Mapping[Any, Any]) -> DatasetEntry:
-    c.keys(raw, FILE_FIELDS, "a file dataset")
-    location = c.text(raw, "location")
-    if location is None:
-        raise c.bad(
-            "'location' is required: a path relative to data/ or a URL (or 'connection' "
-            "and 'query' for a SQL source)"
+    if "://" in value or "@" in value or ":" in value:  # never echoed: it may hold a password
+        raise ValueError(
+            "must be the NAME of an environment variable (such as WAREHOUSE_URL) that holds "
+            "the database URL, not the URL itself; move the URL to .env and put the "
+            "variable's name here"
         )
-    fmt = raw.get("format")
-    if fmt is not None:
-        if not isinstance(fmt, str):
-            raise c.bad(f"'format' must be a string, got {type(fmt).__name__}")
-        try:
-            fmt = formats.normalize(fmt)
-        except DslcError as exc:
-            raise c.bad(str(exc)) from None
-    parents = raw.get("parents") or []
-    if not isinstance(parents, list) or not all(isinstance(p, str) for p in parents):
-        raise c.bad("'parents' must be a list of dataset names")
-    return DatasetEntry(
-        name=name,
-        location=location,
-        format=fmt,
-        description=c.text(raw, "description", lines=True),
-        parents=tuple(parents),
-        load_options=c.mapping(raw, "load_options"),
-        save_options=c.mapping(raw, "save_options"),
-        fingerprint=c.fingerprint(raw.get("fingerprint")),
-    )
+    raise ValueError(_ENV)
 
 
-def _connection(c: _Checker, value: object) -> str:
-    if isinstance(value, str) and ENV_NAME_RE.fullmatch(value):
-        return value
-    if isinstance(value, str) and ("://" in value or "@" in value or ":" in value):
-        # Never echo it: it may be a URL with a password pasted by mistake.
-        raise c.bad(
-            "'connection' must be the NAME of an environment variable (such as "
-            "WAREHOUSE_URL) that holds the database URL, not the URL itself; move the URL "
-            "to .env and put the variable's name here"
-        )
-    raise c.bad(
-        "'connection' must be the name of an environment variable (letters, digits and "
-        "'_', such as WAREHOUSE_URL)"
-    )
-
-
-def _params(c: _Checker, value: object, where: str = "'params'") -> dict[str, Any]:
-    if value is None:
-        return {}
-    scalar = (str, int, float, bool, dt.date, dt.datetime)
-    if not isinstance(value, Mapping) or not all(
-        isinstance(k, str) and PARAM_RE.fullmatch(k) for k in value
-    ):
-        raise c.bad(f"{where} must map parameter names (letters, digits, '_') to values")
+def _params(value: dict[str, Any]) -> dict[str, Any]:
     for key, v in value.items():
-        if v is not None and not isinstance(v, scalar):
-            raise c.bad(f"{where}: parameter {key!r} must be a single value (text, number, date)")
-    return dict(value)
+        if v is not None and not isinstance(v, str | int | float | dt.date):
+            raise ValueError(f"parameter {key!r} must be a single value (text, number, date)")
+    return value
 
 
-def _snapshot(c: _Checker, raw: object, i: int) -> Snapshot:
-    if not isinstance(raw, Mapping):
-        raise c.bad(f"snapshot {i + 1} must be a mapping of {', '.join(SNAPSHOT_FIELDS)}")
-    c.keys(raw, SNAPSHOT_FIELDS, "a snapshot")
-    snap_id = raw.get("id")
-    if not isinstance(snap_id, str) or not SNAPSHOT_ID_RE.fullmatch(snap_id):
-        raise c.bad(f"snapshot {i + 1}: 'id' must look like 20261123T101500Z")
-    location, taken, query = (
-        c.text(raw, key, required=True, lines=key == "query")
-        for key in ("location", "taken", "query")
-    )
-    fp = c.fingerprint(raw.get("fingerprint"))
-    if fp is None:
-        raise c.bad(f"snapshot {snap_id}: 'fingerprint' is required")
-    rows = raw.get("rows")
-    if rows is not None and (not isinstance(rows, int) or isinstance(rows, bool) or rows < 0):
-        raise c.bad(f"snapshot {snap_id}: 'rows' must be a whole number")
-    return Snapshot(
-        id=snap_id,
-        location=str(location),
-        fingerprint=fp,
-        taken=str(taken),
-        connection=_connection(c, raw.get("connection")),
-        query=str(query),
-        params=_params(c, raw.get("params"), f"snapshot {snap_id}: 'params'"),
-        rows=rows,
-    )
+@functools.cache
+def _schema() -> dict[str, Any]:
+    """The catalog's rules as pydantic models, by kind (built on the first parse)."""
+    from typing import Annotated
+
+    from pydantic import AfterValidator as Then
+    from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+
+    Text = Annotated[str, Then(_text)]
+    Lines = Annotated[str, Then(_lines)]
+    Fingerprint = Annotated[str, Field(pattern=r"^[a-z0-9_]+:[0-9a-f]+$")]
+    Connection = Annotated[str, Then(_connection)]
+    Key = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+    Params = Annotated[dict[Key, Any], Then(_params)]
+    Table = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$")]
+
+    class Rules(BaseModel):
+        # strict: YAML's types are taken as they are (no "5" -> 5, no true -> 1).
+        model_config = ConfigDict(extra="forbid", strict=True)
+
+    class File(Rules):
+        location: Text
+        format: Annotated[str, Then(_format)] | None = None
+        description: Lines | None = None
+        parents: list[str] | None = None
+        load_options: dict[str, Any] | None = None
+        save_options: dict[str, Any] | None = None
+        fingerprint: Fingerprint | None = None
+
+    class Snap(Rules):
+        id: Annotated[str, Field(pattern=r"^\d{8}T\d{6}Z(-\d{1,4})?$")]
+        location: Text
+        fingerprint: Fingerprint
+        taken: Text
+        connection: Connection
+        query: Lines
+        params: Params | None = None
+        rows: Annotated[int, Field(ge=0)] | None = None
+
+    class Sql(Rules):
+        connection: Connection
+        query: Lines | None = None
+        table: Table | None = None
+        params: Params | None = None
+        chunksize: Annotated[int, Field(gt=0)] | None = None
+        description: Lines | None = None
+        load_options: dict[str, Any] | None = None
+        snapshots: list[Snap] | None = None
+
+        @model_validator(mode="after")
+        def one_source(self) -> Sql:
+            if (self.query is None) == (self.table is None):
+                raise ValueError("a SQL source needs exactly one of 'query' and 'table'")
+            reserved = sorted(set(self.load_options or ()) & {"sql", "con", "params", "chunksize"})
+            if reserved:
+                raise ValueError(
+                    f"load_options may not set {', '.join(reserved)}: the entry's own keys do that"
+                )
+            ids = [s.id for s in self.snapshots or ()]
+            if len(set(ids)) != len(ids):
+                raise ValueError("two snapshots have the same id")
+            return self
+
+    def kind(raw: Any) -> str:
+        return "sql" if isinstance(raw, dict) and "connection" in raw else "file"
+
+    Entry = Annotated[
+        Annotated[File, Tag("file")] | Annotated[Sql, Tag("sql")], Discriminator(kind)
+    ]
+
+    class Catalog(Rules):
+        datasets: dict[Annotated[str, Field(pattern=f"^{NAME_RE.pattern}$")], Entry] | None = None
+
+    return {"catalog": Catalog, "file": File, "sql": Sql, "snapshot": Snap}
 
 
-def _sql_entry(c: _Checker, name: str, raw: Mapping[Any, Any]) -> DatasetEntry:
-    if "location" in raw:
-        raise c.bad(
-            "give either 'location' (a file) or 'connection' (a SQL source), not both; "
-            "snapshots of a SQL source are recorded under 'snapshots'"
-        )
-    c.keys(raw, SQL_FIELDS, "a SQL source")
-    connection = _connection(c, raw.get("connection"))
-    query = c.text(raw, "query", lines=True)
-    table = raw.get("table")
-    if (query is None) == (table is None):
-        raise c.bad("a SQL source needs exactly one of 'query' and 'table'")
-    if table is not None and (not isinstance(table, str) or not TABLE_RE.fullmatch(table)):
-        raise c.bad(
-            "'table' must be a table name, optionally with its schema (sales.orders); "
-            "use 'query' for anything else"
-        )
-    chunksize = raw.get("chunksize")
-    if chunksize is not None and (
-        not isinstance(chunksize, int) or isinstance(chunksize, bool) or chunksize <= 0
-    ):
-        raise c.bad("'chunksize' must be a whole number of rows above 0")
-    load_options = c.mapping(raw, "load_options")
-    reserved = sorted(set(load_options) & {"sql", "con", "params", "chunksize"})
-    if reserved:
-        raise c.bad(f"load_options may not set {', '.join(reserved)}: the entry's own keys do that")
-    snapshots = raw.get("snapshots") or []
-    if not isinstance(snapshots, list):
-        raise c.bad("'snapshots' must be a list (written by `dslc data snapshot`)")
-    snaps = tuple(_snapshot(c, s, i) for i, s in enumerate(snapshots))
-    if len({s.id for s in snaps}) != len(snaps):
-        raise c.bad("two snapshots have the same id")
+def _problem(file: Path, errors: list[Any]) -> CatalogError:
+    """pydantic's first error as one line that names the entry and the field."""
+    error, loc = errors[0], list(errors[0]["loc"])
+    if loc[:1] != ["datasets"] or (len(loc) == 1 and error["type"] == "extra_forbidden"):
+        return CatalogError(f"{file}: the top level must be a single 'datasets:' mapping")
+    if len(loc) == 1:
+        return CatalogError(f"{file}: 'datasets' must map dataset names to entries")
+    name, rest = loc[1], loc[2:]
+    if rest[:1] == ["[key]"]:
+        return CatalogError(f"{file}: {_bad_name(name)}")
+    where, kind = f"{file}: dataset {name!r}: ", rest.pop(0) if rest else "file"
+    if rest[:1] == ["snapshots"] and len(rest) > 2:
+        where, kind, rest = f"{where}snapshot {rest[1] + 1}: ", "snapshot", rest[2:]
+    key = rest[0] if rest else None
+    if error["type"] == "extra_forbidden" and kind == "sql" and key == "location":
+        problem = "give either 'location' (a file) or 'connection' (a SQL source), not both"
+    elif error["type"] == "extra_forbidden":
+        same = [
+            e for e in errors if e["type"] == error["type"] and e["loc"][:-1] == error["loc"][:-1]
+        ]
+        extra = sorted(str(e["loc"][-1]) for e in same)
+        allowed = ", ".join(_schema()[kind].model_fields)
+        problem = f"unknown key(s) {', '.join(extra)} for {_KINDS[kind]}; allowed: {allowed}"
+    elif error["type"] == "value_error":
+        problem = f"{key!r}: " * (key is not None) + str(error["ctx"]["error"])
+    elif key is None:
+        problem = "expected a mapping of keys such as location (a file) or connection (SQL)"
+    elif error["type"] == "missing":
+        problem = f"{key!r} is required; it {_HINTS.get(str(key), 'must be given')}"
+    else:
+        problem = f"{key!r} {_HINTS.get(str(key), error['msg'].lower())}"
+    return CatalogError(where + problem)
+
+
+def _validate(file: Path, doc: Any) -> dict[str, DatasetEntry]:
+    from pydantic import ValidationError
+
+    try:
+        datasets = _schema()["catalog"].model_validate({} if doc is None else doc).datasets or {}
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)
+        errors.sort(key=lambda e: e["type"] != "extra_forbidden")  # a misspelt key first
+        raise _problem(file, errors) from None
+    entries = {n: _from_yaml(n, m.model_dump(exclude_none=True)) for n, m in datasets.items()}
+    _check_graph(file, entries)
+    return entries
+
+
+def _from_yaml(name: str, raw: Mapping[str, Any]) -> DatasetEntry:
+    """An entry from its YAML form, already validated (just now, or before it was cached)."""
+    if "connection" not in raw:
+        return DatasetEntry(name=name, **{**raw, "parents": tuple(raw.get("parents", ()))})
     return DatasetEntry(
         name=name,
-        location=f"sql://{connection}",
-        description=c.text(raw, "description", lines=True),
-        load_options=load_options,
-        sql=SqlSource(
-            connection=connection,
-            query=query,
-            table=table,
-            params=_params(c, raw.get("params")),
-            chunksize=chunksize,
-        ),
-        snapshots=snaps,
+        location=f"sql://{raw['connection']}",
+        description=raw.get("description"),
+        load_options=raw.get("load_options", {}),
+        sql=SqlSource(**{k: raw[k] for k in _SQL if k in raw}),
+        snapshots=tuple(Snapshot(**s) for s in raw.get("snapshots", ())),
     )
-
-
-def _entry(file: Path, name: object, raw: object) -> DatasetEntry:
-    c = _Checker(file, name)
-    try:
-        valid = check_name(name)
-    except CatalogError as exc:
-        raise CatalogError(f"{file}: {exc}") from None
-    if not isinstance(raw, Mapping):
-        raise c.bad(
-            f"expected a mapping of {', '.join(FILE_FIELDS)} (or of {', '.join(SQL_FIELDS)} for "
-            f"a SQL source), got {type(raw).__name__}"
-        )
-    return _sql_entry(c, valid, raw) if "connection" in raw else _file_entry(c, valid, raw)
 
 
 def _check_graph(file: Path, entries: Mapping[str, DatasetEntry]) -> None:
@@ -420,47 +410,13 @@ def _check_graph(file: Path, entries: Mapping[str, DatasetEntry]) -> None:
                 raise CatalogError(
                     f"{file}: dataset {entry.name!r}: parent {parent!r} is not in the catalog"
                 )
-    done: set[str] = set()
-    for start in entries:
-        if start in done:
-            continue
-        # Iterative depth-first search: a long chain of parents must not hit the stack limit.
-        path: list[str] = []
-        on_path: set[str] = set()
-        stack: list[tuple[str, Iterator[str]]] = [(start, iter(entries[start].parents))]
-        path.append(start)
-        on_path.add(start)
-        while stack:
-            node, children = stack[-1]
-            child = next(children, None)
-            if child is None:
-                stack.pop()
-                path.pop()
-                on_path.discard(node)
-                done.add(node)
-            elif child in on_path:
-                cycle = [*path[path.index(child) :], child]
-                raise CatalogError(
-                    f"{file}: parents form a cycle: {' -> '.join(cycle)}; a dataset cannot "
-                    "descend from itself"
-                )
-            elif child not in done:
-                stack.append((child, iter(entries[child].parents)))
-                path.append(child)
-                on_path.add(child)
-
-
-def _validate(file: Path, doc: Any) -> dict[str, DatasetEntry]:
-    if doc is None:
-        return {}
-    if not isinstance(doc, Mapping) or set(map(str, doc)) - {"datasets"}:
-        raise CatalogError(f"{file}: the top level must be a single 'datasets:' mapping")
-    datasets = doc.get("datasets") or {}
-    if not isinstance(datasets, Mapping):
-        raise CatalogError(f"{file}: 'datasets' must map dataset names to entries")
-    entries = {str(n): _entry(file, n, raw) for n, raw in datasets.items()}
-    _check_graph(file, entries)
-    return entries
+    try:
+        graphlib.TopologicalSorter({n: e.parents for n, e in entries.items()}).prepare()
+    except graphlib.CycleError as exc:
+        cycle = " -> ".join(reversed(exc.args[1]))  # graphlib walks from parent to child
+        raise CatalogError(
+            f"{file}: parents form a cycle: {cycle}; a dataset cannot descend from itself"
+        ) from None
 
 
 # --------------------------------------------------------------------------- caching
@@ -470,100 +426,59 @@ _memo: dict[Path, tuple[Stamp, dict[str, DatasetEntry]]] = {}
 _memo_lock = threading.Lock()
 
 
-def _stamp(st: os.stat_result) -> Stamp:
+def _stamp(file: Path) -> Stamp:
+    st = file.stat()
     return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
-
-
-def _rebuild(name: str, raw: Mapping[str, Any]) -> DatasetEntry:
-    """An entry from its already validated YAML form (the persistent cache)."""
-    if "connection" in raw:
-        return DatasetEntry(
-            name=name,
-            location=f"sql://{raw['connection']}",
-            description=raw.get("description"),
-            load_options=dict(raw.get("load_options") or {}),
-            sql=SqlSource(
-                connection=raw["connection"],
-                query=raw.get("query"),
-                table=raw.get("table"),
-                params=dict(raw.get("params") or {}),
-                chunksize=raw.get("chunksize"),
-            ),
-            snapshots=tuple(
-                Snapshot(**{k: s[k] for k in SNAPSHOT_FIELDS if k in s})
-                for s in raw.get("snapshots") or []
-            ),
-        )
-    return DatasetEntry(
-        name=name,
-        location=raw["location"],
-        format=raw.get("format"),
-        description=raw.get("description"),
-        parents=tuple(raw.get("parents") or ()),
-        load_options=dict(raw.get("load_options") or {}),
-        save_options=dict(raw.get("save_options") or {}),
-        fingerprint=raw.get("fingerprint"),
-    )
-
-
-def _cache_key(file: Path, stamp: Stamp) -> list[Any]:
-    return [str(file), *stamp]
-
-
-def _read_cache(
-    cache_file: Path | None, file: Path, stamp: Stamp
-) -> dict[str, DatasetEntry] | None:
-    if cache_file is None:
-        return None
-    raw = catalog_cache.read(cache_file, _cache_key(file, stamp))
-    if raw is None:
-        return None
-    try:
-        return {name: _rebuild(name, entry) for name, entry in raw.items()}
-    except (KeyError, TypeError, ValueError):
-        return None  # not what this version of dslc writes: parse the catalog again
-
-
-def _write_cache(
-    cache_file: Path | None, file: Path, stamp: Stamp, entries: Mapping[str, DatasetEntry]
-) -> None:
-    if cache_file is not None:
-        raw = {name: e.to_yaml() for name, e in entries.items()}
-        catalog_cache.write(cache_file, _cache_key(file, stamp), raw)
 
 
 def _recent(stamp: Stamp) -> bool:
     """Modified so recently that a second write in the same timestamp tick could hide."""
-    from .fingerprint import is_racy
+    coarse = stamp[1] % 1_000_000_000 == 0  # FAT, HFS+, some NFS: 1-2 s timestamps
+    return time.time_ns() - stamp[1] < (2_000_000_000 if coarse else 50_000_000)
 
-    return is_racy(stamp[1])
+
+def _cached(key: list[Any], cache: Path | None) -> dict[str, DatasetEntry] | None:
+    try:
+        doc = json.loads(cache.read_text(encoding="utf-8")) if cache else None
+        if doc and doc["key"] == key:
+            return {name: _from_yaml(name, raw) for name, raw in doc["entries"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass  # damaged, or written by another version of dslc: parse the catalog
+    return None
 
 
-def _entries(file: Path, cache_file: Path | None) -> dict[str, DatasetEntry]:
+def _store(key: list[Any], cache: Path | None, entries: Mapping[str, DatasetEntry]) -> None:
+    raw = {name: e.to_yaml() for name, e in entries.items()}
+    try:
+        text = json.dumps({"key": key, "entries": raw}, separators=(",", ":"))
+        # Only what JSON gives back unchanged: dates, or keys that are not text, in an
+        # entry's options would not be, and such a catalog is parsed in each process.
+        if cache is not None and json.loads(text)["entries"] == raw:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            atomic.write_text(cache, text)
+    except (OSError, TypeError, ValueError):
+        pass  # a read-only project still works, parsing each time
+
+
+def _entries(file: Path, cache: Path | None) -> dict[str, DatasetEntry]:
     """The parsed catalog, shared between callers: never mutate the result."""
     file = Path(file)
     try:
-        st = file.stat()
+        stamp = _stamp(file)
     except FileNotFoundError:
         return {}
     except OSError as exc:
         raise CatalogError(f"cannot read {file}: {exc.strerror or exc}") from None
-    stamp = _stamp(st)
     with _memo_lock:
         hit = _memo.get(file)
     if hit is not None and hit[0] == stamp:
         return hit[1]
-    entries = _read_cache(cache_file, file, stamp)
+    key = [2, str(file), *stamp]  # 2: the version of the cache's layout
+    entries = _cached(key, cache)
     if entries is None:
-        if st.st_size > MAX_BYTES:
-            raise CatalogError(f"{file}: larger than {MAX_BYTES >> 20} MiB; is it a catalog?")
-        try:
-            text = file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise CatalogError(f"cannot read {file}: {exc}") from None
-        entries = _validate(file, _parse_yaml(text, file))
+        entries = _validate(file, _load_yaml(file, stamp[0]))
         if not _recent(stamp):
-            _write_cache(cache_file, file, stamp, entries)
+            _store(key, cache, entries)
     if not _recent(stamp):
         with _memo_lock:
             _memo[file] = (stamp, entries)
@@ -578,16 +493,9 @@ def cache_path(root: Path) -> Path:
 
 
 def read(file: Path, cache_file: Path | None = None) -> dict[str, DatasetEntry]:
-    """Parse and validate the catalog; an absent or empty file is an empty catalog.
+    """The valid catalog ``file`` (absent or empty: no entries), else one-line CatalogError.
 
-    Args:
-        file: the catalog, ``<root>/data/catalog.yml``.
-        cache_file: where to keep the parsed catalog between processes (``None``: only in
-            this process).
-
-    Raises:
-        CatalogError: invalid YAML, wrong types, unknown keys, unknown parents or cycles,
-            in one line naming the file, the entry and the problem.
+    ``cache_file`` (:func:`cache_path`) keeps the parsed catalog between processes.
     """
     return dict(_entries(file, cache_file))
 
@@ -609,55 +517,31 @@ def write(file: Path, entries: Mapping[str, DatasetEntry], cache_file: Path | No
     file = Path(file)
     _check_graph(file, entries)
     try:
-        header, _ = _split_header(file.read_text(encoding="utf-8"))
+        lines = file.read_text(encoding="utf-8").splitlines(keepends=True)
     except FileNotFoundError:
-        header = ""
+        lines = []
+    # The leading comment block usually documents the schema: keep it.
+    n = next((i for i, line in enumerate(lines) if line.strip()[:1] not in ("", "#")), len(lines))
+    doc = {"datasets": {name: e.to_yaml() for name, e in entries.items()}}
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-    body = yaml.dump(
-        {"datasets": {name: e.to_yaml() for name, e in entries.items()}},
-        Dumper=dumper,
-        sort_keys=False,
-        allow_unicode=True,
-        default_flow_style=False,
-    )
+    body = yaml.dump(doc, Dumper=dumper, sort_keys=False, allow_unicode=True)
     file.parent.mkdir(parents=True, exist_ok=True)
-    atomic.write_text(file, header + body)
+    atomic.write_text(file, "".join(lines[:n]) + body)
     # We know what the new file holds: remember it, so the next lookup does not parse it.
-    # (Another write within the same timestamp tick would also change size, inode or ctime.)
-    stamp = _stamp(file.stat())
-    frozen = dict(entries)
+    # (The rename gave it a new inode, so no earlier parse can match its stamp.)
+    stamp, frozen = _stamp(file), dict(entries)
     with _memo_lock:
         _memo[file] = (stamp, frozen)
-    _write_cache(cache_file, file, stamp, frozen)
+    _store([2, str(file), *stamp], cache_file, frozen)
 
 
-def _split_header(text: str) -> tuple[str, str]:
-    """Leading comment block (kept on rewrite: it usually documents the schema) and body."""
-    lines = text.splitlines(keepends=True)
-    i = 0
-    while i < len(lines) and (not lines[i].strip() or lines[i].lstrip().startswith("#")):
-        i += 1
-    return "".join(lines[:i]), "".join(lines[i:])
+def locked(lock_file: Path) -> FileLock:
+    """``with locked(f):`` read, change, write the catalog, one process at a time.
 
-
-@contextlib.contextmanager
-def locked(lock_file: Path) -> Iterator[None]:
-    """Serialise read-modify-write of the catalog across processes (POSIX advisory lock).
-
-    ``lock_file`` lives in the project's state folder (``.dslc``), not next to the data.
-
-    Without it, two runs saving different datasets at once could each drop the other's
-    fingerprint update. On platforms without fcntl the lock is a no-op.
+    Two runs saving different datasets at once would otherwise each drop the other's
+    fingerprint. ``f`` is in the project's ``.dslc``; filelock also works on Windows.
     """
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
-        yield
-        return
+    from filelock import FileLock
+
     Path(lock_file).parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock
+    return FileLock(lock_file)

@@ -1,0 +1,96 @@
+"""Time catalog lookups on a large catalog: in a new process, and again in the same one.
+
+Run: uv run --project helpers python benchmarks/bench_catalog.py [--entries 2000] [--repeat 5]
+
+A new process (a CLI call, a notebook kernel, a pipeline step) pays for reading the catalog
+once: importing the YAML and validation libraries, parsing and validating the file. Later
+lookups in the same process cost a ``stat``. The new-process figure is printed without and
+with dslc's parse cache between processes (``catalog.cache_path``): the ratio is what the
+cache buys. Reports only; always exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+# Timed inside the child, from before `import dslc.catalog` to the first answer, so the
+# interpreter's own start-up is not counted but everything the lookup needs is.
+PROBE = textwrap.dedent(
+    """
+    import sys, time
+    t = time.perf_counter()
+    from dslc import catalog
+    file, use_cache = sys.argv[1], sys.argv[2] == "1"
+    cache = catalog.cache_path(__import__("pathlib").Path(file).parents[1]) if use_cache else None
+    entry = catalog.get(file, "d7", cache) if use_cache else catalog.get(file, "d7")
+    assert entry is not None
+    print(time.perf_counter() - t)
+    """
+)
+
+
+def make_catalog(root: Path, entries: int) -> Path:
+    """A catalog of ``entries`` file datasets, each with the fields a real one has."""
+    (root / "data").mkdir(parents=True)
+    (root / "pyproject.toml").write_text("[project]\nname = 'b'\n\n[tool.dslc]\n")
+    body = "".join(
+        f"  d{i}:\n    location: processed/d{i}.parquet\n    description: dataset {i}\n"
+        f"    parents: [d{i - 1}]\n    load_options: {{columns: [a, b]}}\n"
+        f"    fingerprint: sha256:{i:064x}\n"
+        for i in range(entries)
+    ).replace("    parents: [d-1]\n", "")
+    file = root / "data" / "catalog.yml"
+    file.write_text("# header\ndatasets:\n" + body, encoding="utf-8")
+    return file
+
+
+def new_process(file: Path, use_cache: bool, repeat: int) -> float:
+    """Median seconds to the first lookup in a fresh interpreter."""
+    times = []
+    for _ in range(repeat):
+        out = subprocess.run(
+            [sys.executable, "-c", PROBE, str(file), "1" if use_cache else "0"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        times.append(float(out.stdout.strip()))
+    return statistics.median(times)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--entries", type=int, default=2000, help="datasets in the catalog")
+    parser.add_argument("--repeat", type=int, default=5, help="new processes (median)")
+    parser.add_argument("--lookups", type=int, default=1000, help="lookups in one process")
+    args = parser.parse_args()
+    from dslc import catalog
+
+    with tempfile.TemporaryDirectory(prefix="dslc-bench-") as tmp:
+        file = make_catalog(Path(tmp), args.entries)
+        time.sleep(0.05)  # past the timestamp tick, so the parsed catalog may be remembered
+        new_process(file, True, 1)  # warm-up: byte-compile, fill the OS cache and dslc's
+        cold = new_process(file, False, args.repeat)
+        catalog.get(file, "d0")  # this process parses it once
+        start = time.perf_counter()
+        for i in range(args.lookups):
+            catalog.get(file, f"d{i % args.entries}")
+        again = (time.perf_counter() - start) / args.lookups
+        print(f"catalog of {args.entries} entries ({file.stat().st_size >> 10} KiB)")
+        warm = new_process(file, True, args.repeat)
+        print(f"first lookup in a new process, parsing: {cold * 1000:8.1f} ms (median)")
+        print(f"  the same from the parse cache:        {warm * 1000:8.1f} ms (median)")
+        print(f"  the cache buys: {cold / warm:.1f}x ({(cold - warm) * 1000:.0f} ms a process)")
+        print(f"later lookups in the same process:      {again * 1e6:8.1f} us each")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
