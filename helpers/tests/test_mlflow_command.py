@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from dslc import _mlflow_command as hook
-from dslc.tracking import _store
 
 HOOK_FILE = Path(hook.__file__).parents[1] / "dslc_mlflow.pth"
 
@@ -55,17 +54,11 @@ def test_from_a_subfolder_the_projects_store_is_used_and_made_right(project: Pat
         "MLFLOW_BACKEND_STORE_URI": uri,  # what `mlflow ui` and `mlflow server` read
         "MLFLOW_DEFAULT_ARTIFACT_ROOT": (project / "mlartifacts").as_uri(),
     }
-    # Made by dslc, the store's Default experiment keeps artifacts under the project,
-    # not in ./mlruns of the folder the command ran from.
-    assert default_experiment_location(project / "mlflow.db") == f"{project.as_uri()}/mlartifacts/0"
+    # The Default experiment keeps MLflow's default (dslc's runs never go there); the
+    # folder is made only when something is logged there.
+    expected = str(project / "notebooks" / "mlruns" / "0")
+    assert default_experiment_location(project / "mlflow.db") == expected
     assert sorted(p.name for p in (project / "notebooks").iterdir()) == []
-
-
-def test_dslc_makes_any_new_store_with_the_projects_artifact_root(project: Path) -> None:
-    os.chdir(project / "notebooks")
-    os.environ.pop("MLFLOW_TRACKING_URI", None)
-    _store.ensure_store(project)
-    assert default_experiment_location(project / "mlflow.db") == f"{project.as_uri()}/mlartifacts/0"
 
 
 @pytest.mark.parametrize(
