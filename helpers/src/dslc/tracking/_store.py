@@ -121,9 +121,9 @@ def _open(store_uri: str, root: Path) -> None:
             f"not exist; create it or fix MLFLOW_TRACKING_URI in {root / '.env'}"
         )
     new = bool(path) and not Path(path).exists()
-    client = MlflowClient(tracking_uri=store_uri)
     try:
         with store_lock(root), quiet_logging():  # MLflow's INFO lines about its tables
+            client = MlflowClient(tracking_uri=store_uri)
             client.search_experiments(max_results=1)
             client.search_registered_models(max_results=1)
     except MlflowException as exc:
