@@ -34,7 +34,8 @@ def test_a_new_store_made_from_a_subfolder_leaves_nothing_there(project: Path) -
     assert sorted(p.name for p in (project / "notebooks").iterdir()) == []
     assert (project / "mlflow.db").is_file()
     exp = client().get_experiment(run.experiment_id)
-    assert exp.name == "demo-project" and exp.artifact_location == (project / "mlartifacts").as_uri()
+    assert exp.name == "demo-project"
+    assert exp.artifact_location == (project / "mlartifacts").as_uri()
     assert list((project / "mlartifacts").rglob("pyproject.toml"))
     default = client().get_experiment("0").artifact_location
     assert default == str(project / "notebooks" / "mlruns" / "0")
