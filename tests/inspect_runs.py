@@ -8,7 +8,7 @@ import json
 import mlflow
 from dslc import config, tracking
 
-client = mlflow.MlflowClient(tracking.uri())
+client = mlflow.MlflowClient(config.tracking_uri())
 experiment = client.get_experiment_by_name(config.project_name())
 runs = client.search_runs([experiment.experiment_id]) if experiment else []
 summary = []
@@ -42,7 +42,7 @@ champion = tracking.champion() if models else None
 print(
     json.dumps(
         {
-            "uri": tracking.uri(),
+            "uri": config.tracking_uri(),
             "runs": summary,
             "models": models,
             "champion": str(champion.version) if champion else None,

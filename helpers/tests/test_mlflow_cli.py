@@ -51,9 +51,10 @@ def test_from_a_subfolder_the_projects_store_is_used_and_made_right(
     assert env["MLFLOW_TRACKING_URI"] == uri
     assert env["MLFLOW_BACKEND_STORE_URI"] == uri  # what `mlflow ui` and `mlflow server` read
     assert env["MLFLOW_DEFAULT_ARTIFACT_ROOT"] == (project / "mlartifacts").as_uri()
-    # Made by dslc, the store's Default experiment keeps artifacts under the project,
-    # not in ./mlruns of the folder the command ran from.
-    assert default_experiment_location(project / "mlflow.db") == f"{project.as_uri()}/mlartifacts/0"
+    # The Default experiment keeps MLflow's default (dslc's runs never go there: no public
+    # route sets it); the folder is made only when something is logged there.
+    expected = str(project / "notebooks" / "mlruns" / "0")
+    assert default_experiment_location(project / "mlflow.db") == expected
     assert list((project / "notebooks").iterdir()) == []
 
 

@@ -43,8 +43,8 @@ def test_log_model_with_signature_and_register(tproj: Path) -> None:
     with tracking.run() as run:
         # Explicit requirements skip MLflow's requirement inference (a subprocess: slow).
         info = run.log_model(model, input_example=x.head(2), pip_requirements=["scikit-learn"])
-        first = run.register_model(info, "demo-model")
-        second = run.register_model("model", "demo-model")  # by the name given to log_model
+        first = tracking.register(info, "demo-model")
+    second = tracking.register(f"runs:/{run.id}/model", "demo-model")  # after the run too
     assert info.signature is not None
     assert info.signature.inputs.input_names() == ["a", "b"]
     assert info.signature.outputs is not None

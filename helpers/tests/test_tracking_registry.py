@@ -40,7 +40,7 @@ def train(metrics: dict[str, float], params: dict[str, Any] | None = None) -> An
     with tracking.run(params=params) as run:
         run.log_metrics(metrics)
         info = run.log_model(LogisticRegression().fit(X, Y), pip_requirements=["scikit-learn"])
-        return run.register_model(info)
+        return tracking.register(info)
 
 
 def one_line(exc: pytest.ExceptionInfo[BaseException]) -> str:
@@ -100,7 +100,7 @@ def test_promote_if_better_inside_the_run_sees_buffered_metrics(rproj: Path) -> 
     with tracking.run() as run:
         info = run.log_model(LogisticRegression().fit(X, Y), pip_requirements=["scikit-learn"])
         run.log_metric("score", 0.5)  # still buffered
-        version = run.register_model(info)
+        version = tracking.register(info)
         assert tracking.promote_if_better(version).promoted
 
 
@@ -130,7 +130,7 @@ def test_registering_says_one_line_of_dslc(rproj: Path, capfd: pytest.CaptureFix
     with tracking.run() as run:
         info = run.log_model(LogisticRegression().fit(X, Y), pip_requirements=["scikit-learn"])
         capfd.readouterr()
-        inside = run.register_model(info)
+        inside = tracking.register(info)
         lines = _printed(capfd)
     assert len(lines) == 1, lines
     assert lines[0].endswith(f"dslc.tracking: registered model 'demo' version 1 from run {run.id}")

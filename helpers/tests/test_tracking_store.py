@@ -17,23 +17,35 @@ pytest.importorskip("filelock", reason="filelock not installed (dslc[tracking] e
 from mlflow.tracking import MlflowClient  # noqa: E402
 from tracking_support import client  # noqa: E402
 
-from dslc import tracking  # noqa: E402
+from dslc import config, tracking  # noqa: E402
 
 PY = sys.executable
 
 
-def test_uri_defaults_to_sqlite_at_root_from_any_folder(project: Path) -> None:
-    expected = f"sqlite:///{project.as_posix()}/mlflow.db"
-    assert tracking.uri() == expected
+def test_a_new_store_made_from_a_subfolder_leaves_nothing_there(project: Path) -> None:
+    """Runs go to the project's experiment, with artifacts under <root>/mlartifacts.
+
+    The Default experiment (id 0) keeps MLflow's own default, ./mlruns of the folder that
+    made the store: dslc never logs there unless told to (experiment="Default").
+    """
     os.chdir(project / "notebooks")
-    assert tracking.uri() == expected
+    with tracking.run() as run:
+        run.log_artifact(project / "pyproject.toml")
+    assert sorted(p.name for p in (project / "notebooks").iterdir()) == []
+    assert (project / "mlflow.db").is_file()
+    exp = client().get_experiment(run.experiment_id)
+    assert exp.name == "demo-project"
+    assert exp.artifact_location == (project / "mlartifacts").as_uri()
+    assert list((project / "mlartifacts").rglob("pyproject.toml"))
+    default = client().get_experiment("0").artifact_location
+    assert default == str(project / "notebooks" / "mlruns" / "0")
 
 
 def test_uri_from_dotenv(project: Path, migrated_db: Path) -> None:
     other = project / "elsewhere.db"
     shutil.copyfile(migrated_db, other)
     (project / ".env").write_text(f"MLFLOW_TRACKING_URI=sqlite:///{other}\n", encoding="utf-8")
-    assert tracking.uri() == f"sqlite:///{other}"
+    assert config.tracking_uri() == f"sqlite:///{other}"
     with tracking.run() as run:
         pass
     assert mlflow.get_tracking_uri() == f"sqlite:///{other}"

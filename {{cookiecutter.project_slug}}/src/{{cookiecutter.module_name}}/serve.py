@@ -26,12 +26,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", default="5001")
     args = parser.parse_args(argv)
 
-    tracking.ensure_store()
+    store = tracking.ensure_store()  # the tracking URI in force
     version = champion()
     uri = model_uri()
     env = {
         **os.environ,
-        "MLFLOW_TRACKING_URI": tracking.uri(),
+        "MLFLOW_TRACKING_URI": store,
         # A progress bar per model file at start-up says nothing worth reading here.
         "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
     }

@@ -9,15 +9,15 @@ Typical use, from ``src/`` or a notebook::
             run.log_metric("loss", loss, step=epoch)
         run.log_figure(fig, "roc.png")
         info = run.log_model(model, name="model", input_example=X[:5])
-        version = run.register_model(info)  # name: `model` under [tool.dslc]
-        print(tracking.promote_if_better(version))  # @champion moves only if it is better
+    version = tracking.register(info)  # name: `model` under [tool.dslc]
+    print(tracking.promote_if_better(version))  # @champion moves only if it is better
 
 What dslc adds to plain MLflow:
 
-* The tracking URI is always explicit: ``MLFLOW_TRACKING_URI`` from the environment or
-  the project's ``.env``, else ``sqlite:///<project root>/mlflow.db``, whatever the working
-  directory. Experiments dslc creates on a store without a server keep artifacts in
-  ``<root>/mlartifacts``; a tracking server decides for itself.
+* The tracking URI is always explicit (:func:`dslc.config.tracking_uri`):
+  ``MLFLOW_TRACKING_URI`` from the environment or the project's ``.env``, else
+  ``sqlite:///<project root>/mlflow.db``, whatever the working directory. Experiments dslc
+  creates on a store without a server keep artifacts in ``<root>/mlartifacts``.
 * The store is created and migrated once, under ``<root>/.dslc/mlflow-store.lock``, so
   parallel first runs do not race in MLflow's migrations.
 * Runs are named ``<script or notebook>-<YYYYmmdd-HHMMSS>``; a run opened inside another
@@ -28,8 +28,9 @@ What dslc adds to plain MLflow:
   ``python -c`` get them too), Python, dslc and key package versions, the source, and the
   fingerprint of every dataset loaded or saved through :mod:`dslc.data` (also logged as
   run inputs whose digest is dslc's full-content fingerprint).
-* Metrics are buffered and sent with ``log_batch``; a failing run keeps everything logged,
-  is marked FAILED and gets a ``dslc.error`` tag.
+* Metrics are buffered and sent with ``log_batch``; a metric MLflow would refuse is
+  dropped with a warning naming it. A failing run keeps everything logged, is marked
+  FAILED and gets a ``dslc.error`` tag.
 * Params and tags that look secret are never sent (see :mod:`dslc.secrets`); the
   ``dslc.withheld`` tag names them.
 
@@ -54,7 +55,7 @@ from ._errors import (
 )
 from ._registry import Promotion, champion, model_uri, promote, promote_if_better, register
 from ._run import Run, active
-from ._store import client, ensure_store, uri
+from ._store import client, ensure_store
 
 __all__ = [
     "MlflowMissingError",
@@ -79,7 +80,6 @@ __all__ = [
     "register",
     "run",
     "set_tags",
-    "uri",
 ]
 
 

@@ -1,11 +1,19 @@
-"""How :mod:`dslc.tracking` reports: one-line errors, warnings and steps done.
+"""How :mod:`dslc.tracking` speaks: one-line errors, one line per step, MLflow kept quiet.
 
-Every error is a :class:`~dslc.errors.DslcError` with a single-line message.
+Every error is a :class:`~dslc.errors.DslcError` with a single-line message, scrubbed of
+secrets. Logging a model makes MLflow log several INFO lines and registering one prints
+two lines of its own; dslc says each step in one line instead. The quieting applies for
+one call and is undone afterwards, so the user's own MLflow calls are untouched.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
+import sys
+import warnings
+from collections.abc import Iterator
 from typing import Any
 
 from ..errors import DslcError
@@ -13,14 +21,18 @@ from ..secrets import scrub
 
 # Long enough for MLflow's messages, short enough for one terminal line of context.
 MAX_CAUSE_LEN = 300
+# What MLflow logs on every save that says nothing to a dslc user, by logger name: uv
+# environments have no pip, and cloudpickle is a decision dslc takes (see _models).
+_NOISE = {
+    "mlflow.utils.environment": "Failed to resolve installed pip version",
+    "mlflow.sklearn": "Saving scikit-learn models in the pickle or cloudpickle format",
+}
+# The lines mlflow.register_model prints to stderr (not through a logger).
+_EVENTS = ("Successfully registered model ", "Registered model ", "Created version ")
 
 
 class TrackingError(DslcError):
-    """Base class of tracking errors: MLflow refused an operation, or a run is misused.
-
-    The message is scrubbed of secrets (:func:`dslc.secrets.scrub`) before DslcError
-    folds it onto one line.
-    """
+    """Base class of tracking errors: MLflow refused an operation, or a run is misused."""
 
     def __init__(self, message: str) -> None:
         super().__init__(scrub(message))
@@ -46,11 +58,21 @@ class NoActiveRunError(TrackingError):
     """A logging call was made outside ``with tracking.run():``."""
 
 
-def first_line(exc: BaseException) -> str:
-    """The first line of an exception's message (its type name when empty), for a cause.
+def require_mlflow() -> Any:
+    """Import and return mlflow, or raise a one-line error naming the missing extra."""
+    try:
+        import mlflow
+    except ImportError as exc:
+        raise MlflowMissingError(
+            f"mlflow is not importable ({exc}); install the tracking extra: "
+            "pip install 'dslc[tracking]'"
+        ) from exc
+    return mlflow
 
-    Scrubbed of secrets first, so a cut never leaves part of one.
-    """
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type name when empty), scrubbed first
+    so that a cut never leaves part of a secret."""
     text = scrub(str(exc)).strip()
     return text.splitlines()[0][:MAX_CAUSE_LEN] if text else type(exc).__name__
 
@@ -69,3 +91,48 @@ def _log(level: int, message: str, args: tuple[Any, ...]) -> None:
     from ..logging import get_logger  # deferred: configuring logging is a side effect
 
     get_logger("dslc.tracking").log(level, "%s", scrub(message % args if args else message))
+
+
+class _DropMessage(logging.Filter):
+    def __init__(self, start: str) -> None:
+        super().__init__()
+        self._start = start
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self._start)
+
+
+@contextlib.contextmanager
+def quiet_logging() -> Iterator[None]:
+    """MLflow's loggers at WARNING, minus the known-useless warnings, for one call."""
+    mlflow_logger = logging.getLogger("mlflow")
+    level = mlflow_logger.level
+    filters = [(logging.getLogger(name), _DropMessage(start)) for name, start in _NOISE.items()]
+    mlflow_logger.setLevel(max(level, logging.WARNING))
+    for logger, drop in filters:
+        logger.addFilter(drop)
+    try:
+        with warnings.catch_warnings():
+            # mlflow.models.utils compares DataFrame columns to a range (pandas 3 warns).
+            warnings.filterwarnings("ignore", message="Operation with range is deprecated")
+            yield
+    finally:
+        for logger, drop in filters:
+            logger.removeFilter(drop)
+        mlflow_logger.setLevel(level)
+
+
+@contextlib.contextmanager
+def quiet_events() -> Iterator[None]:
+    """No "Successfully registered model ..." lines during one call.
+
+    MLflow prints them to the ``sys.stderr`` of the moment, which no log level controls:
+    stderr is captured for the call, and every other line is passed on afterwards.
+    """
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured):
+            yield
+    finally:
+        lines = captured.getvalue().splitlines(keepends=True)
+        sys.stderr.write("".join(line for line in lines if not line.startswith(_EVENTS)))

@@ -8,6 +8,10 @@ when the run ends.
 
 from __future__ import annotations
 
+import numbers
+import os
+import posixpath
+import re
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -15,21 +19,34 @@ from typing import Any
 
 from ..secrets import Redactor
 from ._errors import TrackingError, first_line, warn
-from ._writer import MAX_METRICS_PER_BATCH, RunWriter, chunks
+from ._writer import RunWriter
 
 FLUSH_INTERVAL_S = 15.0
+BATCH = 1000  # MLflow's most metrics per log_batch request
+# MLflow's metric name rule (mlflow.utils.validation, as its docs state it): slashes,
+# alphanumerics, underscores, periods, dashes and spaces, colons too except on Windows;
+# at most 250 characters; no name that a path normalisation would change.
+NAME = re.compile(r"[/\w.\- ]*" if os.name == "nt" else r"[/\w.\- :]*")
+MAX_NAME_LEN = 250
 
 # (key, value, timestamp in ms, step), as MLflow's Metric takes them.
 Entry = tuple[str, float, int, int]
 
 
-def _number(key: str, value: Any) -> float:
+def refusal(key: Any, value: Any) -> str | None:
+    """Why MLflow would refuse the metric ``key=value``, or None when it takes it."""
+    if not isinstance(key, str) or not NAME.fullmatch(key) or len(key) > MAX_NAME_LEN:
+        return "a name of letters, digits, '_', '-', '.', ' ', '/' (at most 250)"
+    norm = posixpath.normpath(key)
+    if norm != key or norm == "." or norm.startswith(("..", "/")):
+        return "a name that stays the same as a path (no '..', './', leading or double '/')"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return f"a real number, not {type(value).__name__}"
     try:
-        return float(value)
-    except (TypeError, ValueError) as exc:
-        raise TrackingError(
-            f"metric {key!r} must be a number, got {type(value).__name__} {value!r:.50}"
-        ) from exc
+        float(value)
+    except (OverflowError, TypeError, ValueError):
+        return "a number that fits a 64-bit float"
+    return None
 
 
 def _step(step: Any) -> int:
@@ -37,20 +54,6 @@ def _step(step: Any) -> int:
         return int(step or 0)
     except (TypeError, ValueError) as exc:
         raise TrackingError(f"a metric step must be a whole number, not {step!r:.50}") from exc
-
-
-def _validate(key: str, value: float, timestamp: int, step: int) -> None:
-    """MLflow's own check of one metric, so a bad name fails where it is logged."""
-    try:
-        from mlflow.utils.validation import _validate_metric
-    except ImportError:  # moved in some MLflow: the store refuses it, flush() isolates it
-        return
-    from mlflow.exceptions import MlflowException
-
-    try:
-        _validate_metric(key, value, timestamp, step)
-    except MlflowException as exc:
-        raise TrackingError(f"MLflow refuses metric {key!r:.100}: {first_line(exc)}") from exc
 
 
 def _refused(exc: Exception) -> bool:
@@ -61,16 +64,16 @@ def _refused(exc: Exception) -> bool:
 class MetricBuffer:
     """Metric values of one run waiting to be sent, in the order they were logged.
 
-    Each value is checked when it is logged (a name MLflow refuses raises there, and
-    nothing is buffered). Should the store still refuse a batch, the batch is split until
-    the refused values are isolated: the others are sent, the refused ones are dropped
-    with one warning line naming them.
+    A value MLflow would refuse is dropped where it is logged, with one warning per name;
+    the others are kept. Should the store still refuse a batch (another server's rules),
+    the batch is split until the refused values are isolated and dropped likewise.
     """
 
     def __init__(self, writer: RunWriter, redactor: Redactor) -> None:
         self._writer = writer
         self._redactor = redactor
         self._pending: list[Entry] = []
+        self._warned: set[str] = set()
         self._lock = threading.Lock()  # guards _pending
         self._flush_lock = threading.Lock()  # one flush at a time keeps metric order
         self._last_flush = time.monotonic()
@@ -78,39 +81,41 @@ class MetricBuffer:
     def add(self, metrics: Mapping[str, Any], step: int | None) -> None:
         """Check and buffer values logged at one step (same timestamp); flush when due."""
         now, at = int(time.time() * 1000), _step(step)
-        entries = [self._entry(key, value, now, at) for key, value in metrics.items()]
-        with self._lock:
-            self._pending.extend(entries)
-            due = len(self._pending) >= MAX_METRICS_PER_BATCH
-        if due or time.monotonic() - self._last_flush > FLUSH_INTERVAL_S:
-            self.flush()
-
-    def _entry(self, key: str, value: Any, timestamp: int, step: int) -> Entry:
-        if self._redactor.leaks(str(key)):
+        if any(self._redactor.leaks(str(key)) for key in metrics):
             raise TrackingError(
                 "a metric name contains the value of a secret variable; rename the metric"
             )
-        number = _number(key, value)
-        _validate(key, number, timestamp, step)
-        return key, number, timestamp, step
+        entries = []
+        for key, value in metrics.items():
+            reason = refusal(key, value)
+            if reason is None:
+                entries.append((key, float(value), now, at))
+            else:
+                self._drop(repr(key)[:100], f"MLflow takes {reason}")
+        with self._lock:
+            self._pending.extend(entries)
+            due = len(self._pending) >= BATCH
+        if due or time.monotonic() - self._last_flush > FLUSH_INTERVAL_S:
+            self.flush()
+
+    def _drop(self, name: str, reason: str) -> None:
+        if name not in self._warned:
+            self._warned.add(name)
+            warn("metric %s of run %r dropped: %s", name, self._writer.run_name, reason)
 
     def flush(self) -> int:
-        """Send buffered metrics now, in batches of MLflow's limit; return how many.
-
-        If the store cannot be reached, the unsent metrics stay buffered (a later flush
-        retries them) and TrackingError is raised.
-        """
+        """Send buffered metrics now, in batches of :data:`BATCH`; return how many were
+        stored. If the store cannot be reached, the unsent metrics stay buffered (a later
+        flush retries them) and TrackingError is raised."""
         with self._flush_lock:
             with self._lock:
                 pending, self._pending = self._pending, []
             done, refused = 0, []
             try:
-                for chunk in chunks(pending, MAX_METRICS_PER_BATCH):
-                    refused += self._send(chunk)
-                    done += len(chunk)
+                for done in range(0, len(pending), BATCH):
+                    refused += self._send(pending[done : done + BATCH])
             except Exception as exc:
-                # The chunk being sent is kept whole: some of it may be sent twice.
-                with self._lock:
+                with self._lock:  # the failed batch is kept whole: some may be sent twice
                     self._pending[:0] = pending[done:]
                 raise TrackingError(
                     f"could not send {len(pending) - done} metrics of run "
@@ -119,14 +124,9 @@ class MetricBuffer:
                 ) from exc
             finally:
                 self._last_flush = time.monotonic()
-        if refused:
-            names = ", ".join(sorted({repr(entry[0]) for entry, _ in refused})[:3])
-            warn(
-                "MLflow refused %d metric value(s) of run %r, dropped: %s (%s); the other %d "
-                "were sent",
-                len(refused), self._writer.run_name, names, refused[0][1], done - len(refused),
-            )  # fmt: skip
-        return done - len(refused)
+        for entry, cause in refused:
+            self._drop(repr(entry[0])[:100], f"the store refused it ({cause})")
+        return len(pending) - len(refused)
 
     def _send(self, entries: Sequence[Entry]) -> list[tuple[Entry, str]]:
         """Send ``entries``; return those the store refuses, found by halving the batch."""

@@ -34,13 +34,14 @@ from __future__ import annotations
 import contextlib
 import importlib
 import inspect
+import os
 import tempfile
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._errors import TrackingError, first_line, info, warn
-from ._quiet import environment, quiet_events, quiet_logging
+from ._errors import TrackingError, first_line, info, quiet_events, quiet_logging, warn
 
 if TYPE_CHECKING:
     from mlflow.models.model import ModelInfo
@@ -249,3 +250,17 @@ def named_output(output: Any) -> Any:
     if isinstance(output, np.ndarray) and output.ndim == 1:
         return pd.DataFrame({PREDICTION: output})
     return output
+
+
+@contextlib.contextmanager
+def environment(name: str, value: str) -> Iterator[None]:
+    """``os.environ[name] = value`` for one call (MLflow reads its settings from there)."""
+    saved = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = saved

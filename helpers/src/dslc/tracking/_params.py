@@ -7,15 +7,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..secrets import Redactor, scrub_urls
-from ._errors import TrackingError, warn
-from ._writer import (
-    MAX_PARAM_VALUE_LEN,
-    MAX_PARAMS_PER_BATCH,
-    MAX_TAG_VALUE_LEN,
-    RunWriter,
-    chunks,
-    truncate,
-)
+from ._errors import TrackingError
+from ._writer import RunWriter
 
 WITHHELD_TAG = "dslc.withheld"
 
@@ -34,7 +27,7 @@ def as_mapping(obj: Any) -> Mapping[str, Any] | None:
     return None
 
 
-def flatten(obj: Any, prefix: str = "", sep: str = ".") -> dict[str, Any]:
+def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
     """Flatten nested mappings/dataclasses: ``{"model": {"C": 1}}`` -> ``{"model.C": 1}``.
 
     Lists and other values are kept whole (they become one param, e.g. ``"[1, 2]"``): a
@@ -45,17 +38,12 @@ def flatten(obj: Any, prefix: str = "", sep: str = ".") -> dict[str, Any]:
         raise TypeError(f"expected a mapping or dataclass, got {type(obj).__name__}")
     flat: dict[str, Any] = {}
     for key, value in mapping.items():
-        name = f"{prefix}{sep}{key}" if prefix else str(key)
+        name = f"{prefix}.{key}" if prefix else str(key)
         if as_mapping(value) is not None:
-            flat.update(flatten(value, name, sep))
+            flat.update(flatten(value, name))
         else:
             flat[name] = value
     return flat
-
-
-def to_str(value: Any) -> str:
-    """Stringify a param or tag value the way a reader expects (``True``, ``0.1``, ``None``)."""
-    return value if isinstance(value, str) else str(value)
 
 
 class ParamsAndTags:
@@ -68,13 +56,8 @@ class ParamsAndTags:
     def __init__(self, redactor: Redactor) -> None:
         self._redactor = redactor
         self._params: dict[str, str] = {}
-        self._withheld: set[str] = set()
+        self.withheld: set[str] = set()
         self._withheld_sent = ""  # value of the dslc.withheld tag already on the run
-
-    @property
-    def withheld(self) -> frozenset[str]:
-        """Names of params and tags withheld as secrets so far."""
-        return frozenset(self._withheld)
 
     def prepare_params(self, params: Mapping[str, Any] | Any, run_name: str) -> dict[str, str]:
         """Flatten and stringify; drop secrets and params already sent with the same value.
@@ -82,13 +65,7 @@ class ParamsAndTags:
         Raises TrackingError when a param was sent before with another value.
         """
         prepared: dict[str, str] = {}
-        for key, value in flatten(params).items():
-            text = self._allowed(key, value)
-            if text is None:
-                continue
-            if len(text) > MAX_PARAM_VALUE_LEN:
-                warn("param %s is longer than MLflow allows; truncated", key)
-                text = truncate(text, MAX_PARAM_VALUE_LEN)
+        for key, text in self.filter_tags(flatten(params)).items():
             previous = self._params.get(key)
             if previous is not None and previous != text:
                 raise TrackingError(
@@ -100,41 +77,33 @@ class ParamsAndTags:
         return prepared
 
     def filter_tags(self, tags: Mapping[str, Any]) -> dict[str, str]:
-        """Stringify and truncate tags, dropping (and noting) secret ones."""
+        """Stringify, dropping (and noting) secret ones; URL credentials become ``***``.
+
+        Checked on the whole value, before MLflow cuts a long one.
+        """
         allowed: dict[str, str] = {}
         for key, value in tags.items():
-            text = self._allowed(key, value)
-            if text is not None:
-                allowed[key] = truncate(text, MAX_TAG_VALUE_LEN)
+            text = value if isinstance(value, str) else str(value)
+            if self._redactor.withhold(key, text):
+                self.withheld.add(self._redactor.scrub(key))  # the name may hold a secret
+            else:
+                allowed[key] = scrub_urls(text)
         return allowed
-
-    def _allowed(self, key: str, value: Any) -> str | None:
-        """The text to send for ``key=value``, or None (noted as withheld).
-
-        Checked on the whole value, before any truncation; credentials of URLs in an
-        allowed value are replaced (``https://***@host``).
-        """
-        text = to_str(value)
-        if self._redactor.withhold(key, text):
-            # The name itself may hold a secret value: note it scrubbed.
-            self._withheld.add(self._redactor.scrub(key))
-            return None
-        return scrub_urls(text)
 
     def start_tags(self, tags: Mapping[str, str]) -> dict[str, str]:
         """``tags`` plus the withheld tag, for ``start_run`` (marks that tag as sent)."""
-        result = dict(tags)
-        if self._withheld:
-            result[WITHHELD_TAG] = self._withheld_sent = self._withheld_text()
-        return result
+        if not self.withheld:
+            return dict(tags)
+        self._withheld_sent = ",".join(sorted(self.withheld))
+        return {**tags, WITHHELD_TAG: self._withheld_sent}
 
     def send_params(self, writer: RunWriter, prepared: Mapping[str, str]) -> None:
-        """Send prepared params in batches, then the updated withheld tag."""
+        """Send prepared params, then the updated withheld tag."""
         from mlflow.entities import Param
 
-        for chunk in chunks(list(prepared.items()), MAX_PARAMS_PER_BATCH):
-            writer.log_batch(params=[Param(k, v) for k, v in chunk])
-            self._params.update(chunk)
+        if prepared:
+            writer.log_batch(params=[Param(k, v) for k, v in prepared.items()])
+            self._params.update(prepared)
         self._sync_withheld(writer)
 
     def send_tags(self, writer: RunWriter, tags: Mapping[str, Any]) -> None:
@@ -142,11 +111,8 @@ class ParamsAndTags:
         writer.set_tags(self.filter_tags(tags))
         self._sync_withheld(writer)
 
-    def _withheld_text(self) -> str:
-        return truncate(",".join(sorted(self._withheld)), MAX_TAG_VALUE_LEN)
-
     def _sync_withheld(self, writer: RunWriter) -> None:
-        text = self._withheld_text()
-        if self._withheld and self._withheld_sent != text:
+        text = ",".join(sorted(self.withheld))
+        if self.withheld and self._withheld_sent != text:
             writer.set_tags({WITHHELD_TAG: text})
             self._withheld_sent = text

@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 from .. import config
 from ..secrets import scrub_urls
-from ._errors import TrackingError, first_line, info
-from ._quiet import quiet_events
-from ._store import client, require_mlflow
+from ._errors import TrackingError, first_line, info, quiet_events, require_mlflow
+from ._run import active
+from ._store import client
 
 if TYPE_CHECKING:
     from mlflow.entities.model_registry import ModelVersion
@@ -168,8 +168,6 @@ def promote_if_better(
         higher = declared_higher if higher_is_better is None else higher_is_better
     else:
         higher = True if higher_is_better is None else higher_is_better
-    from ._run import active  # deferred: _run imports this module
-
     current = active()
     if current is not None:  # the metrics to compare may still be buffered
         current.flush()
@@ -250,7 +248,7 @@ def _not_found(store: MlflowClient, name: str, number: str) -> str:
     except MlflowException:
         return (
             f"no registered model {name!r} in {_where(store)}; register a version first "
-            "(run.register_model or tracking.register)"
+            "(tracking.register)"
         )
     versions = sorted(int(v.version) for v in store.search_model_versions(f"name = '{name}'"))
     listed = ", ".join(map(str, versions[-10:]))

@@ -3,34 +3,30 @@
 This module owns the lifecycle: start (naming, nesting, ending stale runs, start tags),
 finish (flush, error tag, final status) and the stack of live runs. What a run records is
 delegated: metrics to :mod:`._metrics`, params and tags to :mod:`._params`, datasets to
-:mod:`._datasets`, artifacts and figures to :mod:`._artifacts`, models to :mod:`._models`
-and the registry to :mod:`._registry`.
+:mod:`._datasets`, files and figures to :mod:`._writer`, models to :mod:`._models`.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import config
 from ..secrets import Redactor, scrub_urls, secret_values
-from . import _artifacts, _models, _registry
+from . import _models
 from ._context import Source, environment_tags, git_tags, run_name, source
 from ._datasets import DatasetRecorder
-from ._errors import NoActiveRunError, TrackingError, first_line, warn
+from ._errors import NoActiveRunError, TrackingError, first_line, require_mlflow, warn
 from ._metrics import MetricBuffer
 from ._params import ParamsAndTags
-from ._store import ensure_store, experiment_id, require_mlflow
-from ._writer import MAX_TAG_VALUE_LEN, RunWriter, truncate
+from ._store import ensure_store, experiment_id
+from ._writer import RunWriter
 
 if TYPE_CHECKING:
     from types import TracebackType
 
-    from mlflow.entities import RunInfo
-    from mlflow.entities.model_registry import ModelVersion
     from mlflow.models.model import ModelInfo
 
     from ..events import DatasetUse
@@ -38,6 +34,7 @@ if TYPE_CHECKING:
 ERROR_TAG = "dslc.error"
 PARENT_TAG = "mlflow.parentRunId"
 MAX_ERROR_LEN = 1000
+MAX_TAG_LEN = 8000
 
 # Runs whose `with` block is executing, innermost last, per thread (MLflow's own stack of
 # active runs is per thread too).
@@ -57,13 +54,13 @@ def active() -> Run | None:
     return stack[-1] if stack else None
 
 
-@dataclass(frozen=True)
 class _Parts:
     """What a run writes through, once its MLflow run exists."""
 
-    writer: RunWriter
-    metrics: MetricBuffer
-    datasets: DatasetRecorder
+    def __init__(self, writer: RunWriter, redactor: Redactor, root: Path) -> None:
+        self.writer = writer
+        self.metrics = MetricBuffer(writer, redactor)
+        self.datasets = DatasetRecorder(writer, redactor, root)
 
 
 class Run:
@@ -98,7 +95,6 @@ class Run:
         self._params = ParamsAndTags(self._redactor)
         self._parts: _Parts | None = None  # set once the MLflow run exists
         self._unsubscribe: Any = None
-        self._models: dict[str, ModelInfo] = {}
 
     # -- identity -------------------------------------------------------------------
 
@@ -122,22 +118,6 @@ class Run:
     def parent_id(self) -> str | None:
         """Id of the run this one is nested under, or None."""
         return self._parent_id
-
-    @property
-    def tracking_uri(self) -> str:
-        """The tracking URI the run was logged to."""
-        return self._parts.writer.store_uri if self._parts else ""
-
-    @property
-    def info(self) -> RunInfo:
-        """Fresh ``mlflow.entities.RunInfo`` of the run (status, times, artifact URI)."""
-        writer = self._started().writer
-        return writer.client.get_run(writer.run_id).info
-
-    @property
-    def withheld(self) -> frozenset[str]:
-        """Names of params and tags withheld as secrets so far."""
-        return self._params.withheld
 
     def __repr__(self) -> str:
         run_id = self._parts.writer.run_id if self._parts else None
@@ -194,11 +174,7 @@ class Run:
         writer = RunWriter(
             MlflowClient(tracking_uri=store_uri), active_run.info.run_id, self._name, store_uri
         )
-        self._parts = _Parts(
-            writer,
-            MetricBuffer(writer, self._redactor),
-            DatasetRecorder(writer, self._redactor, root),
-        )
+        self._parts = _Parts(writer, self._redactor, root)
         self._experiment_id, self._parent_id = exp_id, parent
         self._enter_live()
         try:
@@ -229,14 +205,11 @@ class Run:
     def _start_tags(self, root: Path, src: Source) -> dict[str, str]:
         tags = {**environment_tags(root, config.project_name(root), src), **git_tags(root)}
         # dslc's own tags skip the name rule ("mlflow.source.git.commit" is no secret) but
-        # not the value check; checked whole, then cut to MLflow's limit.
-        tags = {
-            k: truncate(scrub_urls(v), MAX_TAG_VALUE_LEN)
-            for k, v in tags.items()
-            if not self._redactor.leaks(v)
-        }
+        # not the value check.
+        tags = {k: scrub_urls(v) for k, v in tags.items() if not self._redactor.leaks(v)}
         tags.update(self._params.filter_tags(self._initial_tags or {}))
-        return self._params.start_tags(tags)
+        # Cut to MLflow's limit here: start_run does not cut tags as log_batch does.
+        return {k: v[:MAX_TAG_LEN] for k, v in self._params.start_tags(tags).items()}
 
     def _enter_live(self) -> None:
         from .. import events
@@ -381,7 +354,7 @@ class Run:
 
     def log_artifact(self, local_path: str | Path, artifact_path: str | None = None) -> None:
         """Upload a file or a folder's content to the run's artifacts."""
-        _artifacts.log_artifact(self._running().writer, local_path, artifact_path)
+        self._running().writer.log_artifact(local_path, artifact_path)
 
     def log_figure(
         self, figure: Any, artifact_file: str, *, save_to: str | Path | bool | None = None
@@ -392,9 +365,7 @@ class Run:
         (a folder or a file; relative to the project root) save it there. Returns the
         saved path, or None.
         """
-        return _artifacts.log_figure(
-            self._running().writer, figure, artifact_file, save_to, self._root
-        )
+        return self._running().writer.log_figure(figure, artifact_file, save_to, self._root)
 
     def log_model(
         self,
@@ -421,32 +392,9 @@ class Run:
                 f"run {self.name!r} is not the innermost active run; log the model inside "
                 "the innermost `with tracking.run()`"
             )
-        info = _models.log_model(
+        return _models.log_model(
             model, name, input_example=input_example, signature=signature, flavor=flavor, **kwargs
         )
-        self._models[name] = info
-        return info
-
-    def register_model(
-        self, model: Any, name: str | None = None, *, tags: Mapping[str, Any] | None = None
-    ) -> ModelVersion:
-        """Register a model of this run as a new version; returns the ``ModelVersion``.
-
-        ``model`` is a ``ModelInfo`` from :meth:`log_model`, a model URI (``models:/...``,
-        ``runs:/...``) or the name given to :meth:`log_model`. ``name`` defaults to
-        ``model`` under ``[tool.dslc]`` (see :func:`dslc.tracking.register`).
-        """
-        writer = self._running().writer
-        return _registry.register(self._model_uri(model, writer.run_id), name, tags=tags)
-
-    def _model_uri(self, model: Any, run_id: str) -> str:
-        uri = getattr(model, "model_uri", None)
-        if isinstance(uri, str):
-            return uri
-        text = str(model)
-        if text in self._models:
-            return str(self._models[text].model_uri)
-        return text if ":/" in text else f"runs:/{run_id}/{text}"
 
 
 def error_text(error: BaseException, redactor: Redactor) -> str:
@@ -455,8 +403,8 @@ def error_text(error: BaseException, redactor: Redactor) -> str:
     Scrubbed before the whitespace is folded and again after (folding could join the
     pieces of a secret), and only then cut, so no part of a secret survives the cut.
     """
-    text = redactor.scrub(f"{type(error).__name__}: {error}")
-    return truncate(redactor.scrub(" ".join(text.split())), MAX_ERROR_LEN)
+    text = redactor.scrub(" ".join(redactor.scrub(f"{type(error).__name__}: {error}").split()))
+    return text if len(text) <= MAX_ERROR_LEN else text[: MAX_ERROR_LEN - 3] + "..."
 
 
 def _end_stale(mlflow: Any) -> None:

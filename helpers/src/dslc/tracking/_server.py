@@ -6,8 +6,8 @@ Three things go wrong with MLflow's defaults against a team server:
   API answers 500 fails a run only after about 4 minutes. dslc bounds the retries
   (:data:`HTTP_DEFAULTS`, set only where the user set nothing), which still rides out a
   dropped connection or a single 503.
-* ``/health`` answers even when the server's database is down. The probe also asks a
-  real API endpoint (searching experiments reads the database).
+* ``/health`` answers even when the server's database is down, so the probe asks a real
+  API endpoint (searching experiments reads the database).
 * ``http://user:password@host`` in ``MLFLOW_TRACKING_URI``: dslc moves the credentials to
   ``MLFLOW_TRACKING_USERNAME`` / ``MLFLOW_TRACKING_PASSWORD`` (MLflow's own variables; ones
   already set win) and uses the URI without them, so it is never printed with them.
@@ -34,13 +34,10 @@ HTTP_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
 }
-USERNAME_ENV = "MLFLOW_TRACKING_USERNAME"
-PASSWORD_ENV = "MLFLOW_TRACKING_PASSWORD"
 PROBE_TIMEOUT_S = 5.0
 # The probe's own retries of transient failures: waits between its 4 attempts.
 PROBE_BACKOFF_S = (0.5, 1.0, 2.0)
 TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
-HEALTH_PATH = "/health"
 API_PATH = "/api/2.0/mlflow/experiments/search?max_results=1"
 
 
@@ -54,105 +51,87 @@ def prepare(store_uri: str) -> str:
     userinfo, host = parts.netloc.rsplit("@", 1)
     user, _, password = userinfo.partition(":")
     if user:
-        os.environ.setdefault(USERNAME_ENV, unquote(user))
+        os.environ.setdefault("MLFLOW_TRACKING_USERNAME", unquote(user))
     if password:
-        os.environ.setdefault(PASSWORD_ENV, unquote(password))
+        os.environ.setdefault("MLFLOW_TRACKING_PASSWORD", unquote(password))
     return urlunsplit(parts._replace(netloc=host))
 
 
 def probe(store_uri: str, root: Path) -> None:
-    """Check that the server answers, and that its API works, within seconds.
+    """Check within seconds that the server answers, and that its API works.
 
     Raises:
         TrackingServerUnreachable: no answer (after a few tries).
         TrackingServerError: it answers, but with server errors, or is not MLflow.
         TrackingError: it refuses the credentials.
     """
-    base = store_uri.rstrip("/")
-    env_file = root / ".env"
-    status = _get(base + HEALTH_PATH, base, env_file)
-    if status is not None and status >= 500:
-        raise _failing(base, HEALTH_PATH, status, env_file)
-    status = _get(base + API_PATH, base, env_file)
-    if status is None or status < 400:
-        return
-    if status in (401, 403):
-        raise TrackingError(
-            f"MLflow tracking server {base} refused the credentials (HTTP {status}); set "
-            f"{USERNAME_ENV} and {PASSWORD_ENV} (or user:password in MLFLOW_TRACKING_URI) "
-            f"in {env_file}"
-        )
-    if status == 404:
-        raise TrackingServerError(
-            f"{base} does not look like an MLflow tracking server (HTTP 404 on "
-            f"{API_PATH.split('?')[0]}); fix MLFLOW_TRACKING_URI in {env_file}"
-        )
-    if status >= 500:
-        raise _failing(base, API_PATH, status, env_file)
+    base, env_file = store_uri.rstrip("/"), root / ".env"
+    for path in ("/health", API_PATH):
+        status = _get(base, path, env_file)
+        where = f"MLflow tracking server {base}"
+        if status in (401, 403) and path == API_PATH:
+            raise TrackingError(
+                f"{where} refused the credentials (HTTP {status}); set "
+                "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or user:password in "
+                f"MLFLOW_TRACKING_URI) in {env_file}"
+            )
+        if status == 404 and path == API_PATH:
+            raise TrackingServerError(
+                f"{base} does not look like an MLflow tracking server (HTTP 404 on "
+                f"{API_PATH.split('?')[0]}); fix MLFLOW_TRACKING_URI in {env_file}"
+            )
+        if status is not None and status >= 500:
+            raise TrackingServerError(
+                f"{where} answers but fails: GET {path.split('?')[0]} gave HTTP {status} "
+                f"{http.client.responses.get(status, '')} {len(PROBE_BACKOFF_S) + 1} times; "
+                f"look at the server's log (is its database up?), or fix MLFLOW_TRACKING_URI "
+                f"in {env_file}"
+            )
 
 
-def _failing(base: str, path: str, status: int, env_file: Path) -> TrackingServerError:
-    tries = len(PROBE_BACKOFF_S) + 1
-    reason = http.client.responses.get(status, "")
-    return TrackingServerError(
-        f"MLflow tracking server {base} answers but fails: GET {path.split('?')[0]} gave "
-        f"HTTP {status} {reason} {tries} times; look at the server's log (is its database "
-        f"up?), or fix MLFLOW_TRACKING_URI in {env_file}"
-    )
-
-
-def _get(url: str, base: str, env_file: Path) -> int | None:
-    """HTTP status of GET ``url`` (None for a 2xx), retrying transient failures."""
-    request = urllib.request.Request(url, headers=_auth_headers())
-    context = _tls_context()
+def _get(base: str, path: str, env_file: Path) -> int | None:
+    """HTTP status of GET ``path`` (None for a 2xx), retrying transient failures."""
+    request = urllib.request.Request(base + path, headers=_auth_headers())
     outcome: int | Exception | None = None
     for pause in (*PROBE_BACKOFF_S, None):
-        outcome = _attempt(request, context)
-        transient = isinstance(outcome, Exception) or outcome in TRANSIENT_STATUS
-        if not transient or pause is None:
+        try:
+            with urllib.request.urlopen(request, timeout=PROBE_TIMEOUT_S, context=_tls()):
+                return None
+        except urllib.error.HTTPError as exc:  # before URLError, its base class
+            outcome = exc.code
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+            outcome = exc
+        if pause is None or (isinstance(outcome, int) and outcome not in TRANSIENT_STATUS):
             break
         time.sleep(pause)
     if isinstance(outcome, Exception):
-        reason = getattr(outcome, "reason", outcome)
         raise TrackingServerUnreachable(
-            f"MLflow tracking server {base} does not answer ({reason}; tried "
-            f"{len(PROBE_BACKOFF_S) + 1} times); start it (mlflow server ...) or fix "
-            f"MLFLOW_TRACKING_URI in {env_file}"
+            f"MLflow tracking server {base} does not answer "
+            f"({getattr(outcome, 'reason', outcome)}; tried {len(PROBE_BACKOFF_S) + 1} times); "
+            f"start it (mlflow server ...) or fix MLFLOW_TRACKING_URI in {env_file}"
         ) from outcome
     return outcome
 
 
-def _attempt(
-    request: urllib.request.Request, context: ssl.SSLContext | None
-) -> int | Exception | None:
-    """One GET: None for a 2xx, the status of an HTTP error, or the network error."""
-    try:
-        with urllib.request.urlopen(request, timeout=PROBE_TIMEOUT_S, context=context):
-            return None
-    except urllib.error.HTTPError as exc:  # before URLError, its base class
-        return exc.code
-    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
-        return exc
-
-
 def _auth_headers() -> dict[str, str]:
     """The credentials MLflow itself would send (a token, else user and password)."""
-    token = os.environ.get("MLFLOW_TRACKING_TOKEN")
-    if token:
+    if token := os.environ.get("MLFLOW_TRACKING_TOKEN"):
         return {"Authorization": f"Bearer {token}"}
-    user, password = os.environ.get(USERNAME_ENV), os.environ.get(PASSWORD_ENV)
-    if user or password:
-        pair = f"{user or ''}:{password or ''}".encode()
-        return {"Authorization": f"Basic {base64.b64encode(pair).decode()}"}
-    return {}
+    user = os.environ.get("MLFLOW_TRACKING_USERNAME")
+    password = os.environ.get("MLFLOW_TRACKING_PASSWORD")
+    if not (user or password):
+        return {}
+    return {
+        "Authorization": "Basic "
+        + base64.b64encode(f"{user or ''}:{password or ''}".encode()).decode()
+    }
 
 
-def _tls_context() -> ssl.SSLContext | None:
+def _tls() -> ssl.SSLContext | None:
     """Honour MLflow's TLS variables: a custom CA bundle, or no verification at all."""
     if os.environ.get("MLFLOW_TRACKING_INSECURE_TLS", "").lower() == "true":
         insecure = ssl.create_default_context()
-        insecure.check_hostname = False
-        insecure.verify_mode = ssl.CERT_NONE
+        insecure.check_hostname, insecure.verify_mode = False, ssl.CERT_NONE
         return insecure
     cert = os.environ.get("MLFLOW_TRACKING_SERVER_CERT_PATH")
     return ssl.create_default_context(cafile=cert) if cert else None

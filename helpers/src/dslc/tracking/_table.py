@@ -9,8 +9,6 @@ out are named below the table.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -20,28 +18,10 @@ from ._registry import declared_metric
 from ._store import client, default_experiment_name
 
 if TYPE_CHECKING:
-    from mlflow.entities import Run as MlflowRun
     from mlflow.tracking import MlflowClient
 
 GAP = "  "
-MAX_NAME = 24
-MAX_VALUE = 12
-CUT = "~"
-
-
-@dataclass(frozen=True)
-class Column:
-    header: str
-    cells: list[str]
-    right: bool = False  # numbers align right
-
-    @property
-    def width(self) -> int:
-        return max(len(self.header), *(len(c) for c in self.cells))
-
-    def cell(self, i: int) -> str:
-        text = self.header if i < 0 else self.cells[i]
-        return text.rjust(self.width) if self.right else text.ljust(self.width)
+Column = tuple[str, list[str], bool]  # header, cells, aligned right (numbers)
 
 
 def runs_table(
@@ -55,53 +35,32 @@ def runs_table(
     """Lines of the table of the project's runs, best first by ``sort``."""
     root = config.project_root()
     store = client(root)
-    exp = _experiment(store, experiment, root)
+    env_id = os.environ.get("MLFLOW_EXPERIMENT_ID", "").strip() if experiment is None else ""
+    name = experiment or default_experiment_name(root)
+    exp = store.get_experiment(env_id) if env_id else store.get_experiment_by_name(name)
     if exp is None:
-        return [f"no runs yet: experiment {experiment or default_experiment_name(root)!r} is empty"]
-    metric, higher = _sort_metric(sort)
-    if metric is None:
-        order = [f"attributes.start_time {'ASC' if reverse else 'DESC'}"]
-    else:  # runs without the metric come last either way (MLflow sorts NULLs last)
-        descending = higher != reverse
-        order = [f"metrics.`{metric}` {'DESC' if descending else 'ASC'}"]
-        order.append("attributes.start_time DESC")
+        return [f"no runs yet: experiment {name!r} is empty"]
+    metric, higher = sort, True
+    if "metric" in config.settings():
+        declared, declared_higher = declared_metric()
+        if sort is None or sort == declared:
+            metric, higher = declared, declared_higher
+    order = [f"attributes.start_time {'ASC' if reverse else 'DESC'}"]
+    if metric is not None:  # runs without the metric come last either way (NULLs last)
+        direction = "DESC" if higher != reverse else "ASC"
+        order = [f"metrics.`{metric}` {direction}", "attributes.start_time DESC"]
     try:
         runs = store.search_runs([exp.experiment_id], order_by=order, max_results=limit)
     except Exception as exc:
         raise TrackingError(f"cannot list the runs of {exp.name!r}: {first_line(exc)}") from exc
     if not runs:
         return [f"no runs yet in experiment {exp.name!r}"]
-    columns = _fixed_columns(store, runs) + _value_columns(runs, metric)
-    return _fit(columns, width, fixed=_n_fixed(columns))
-
-
-def _experiment(store: MlflowClient, name: str | None, root: Any) -> Any:
-    if name is None:
-        env_id = os.environ.get("MLFLOW_EXPERIMENT_ID", "").strip()
-        if env_id:
-            return store.get_experiment(env_id)
-        name = default_experiment_name(root)
-    return store.get_experiment_by_name(name)
-
-
-def _sort_metric(sort: str | None) -> tuple[str | None, bool]:
-    """The metric to sort by (None: newest first) and whether higher is better."""
-    if "metric" in config.settings():
-        declared, higher = declared_metric()
-        if sort is None or sort == declared:
-            return declared, higher
-    return sort, True
-
-
-def _when(ms: int | None, now: datetime) -> str:
-    if not ms:
-        return "-"
-    started = datetime.fromtimestamp(ms / 1000)
-    return f"{started:%m-%d %H:%M}" if started.year == now.year else f"{started:%Y-%m-%d}"
+    fixed = _fixed_columns(store, runs)
+    return _fit(fixed, _value_columns(runs, metric), width)
 
 
 def _short(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + CUT
+    return text if len(text) <= limit else text[: limit - 1] + "~"
 
 
 def _registered(store: MlflowClient) -> dict[str, tuple[list[str], list[str]]]:
@@ -116,85 +75,72 @@ def _registered(store: MlflowClient) -> dict[str, tuple[list[str], list[str]]]:
             aliases.setdefault((name, str(number)), []).append(alias)
     by_run: dict[str, tuple[list[str], list[str]]] = {}
     for mv in sorted(versions, key=lambda mv: (mv.name, int(mv.version))):
-        label = str(mv.version) if filter_string else f"{mv.name}/{mv.version}"
         run_versions, run_aliases = by_run.setdefault(str(mv.run_id), ([], []))
-        run_versions.append(label)
+        run_versions.append(str(mv.version) if filter_string else f"{mv.name}/{mv.version}")
         run_aliases.extend(sorted(aliases.get((mv.name, str(mv.version)), [])))
     return by_run
 
 
-def _fixed_columns(store: MlflowClient, runs: Sequence[MlflowRun]) -> list[Column]:
-    now = datetime.now()
-    registered = _registered(store)
-    none: tuple[list[str], list[str]] = ([], [])
-    versions = [registered.get(r.info.run_id, none) for r in runs]
-    columns = [
-        Column("RUN", [_short(r.info.run_name or r.info.run_id, MAX_NAME) for r in runs]),
-        Column("START", [_when(r.info.start_time, now) for r in runs]),
-        Column("STATUS", [r.info.status for r in runs]),
+def _fixed_columns(store: MlflowClient, runs: list[Any]) -> list[Column]:
+    now, registered = datetime.now(), _registered(store)
+    starts = [datetime.fromtimestamp((r.info.start_time or 0) / 1000) for r in runs]
+    when = [f"{s:%m-%d %H:%M}" if s.year == now.year else f"{s:%Y-%m-%d}" for s in starts]
+    versions = [registered.get(r.info.run_id, ([], [])) for r in runs]
+    columns: list[Column] = [
+        ("RUN", [_short(r.info.run_name or r.info.run_id, 24) for r in runs], False),
+        ("START", when, False),
+        ("STATUS", [r.info.status for r in runs], False),
     ]
     if any(v for v, _ in versions):
-        columns.append(Column("VER", [",".join(v) or "-" for v, _ in versions], right=True))
+        columns.append(("VER", [",".join(v) or "-" for v, _ in versions], True))
     if any(a for _, a in versions):
-        columns.append(Column("ALIAS", [",".join(a) or "-" for _, a in versions]))
+        columns.append(("ALIAS", [",".join(a) or "-" for _, a in versions], False))
     return columns
 
 
-def _n_fixed(columns: list[Column]) -> int:
-    return sum(c.header in ("RUN", "START", "STATUS", "VER", "ALIAS") for c in columns)
-
-
-def _value_columns(runs: Sequence[MlflowRun], metric: str | None) -> list[Column]:
-    metric_names = sorted({k for r in runs for k in r.data.metrics})
+def _value_columns(runs: list[Any], metric: str | None) -> list[Column]:
+    names = sorted({k for r in runs for k in r.data.metrics})
     if metric is not None:  # the sort metric first, even when no listed run has it
-        metric_names = [metric, *(m for m in metric_names if m != metric)]
-    columns = [
-        Column(
-            name,
-            [_number(r.data.metrics.get(name)) for r in runs],
-            right=True,
-        )
-        for name in metric_names
-    ]
-    param_names = sorted({k for r in runs for k in r.data.params})
-    for name in param_names:
+        names = [metric, *(m for m in names if m != metric)]
+    columns: list[Column] = []
+    for name in names:
+        values = [r.data.metrics.get(name) for r in runs]
+        columns.append((name, ["-" if v is None else f"{v:.4g}" for v in values], True))
+    for name in sorted({k for r in runs for k in r.data.params}):
         values = [r.data.params.get(name) for r in runs]
         if len(set(values)) > 1:  # the same everywhere: not worth a column
-            cells = [_short(v, MAX_VALUE) if v is not None else "-" for v in values]
-            columns.append(Column(name, cells))
+            columns.append((name, ["-" if v is None else _short(v, 12) for v in values], False))
     return columns
 
 
-def _number(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4g}"
-
-
-def _fit(columns: list[Column], width: int, fixed: int) -> list[str]:
-    """Keep the fixed columns, then as many of the others as ``width`` allows."""
-    shown = columns[:fixed]
-    used = sum(c.width for c in shown) + len(GAP) * (len(shown) - 1)
+def _fit(fixed: list[Column], others: list[Column], width: int) -> list[str]:
+    """The fixed columns, then as many of the others as ``width`` allows."""
+    widths = [max(len(h), *map(len, cells)) for h, cells, _ in fixed + others]
+    shown, used = list(fixed), sum(widths[: len(fixed)]) + len(GAP) * (len(fixed) - 1)
     left_out: list[str] = []
-    for column in columns[fixed:]:
-        if not left_out and used + len(GAP) + column.width <= width:
+    for column, w in zip(others, widths[len(fixed) :], strict=True):
+        if not left_out and used + len(GAP) + w <= width:
             shown.append(column)
-            used += len(GAP) + column.width
+            used += len(GAP) + w
         else:
-            left_out.append(column.header)
-    rows = range(-1, len(shown[0].cells))
-    lines = [GAP.join(c.cell(i) for c in shown).rstrip() for i in rows]
-    if left_out:
-        lines.append(_left_out(left_out, width))
+            left_out.append(column[0])
+
+    def cell(text: str, w: int, right: bool) -> str:
+        return text.rjust(w) if right else text.ljust(w)
+
+    rows = [[h for h, _, _ in shown], *zip(*(cells for _, cells, _ in shown), strict=True)]
+    lines = [
+        GAP.join(cell(t, w, c[2]) for t, w, c in zip(row, widths, shown, strict=False)).rstrip()
+        for row in rows
+    ]
+    if left_out:  # whole names only, within the width: "not shown: a, b, +3 more"
+        text = "not shown:"
+        for i, name in enumerate(left_out):
+            more = len(left_out) - i - 1
+            candidate = f"{text}{',' if i else ''} {name}"
+            if len(candidate + (f", +{more} more" if more else "")) > width:
+                text = f"{text}{',' if i else ''} +{len(left_out) - i} more"
+                break
+            text = candidate
+        lines.append(text)
     return lines
-
-
-def _left_out(names: list[str], width: int) -> str:
-    """``not shown: a, b, +3 more``, whole names only, within ``width``."""
-    text = "not shown:"
-    for i, name in enumerate(names):
-        more = len(names) - i - 1
-        tail = f", +{more} more" if more else ""
-        candidate = f"{text}{',' if i else ''} {name}"
-        if len(candidate + tail) > width:
-            return f"{text}{',' if i else ''} +{len(names) - i} more"
-        text = candidate
-    return text

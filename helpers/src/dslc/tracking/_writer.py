@@ -1,40 +1,24 @@
-"""Write to one MLflow run in batches that respect MLflow's limits."""
+"""One MLflow run as the parts of a :class:`~dslc.tracking.Run` write to it: batches,
+tags, files and figures. ``MlflowClient.log_batch`` splits batches at MLflow's limits and
+the store truncates long values (with a warning), so dslc does neither."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from .. import config
 from ._errors import TrackingError, first_line
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
-# MLflow's limits (mlflow.utils.validation), repeated here so importing this module does
-# not import mlflow. They have been stable across MLflow 2.x and 3.x.
-MAX_PARAMS_PER_BATCH = 100
-MAX_METRICS_PER_BATCH = 1000
-MAX_PARAM_VALUE_LEN = 6000
-MAX_TAG_VALUE_LEN = 8000
-
-T = TypeVar("T")
-
-
-def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
-    """Yield consecutive slices of at most ``size`` items."""
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def truncate(text: str, limit: int) -> str:
-    """Cut ``text`` to ``limit`` characters, marking the cut with an ellipsis."""
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
 
 @dataclass(frozen=True)
 class RunWriter:
-    """An MLflow client bound to one run: what the parts of a :class:`Run` write through."""
+    """An MLflow client bound to one run."""
 
     client: MlflowClient
     run_id: str
@@ -53,8 +37,38 @@ class RunWriter:
             ) from exc
 
     def set_tags(self, tags: Mapping[str, str]) -> None:
-        """Send tags as they are (callers filter secrets), in batches."""
+        """Send tags as they are (callers filter secrets)."""
         from mlflow.entities import RunTag
 
-        for chunk in chunks(list(tags.items()), MAX_PARAMS_PER_BATCH):
-            self.log_batch(tags=[RunTag(k, v) for k, v in chunk])
+        if tags:
+            self.log_batch(tags=[RunTag(k, v) for k, v in tags.items()])
+
+    def log_artifact(self, local_path: str | Path, artifact_path: str | None) -> None:
+        """Upload a file, or a folder's content, to the run's artifacts."""
+        path = Path(local_path)
+        if not path.exists():
+            raise TrackingError(f"cannot log artifact {path}: no such file or folder")
+        upload = self.client.log_artifacts if path.is_dir() else self.client.log_artifact
+        upload(self.run_id, str(path), artifact_path)
+
+    def log_figure(
+        self, figure: Any, artifact_file: str, save_to: str | Path | bool | None, root: Path
+    ) -> Path | None:
+        """Log a matplotlib or plotly figure; also save it when ``save_to`` says where."""
+        self.client.log_figure(self.run_id, figure, artifact_file)
+        if not save_to:
+            return None
+        name = Path(artifact_file).name
+        if save_to is True:
+            target = config.paths(root).figures / name
+        else:
+            target = Path(save_to) if Path(save_to).is_absolute() else root / save_to
+            target = target / name if target.is_dir() else target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if hasattr(figure, "savefig"):  # matplotlib
+            figure.savefig(target)
+        elif target.suffix == ".html":  # plotly
+            figure.write_html(str(target))
+        else:
+            figure.write_image(str(target))
+        return target
