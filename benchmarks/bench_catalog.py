@@ -20,13 +20,13 @@ import textwrap
 import time
 from pathlib import Path
 
-# Timed inside the child, from before `import dslc.catalog` to the first answer, so the
+# Timed inside the child, from before `import dslc._catalog` to the first answer, so the
 # interpreter's own start-up is not counted but everything the lookup needs is.
 PROBE = textwrap.dedent(
     """
     import sys, time
     t = time.perf_counter()
-    from dslc import catalog
+    from dslc import _catalog as catalog
     file, use_cache = sys.argv[1], sys.argv[2] == "1"
     cache = catalog.cache_path(__import__("pathlib").Path(file).parents[1]) if use_cache else None
     entry = catalog.get(file, "d7", cache) if use_cache else catalog.get(file, "d7")
@@ -71,7 +71,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=5, help="new processes (median)")
     parser.add_argument("--lookups", type=int, default=1000, help="lookups in one process")
     args = parser.parse_args()
-    from dslc import catalog
+    from dslc import _catalog as catalog
 
     with tempfile.TemporaryDirectory(prefix="dslc-bench-") as tmp:
         file = make_catalog(Path(tmp), args.entries)

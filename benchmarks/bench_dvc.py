@@ -48,7 +48,7 @@ DAY = {  # what each step runs, coordinated; the baseline differs where it says
     "next": [
         "{python}",
         "-c",
-        "from dslc import config, data, dvc\n"
+        "from dslc import config, data, _dvc as dvc\n"
         "data.fingerprint('copy')\n"
         "assert dvc.file_md5(config.project_root(), data.path('copy'))\n",
     ],
@@ -64,7 +64,7 @@ BASELINE = {
     "next": [
         "{python}",
         "-c",
-        "from dslc import data, fingerprint\n"
+        "from dslc import data, _fingerprint as fingerprint\n"
         "data.fingerprint('copy')\n"
         "fingerprint.hash_file(data.path('copy'), algo='md5')\n",
     ],

@@ -63,7 +63,7 @@ def main() -> int:
         (root / "data" / "raw").mkdir(parents=True)
         os.environ["DSLC_PROJECT_ROOT"] = str(root)
         from dslc import data
-        from dslc.fingerprint import ALGO, CHUNK
+        from dslc._fingerprint import ALGO, CHUNK
 
         target = root / "data" / "raw" / "big.bin"
         print(f"writing {args.size_mib} MiB to {target} ...", flush=True)

@@ -39,7 +39,7 @@ method, root = sys.argv[1], sys.argv[2]
 os.chdir(root)
 import pandas as pd
 import sqlalchemy as sa
-from dslc import config, data, sql
+from dslc import config, data, _sql as sql
 
 def status(key):
     with open("/proc/self/status") as fh:

@@ -11,7 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from dslc import atomic, data
+from dslc import _atomic as atomic
+from dslc import data
 
 
 def _dead_pid() -> int:

@@ -14,8 +14,8 @@ from conftest import age
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dslc import catalog
-from dslc.catalog import DatasetEntry
+from dslc import _catalog as catalog
+from dslc._catalog import DatasetEntry
 from dslc.errors import CatalogError
 
 
@@ -370,7 +370,7 @@ def _big(project: Path, n: int) -> Path:
 def _new_process(f: Path, cache: Path, name: str) -> list[str]:
     """Look ``name`` up in a fresh interpreter: its description, then the parsers it loaded."""
     code = (
-        "import sys; from pathlib import Path; from dslc import catalog\n"
+        "import sys; from pathlib import Path; from dslc import _catalog as catalog\n"
         "e = catalog.get(Path(sys.argv[1]), sys.argv[3], Path(sys.argv[2]))\n"
         "print(e.description); print(sorted({'yaml', 'pydantic'} & set(sys.modules)))"
     )
@@ -430,7 +430,7 @@ def test_options_json_cannot_carry_are_not_cached(project: Path) -> None:
 def test_the_write_lock_excludes_other_processes(project: Path) -> None:
     lock = project / ".dslc" / "catalog.lock"
     code = (
-        "import sys, filelock; from dslc import catalog\n"
+        "import sys, filelock; from dslc import _catalog as catalog\n"
         "try:\n    catalog.locked(sys.argv[1]).acquire(timeout=0.2)\n"
         "except filelock.Timeout:\n    print('busy')\nelse:\n    print('free')"
     )

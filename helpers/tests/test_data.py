@@ -153,7 +153,7 @@ def test_save_through_catalog_records_fingerprint(project: Path) -> None:
 def test_a_dataset_just_saved_is_read_once_for_its_fingerprint(project, monkeypatch) -> None:
     """dslc wrote the file whole: its fresh timestamps need not make the next step read
     it again (the racy window concerns writers that may still be writing)."""
-    from dslc import fingerprint
+    from dslc import _fingerprint as fingerprint
 
     cat = project / "data" / "catalog.yml"
     cat.write_text(cat.read_text() + "  features:\n    location: processed/features.parquet\n")

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 from conftest import age
 
-from dslc import cli, dvc, reproduce
+from dslc import _dvc as dvc
+from dslc import _reproduce as reproduce
+from dslc import cli
 
 
 @pytest.fixture
@@ -144,7 +146,7 @@ def test_pull_refuses_a_corrupted_cache_file(dvc_project, tmp_path, monkeypatch)
 
 
 def _no_hashing(monkeypatch) -> None:
-    from dslc import fingerprint
+    from dslc import _fingerprint as fingerprint
 
     monkeypatch.setattr(fingerprint, "hash_file", lambda *a, **k: pytest.fail("a file was read"))
 
@@ -201,7 +203,7 @@ CLEAN = {
     "mlflow.source.git.commit": "abc123" * 6,
     "dslc.git.dirty": "false",
     "dslc.entry_point": "python -m demo.train",
-    "dslc.dvc.md5.data/processed/train.parquet": "0" * 32,
+    "dslc._dvc.md5.data/processed/train.parquet": "0" * 32,
 }
 
 
@@ -266,7 +268,7 @@ def test_reproduce_outside_dvc_is_one_line(project: Path, capsys) -> None:
 
 def test_data_add_runs_dvc_add_before_it_fingerprints(dvc_project, monkeypatch) -> None:
     """dvc add puts a copy of its cache object in place: dslc fingerprints that copy."""
-    from dslc import fingerprint
+    from dslc import _fingerprint as fingerprint
 
     events: list[str] = []
     fake = FakeDvc()
@@ -284,7 +286,8 @@ def test_a_stage_output_is_fingerprinted_at_its_first_read_not_at_save(dvc_proje
     import pandas as pd
     import yaml
 
-    from dslc import data, fingerprint
+    from dslc import _fingerprint as fingerprint
+    from dslc import data
 
     catalog = dvc_project / "data/catalog.yml"
     catalog.write_text(

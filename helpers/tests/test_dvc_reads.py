@@ -20,7 +20,9 @@ import yaml
 from conftest import age
 from hashlog.sitecustomize import logged
 
-from dslc import cli, data, dvc, fingerprint
+from dslc import _dvc as dvc
+from dslc import _fingerprint as fingerprint
+from dslc import cli, data
 
 HASHLOG = Path(__file__).with_name("hashlog")
 pytestmark = pytest.mark.slow  # DVC's start-up: about a second a command

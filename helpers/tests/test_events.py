@@ -6,8 +6,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from dslc import data, events
-from dslc.events import DatasetUse
+from dslc import _events as events
+from dslc import data
+from dslc._events import DatasetUse
 
 
 def test_subscribe_unsubscribe() -> None:
@@ -28,7 +29,7 @@ def test_failing_listener_only_warns(caplog: pytest.LogCaptureFixture) -> None:
         raise RuntimeError("tracking is down")
 
     stops = [events.subscribe(broken), events.subscribe(got.append)]
-    with caplog.at_level(logging.WARNING, logger="dslc.events"):
+    with caplog.at_level(logging.WARNING, logger="dslc._events"):
         events.publish(DatasetUse(None, "/x", None, "csv", "output"))
     for stop in stops:
         stop()

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from conftest import age
 
+from dslc import _fingerprint as fpmod
 from dslc import data
-from dslc import fingerprint as fpmod
 
 
 def _count_hashes(monkeypatch: pytest.MonkeyPatch) -> list[Path]:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from dslc.gitinfo import GitState, git_state
+from dslc._gitinfo import GitState, git_state
 
 GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
 

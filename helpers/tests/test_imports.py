@@ -27,7 +27,7 @@ def _loaded_after(code: str) -> list[str]:
     "code",
     [
         "import dslc",
-        "from dslc import data, get_logger, config, checks, events, gitinfo",
+        "from dslc import data, get_logger, config, checks",
         "import dslc; dslc.__version__",
     ],
 )

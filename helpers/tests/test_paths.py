@@ -12,7 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dslc import data, locate
+from dslc import _locate as locate
+from dslc import data
 from dslc.errors import DatasetNotFoundError, LocationError, RawDataWriteError, UnsafePathError
 
 FRAME = pd.DataFrame({"x": [1, 2], "y": ["a", "b"]})

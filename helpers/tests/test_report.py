@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 
-from dslc import cli, report
+from dslc import _report as report
+from dslc import cli
 from dslc.errors import ReportError
 
 META = {
@@ -209,7 +210,7 @@ def test_timeout_must_be_positive(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_report_module_loads_no_jupyter_until_used() -> None:
     probe = (
-        "import sys, dslc.cli, dslc.report\n"
+        "import sys, dslc.cli, dslc._report\n"
         "print([m for m in ('nbconvert', 'nbclient', 'jupyter_client', 'nbformat') "
         "if m in sys.modules])"
     )
@@ -291,7 +292,7 @@ def test_the_scanner_finds_what_nbconvert_pages_used_to_load() -> None:
 
 
 def _executed(*cells: dict[str, Any], widgets: bool = False) -> Any:
-    """An executed notebook as dslc.report renders it, outputs included (no kernel)."""
+    """An executed notebook as dslc._report renders it, outputs included (no kernel)."""
     import nbformat
 
     kernel = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -329,7 +330,7 @@ def test_pages_load_nothing_and_formulas_are_mathml(
         widgets=True,
     )  # fmt: skip
     r = report.Report(notebook=project / "notebooks" / "01-f.ipynb", html=Path("x"), title="F")
-    with caplog.at_level(logging.WARNING, logger="dslc.report"):
+    with caplog.at_level(logging.WARNING, logger="dslc._report"):
         page = report.render(r, nb, root=project)
 
     assert external_references(page) == []

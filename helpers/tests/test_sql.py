@@ -13,7 +13,10 @@ import pytest
 import yaml
 from conftest import age
 
-from dslc import catalog, cli, data, events, sql
+from dslc import _catalog as catalog
+from dslc import _events as events
+from dslc import _sql as sql
+from dslc import cli, data
 from dslc.errors import CatalogError, DslcError, RawDataWriteError, SqlError
 
 pytest.importorskip("sqlalchemy")
@@ -316,7 +319,7 @@ def test_import_dslc_sql_is_light() -> None:
     import sys
 
     code = (
-        "import dslc.sql, sys;"
+        "import dslc._sql, sys;"
         "print(sorted(m for m in ('sqlalchemy', 'pandas') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -335,7 +338,7 @@ def test_environment_is_never_written(shop: Path) -> None:
 def test_a_snapshot_in_a_dvc_project_is_put_under_dvc(
     shop: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from dslc import dvc
+    from dslc import _dvc as dvc
 
     (shop / ".dvc").mkdir()
     added: list[tuple[str, ...]] = []
@@ -346,7 +349,7 @@ def test_a_snapshot_in_a_dvc_project_is_put_under_dvc(
 
 
 def test_a_snapshot_outside_dvc_runs_no_dvc(shop: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from dslc import dvc
+    from dslc import _dvc as dvc
 
     monkeypatch.setattr(dvc, "run", lambda *a, **k: pytest.fail("dvc ran outside a DVC project"))
     data.snapshot("orders")

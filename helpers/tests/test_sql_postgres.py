@@ -12,7 +12,9 @@ import pandas as pd
 import pytest
 from pgcluster import Cluster
 
-from dslc import cli, data, events, sql
+from dslc import _events as events
+from dslc import _sql as sql
+from dslc import cli, data
 from dslc.errors import SqlError
 
 psycopg = pytest.importorskip("psycopg")

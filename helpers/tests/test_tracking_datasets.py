@@ -14,7 +14,8 @@ pytest.importorskip("filelock", reason="filelock not installed (dslc[tracking] e
 
 from tracking_support import run_data  # noqa: E402
 
-from dslc import events, tracking  # noqa: E402
+from dslc import _events as events  # noqa: E402
+from dslc import tracking  # noqa: E402
 
 
 def _inputs(run_id: str) -> list[Any]:

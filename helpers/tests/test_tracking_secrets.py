@@ -22,7 +22,9 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from tracking_support import run_data  # noqa: E402
 
-from dslc import events, secrets, tracking  # noqa: E402
+from dslc import _events as events  # noqa: E402
+from dslc import _secrets as secrets  # noqa: E402
+from dslc import tracking  # noqa: E402
 from dslc.tracking import _datasets, _errors, _params, _run, _writer  # noqa: E402
 
 # -- the name rule ---------------------------------------------------------------------

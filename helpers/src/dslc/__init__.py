@@ -14,34 +14,18 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # for type checkers and IDEs only; runtime access goes through __getattr__
     from typing import Any
 
-    from . import (
-        catalog,
-        checks,
-        config,
-        data,
-        errors,
-        events,
-        fingerprint,
-        gitinfo,
-        secrets,
-        tracking,
-    )
+    from . import checks, config, data, errors, tracking
     from .errors import DslcError
     from .logging import get_logger, setup_logging
 
 __all__ = [
     "DslcError",
     "__version__",
-    "catalog",
     "checks",
     "config",
     "data",
     "errors",
-    "events",
-    "fingerprint",
     "get_logger",
-    "gitinfo",
-    "secrets",
     "setup_logging",
     "tracking",
 ]

@@ -204,7 +204,7 @@ def check_database(p: Plan) -> None:
     """
     from sqlalchemy import create_engine, exc
 
-    from .sql import _driver_hint
+    from ._sql import _driver_hint
 
     backend = p.url.get_backend_name()
     timeout = {"connect_timeout": CONNECT_TIMEOUT_S} if backend in TIMEOUT_BACKENDS else {}

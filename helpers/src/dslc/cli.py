@@ -24,7 +24,7 @@ DEBUG_ENV = "DSLC_DEBUG"
 
 def _scrub(text: str) -> str:
     """``text`` without secrets: values of secret-named variables, URL credentials."""
-    from .secrets import scrub
+    from ._secrets import scrub
 
     return scrub(text)
 
@@ -62,7 +62,7 @@ def _version() -> str:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from .gitinfo import git_state
+    from ._gitinfo import git_state
 
     p = config.paths()
     rows: list[tuple[str, Any]] = [("project", config.project_name(p.root))]
@@ -114,7 +114,7 @@ class _Progress:
 
 
 def _cmd_add(args: argparse.Namespace) -> int:
-    from .lineage import add
+    from ._lineage import add
 
     progress = _Progress()
     try:
@@ -135,27 +135,27 @@ def _cmd_add(args: argparse.Namespace) -> int:
 
 
 def _cmd_push(args: argparse.Namespace) -> int:
-    from . import dvc
+    from . import _dvc as dvc
 
     print(dvc.push(config.project_root()))
     return 0
 
 
 def _cmd_pull(args: argparse.Namespace) -> int:
-    from . import dvc
+    from . import _dvc as dvc
 
     print(dvc.pull(config.project_root()))
     return 0
 
 
 def _cmd_reproduce(args: argparse.Namespace) -> int:
-    from . import reproduce
+    from . import _reproduce as reproduce
 
     return reproduce.main(args.run_id, tolerance=args.tolerance)
 
 
 def _cmd_snapshot(args: argparse.Namespace) -> int:
-    from . import sql
+    from . import _sql as sql
 
     snap = sql.snapshot(args.name)
     rows = f"{snap.rows:,} rows" if snap.rows is not None else "rows"
@@ -191,7 +191,7 @@ _LABELS = {"not_built": "not built yet"}
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    from .lineage import FAILING, verify
+    from ._lineage import FAILING, verify
 
     progress = _Progress()
     counts: dict[str, int] = {}
@@ -215,8 +215,9 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from . import catalog, formats
-    from .locate import redact
+    from . import _catalog as catalog
+    from . import _formats as formats
+    from ._locate import redact
 
     root = config.project_root()
     entries = catalog.read(config.paths(root).catalog, catalog.cache_path(root))
@@ -287,7 +288,7 @@ def _cmd_tracking_server(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from . import report
+    from . import _report as report
 
     root = config.project_root()
     line_open = False

@@ -16,10 +16,14 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from . import catalog, config, events, formats, locate
+from . import _catalog as catalog
+from . import _events as events
+from . import _formats as formats
+from . import _locate as locate
+from . import config
+from ._fingerprint import Progress, check_regular, fingerprint_path, fingerprint_url
+from ._locate import Target
 from .errors import DatasetNotFoundError, DslcError, RawDataWriteError
-from .fingerprint import Progress, check_regular, fingerprint_path, fingerprint_url
-from .locate import Target
 
 __all__ = ["entries", "fingerprint", "load", "path", "save", "snapshot"]
 
@@ -163,7 +167,7 @@ def load(name_or_path: NameOrPath, *, format: str | None = None, **options: Any)
     """
     target = locate.resolve(name_or_path, fmt=format, purpose="load", options=options)
     if target.is_sql:
-        from . import sql
+        from . import _sql as sql
 
         return sql.load(target)
     fmt = formats.get(target.format)
@@ -240,7 +244,7 @@ def save(
         if dest.is_dir():
             raise DslcError(f"cannot save to {dest}: it is a folder; give a file name")
         dest.parent.mkdir(parents=True, exist_ok=True)
-        from .atomic import atomic_path
+        from ._atomic import atomic_path
 
         with atomic_path(dest) as tmp:
             fmt.save(obj, str(tmp), **opts)
@@ -279,7 +283,7 @@ def _fingerprint_saved(target: Target, written: os.stat_result | None) -> str | 
 
 
 def _dvc_output(target: Target) -> bool:
-    from . import dvc
+    from . import _dvc as dvc
 
     local = target.local
     return local is not None and dvc.enabled(target.root) and dvc.stage_output(target.root, local)
@@ -299,7 +303,7 @@ def _update_dvc_pointer(root: Path, dest: Path) -> bool:
     """A file that ``dvc add`` put under DVC (a ``<file>.dvc`` beside it) is added again,
     so the pointer names what was just saved (True then). Stage outputs have no such
     pointer: dvc repro records them in dvc.lock when the stage ends."""
-    from . import dvc
+    from . import _dvc as dvc
 
     if not dest.with_name(dest.name + ".dvc").is_file() or not dvc.enabled(root):
         return False
@@ -341,6 +345,6 @@ def snapshot(name: str) -> catalog.Snapshot:
     entry's ``snapshots`` (fingerprint, query, connection variable, time taken). Load the
     newest with ``data.load("<name>@latest")``, a given one with ``"<name>@<id>"``.
     """
-    from . import sql
+    from . import _sql as sql
 
     return sql.snapshot(name)

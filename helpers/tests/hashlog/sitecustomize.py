@@ -17,7 +17,7 @@ import sys
 
 # module -> (function to wrap, the tool named in the log)
 WRAP = {
-    "dslc.fingerprint": ("hash_file", "dslc"),
+    "dslc._fingerprint": ("hash_file", "dslc"),
     "dvc_data.hashfile.hash": ("file_md5", "dvc"),
 }
 

@@ -31,7 +31,7 @@ What dslc adds to plain MLflow:
 * Metrics are buffered and sent with ``log_batch``; a metric MLflow would refuse is
   dropped with a warning naming it. A failing run keeps everything logged, is marked
   FAILED and gets a ``dslc.error`` tag.
-* Params and tags that look secret are never sent (see :mod:`dslc.secrets`); the
+* Params and tags that look secret are never sent (see :mod:`dslc._secrets`); the
   ``dslc.withheld`` tag names them.
 
 The experiment defaults to ``MLFLOW_EXPERIMENT_ID`` / ``MLFLOW_EXPERIMENT_NAME`` when set
@@ -44,7 +44,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..secrets import is_secret_name
+from .._secrets import is_secret_name
 from ._errors import (
     MlflowMissingError,
     NoActiveRunError,

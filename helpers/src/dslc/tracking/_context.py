@@ -18,7 +18,7 @@ from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from .. import gitinfo
+from .. import _gitinfo as gitinfo
 
 # Versions worth knowing when a result cannot be reproduced. Read from package metadata:
 # importing them would cost seconds.

@@ -15,8 +15,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlparse
 
-from ..events import DatasetUse
-from ..secrets import Redactor
+from .._events import DatasetUse
+from .._secrets import Redactor
 from ._writer import RunWriter
 
 # MLflow stores a dataset digest in a 36-character column.
@@ -119,7 +119,7 @@ class DatasetRecorder:
     def _record_dvc_version(self, use: DatasetUse) -> None:
         """In a DVC project, the md5 DVC stores the file under: the version the remote
         serves and ``dslc reproduce`` checks out again."""
-        from .. import dvc
+        from .. import _dvc as dvc
 
         assert self._root is not None
         if "://" in use.location or not dvc.enabled(self._root):

@@ -16,8 +16,8 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
+from .._secrets import scrub
 from ..errors import DslcError
-from ..secrets import scrub
 
 # Long enough for MLflow's messages, short enough for one terminal line of context.
 MAX_CAUSE_LEN = 300

@@ -17,7 +17,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..secrets import Redactor
+from .._secrets import Redactor
 from ._errors import TrackingError, first_line, warn
 from ._writer import RunWriter
 

@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from ..secrets import Redactor, scrub_urls
+from .._secrets import Redactor, scrub_urls
 from ._errors import TrackingError
 from ._writer import RunWriter
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import config
-from ..secrets import scrub_urls
+from .._secrets import scrub_urls
 from ._errors import TrackingError, first_line, info, quiet_events, require_mlflow
 from ._run import active
 from ._store import client

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import config
-from ..secrets import Redactor, scrub_urls, secret_values
+from .._secrets import Redactor, scrub_urls, secret_values
 from . import _models
 from ._context import Source, environment_tags, git_tags, run_name, source
 from ._datasets import DatasetRecorder
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
     from mlflow.models.model import ModelInfo
 
-    from ..events import DatasetUse
+    from .._events import DatasetUse
 
 ERROR_TAG = "dslc.error"
 PARENT_TAG = "mlflow.parentRunId"
@@ -212,7 +212,7 @@ class Run:
         return {k: v[:MAX_TAG_LEN] for k, v in self._params.start_tags(tags).items()}
 
     def _enter_live(self) -> None:
-        from .. import events
+        from .. import _events as events
 
         self._state = "running"
         _live().append(self)

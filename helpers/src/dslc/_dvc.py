@@ -112,7 +112,7 @@ def remote(root: Path) -> Remote:
     local: Path | None = None
     if "://" not in url or url.startswith("file://"):
         path = Path(url.removeprefix("file://")).expanduser()
-        # A relative url is read from .dvc/, where config and config.local live.
+        # A relative url is read from ._dvc/, where config and config.local live.
         local = Path(os.path.normpath(path if path.is_absolute() else root / ".dvc" / path))
     return Remote(name=name, url=url, local=local)
 
@@ -214,8 +214,8 @@ def cache_file(root: Path, md5: str) -> Path:
     return Path(root, ".dvc", "cache", "files", "md5", md5[:2], md5[2:])
 
 
-# Run tags ``dslc.dvc.md5.<path from the root>`` hold the md5 of each input file a run read.
-VERSION_TAG = "dslc.dvc.md5."
+# Run tags ``dslc._dvc.md5.<path from the root>`` hold the md5 of each input file a run read.
+VERSION_TAG = "dslc._dvc.md5."
 
 
 def version_tag(rel: Path | str) -> str:
@@ -231,8 +231,8 @@ def file_md5(root: Path, path: Path) -> str | None:
     whether the file still matches it. That answer is kept for the file's stamp in
     ``.dslc/dvc-md5.json``, so asking again about an unchanged file costs a ``stat``.
     """
+    from ._fingerprint import FingerprintCache, is_racy, stamp_of
     from .config import state_dir
-    from .fingerprint import FingerprintCache, is_racy, stamp_of
 
     path = Path(path).absolute()
     rel = Path(os.path.relpath(path, root)).as_posix()
@@ -285,7 +285,7 @@ def _files(root: Path, out: Output) -> list[tuple[Path, str]]:
 
 def _verify_cache(root: Path, outs: Iterable[Output]) -> None:
     """Refuse a cache file whose content no longer matches its md5 (a corrupted copy)."""
-    from .fingerprint import hash_file
+    from ._fingerprint import hash_file
 
     for out in outs:
         for destination, md5 in _files(root, out):

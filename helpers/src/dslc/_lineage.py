@@ -23,11 +23,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-from . import catalog, config, formats, locate
-from .atomic import clean_stale
-from .catalog import DatasetEntry
+from . import _catalog as catalog
+from . import _formats as formats
+from . import _locate as locate
+from . import config
+from ._atomic import clean_stale
+from ._catalog import DatasetEntry
+from ._fingerprint import Progress, fingerprint_path, fingerprint_url
 from .errors import CatalogError, DatasetNotFoundError, DslcError, UnsafePathError
-from .fingerprint import Progress, fingerprint_path, fingerprint_url
 
 Status = Literal["ok", "changed", "lost", "not_built", "unrecorded", "live", "error"]
 FAILING: frozenset[Status] = frozenset({"changed", "lost", "error"})
@@ -137,7 +140,7 @@ def _track_with_dvc(root: Path, local: Path) -> None:
     unless a stage of dvc.yaml produces it. Done before dslc's fingerprint: DVC hashes
     the file and puts a copy of its cache object in its place, which dslc then reads
     once (a fingerprint taken before would not hold for the copy)."""
-    from . import dvc
+    from . import _dvc as dvc
 
     if dvc.enabled(root) and local.is_relative_to(root / "data"):
         dvc.track(root, local)

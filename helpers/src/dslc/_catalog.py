@@ -22,7 +22,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import atomic, formats
+from . import _atomic as atomic
+from . import _formats as formats
 from .errors import CatalogError, DslcError
 
 if TYPE_CHECKING:

@@ -3,7 +3,7 @@
 The run's tags say what to rebuild: its git commit (``mlflow.source.git.commit``, and
 ``dslc.git.dirty`` that it was committed, or ``dslc.git.changes`` that only data
 bookkeeping was not), its command (``dslc.entry_point``) and the md5 of every file it
-read (``dslc.dvc.md5.<path>``). The rebuild happens in a temporary
+read (``dslc._dvc.md5.<path>``). The rebuild happens in a temporary
 ``git worktree`` at that commit, so the user's work tree is never touched: DVC checks the
 commit's data out there from the project's own cache (pulling from the remote what the
 cache lacks), each input is set to the exact version the run read, and the command runs
@@ -28,7 +28,8 @@ from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from . import config, dvc
+from . import _dvc as dvc
+from . import config
 from .errors import DslcError
 
 TAG_COMMIT = "mlflow.source.git.commit"

@@ -24,7 +24,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from . import atomic, config
+from . import _atomic as atomic
+from . import config
 from .errors import ReportError
 
 __all__ = ["DEFAULT_TIMEOUT", "INDEX", "Report", "build", "execute", "find", "render"]
@@ -244,7 +245,7 @@ def render(report: Report, nb: Any, *, root: Path | None = None, provenance: str
 
     tags = {"remove_cell_tags": {"remove-cell"}, "remove_input_tags": {"remove-input"},
             "remove_all_outputs_tags": {"remove-output"}}  # fmt: skip
-    quiet = logging.getLogger("dslc.report.nbconvert")  # it warns on every figure (no alt)
+    quiet = logging.getLogger("dslc._report.nbconvert")  # it warns on every figure (no alt)
     quiet.setLevel(logging.ERROR)
     exporter = HTMLExporter(
         config=Config({"TagRemovePreprocessor": {"enabled": True, **tags}}),
@@ -292,7 +293,7 @@ def build(
     """
     from jinja2 import Environment, FileSystemLoader
 
-    from .gitinfo import git_state
+    from ._gitinfo import git_state
 
     p = config.paths(root)
     if not (reports := find(p.root)):

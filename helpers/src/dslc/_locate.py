@@ -24,8 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any, Literal
 
-from . import catalog, config, formats
-from .catalog import DatasetEntry, Snapshot
+from . import _catalog as catalog
+from . import _formats as formats
+from . import config
+from ._catalog import DatasetEntry, Snapshot
 from .errors import DatasetNotFoundError, LocationError, UnsafePathError
 
 # fsspec's own test for "has a protocol": a scheme followed by :// or by :: (a chain).
@@ -88,7 +90,7 @@ def is_name(text: str | os.PathLike[str]) -> bool:
 
 def redact(text: str) -> str:
     """``text`` with the ``user:password@`` part of any URL in it replaced by ``***@``."""
-    from .secrets import scrub_urls
+    from ._secrets import scrub_urls
 
     return scrub_urls(text)
 

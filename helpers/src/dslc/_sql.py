@@ -35,8 +35,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from . import catalog, config, locate
-from .catalog import Snapshot, SqlSource
+from . import _catalog as catalog
+from . import _locate as locate
+from . import config
+from ._catalog import Snapshot, SqlSource
 from .errors import DslcError, SqlError
 
 __all__ = ["CONNECT_TIMEOUT_S", "FETCH_ROWS", "assemble", "dispose_all", "load", "snapshot"]
@@ -128,7 +130,7 @@ class _Context:
     where: str = ""  # "host:port" when the URL has them
 
     def scrub(self, text: str) -> str:
-        from .secrets import scrub
+        from ._secrets import scrub
 
         for secret in sorted(self.secrets, key=len, reverse=True):
             if secret:
@@ -417,8 +419,8 @@ def snapshot(name: str, root: Path | None = None) -> Snapshot:
     Raises:
         SqlError: ``name`` is not a SQL source, or reading it failed (nothing is written).
     """
-    from .atomic import atomic_path
-    from .fingerprint import fingerprint_path
+    from ._atomic import atomic_path
+    from ._fingerprint import fingerprint_path
 
     r = config.project_root() if root is None else root
     catalog.check_name(name)
@@ -469,7 +471,7 @@ def snapshot(name: str, root: Path | None = None) -> Snapshot:
             dest.unlink(missing_ok=True)  # a snapshot the catalog does not know is litter
             raise
     publish(locate.resolve(f"{name}@{snap.id}", root=r), "output", snap.fingerprint)
-    from . import dvc
+    from . import _dvc as dvc
 
     if dvc.enabled(r):  # raw data like any other: versioned, pushed and pulled with DVC
         dvc.track(r, dest)

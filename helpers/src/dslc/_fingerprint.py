@@ -35,7 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import atomic
+from . import _atomic as atomic
 from .errors import SpecialFileError
 
 ALGO = "sha256"
@@ -289,7 +289,7 @@ def fingerprint_url(
     """Fingerprint of a remote fsspec URL, cached on its etag/size/mtime when available.
 
     Callers check first that ``url`` does not lead to the local disk outside the project
-    (``dslc.locate``); local URLs are fingerprinted as paths.
+    (``dslc._locate``); local URLs are fingerprinted as paths.
     """
     import fsspec
 
