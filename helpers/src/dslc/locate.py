@@ -130,16 +130,39 @@ Layer = tuple[str, Any, dict[str, Any]]  # (path, filesystem class, its options)
 
 
 def _layers(url: str, storage_options: Mapping[str, Any] | None) -> list[Layer]:
-    """fsspec's own split of ``url`` into (path, filesystem class, options), outermost first.
+    """``url`` split into fsspec layers (path, filesystem class, options), outermost first.
 
+    Split as ``fsspec.url_to_fs`` splits a chain (``a::b::c``; options keyed by protocol,
+    the rest to the outermost layer), but without building the filesystems: building one
+    may already read (an archive's index) before dslc has checked where it points.
     Options naming an inner filesystem (``target_protocol``/``fo``, or an ``fs`` object)
     become layers too, as fsspec would build them.
     """
     import fsspec
-    from fsspec.core import _un_chain  # the parser url_to_fs and open use; no I/O
+    from fsspec.core import split_protocol, strip_protocol
+    from fsspec.implementations.cached import CachingFileSystem
 
+    kwargs = dict(storage_options or {})
+    if "protocol" in kwargs:  # would make fsspec read the URL's path with another filesystem
+        raise LocationError(f"cannot use {redact(url)!r}: give the protocol in the URL")
+    bits = url.split("::")
+    if len(bits) > 1:  # in a chain a bare word ("simplecache") is a protocol
+        known = set(fsspec.available_protocols())
+        bits = [b + "://" if b in known or re.fullmatch("[a-z]*", b) else b for b in bits]
+    chain: list[tuple[str, str, dict[str, Any]]] = []  # (path, protocol, options)
+    previous = ""
     try:
-        chain = _un_chain(url, dict(storage_options or {}))
+        for i in reversed(range(len(bits))):
+            protocol = split_protocol(bits[i])[0] or "file"
+            kw = dict(kwargs.pop(protocol, None) or {})
+            if i == 0:
+                kw.update(kwargs)
+            path = strip_protocol(bits[i])
+            cls = fsspec.get_filesystem_class(protocol)
+            if not path and "target_protocol" not in kw and issubclass(cls, CachingFileSystem):
+                path = previous  # a cache over the next layer opens that layer's path
+            chain.insert(0, (path, protocol, kw))
+            previous = path
     except ImportError as exc:  # a driver such as s3fs is missing
         raise LocationError(f"cannot use {redact(url)!r}: {exc}") from None
     except ValueError as exc:
@@ -148,28 +171,23 @@ def _layers(url: str, storage_options: Mapping[str, Any] | None) -> list[Layer]:
             "file, memory, s3, gcs, http, zip, simplecache, ...)"
         ) from None
     out: list[Layer] = []
-    for path, protocol, kwargs in chain:
-        if protocol in _OPAQUE:
-            raise LocationError(
-                f"dslc cannot check where {protocol!r} URLs read from, so it does not open "
-                f"them ({redact(url)!r}); copy the data under data/ or use a plain URL"
-            )
-        kw = dict(kwargs)
-        out.append((path, fsspec.get_filesystem_class(protocol), kw))
-        inner = kw.get("fs")
-        while inner is not None or kw.get("target_protocol"):
-            if inner is not None:  # an already built filesystem object
-                path = getattr(inner, "path", "")
-                kw = {"fs": getattr(inner, "fs", None)}
-                out.append((path, type(inner), kw))
-            else:
-                protocol = kw["target_protocol"]
-                if protocol in _OPAQUE:
-                    raise LocationError(f"dslc cannot check where {protocol!r} URLs read from")
-                path = kw.get("fo") or ""
-                kw = dict(kw.get("target_options") or {})
-                out.append((path, fsspec.get_filesystem_class(protocol), kw))
+    for path, protocol, kw in chain:
+        while True:
+            if protocol in _OPAQUE:
+                raise LocationError(
+                    f"dslc cannot check where {protocol!r} URLs read from, so it does not "
+                    f"open them ({redact(url)!r}); copy the data under data/ or use a plain URL"
+                )
+            out.append((path, fsspec.get_filesystem_class(protocol), kw))
             inner = kw.get("fs")
+            while inner is not None:  # an already built filesystem object
+                kw = {"fs": getattr(inner, "fs", None)}
+                out.append((getattr(inner, "path", ""), type(inner), kw))
+                inner = kw["fs"]
+            if not kw.get("target_protocol"):
+                break
+            path, protocol = kw.get("fo") or "", kw["target_protocol"]
+            kw = dict(kw.get("target_options") or {})
     return out
 
 
@@ -221,10 +239,10 @@ def _as_list(value: Any) -> list[str]:
 
 def _local_form(path: str) -> str:
     """A local path the way fsspec's LocalFileSystem opens it (absolute, no protocol)."""
-    from fsspec.implementations.local import LocalFileSystem
+    from fsspec.core import strip_protocol
 
     check_text(path)
-    return str(LocalFileSystem._strip_protocol(path))
+    return str(strip_protocol(f"file://{path}"))
 
 
 def _entry(ref: str, root: Path) -> tuple[DatasetEntry, Snapshot | None]:
