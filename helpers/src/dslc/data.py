@@ -10,14 +10,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import stat
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from . import catalog, config, events, formats, locate
-from .errors import DatasetNotFoundError, DslcError, RawDataWriteError
+from . import catalog, config, events, formats, locate, sql
+from .errors import DatasetNotFoundError, DslcError, LocationError, RawDataWriteError, SqlError
 from .fingerprint import Progress, check_regular, fingerprint_path, fingerprint_url
 from .locate import Target
 
@@ -27,16 +29,20 @@ _log = logging.getLogger(__name__)
 NameOrPath = str | os.PathLike[str]
 
 
-def path(name_or_path: NameOrPath) -> Path | str:
-    """Where a dataset lives: an absolute Path, or the URL for remote datasets.
+def path(name_or_path: NameOrPath) -> Path:
+    """Where a dataset lives on this machine: an absolute Path (it need not exist yet).
 
-    Nothing is read or created; the file need not exist. A SQL source gives
-    ``"sql://<CONNECTION VARIABLE>"`` (the variable's name, never its value).
+    Nothing is read or created. Raises LocationError for a dataset that has no local
+    path (a remote URL, a SQL source): load and save those by name or URL; the catalog
+    keeps their location (``data.entries()[name].location``).
     """
-    target = locate.resolve(name_or_path)
-    if target.local is not None:
-        return target.local
-    return target.url or target.location
+    target = locate.resolve(name_or_path, need_format=False)
+    if target.local is None:
+        raise LocationError(
+            f"{target.label} is not on this machine ({target.location}), so it has no path; "
+            "load and save it by name or URL"
+        )
+    return target.local
 
 
 def entries() -> dict[str, catalog.DatasetEntry]:
@@ -148,9 +154,11 @@ def load(name_or_path: NameOrPath, *, format: str | None = None, **options: Any)
     """
     target = locate.resolve(name_or_path, fmt=format, purpose="load", options=options)
     if target.is_sql:
-        from . import sql
-
-        return sql.load(target)
+        assert target.entry is not None and target.entry.sql is not None
+        result = sql.read(target.entry.sql, target.entry.name, target.root, target.options)
+        frames = result.frames if result.chunked else result.frame()
+        publish(target, "input", query=result.query)
+        return frames
     fmt = formats.get(target.format)
     opts = dict(target.options)
     if target.local is not None:
@@ -191,8 +199,8 @@ def save(
     force: bool = False,
     format: str | None = None,
     **options: Any,
-) -> Path | str:
-    """Write ``obj`` atomically; returns where it was written.
+) -> None:
+    """Write ``obj`` atomically (``data.path`` says where a local dataset went).
 
     Saving through a catalog name records the new fingerprint in ``data/catalog.yml``.
     Nothing is written if the format, the object or the path is wrong.
@@ -218,7 +226,6 @@ def save(
         storage = opts.pop("storage_options", None)
         with formats.open_url(target.url or target.location, "wb", storage) as fh:
             fmt.save(obj, fh, **opts)
-        where: Path | str = target.url or target.location
     else:
         dest = target.local
         opts.pop("storage_options", None)
@@ -231,12 +238,10 @@ def save(
             fmt.save(obj, str(tmp), **opts)
             inode = tmp.stat().st_ino
         written = _written(dest, inode)
-        where = dest
     fp = _fingerprint_saved(target, written)
     if target.local is not None:
         _update_dvc_pointer(target.root, target.local)
     publish(target, "output", fp)
-    return where
 
 
 def _written(dest: Path, inode: int) -> os.stat_result | None:
@@ -314,10 +319,56 @@ def _record(target: Target, written: os.stat_result | None = None) -> str | None
 def snapshot(name: str) -> catalog.Snapshot:
     """Run SQL source ``name`` once and freeze the result as a read-only Parquet file.
 
-    It lands in ``data/raw/snapshots/<name>/<UTC time>.parquet`` and is recorded under the
-    entry's ``snapshots`` (fingerprint, query, connection variable, time taken). Load the
-    newest with ``data.load("<name>@latest")``, a given one with ``"<name>@<id>"``.
-    """
-    from . import sql
+    It lands in ``data/raw/snapshots/<name>/<UTC time>.parquet`` (never over another
+    snapshot) and is recorded under the entry's ``snapshots``: its fingerprint, the query,
+    the connection variable's name, the UTC time the query started. In a DVC project it is
+    put under DVC like any raw data. Load the newest with ``data.load("<name>@latest")``,
+    a given one with ``"<name>@<id>"``.
 
-    return sql.snapshot(name)
+    Raises:
+        SqlError: ``name`` is not a SQL source, or reading it failed (nothing is written).
+    """
+    catalog.check_name(name)
+    target = locate.resolve(name)
+    entry, root = target.entry, target.root
+    if not target.is_sql or entry is None or entry.sql is None:
+        raise SqlError(
+            f"dataset {name!r} is not a SQL source; snapshots freeze entries with "
+            "'connection' and 'query' (or 'table')"
+        )
+    taken = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    result = sql.read(entry.sql, name, root, target.options)
+    frame = result.frame()
+    publish(target, "input", query=result.query)
+    cat_file, cache = config.paths(root).catalog, catalog.cache_path(root)
+    with catalog.locked(config.state_dir(root) / "catalog.lock"):
+        entry = catalog.get(cat_file, name, cache)
+        if entry is None or entry.sql is None:
+            raise SqlError(f"dataset {name!r} left the catalog while it was read; nothing saved")
+        folder = config.paths(root).raw / "snapshots" / name
+        ids = {s.id for s in entry.snapshots}
+        dest = sql.write_snapshot(frame, folder, taken.strftime("%Y%m%dT%H%M%SZ"), ids)
+        try:
+            snap = catalog.Snapshot(
+                id=dest.stem,
+                location=dest.relative_to(root / "data").as_posix(),
+                fingerprint=fingerprint_path(dest, _cache_file(root), written=dest.stat()),
+                taken=taken.isoformat().replace("+00:00", "Z"),
+                connection=entry.sql.connection,
+                query=result.query,
+                params=result.params,
+                rows=len(frame),
+            )
+            entries = catalog.read(cat_file, cache)
+            entries[name] = replace(entry, snapshots=(*entry.snapshots, snap))
+            catalog.write(cat_file, entries, cache)
+        except BaseException:
+            dest.unlink(missing_ok=True)  # a snapshot the catalog does not know is litter
+            raise
+    publish(locate.resolve(f"{name}@{snap.id}", root=root), "output", snap.fingerprint)
+    from . import dvc
+
+    if dvc.enabled(root):  # raw data like any other: versioned, pushed and pulled with DVC
+        dvc.track(root, dest)
+        dest.chmod(0o444)  # dvc add puts back a writable copy from its cache
+    return snap

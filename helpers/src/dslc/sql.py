@@ -8,10 +8,10 @@ An entry names the environment variable that holds the database URL (usually set
       query: SELECT id, amount, customer FROM orders WHERE day >= :since
       params: {since: 2024-01-01}
 
-``data.load("orders")`` returns a DataFrame, read in chunks through a server-side cursor
-(``stream_results``) so the result is never held twice as Python rows; with
-``chunksize=N`` it returns an iterator of DataFrames instead. ``snapshot("orders")``
-freezes the result as an immutable Parquet file under ``data/raw/snapshots/``.
+:func:`read` streams the result in chunks through a server-side cursor
+(``stream_results``), so it is never held twice as Python rows; :func:`write_snapshot`
+freezes a result as an immutable Parquet file. This module only reads and writes: it
+knows nothing of ``dslc.data``, which resolves names and records each use.
 
 Secrets: the URL is read from the environment when an engine is made and kept only
 inside SQLAlchemy's engine. Catalog, logs, errors, events and snapshots carry the
@@ -25,25 +25,34 @@ SQLAlchemy comes with the ``sql`` extra; pandas and SQLAlchemy load on first use
 from __future__ import annotations
 
 import atexit
-import datetime as dt
 import hashlib
 import os
 import re
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from . import catalog, config, locate
-from .catalog import Snapshot, SqlSource
+from . import config
+from .catalog import SqlSource
 from .errors import DslcError, SqlError
 
-__all__ = ["CONNECT_TIMEOUT_S", "FETCH_ROWS", "assemble", "dispose_all", "load", "snapshot"]
+__all__ = [
+    "CONNECT_TIMEOUT_S",
+    "FETCH_ROWS",
+    "Result",
+    "assemble",
+    "dispose_all",
+    "driver_hint",
+    "engine",
+    "read",
+    "statement",
+    "write_snapshot",
+]
 
 CONNECT_TIMEOUT_S = 10
 FETCH_ROWS = 50_000  # rows per round trip when the entry sets no chunksize (bench_sql.py)
-SNAPSHOTS = "snapshots"  # data/raw/snapshots/<name>/<id>.parquet
 
 # The one `uv add` line per driver, by SQLAlchemy drivername (dialect, or dialect+driver).
 DRIVERS = {
@@ -139,7 +148,8 @@ class _Context:
         return SqlError(f"dataset {self.dataset!r}: {self.scrub(problem)}")
 
 
-def _driver_hint(drivername: str) -> str:
+def driver_hint(drivername: str) -> str:
+    """The command that installs the driver SQLAlchemy's ``drivername`` needs."""
     backend = drivername.partition("+")[0]
     hint = DRIVERS.get(drivername) or DRIVERS.get(backend)
     return hint or f"install the driver that SQLAlchemy's {drivername!r} dialect needs"
@@ -201,12 +211,12 @@ def engine(variable: str, dataset: str, root: Path) -> tuple[Any, _Context]:
     except sa_exc.NoSuchModuleError:
         raise ctx.error(
             f"no SQLAlchemy dialect for {url.drivername!r} (from {variable}); "
-            f"{_driver_hint(url.drivername)}"
+            f"{driver_hint(url.drivername)}"
         ) from None
     except ImportError as exc:
         raise ctx.error(
             f"the database driver for {url.drivername!r} (from {variable}) is not installed "
-            f"({exc.name or exc}); {_driver_hint(url.drivername)}"
+            f"({exc.name or exc}); {driver_hint(url.drivername)}"
         ) from None
     _install_hooks()
     with _engines_lock:
@@ -276,44 +286,44 @@ def _explain(exc: BaseException, ctx: _Context, source: SqlSource, connecting: b
 
 
 @dataclass
-class _Reader:
-    """One read: a connection, the statement, and pandas' chunk iterator over its result."""
+class Result:
+    """A query's result as it streams in: the SQL that ran, its parameters, the frames."""
 
-    target: locate.Target
-    source: SqlSource
-    ctx: _Context
-    shown: str
-    rows: int
-    frames: Iterator[Any]
-    connection: Any
-    index_col: Any
-    coerce_float: bool
-    dtype_backend: str
+    query: str  # the SQL text (recorded with the use and in snapshots)
+    params: dict[str, Any]
+    frames: Iterator[Any]  # DataFrames of the fetch size; the connection closes after them
+    chunked: bool  # the caller asked for chunks (``chunksize``)
+    assembly: dict[str, Any]  # read_sql options that decide how chunks become one frame
 
-    def chunks(self) -> Iterator[Any]:
-        """The result's DataFrames; errors in one line; the connection closed at the end."""
-        try:
-            yield from self.frames
-        except DslcError:
-            raise
-        except Exception as exc:
-            raise _explain(exc, self.ctx, self.source, connecting=False) from None
-        finally:
-            self.connection.close()
+    def frame(self) -> Any:
+        """The whole result as one DataFrame, as ``pandas.read_sql`` would give it."""
+        return assemble(self.frames, **self.assembly)
 
 
-def _open(target: locate.Target, rows: int | None = None) -> _Reader:
+def read(
+    source: SqlSource, dataset: str, root: Path, options: Mapping[str, Any] | None = None
+) -> Result:
+    """Run ``source``'s query or read its table through a server-side cursor.
+
+    ``options`` go to ``pandas.read_sql``; ``params`` override the entry's, and
+    ``chunksize=N`` sets the rows per fetch and marks the result as wanted in chunks.
+
+    Raises:
+        SqlError: missing variable or driver, login refused, server unreachable, unknown
+            table, failing query; one line naming the dataset, without credentials.
+    """
     import pandas as pd
 
-    entry = target.entry
-    assert entry is not None and entry.sql is not None
-    source = entry.sql
-    opts = dict(target.options)
-    opts.pop("chunksize", None)
+    opts = dict(options or {})
+    chunked = opts.pop("chunksize", None)
+    if chunked is not None and (
+        not isinstance(chunked, int) or isinstance(chunked, bool) or chunked <= 0
+    ):
+        raise SqlError(f"dataset {dataset!r}: chunksize must be a whole number above 0")
     params = {**source.params, **(opts.pop("params", None) or {})}
-    eng, ctx = engine(source.connection, entry.name, target.root)
+    eng, ctx = engine(source.connection, dataset, root)
     stmt, shown = statement(source, eng.dialect)
-    fetch = rows or source.chunksize or FETCH_ROWS
+    fetch = chunked or source.chunksize or FETCH_ROWS
     try:
         conn = eng.connect()
     except Exception as exc:
@@ -328,18 +338,23 @@ def _open(target: locate.Target, rows: int | None = None) -> _Reader:
     except Exception as exc:
         conn.close()
         raise _explain(exc, ctx, source, connecting=False) from None
-    return _Reader(
-        target=target,
-        source=source,
-        ctx=ctx,
-        shown=shown,
-        rows=fetch,
-        frames=iter(frames),
-        connection=conn,
-        index_col=opts.get("index_col"),
-        coerce_float=bool(opts.get("coerce_float", True)),
-        dtype_backend=str(opts.get("dtype_backend", "numpy")),
-    )
+    assembly: dict[str, Any] = {
+        k: opts[k] for k in ("index_col", "coerce_float", "dtype_backend") if k in opts
+    }
+    chunks = _chunks(iter(frames), conn, ctx, source)
+    return Result(shown, params, chunks, chunked is not None, assembly)
+
+
+def _chunks(frames: Iterator[Any], conn: Any, ctx: _Context, source: SqlSource) -> Iterator[Any]:
+    """The result's DataFrames; errors in one line; the connection closed at the end."""
+    try:
+        yield from frames
+    except DslcError:
+        raise
+    except Exception as exc:
+        raise _explain(exc, ctx, source, connecting=False) from None
+    finally:
+        conn.close()
 
 
 def assemble(
@@ -372,113 +387,15 @@ def assemble(
     return out
 
 
-def load(target: locate.Target) -> Any:
-    """Read a SQL source: a DataFrame, or an iterator of them when ``chunksize`` is given.
+def write_snapshot(frame: Any, folder: Path, base: str, taken: Collection[str] = ()) -> Path:
+    """Write ``frame`` atomically as ``folder/<base>.parquet``, read-only, never over a file.
 
-    Raises:
-        SqlError: missing variable or driver, login refused, server unreachable, unknown
-            table, failing query; one line naming the dataset, without credentials.
-    """
-    from .data import publish
-
-    chunked = target.options.get("chunksize")
-    if chunked is not None and (
-        not isinstance(chunked, int) or isinstance(chunked, bool) or chunked <= 0
-    ):
-        raise SqlError(f"dataset {target.name!r}: chunksize must be a whole number above 0")
-    reader = _open(target, chunked)
-    publish(target, "input", query=reader.shown)
-    if chunked is not None:
-        return reader.chunks()
-    return assemble(
-        reader.chunks(),
-        index_col=reader.index_col,
-        coerce_float=reader.coerce_float,
-        dtype_backend=reader.dtype_backend,
-    )
-
-
-# --------------------------------------------------------------------------- snapshots
-
-
-def _utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
-
-
-def snapshot(name: str, root: Path | None = None) -> Snapshot:
-    """Run SQL source ``name`` once and freeze its result under ``data/raw/snapshots/``.
-
-    The Parquet file is written atomically, never over another snapshot, and made
-    read-only; the catalog entry gains a :class:`Snapshot` with the file's fingerprint,
-    the query, the connection variable's name and the UTC time the query started. In a
-    DVC project the file is also put under DVC (``dvc add``) like any raw data. Load it
-    with ``data.load(f"{name}@latest")`` or ``data.load(f"{name}@<id>")``.
-
-    Raises:
-        SqlError: ``name`` is not a SQL source, or reading it failed (nothing is written).
+    The id is ``base``, else ``base-2``, ``base-3``... (also skipping the ids in ``taken``:
+    snapshots the catalog knows even if their file is gone).
     """
     from .atomic import atomic_path
-    from .fingerprint import fingerprint_path
 
-    r = config.project_root() if root is None else root
-    catalog.check_name(name)
-    target = locate.resolve(name, root=r)
-    if not target.is_sql or target.entry is None or target.entry.sql is None:
-        raise SqlError(
-            f"dataset {name!r} is not a SQL source; snapshots freeze entries with "
-            "'connection' and 'query' (or 'table')"
-        )
-    from .data import publish
-
-    source = target.entry.sql
-    taken = _utc_now()
-    reader = _open(target)
-    publish(target, "input", query=reader.shown)
-    frame = assemble(
-        reader.chunks(),
-        index_col=reader.index_col,
-        coerce_float=reader.coerce_float,
-        dtype_backend=reader.dtype_backend,
-    )
-    folder = config.paths(r).raw / SNAPSHOTS / name
     folder.mkdir(parents=True, exist_ok=True)
-    cat_file, cache = config.paths(r).catalog, catalog.cache_path(r)
-    with catalog.locked(config.state_dir(r) / "catalog.lock"):
-        entry = catalog.get(cat_file, name, cache)
-        if entry is None or entry.sql is None:
-            raise SqlError(f"dataset {name!r} left the catalog while it was read; nothing saved")
-        taken_ids = {s.id for s in entry.snapshots}
-        dest = _write_new(frame, folder, taken.strftime("%Y%m%dT%H%M%SZ"), taken_ids, atomic_path)
-        try:
-            cache = config.state_dir(r) / "fingerprints.json"
-            fp = fingerprint_path(dest, cache, written=dest.stat())  # written whole, just now
-            snap = Snapshot(
-                id=dest.stem,
-                location=dest.relative_to(r / "data").as_posix(),
-                fingerprint=fp,
-                taken=taken.isoformat().replace("+00:00", "Z"),
-                connection=source.connection,
-                query=reader.shown,
-                params={**source.params, **(target.options.get("params") or {})},
-                rows=len(frame),
-            )
-            entries = catalog.read(cat_file, cache)
-            entries[name] = replace(entry, snapshots=(*entry.snapshots, snap))
-            catalog.write(cat_file, entries, cache)
-        except BaseException:
-            dest.unlink(missing_ok=True)  # a snapshot the catalog does not know is litter
-            raise
-    publish(locate.resolve(f"{name}@{snap.id}", root=r), "output", snap.fingerprint)
-    from . import dvc
-
-    if dvc.enabled(r):  # raw data like any other: versioned, pushed and pulled with DVC
-        dvc.track(r, dest)
-        dest.chmod(0o444)  # dvc add puts back a writable copy from its cache
-    return snap
-
-
-def _write_new(frame: Any, folder: Path, base: str, taken: set[str], atomic_path: Any) -> Path:
-    """Write ``frame`` as ``<base>.parquet`` (or ``<base>-2``...), never over a file."""
     for n in range(1, 1000):
         snap_id = base if n == 1 else f"{base}-{n}"
         dest = folder / f"{snap_id}.parquet"
