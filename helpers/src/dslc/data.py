@@ -69,14 +69,12 @@ def fingerprint_target(
             f"dataset {target.name!r} is a live SQL source and has no fingerprint; freeze it "
             f"with `dslc data snapshot {target.name}` and use '{target.name}@latest'"
         )
+    cache = _cache_file(target.root)
     if target.local is None:
-        url = target.url or target.location
-        opts = target.options.get("storage_options")
-        cache = _cache_file(target.root)
+        url, opts = target.url or target.location, target.storage_options
         return fingerprint_url(url, opts, cache, on_bytes, trust_cache=trust_cache)
     if not target.local.exists():
         raise _missing(target)
-    cache = _cache_file(target.root)
     return fingerprint_path(target.local, cache, on_bytes, trust_cache=trust_cache, written=written)
 
 
@@ -126,15 +124,12 @@ def publish(target: Target, role: str, fp: str | None = None, query: str | None 
     )
 
 
-def _read_local(target: Target, fmt: formats.Format, opts: dict[str, Any]) -> Any:
-    local = target.local
-    assert local is not None
-    try:
-        check_regular(local, local.stat())  # a FIFO or device would block the reader
-    except FileNotFoundError:
-        raise _missing(target) from None
-    opts.pop("storage_options", None)  # a local file (perhaps named by a file:// URL)
-    return fmt.load(str(local), **opts)
+def _open_url(target: Target, mode: str) -> Any:
+    """An fsspec file for a remote target (compression from its suffix), for ``with``."""
+    import fsspec
+
+    url = target.url or target.location
+    return fsspec.open(url, mode, compression="infer", **(target.storage_options or {}))
 
 
 def load(name_or_path: NameOrPath, *, format: str | None = None, **options: Any) -> Any:
@@ -160,13 +155,15 @@ def load(name_or_path: NameOrPath, *, format: str | None = None, **options: Any)
         publish(target, "input", query=result.query)
         return frames
     fmt = formats.get(target.format)
-    opts = dict(target.options)
     if target.local is not None:
-        obj = _read_local(target, fmt, opts)
+        try:
+            check_regular(target.local, target.local.stat())  # a FIFO would block the reader
+        except FileNotFoundError:
+            raise _missing(target) from None
+        obj = fmt.load(str(target.local), **target.options)
     else:
-        storage = opts.pop("storage_options", None)
-        with formats.open_url(target.url or target.location, "rb", storage) as fh:
-            obj = fmt.load(fh, **opts)
+        with _open_url(target, "rb") as fh:
+            obj = fmt.load(fh, **target.options)
     publish(target, "input")
     return obj
 
@@ -223,12 +220,10 @@ def save(
     opts = {**fmt.save_defaults, **target.options}
     written: os.stat_result | None = None
     if target.local is None:
-        storage = opts.pop("storage_options", None)
-        with formats.open_url(target.url or target.location, "wb", storage) as fh:
+        with _open_url(target, "wb") as fh:
             fmt.save(obj, fh, **opts)
     else:
         dest = target.local
-        opts.pop("storage_options", None)
         if dest.is_dir():
             raise DslcError(f"cannot save to {dest}: it is a folder; give a file name")
         dest.parent.mkdir(parents=True, exist_ok=True)

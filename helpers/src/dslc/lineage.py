@@ -226,9 +226,12 @@ def _check(
                 raise FileNotFoundError(target.local)
             now = fingerprint_path(target.local, cache, on_bytes, trust_cache=trust_cache)
         else:
-            opts = target.options.get("storage_options")
             now = fingerprint_url(
-                target.url or target.location, opts, cache, on_bytes, trust_cache=trust_cache
+                target.url or target.location,
+                target.storage_options,
+                cache,
+                on_bytes,
+                trust_cache=trust_cache,
             )
     except FileNotFoundError:
         status: Status = "lost" if recorded else "not_built"
