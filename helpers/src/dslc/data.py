@@ -18,9 +18,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from . import catalog, config, events, formats, locate, sql
+from . import catalog, config, events, formats, lineage, locate, sql
 from .errors import DatasetNotFoundError, DslcError, LocationError, RawDataWriteError, SqlError
-from .fingerprint import Progress, check_regular, fingerprint_path, fingerprint_url
+from .fingerprint import Progress, check_regular, fingerprint_path
 from .locate import Target
 
 __all__ = ["entries", "fingerprint", "load", "path", "save", "snapshot"]
@@ -62,20 +62,11 @@ def fingerprint_target(
     trust_cache: bool = True,
     written: os.stat_result | None = None,
 ) -> str:
-    """Full-content fingerprint of a resolved target (``trust_cache=False`` re-hashes;
-    ``written``: the stat of the file as dslc has just written it)."""
-    if target.is_sql:
-        raise DslcError(
-            f"dataset {target.name!r} is a live SQL source and has no fingerprint; freeze it "
-            f"with `dslc data snapshot {target.name}` and use '{target.name}@latest'"
-        )
-    cache = _cache_file(target.root)
-    if target.local is None:
-        url, opts = target.url or target.location, target.storage_options
-        return fingerprint_url(url, opts, cache, on_bytes, trust_cache=trust_cache)
-    if not target.local.exists():
-        raise _missing(target)
-    return fingerprint_path(target.local, cache, on_bytes, trust_cache=trust_cache, written=written)
+    """:func:`dslc.lineage.fingerprint`, a missing file raising DatasetNotFoundError."""
+    try:
+        return lineage.fingerprint(target, on_bytes, trust_cache=trust_cache, written=written)
+    except FileNotFoundError:
+        raise _missing(target) from None
 
 
 def fingerprint(path_or_name: NameOrPath) -> str:

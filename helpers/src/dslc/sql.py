@@ -1,25 +1,16 @@
 """SQL sources: catalog entries that read a query or a table through SQLAlchemy.
 
 An entry names the environment variable that holds the database URL (usually set in
-``.env``), never the URL itself::
-
-    orders:
-      connection: WAREHOUSE_URL
-      query: SELECT id, amount, customer FROM orders WHERE day >= :since
-      params: {since: 2024-01-01}
-
-:func:`read` streams the result in chunks through a server-side cursor
-(``stream_results``), so it is never held twice as Python rows; :func:`write_snapshot`
-freezes a result as an immutable Parquet file. This module only reads and writes: it
-knows nothing of ``dslc.data``, which resolves names and records each use.
+``.env``), never the URL itself (``connection: WAREHOUSE_URL``). :func:`read` streams a
+result through a server-side cursor, so it is never held twice as Python rows;
+:func:`write_snapshot` freezes one as an immutable Parquet file. This module only reads
+and writes: ``dslc.data`` resolves names and records each use.
 
 Secrets: the URL is read from the environment when an engine is made and kept only
-inside SQLAlchemy's engine. Catalog, logs, errors, events and snapshots carry the
-variable's NAME; error messages are scrubbed of the URL, its password and every other
-secret value. One engine per variable and process (disposed at exit, forgotten in a
-forked child), with a connect timeout, so an unreachable host fails in seconds.
-
-SQLAlchemy comes with the ``sql`` extra; pandas and SQLAlchemy load on first use.
+inside SQLAlchemy's engine; everything else carries the variable's NAME, and error
+messages are scrubbed of the URL, its password and every other secret value. One engine
+per variable and process (disposed at exit, forgotten in a forked child), with a connect
+timeout, so an unreachable host fails in seconds. SQLAlchemy and pandas load on first use.
 """
 
 from __future__ import annotations
@@ -38,18 +29,7 @@ from . import config
 from .catalog import SqlSource
 from .errors import DslcError, SqlError
 
-__all__ = [
-    "CONNECT_TIMEOUT_S",
-    "FETCH_ROWS",
-    "Result",
-    "assemble",
-    "dispose_all",
-    "driver_hint",
-    "engine",
-    "read",
-    "statement",
-    "write_snapshot",
-]
+__all__ = ["Result", "dispose_all", "driver_hint", "engine", "read", "write_snapshot"]
 
 CONNECT_TIMEOUT_S = 10
 FETCH_ROWS = 50_000  # rows per round trip when the entry sets no chunksize (bench_sql.py)
@@ -147,6 +127,15 @@ class _Context:
     def error(self, problem: str) -> SqlError:
         return SqlError(f"dataset {self.dataset!r}: {self.scrub(problem)}")
 
+    def knowing(self, url: Any) -> _Context:
+        """This context once the URL is parsed: its password scrubbed, its host shown."""
+        from urllib.parse import quote, quote_plus
+
+        password = url.password or ""
+        more = (password, quote(password, safe=""), quote_plus(password))
+        where = f"{url.host}:{url.port}" if url.host and url.port else (url.host or "")
+        return replace(self, secrets=(*self.secrets, *(s for s in more if s)), where=where)
+
 
 def driver_hint(drivername: str) -> str:
     """The command that installs the driver SQLAlchemy's ``drivername`` needs."""
@@ -179,9 +168,8 @@ def engine(variable: str, dataset: str, root: Path) -> tuple[Any, _Context]:
     """
     config.load_env(root)
     value = os.environ.get(variable, "").strip()
-    ctx = _Context(dataset, variable)
     if not value:
-        raise ctx.error(
+        raise _Context(dataset, variable).error(
             f"environment variable {variable} is not set; put the database URL in .env, "
             f"e.g. {variable}=postgresql+psycopg://user:password@host:5432/database"
         )
@@ -190,7 +178,7 @@ def engine(variable: str, dataset: str, root: Path) -> tuple[Any, _Context]:
     with _engines_lock:
         hit = _engines.get(variable)
     if hit is not None and hit[0] == digest:
-        return hit[1], _context_for(hit[1].url, ctx)
+        return hit[1], ctx.knowing(hit[1].url)
     from sqlalchemy import create_engine
     from sqlalchemy import exc as sa_exc
     from sqlalchemy.engine import make_url
@@ -202,7 +190,7 @@ def engine(variable: str, dataset: str, root: Path) -> tuple[Any, _Context]:
             f"{variable} does not hold a SQLAlchemy URL (dialect+driver://user:password@"
             "host:port/database); fix it in .env"
         ) from None
-    ctx = _context_for(url, ctx)
+    ctx = ctx.knowing(url)
     url = _sqlite_at_root(url, root)
     try:
         made = create_engine(
@@ -227,19 +215,10 @@ def engine(variable: str, dataset: str, root: Path) -> tuple[Any, _Context]:
     return made, ctx
 
 
-def _context_for(url: Any, ctx: _Context) -> _Context:
-    from urllib.parse import quote, quote_plus
-
-    password = url.password or ""
-    secrets = (*ctx.secrets, password, quote(password, safe=""), quote_plus(password))
-    where = f"{url.host}:{url.port}" if url.host and url.port else (url.host or "")
-    return replace(ctx, secrets=tuple(s for s in secrets if s), where=where)
-
-
 # --------------------------------------------------------------------------- reading
 
 
-def statement(source: SqlSource, dialect: Any) -> tuple[Any, str]:
+def _statement(source: SqlSource, dialect: Any) -> tuple[Any, str]:
     """The SQLAlchemy statement for ``source`` and its SQL text (recorded as the query)."""
     import sqlalchemy as sa
 
@@ -297,7 +276,7 @@ class Result:
 
     def frame(self) -> Any:
         """The whole result as one DataFrame, as ``pandas.read_sql`` would give it."""
-        return assemble(self.frames, **self.assembly)
+        return _assemble(self.frames, **self.assembly)
 
 
 def read(
@@ -322,7 +301,7 @@ def read(
         raise SqlError(f"dataset {dataset!r}: chunksize must be a whole number above 0")
     params = {**source.params, **(opts.pop("params", None) or {})}
     eng, ctx = engine(source.connection, dataset, root)
-    stmt, shown = statement(source, eng.dialect)
+    stmt, shown = _statement(source, eng.dialect)
     fetch = chunked or source.chunksize or FETCH_ROWS
     try:
         conn = eng.connect()
@@ -357,7 +336,7 @@ def _chunks(frames: Iterator[Any], conn: Any, ctx: _Context, source: SqlSource) 
         conn.close()
 
 
-def assemble(
+def _assemble(
     frames: Iterable[Any],
     *,
     index_col: Any = None,
