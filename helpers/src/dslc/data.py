@@ -16,7 +16,7 @@ import os
 import stat
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from . import catalog, config, events, formats, lineage, locate, sql
 from .errors import DatasetNotFoundError, DslcError, LocationError, RawDataWriteError, SqlError
@@ -27,6 +27,7 @@ __all__ = ["entries", "fingerprint", "load", "path", "save", "snapshot"]
 
 _log = logging.getLogger(__name__)
 NameOrPath = str | os.PathLike[str]
+Role = Literal["input", "output"]
 
 
 def path(name_or_path: NameOrPath) -> Path:
@@ -85,7 +86,7 @@ def _missing(target: Target) -> DatasetNotFoundError:
     )
 
 
-def publish(target: Target, role: str, fp: str | None = None, query: str | None = None) -> None:
+def _publish(target: Target, role: Role, fp: str | None = None, query: str | None = None) -> None:
     """Tell listeners (tracking) that ``target`` was read or written."""
     if not events.has_listeners():
         return  # nobody records usage: skip hashing
@@ -103,16 +104,8 @@ def publish(target: Target, role: str, fp: str | None = None, query: str | None 
             recorded[:19],
             fp[:19],
         )
-    events.publish(
-        events.DatasetUse(
-            target.name,
-            target.location,
-            fp,
-            target.format,
-            "input" if role == "input" else "output",
-            query=query,
-        )
-    )
+    use = events.DatasetUse(target.name, target.location, fp, target.format, role, query)
+    events.publish(use)
 
 
 def _open_url(target: Target, mode: str) -> Any:
@@ -143,7 +136,7 @@ def load(name_or_path: NameOrPath, *, format: str | None = None, **options: Any)
         assert target.entry is not None and target.entry.sql is not None
         result = sql.read(target.entry.sql, target.entry.name, target.root, target.options)
         frames = result.frames if result.chunked else result.frame()
-        publish(target, "input", query=result.query)
+        _publish(target, "input", query=result.query)
         return frames
     fmt = formats.get(target.format)
     if target.local is not None:
@@ -155,7 +148,7 @@ def load(name_or_path: NameOrPath, *, format: str | None = None, **options: Any)
     else:
         with _open_url(target, "rb") as fh:
             obj = fmt.load(fh, **target.options)
-    publish(target, "input")
+    _publish(target, "input")
     return obj
 
 
@@ -227,7 +220,7 @@ def save(
     fp = _fingerprint_saved(target, written)
     if target.local is not None:
         _update_dvc_pointer(target.root, target.local)
-    publish(target, "output", fp)
+    _publish(target, "output", fp)
 
 
 def _written(dest: Path, inode: int) -> os.stat_result | None:
@@ -325,7 +318,7 @@ def snapshot(name: str) -> catalog.Snapshot:
     taken = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     result = sql.read(entry.sql, name, root, target.options)
     frame = result.frame()
-    publish(target, "input", query=result.query)
+    _publish(target, "input", query=result.query)
     cat_file, cache = config.paths(root).catalog, catalog.cache_path(root)
     with catalog.locked(config.state_dir(root) / "catalog.lock"):
         entry = catalog.get(cat_file, name, cache)
@@ -351,7 +344,7 @@ def snapshot(name: str) -> catalog.Snapshot:
         except BaseException:
             dest.unlink(missing_ok=True)  # a snapshot the catalog does not know is litter
             raise
-    publish(locate.resolve(f"{name}@{snap.id}", root=root), "output", snap.fingerprint)
+    _publish(locate.resolve(f"{name}@{snap.id}", root=root), "output", snap.fingerprint)
     from . import dvc
 
     if dvc.enabled(root):  # raw data like any other: versioned, pushed and pulled with DVC
