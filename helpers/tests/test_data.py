@@ -14,6 +14,7 @@ from dslc.errors import (
     DatasetNotFoundError,
     DslcError,
     FormatError,
+    LocationError,
     RawDataWriteError,
     UnsafePathError,
 )
@@ -45,8 +46,8 @@ def test_load_from_subfolder_and_absolute_inside(
     "name", ["t.csv", "t.csv.gz", "t.parquet", "t.json", "t.feather", "t.xlsx", "t.pkl"]
 )
 def test_round_trip_frame_formats(project: Path, name: str) -> None:
-    where = data.save(FRAME, f"interim/{name}")
-    assert where == project / "data" / "interim" / name
+    assert data.save(FRAME, f"interim/{name}") is None
+    assert data.path(f"interim/{name}").is_file()
     pd.testing.assert_frame_equal(data.load(f"interim/{name}"), FRAME)
 
 
@@ -191,7 +192,10 @@ def test_malformed_catalog_is_catalog_error(project: Path) -> None:
 def test_path_function(project: Path) -> None:
     assert data.path("iris") == project / "data" / "raw" / "iris.csv"
     assert data.path("processed/x.parquet") == project / "data" / "processed" / "x.parquet"
-    assert data.path("memory://bucket/x.csv") == "memory://bucket/x.csv"
+    assert data.path("processed/parts") == project / "data" / "processed" / "parts"  # a folder
+    with pytest.raises(LocationError, match="not on this machine") as err:
+        data.path("memory://bucket/x.csv")
+    assert "\n" not in str(err.value)
     assert "iris" in data.entries()
 
 

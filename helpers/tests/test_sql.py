@@ -83,8 +83,10 @@ def test_assembled_frame_matches_read_sql(shop: Path, chunk: int) -> None:
         ("orders_all", "SELECT * FROM orders"),
     ):
         expected = pd.read_sql(query, engine)
-        reader = sql._open(data.locate.resolve(name), chunk)  # `chunk` rows per fetch
-        pd.testing.assert_frame_equal(sql.assemble(reader.chunks()), expected)
+        source = data.entries()[name].sql
+        assert source is not None
+        result = sql.read(source, name, shop, {"chunksize": chunk})  # `chunk` rows per fetch
+        pd.testing.assert_frame_equal(result.frame(), expected)
         pd.testing.assert_frame_equal(data.load(name), expected)
     engine.dispose()
 
@@ -139,23 +141,37 @@ def test_loads_are_published_without_credentials(shop: Path) -> None:
     assert seen[0].query == CATALOG.splitlines()[3].split("query: ", 1)[1]
     assert seen[1].query == "SELECT * FROM orders"
     assert all(u.fingerprint is None and u.format == "sql" for u in seen)
-    assert data.path("orders") == "sql://SHOP_URL"
+    with pytest.raises(DslcError, match=r"'orders' is not on this machine \(sql://SHOP_URL\)"):
+        data.path("orders")
 
 
-def test_snapshot_freezes_the_result(shop: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    moment = dt.datetime(2026, 11, 23, 10, 15, tzinfo=dt.timezone.utc)
-    monkeypatch.setattr(sql, "_utc_now", lambda: moment)
+def test_snapshot_ids_never_reuse_a_file_or_a_recorded_id(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"a": [1]})
+    base = "20261123T101500Z"
+    first = sql.write_snapshot(frame, tmp_path / "s", base)
+    second = sql.write_snapshot(frame, tmp_path / "s", base)  # same second: a new file
+    third = sql.write_snapshot(frame, tmp_path / "s", base, {f"{base}-3"})  # recorded, gone
+    assert [p.stem for p in (first, second, third)] == [base, f"{base}-2", f"{base}-4"]
+    assert not first.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
+    pd.testing.assert_frame_equal(pd.read_parquet(third), frame)
+
+
+def test_snapshot_freezes_the_result(shop: Path) -> None:
+    before = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     first = data.snapshot("orders")
-    second = data.snapshot("orders")  # same second: a new id, never the same file
-    assert (first.id, second.id) == ("20261123T101500Z", "20261123T101500Z-2")
-    path = shop / "data" / "raw" / "snapshots" / "orders" / "20261123T101500Z.parquet"
-    assert first.location == "raw/snapshots/orders/20261123T101500Z.parquet"
+    second = data.snapshot("orders")
+    assert first.id != second.id
+    taken = dt.datetime.fromisoformat(first.taken.replace("Z", "+00:00"))
+    assert before <= taken <= dt.datetime.now(dt.timezone.utc)
+    assert first.id == taken.strftime("%Y%m%dT%H%M%SZ")  # the id is the UTC time taken
+    path = shop / "data" / "raw" / "snapshots" / "orders" / f"{first.id}.parquet"
+    assert first.location == f"raw/snapshots/orders/{first.id}.parquet"
     assert not path.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
     entry = data.entries()["orders"]
     assert [s.id for s in entry.snapshots] == [first.id, second.id]
     recorded = yaml.safe_load((shop / "data" / "catalog.yml").read_text())["datasets"]["orders"]
     snap = recorded["snapshots"][0]
-    assert snap["connection"] == "SHOP_URL" and snap["taken"] == "2026-11-23T10:15:00Z"
+    assert snap["connection"] == "SHOP_URL" and snap["taken"] == first.taken
     assert snap["query"].startswith("SELECT id, amount") and snap["rows"] == 3
     assert snap["params"] == {"min_id": 2}
     assert snap["fingerprint"] == data.fingerprint("orders@latest")

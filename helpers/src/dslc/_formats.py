@@ -1,4 +1,4 @@
-"""Readers and writers by format. pandas, pyarrow and joblib are imported on first use.
+"""Readers and writers by format: pandas (and joblib), imported on first use.
 
 Each format reads from and writes to a local path or a binary file object (fsspec), so
 the same code serves local files (written atomically by the caller) and URLs.
@@ -6,37 +6,57 @@ the same code serves local files (written atomically by the caller) and URLs.
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
-import pickle
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
 from .errors import FormatError
 
-Source = Any  # str path or binary file object
+__all__ = ["FORMATS", "SUFFIXES", "Format", "check_savable", "get", "infer", "normalize"]
 
 
 @dataclass(frozen=True)
 class Format:
-    """How to read and write one format; ``frame`` formats hold pandas tables."""
+    """How to read and write one format.
+
+    ``frame`` formats store pandas tables: read with ``pandas.<reader>``, written with the
+    DataFrame method ``writer``. Object formats (pickle, joblib) call ``<module>.<reader>``
+    and ``<module>.<writer>(obj, dest)``.
+    """
 
     name: str
-    load: Callable[..., Any]
-    save: Callable[..., None]
-    frame: bool
-    save_defaults: dict[str, Any]
+    reader: str
+    writer: str
+    frame: bool = True
+    module: str = "pandas"
+    needs: str | None = None  # an optional package the format cannot work without
+    save_defaults: dict[str, Any] = field(default_factory=dict)
 
+    def load(self, src: Any, **opts: Any) -> Any:
+        """Read ``src`` (a path or binary file object)."""
+        self.check()
+        return getattr(importlib.import_module(self.module), self.reader)(src, **opts)
 
-def _pd() -> Any:
-    import pandas as pd
+    def save(self, obj: Any, dest: Any, **opts: Any) -> None:
+        """Write ``obj`` to ``dest`` (a path or binary file object); see check_savable."""
+        if self.frame:
+            getattr(_as_frame(obj, self.name), self.writer)(dest, **opts)
+        else:
+            getattr(importlib.import_module(self.module), self.writer)(obj, dest, **opts)
 
-    return pd
+    def check(self) -> None:
+        """Raise FormatError if a package this format needs is missing."""
+        if self.needs and importlib.util.find_spec(self.needs) is None:
+            raise FormatError(
+                f"format {self.name!r} needs the {self.needs} package; pip install {self.needs}"
+            )
 
 
 def _as_frame(obj: Any, fmt: str) -> Any:
-    pd = _pd()
+    import pandas as pd
+
     if isinstance(obj, pd.Series):
         return obj.to_frame()
     if not isinstance(obj, pd.DataFrame):
@@ -47,92 +67,29 @@ def _as_frame(obj: Any, fmt: str) -> Any:
     return obj
 
 
-def _save_pickle(obj: Any, dest: Source, **opts: Any) -> None:
-    opts.setdefault("protocol", pickle.HIGHEST_PROTOCOL)
-    if isinstance(dest, str):
-        with open(dest, "wb") as fh:
-            pickle.dump(obj, fh, **opts)
-    else:
-        pickle.dump(obj, dest, **opts)
-
-
-def _load_pickle(src: Source, **opts: Any) -> Any:
-    if isinstance(src, str):
-        with open(src, "rb") as fh:
-            return pickle.load(fh, **opts)
-    return pickle.load(src, **opts)
-
-
-def _joblib() -> Any:
-    if importlib.util.find_spec("joblib") is None:
-        raise FormatError("format 'joblib' needs the joblib package; pip install joblib")
-    import joblib
-
-    return joblib
-
-
-def _frame_saver(method: str) -> Callable[..., None]:
-    def save(obj: Any, dest: Source, **opts: Any) -> None:
-        getattr(_as_frame(obj, method.removeprefix("to_")), method)(dest, **opts)
-
-    return save
-
-
-def _frame_loader(func: str) -> Callable[..., Any]:
-    def load(src: Source, **opts: Any) -> Any:
-        return getattr(_pd(), func)(src, **opts)
-
-    return load
-
-
-def _need_openpyxl() -> None:
-    if importlib.util.find_spec("openpyxl") is None:
-        raise FormatError("format 'excel' needs openpyxl; pip install 'dslc[excel]'")
-
-
-def _load_excel(src: Source, **opts: Any) -> Any:
-    _need_openpyxl()
-    return _pd().read_excel(src, **opts)
-
-
-def _save_excel(obj: Any, dest: Source, **opts: Any) -> None:
-    _need_openpyxl()
-    opts.setdefault("engine", "openpyxl")  # explicit: temp files and streams have no suffix
-    _as_frame(obj, "excel").to_excel(dest, **opts)
-
-
+# index=False for csv and excel: a catalog table's index is rarely data, and writing it
+# makes the round trip grow an "Unnamed: 0" column. Excel names its engine: temporary
+# files and streams have no suffix to choose one by.
 FORMATS: dict[str, Format] = {
     f.name: f
     for f in (
-        # index=False: a catalog table's index is rarely data, and writing it makes the
-        # round trip grow an "Unnamed: 0" column.
-        Format("csv", _frame_loader("read_csv"), _frame_saver("to_csv"), True, {"index": False}),
-        Format("parquet", _frame_loader("read_parquet"), _frame_saver("to_parquet"), True, {}),
-        Format("json", _frame_loader("read_json"), _frame_saver("to_json"), True, {}),
-        Format("feather", _frame_loader("read_feather"), _frame_saver("to_feather"), True, {}),
-        Format("excel", _load_excel, _save_excel, True, {"index": False}),
-        Format("pickle", _load_pickle, _save_pickle, False, {}),
+        Format("csv", "read_csv", "to_csv", save_defaults={"index": False}),
+        Format("parquet", "read_parquet", "to_parquet"),
+        Format("json", "read_json", "to_json"),
+        Format("feather", "read_feather", "to_feather"),
         Format(
-            "joblib",
-            lambda src, **o: _joblib().load(src, **o),
-            lambda obj, dest, **o: _joblib().dump(obj, dest, **o),
-            False,
-            {},
+            "excel",
+            "read_excel",
+            "to_excel",
+            needs="openpyxl",
+            save_defaults={"index": False, "engine": "openpyxl"},
         ),
+        Format("pickle", "read_pickle", "to_pickle", frame=False),  # any object
+        Format("joblib", "load", "dump", frame=False, module="joblib", needs="joblib"),
     )
 }
 ALIASES = {"pkl": "pickle", "xlsx": "excel", "pq": "parquet"}
-SUFFIXES = {
-    ".csv": "csv",
-    ".parquet": "parquet",
-    ".pq": "parquet",
-    ".json": "json",
-    ".feather": "feather",
-    ".xlsx": "excel",
-    ".pkl": "pickle",
-    ".pickle": "pickle",
-    ".joblib": "joblib",
-}
+SUFFIXES = {f".{s}": ALIASES.get(s, s) for s in (*FORMATS, *ALIASES) if s != "excel"}
 # Compression suffixes pandas understands; the format is the suffix before them.
 COMPRESSION = {".gz", ".bz2", ".zip", ".xz", ".zst", ".tar"}
 
@@ -172,16 +129,6 @@ def get(name: str) -> Format:
 
 def check_savable(fmt: Format, obj: Any) -> None:
     """Raise FormatError before anything is written if ``fmt`` cannot store ``obj``."""
+    fmt.check()
     if fmt.frame:
         _as_frame(obj, fmt.name)
-    if fmt.name == "joblib":
-        _joblib()
-    elif fmt.name == "excel":
-        _need_openpyxl()
-
-
-def open_url(url: str, mode: str, storage_options: dict[str, Any] | None = None) -> Any:
-    """An fsspec ``OpenFile`` for ``url`` (compression from its suffix); use it in ``with``."""
-    import fsspec
-
-    return fsspec.open(url, mode, compression="infer", **(storage_options or {}))

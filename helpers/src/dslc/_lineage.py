@@ -104,18 +104,13 @@ def add(
         formats.infer(location)  # fail now, not at the first load
     cat_file = config.paths(r).catalog
     cache = catalog.cache_path(r)
-    fp_cache = config.state_dir(r) / "fingerprints.json"
     with catalog.locked(config.state_dir(r) / "catalog.lock"):
         _check_parents(name, parents, cat_file, catalog.read(cat_file, cache), replace_existing)
     if on_hash is not None:
         on_hash(location)
     if target.local is not None:  # first: DVC puts a copy back, which dslc then reads
         _track_with_dvc(r, target.local)
-    fp = (
-        fingerprint_path(target.local, fp_cache, on_bytes)
-        if target.local is not None
-        else fingerprint_url(location, None, fp_cache, on_bytes)
-    )
+    fp = fingerprint(target, on_bytes)
     with catalog.locked(config.state_dir(r) / "catalog.lock"):
         entries = catalog.read(cat_file, cache)  # again: it may have changed while hashing
         _check_parents(name, parents, cat_file, entries, replace_existing)
@@ -164,6 +159,33 @@ def _check_parents(
         )
 
 
+def fingerprint(
+    target: locate.Target,
+    on_bytes: Progress | None = None,
+    *,
+    trust_cache: bool = True,
+    written: os.stat_result | None = None,
+) -> str:
+    """Full-content fingerprint ``"sha256:<hex>"`` of a resolved dataset.
+
+    ``trust_cache=False`` re-hashes; ``written`` is the stat of the file as dslc has just
+    written it whole. Raises FileNotFoundError if it is not there, DslcError for a live
+    SQL source (only its snapshots have content to fingerprint).
+    """
+    if target.is_sql:
+        raise DslcError(
+            f"dataset {target.name!r} is a live SQL source and has no fingerprint; freeze it "
+            f"with `dslc data snapshot {target.name}` and use '{target.name}@latest'"
+        )
+    cache = config.state_dir(target.root) / "fingerprints.json"
+    if target.local is None:
+        url, opts = target.url or target.location, target.storage_options
+        return fingerprint_url(url, opts, cache, on_bytes, trust_cache=trust_cache)
+    if not target.local.exists() and not target.local.is_symlink():
+        raise FileNotFoundError(target.local)
+    return fingerprint_path(target.local, cache, on_bytes, trust_cache=trust_cache, written=written)
+
+
 def references(entries: dict[str, DatasetEntry]) -> list[str]:
     """What ``verify`` checks, in catalog order: each name, and ``name@id`` per snapshot."""
     out: list[str] = []
@@ -192,7 +214,6 @@ def verify(
     r = config.project_root() if root is None else root
     entries = catalog.read(config.paths(r).catalog, catalog.cache_path(r))
     refs = references(entries)
-    cache = config.state_dir(r) / "fingerprints.json"
     swept: set[Path] = set()
     for i, ref in enumerate(refs, 1):
         name, snap = catalog.split_ref(ref)
@@ -200,14 +221,13 @@ def verify(
         shown = entry.snapshot(snap).location if snap else entry.location
         if on_start is not None:
             on_start(i, len(refs), ref, shown)
-        yield _check(ref, entry, r, cache, on_bytes, not full, swept)
+        yield _check(ref, entry, r, on_bytes, not full, swept)
 
 
 def _check(
     ref: str,
     entry: DatasetEntry,
     root: Path,
-    cache: Path,
     on_bytes: Progress | None,
     trust_cache: bool,
     swept: set[Path],
@@ -219,20 +239,11 @@ def _check(
     except DslcError as exc:
         return Check(ref, "error", entry.location, entry.fingerprint, detail=str(exc))
     recorded = target.recorded
+    if target.local is not None and target.local.parent not in swept:
+        swept.add(target.local.parent)
+        clean_stale(target.local.parent)  # leftovers of writes killed in this folder
     try:
-        if target.local is not None:
-            folder = target.local.parent
-            if folder not in swept:  # leftovers of writes killed in this folder
-                swept.add(folder)
-                clean_stale(folder)
-            if not target.local.exists() and not target.local.is_symlink():
-                raise FileNotFoundError(target.local)
-            now = fingerprint_path(target.local, cache, on_bytes, trust_cache=trust_cache)
-        else:
-            opts = target.options.get("storage_options")
-            now = fingerprint_url(
-                target.url or target.location, opts, cache, on_bytes, trust_cache=trust_cache
-            )
+        now = fingerprint(target, on_bytes, trust_cache=trust_cache)
     except FileNotFoundError:
         status: Status = "lost" if recorded else "not_built"
         return Check(ref, status, target.location, recorded)

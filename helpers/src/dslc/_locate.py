@@ -5,8 +5,8 @@ name (no ``/``, no suffix, optionally ``@latest`` or ``@<snapshot id>``) is a ca
 entry; any other relative path is relative to ``data/``; absolute paths are allowed
 inside the project only.
 
-Guards are by filesystem, not by spelling: a URL is split into its fsspec layers exactly
-as fsspec splits it, and whatever ends on the local disk (``file://``, ``local://``,
+Guards are by filesystem, not by spelling: a URL is split into its fsspec layers as
+fsspec splits it, and whatever ends on the local disk (``file://``, ``local://``,
 ``simplecache::file://``, ``dir::``, the archive file under ``zip://...::``, a cache
 folder) must be inside the project, like a plain path. A URL that is only a local file
 behind pass-through layers (caches, ``dir::``) is treated as that file, so raw-data
@@ -30,13 +30,22 @@ from . import config
 from ._catalog import DatasetEntry, Snapshot
 from .errors import DatasetNotFoundError, LocationError, UnsafePathError
 
+__all__ = [
+    "Target",
+    "check_text",
+    "is_name",
+    "is_raw",
+    "is_url",
+    "local_path",
+    "redact",
+    "resolve",
+]
+
 # fsspec's own test for "has a protocol": a scheme followed by :// or by :: (a chain).
 _URL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*(://|::)")
 # fsspec filesystems that read local files dslc cannot see from the URL: references to
 # arbitrary files, git and DVC repositories, routing and worker filesystems.
 _OPAQUE = frozenset({"reference", "git", "dvc", "generic", "dask", "asyncwrapper", "async_wrapper"})
-
-Purpose = Literal["load", "save"]
 
 
 @dataclass(frozen=True)
@@ -49,7 +58,8 @@ class Target:
     entry: DatasetEntry | None = None
     local: Path | None = None  # set when the dataset is a local file or folder
     touches: tuple[Path, ...] = ()  # local files a URL reads through (an archive)
-    options: dict[str, Any] = field(default_factory=dict)  # entry's options, then the call's
+    options: dict[str, Any] = field(default_factory=dict)  # reader or writer options
+    storage_options: dict[str, Any] | None = None  # fsspec's, for a URL
     snapshot: Snapshot | None = None
     url: str | None = None  # the URL to give fsspec (may hold credentials; never print it)
 
@@ -117,31 +127,47 @@ def local_path(text: str | os.PathLike[str], root: Path) -> Path:
     raw = os.fspath(text)
     check_text(raw)
     p = Path(raw).expanduser()
-    if not p.is_absolute():
-        p = root / "data" / p
-    return _inside(p, root, raw)
-
-
-@dataclass(frozen=True)
-class _Where:
-    local: Path | None  # the URL is this local file behind pass-through layers
-    touches: tuple[Path, ...]  # local files read (or written) through other layers
+    return _inside(p if p.is_absolute() else root / "data" / p, root, raw)
 
 
 Layer = tuple[str, Any, dict[str, Any]]  # (path, filesystem class, its options)
 
 
 def _layers(url: str, storage_options: Mapping[str, Any] | None) -> list[Layer]:
-    """fsspec's own split of ``url`` into (path, filesystem class, options), outermost first.
+    """``url`` split into fsspec layers (path, filesystem class, options), outermost first.
 
+    Split as ``fsspec.url_to_fs`` splits a chain (``a::b::c``; options keyed by protocol,
+    the rest to the outermost layer), but without building the filesystems: building one
+    may already read (an archive's index) before dslc has checked where it points.
     Options naming an inner filesystem (``target_protocol``/``fo``, or an ``fs`` object)
     become layers too, as fsspec would build them.
     """
     import fsspec
-    from fsspec.core import _un_chain  # the parser url_to_fs and open use; no I/O
+    from fsspec.core import split_protocol, strip_protocol
+    from fsspec.implementations.cached import CachingFileSystem
 
+    kwargs = dict(storage_options or {})
+    if "protocol" in kwargs:  # would make fsspec read the URL's path with another filesystem
+        raise LocationError(f"cannot use {redact(url)!r}: give the protocol in the URL")
+    bits = url.split("::")
+    if len(bits) > 1:  # in a chain a bare word ("simplecache") is a protocol
+        known = set(fsspec.available_protocols())
+        bits = [b + "://" if b in known or re.fullmatch("[a-z]*", b) else b for b in bits]
+    chain: list[tuple[str, str, dict[str, Any]]] = []  # (path, protocol, options)
     try:
-        chain = _un_chain(url, dict(storage_options or {}))
+        for i in reversed(range(len(bits))):
+            protocol = split_protocol(bits[i])[0] or "file"
+            kw = {**(kwargs.pop(protocol, None) or {}), **(kwargs if i == 0 else {})}
+            path = strip_protocol(bits[i])
+            cls = fsspec.get_filesystem_class(protocol)
+            if (
+                not path
+                and chain
+                and "target_protocol" not in kw
+                and issubclass(cls, CachingFileSystem)
+            ):
+                path = chain[0][0]  # a cache over the next layer opens that layer's path
+            chain.insert(0, (path, protocol, kw))
     except ImportError as exc:  # a driver such as s3fs is missing
         raise LocationError(f"cannot use {redact(url)!r}: {exc}") from None
     except ValueError as exc:
@@ -150,33 +176,27 @@ def _layers(url: str, storage_options: Mapping[str, Any] | None) -> list[Layer]:
             "file, memory, s3, gcs, http, zip, simplecache, ...)"
         ) from None
     out: list[Layer] = []
-    for path, protocol, kwargs in chain:
-        if protocol in _OPAQUE:
-            raise LocationError(
-                f"dslc cannot check where {protocol!r} URLs read from, so it does not open "
-                f"them ({redact(url)!r}); copy the data under data/ or use a plain URL"
-            )
-        kw = dict(kwargs)
-        out.append((path, fsspec.get_filesystem_class(protocol), kw))
-        inner = kw.get("fs")
-        while inner is not None or kw.get("target_protocol"):
-            if inner is not None:  # an already built filesystem object
-                path = getattr(inner, "path", "")
+    for path, protocol, kw in chain:
+        while True:
+            if protocol in _OPAQUE:
+                raise LocationError(
+                    f"dslc cannot check where {protocol!r} URLs read from, so it does not "
+                    f"open them ({redact(url)!r}); copy the data under data/ or use a plain URL"
+                )
+            out.append((path, fsspec.get_filesystem_class(protocol), kw))
+            while (inner := kw.get("fs")) is not None:  # an already built filesystem
                 kw = {"fs": getattr(inner, "fs", None)}
-                out.append((path, type(inner), kw))
-            else:
-                protocol = kw["target_protocol"]
-                if protocol in _OPAQUE:
-                    raise LocationError(f"dslc cannot check where {protocol!r} URLs read from")
-                path = kw.get("fo") or ""
-                kw = dict(kw.get("target_options") or {})
-                out.append((path, fsspec.get_filesystem_class(protocol), kw))
-            inner = kw.get("fs")
+                out.append((getattr(inner, "path", ""), type(inner), kw))
+            if not kw.get("target_protocol"):
+                break
+            path, protocol = kw.get("fo") or "", kw["target_protocol"]
+            kw = dict(kw.get("target_options") or {})
     return out
 
 
-def _where(url: str, storage_options: Mapping[str, Any] | None, root: Path) -> _Where:
-    """Where ``url`` ends on the local disk, with the project-root check applied."""
+def _where(url: str, storage_options: Any, root: Path) -> tuple[Path | None, tuple[Path, ...]]:
+    """(the local file ``url`` is, if only pass-through layers lead to one; the local
+    files and folders it reads or writes through), each checked to be inside ``root``."""
     from fsspec.archive import AbstractArchiveFileSystem
     from fsspec.implementations.cached import CachingFileSystem
     from fsspec.implementations.dirfs import DirFileSystem
@@ -188,53 +208,53 @@ def _where(url: str, storage_options: Mapping[str, Any] | None, root: Path) -> _
     path = layers[0][0]
     plain = True  # only pass-through layers so far: the data is the innermost file itself
     for i, (_, cls, kw) in enumerate(layers):
-        if issubclass(cls, CachingFileSystem):
-            for folder in _as_list(kw.get("cache_storage")):
+        if issubclass(cls, CachingFileSystem):  # opens the same path on the layer below
+            folders = kw.get("cache_storage") or []
+            for folder in [folders] if isinstance(folders, str) else folders:
                 if folder != "TMP":  # fsspec's private temporary folder
-                    touches.append(_inside(_local_form(folder), root, shown))
+                    touches.append(_inside(_local_form(str(folder)), root, shown))
         if issubclass(cls, LocalFileSystem):
             local = _inside(_local_form(path), root, shown)
-            if plain:
-                return _Where(local, tuple(touches))
-            return _Where(None, (*touches, local))
+            return (local, tuple(touches)) if plain else (None, (*touches, local))
         if i + 1 == len(layers):
-            return _Where(None, tuple(touches))  # ends on a remote or in-memory store
+            return None, tuple(touches)  # ends on a remote or in-memory store
         if issubclass(cls, DirFileSystem):
             base = kw.get("path") or kw.get("fo") or layers[i + 1][0]
             path = f"{base}/{path}" if path else str(base)  # as DirFileSystem._join
-        elif issubclass(cls, CachingFileSystem):
-            pass  # opens the same path on the filesystem below
         elif issubclass(cls, AbstractArchiveFileSystem):
             plain = False  # reads a member of the archive file below
             path = layers[i + 1][0]
-        else:
+        elif not issubclass(cls, CachingFileSystem):
             raise LocationError(
                 f"dslc cannot tell where {cls.__name__} reads {shown!r} from; use a plain "
                 "URL or a path under data/"
             )
-    return _Where(None, tuple(touches))  # pragma: no cover - the loop always returns
-
-
-def _as_list(value: Any) -> list[str]:
-    if value is None:
-        return []
-    return [str(v) for v in value] if isinstance(value, list | tuple) else [str(value)]
+    raise AssertionError("unreachable: the last layer returns")  # pragma: no cover
 
 
 def _local_form(path: str) -> str:
     """A local path the way fsspec's LocalFileSystem opens it (absolute, no protocol)."""
-    from fsspec.implementations.local import LocalFileSystem
+    from fsspec.core import strip_protocol
 
     check_text(path)
-    return str(LocalFileSystem._strip_protocol(path))
+    return str(strip_protocol(f"file://{path}"))
 
 
 def _entry(ref: str, root: Path) -> tuple[DatasetEntry, Snapshot | None]:
+    import difflib
+
     name, snap = catalog.split_ref(ref)
-    cat_file = config.paths(root).catalog
-    entry = catalog.get(cat_file, name, catalog.cache_path(root))
+    cat_file, cache = config.paths(root).catalog, catalog.cache_path(root)
+    entry = catalog.get(cat_file, name, cache)
     if entry is None:
-        raise _unknown(name, cat_file, catalog.names(cat_file, catalog.cache_path(root)))
+        known = catalog.names(cat_file, cache)
+        close = difflib.get_close_matches(name, known, n=3)
+        hint = f"did you mean {', '.join(map(repr, close))}? " if close else ""
+        shown = ", ".join(known[:10]) + (f" and {len(known) - 10} more" if known[10:] else "")
+        raise DatasetNotFoundError(
+            f"dataset {name!r} is not in {cat_file} ({hint}known: {shown or 'none'}); add it "
+            f"with `dslc data add {name} PATH`, or pass a path such as 'raw/file.csv'"
+        )
     if snap is None:
         return entry, None
     if entry.sql is None:
@@ -245,25 +265,13 @@ def _entry(ref: str, root: Path) -> tuple[DatasetEntry, Snapshot | None]:
     return entry, entry.snapshot(snap)
 
 
-def _unknown(name: str, cat_file: Path, known: list[str]) -> DatasetNotFoundError:
-    import difflib
-
-    close = difflib.get_close_matches(name, known, n=3)
-    hint = f"did you mean {', '.join(map(repr, close))}? " if close else ""
-    shown = ", ".join(known[:10]) + (f" and {len(known) - 10} more" if len(known) > 10 else "")
-    return DatasetNotFoundError(
-        f"dataset {name!r} is not in {cat_file} ({hint}known: {shown or 'none'}); add it with "
-        f"`dslc data add {name} PATH`, or pass a path such as 'raw/file.csv'"
-    )
-
-
 def resolve(
     name_or_path: str | os.PathLike[str],
     fmt: str | None = None,
     root: Path | None = None,
     *,
     need_format: bool = True,
-    purpose: Purpose = "load",
+    purpose: Literal["load", "save"] = "load",
     options: Mapping[str, Any] | None = None,
 ) -> Target:
     """Resolve a catalog reference, a path relative to ``data/``, or a URL to a :class:`Target`.
@@ -281,69 +289,35 @@ def resolve(
         CatalogError: the catalog is malformed.
     """
     r = config.project_root() if root is None else root
-    entry: DatasetEntry | None = None
-    snap: Snapshot | None = None
-    where: str | os.PathLike[str] = name_or_path
-    if is_name(name_or_path):
-        entry, snap = _entry(str(name_or_path), r)
-        if snap is not None:
-            where = snap.location
-        elif entry.sql is not None:
-            return Target(
-                root=r,
-                location=entry.location,
-                format="sql",
-                entry=entry,
-                options={**entry.load_options, **(options or {})},
-            )
-        else:
-            where = entry.location
-    own = (
-        {}
-        if entry is None or snap is not None
-        else (entry.load_options if purpose == "load" else entry.save_options)
-    )
+    entry, snap = _entry(str(name_or_path), r) if is_name(name_or_path) else (None, None)
+    own: Mapping[str, Any] = {}
+    if entry is not None and snap is None:
+        own = entry.save_options if purpose == "save" and entry.sql is None else entry.load_options
     opts = {**own, **(options or {})}
+    if entry is not None and snap is None and entry.sql is not None:
+        return Target(r, entry.location, "sql", entry, options=opts)
+    where = snap.location if snap else entry.location if entry else name_or_path
     text = os.fspath(where)
     check_text(text)
-    url: str | None = None
-    touches: tuple[Path, ...] = ()
-    if is_url(text):
-        found = _where(text, opts.get("storage_options"), r)
-        local, touches = found.local, found.touches
-        if local is None:
-            url = text
-    else:
-        local = local_path(where, r)
+    storage = opts.pop("storage_options", None)
+    local, touches = _where(text, storage, r) if is_url(text) else (local_path(text, r), ())
     location = str(local) if local is not None else redact(text)
     chosen = fmt or (entry.format if entry and snap is None else None)
-    if snap is not None and not chosen:
-        chosen = "parquet"
+    chosen = chosen or ("parquet" if snap is not None else None)
     if chosen:
         format_name = formats.normalize(chosen)
     elif need_format:
         format_name = formats.infer(location)
     else:
         format_name = formats.SUFFIXES.get(PurePath(location).suffix.lower(), "")
-    return Target(
-        root=r,
-        location=location,
-        format=format_name,
-        entry=entry,
-        local=local,
-        touches=touches,
-        options=opts,
-        snapshot=snap,
-        url=url,
-    )
+    url = text if local is None else None
+    return Target(r, location, format_name, entry, local, touches, opts, storage, snap, url)
 
 
 def is_raw(path: Path, root: Path) -> bool:
     """True if ``path`` is under ``data/raw`` (lexically or once symlinks are resolved)."""
     raw = root / "data" / "raw"
-    if path.is_relative_to(raw):
-        return True
     try:
-        return path.resolve().is_relative_to(raw.resolve())
+        return path.is_relative_to(raw) or path.resolve().is_relative_to(raw.resolve())
     except OSError:
         return False

@@ -204,7 +204,7 @@ def check_database(p: Plan) -> None:
     """
     from sqlalchemy import create_engine, exc
 
-    from ._sql import _driver_hint
+    from ._sql import driver_hint
 
     backend = p.url.get_backend_name()
     timeout = {"connect_timeout": CONNECT_TIMEOUT_S} if backend in TIMEOUT_BACKENDS else {}
@@ -215,7 +215,7 @@ def check_database(p: Plan) -> None:
         finally:
             engine.dispose()
     except (ImportError, exc.NoSuchModuleError) as error:
-        hint = _driver_hint(p.url.drivername).replace("uv add ", "uv add --group server ", 1)
+        hint = driver_hint(p.url.drivername).replace("uv add ", "uv add --group server ", 1)
         raise ServerSetupError(
             f"no driver for {p.url.drivername} ({error}); add it: {hint}"
         ) from None

@@ -1,51 +1,38 @@
 """SQL sources: catalog entries that read a query or a table through SQLAlchemy.
 
 An entry names the environment variable that holds the database URL (usually set in
-``.env``), never the URL itself::
-
-    orders:
-      connection: WAREHOUSE_URL
-      query: SELECT id, amount, customer FROM orders WHERE day >= :since
-      params: {since: 2024-01-01}
-
-``data.load("orders")`` returns a DataFrame, read in chunks through a server-side cursor
-(``stream_results``) so the result is never held twice as Python rows; with
-``chunksize=N`` it returns an iterator of DataFrames instead. ``snapshot("orders")``
-freezes the result as an immutable Parquet file under ``data/raw/snapshots/``.
+``.env``), never the URL itself (``connection: WAREHOUSE_URL``). :func:`read` streams a
+result through a server-side cursor, so it is never held twice as Python rows;
+:func:`write_snapshot` freezes one as an immutable Parquet file. This module only reads
+and writes: ``dslc.data`` resolves names and records each use.
 
 Secrets: the URL is read from the environment when an engine is made and kept only
-inside SQLAlchemy's engine. Catalog, logs, errors, events and snapshots carry the
-variable's NAME; error messages are scrubbed of the URL, its password and every other
-secret value. One engine per variable and process (disposed at exit, forgotten in a
-forked child), with a connect timeout, so an unreachable host fails in seconds.
-
-SQLAlchemy comes with the ``sql`` extra; pandas and SQLAlchemy load on first use.
+inside SQLAlchemy's engine; everything else carries the variable's NAME, and error
+messages are scrubbed of the URL, its password and every other secret value. One engine
+per variable and process (disposed at exit, forgotten in a forked child), with a connect
+timeout, so an unreachable host fails in seconds. SQLAlchemy and pandas load on first use.
 """
 
 from __future__ import annotations
 
 import atexit
-import datetime as dt
 import hashlib
 import os
 import re
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from . import _catalog as catalog
-from . import _locate as locate
 from . import config
-from ._catalog import Snapshot, SqlSource
+from ._catalog import SqlSource
 from .errors import DslcError, SqlError
 
-__all__ = ["CONNECT_TIMEOUT_S", "FETCH_ROWS", "assemble", "dispose_all", "load", "snapshot"]
+__all__ = ["Result", "dispose_all", "driver_hint", "engine", "read", "write_snapshot"]
 
 CONNECT_TIMEOUT_S = 10
 FETCH_ROWS = 50_000  # rows per round trip when the entry sets no chunksize (bench_sql.py)
-SNAPSHOTS = "snapshots"  # data/raw/snapshots/<name>/<id>.parquet
 
 # The one `uv add` line per driver, by SQLAlchemy drivername (dialect, or dialect+driver).
 DRIVERS = {
@@ -140,8 +127,18 @@ class _Context:
     def error(self, problem: str) -> SqlError:
         return SqlError(f"dataset {self.dataset!r}: {self.scrub(problem)}")
 
+    def knowing(self, url: Any) -> _Context:
+        """This context once the URL is parsed: its password scrubbed, its host shown."""
+        from urllib.parse import quote, quote_plus
 
-def _driver_hint(drivername: str) -> str:
+        password = url.password or ""
+        more = (password, quote(password, safe=""), quote_plus(password))
+        where = f"{url.host}:{url.port}" if url.host and url.port else (url.host or "")
+        return replace(self, secrets=(*self.secrets, *(s for s in more if s)), where=where)
+
+
+def driver_hint(drivername: str) -> str:
+    """The command that installs the driver SQLAlchemy's ``drivername`` needs."""
     backend = drivername.partition("+")[0]
     hint = DRIVERS.get(drivername) or DRIVERS.get(backend)
     return hint or f"install the driver that SQLAlchemy's {drivername!r} dialect needs"
@@ -171,9 +168,8 @@ def engine(variable: str, dataset: str, root: Path) -> tuple[Any, _Context]:
     """
     config.load_env(root)
     value = os.environ.get(variable, "").strip()
-    ctx = _Context(dataset, variable)
     if not value:
-        raise ctx.error(
+        raise _Context(dataset, variable).error(
             f"environment variable {variable} is not set; put the database URL in .env, "
             f"e.g. {variable}=postgresql+psycopg://user:password@host:5432/database"
         )
@@ -182,7 +178,7 @@ def engine(variable: str, dataset: str, root: Path) -> tuple[Any, _Context]:
     with _engines_lock:
         hit = _engines.get(variable)
     if hit is not None and hit[0] == digest:
-        return hit[1], _context_for(hit[1].url, ctx)
+        return hit[1], ctx.knowing(hit[1].url)
     from sqlalchemy import create_engine
     from sqlalchemy import exc as sa_exc
     from sqlalchemy.engine import make_url
@@ -194,7 +190,7 @@ def engine(variable: str, dataset: str, root: Path) -> tuple[Any, _Context]:
             f"{variable} does not hold a SQLAlchemy URL (dialect+driver://user:password@"
             "host:port/database); fix it in .env"
         ) from None
-    ctx = _context_for(url, ctx)
+    ctx = ctx.knowing(url)
     url = _sqlite_at_root(url, root)
     try:
         made = create_engine(
@@ -203,12 +199,12 @@ def engine(variable: str, dataset: str, root: Path) -> tuple[Any, _Context]:
     except sa_exc.NoSuchModuleError:
         raise ctx.error(
             f"no SQLAlchemy dialect for {url.drivername!r} (from {variable}); "
-            f"{_driver_hint(url.drivername)}"
+            f"{driver_hint(url.drivername)}"
         ) from None
     except ImportError as exc:
         raise ctx.error(
             f"the database driver for {url.drivername!r} (from {variable}) is not installed "
-            f"({exc.name or exc}); {_driver_hint(url.drivername)}"
+            f"({exc.name or exc}); {driver_hint(url.drivername)}"
         ) from None
     _install_hooks()
     with _engines_lock:
@@ -219,19 +215,10 @@ def engine(variable: str, dataset: str, root: Path) -> tuple[Any, _Context]:
     return made, ctx
 
 
-def _context_for(url: Any, ctx: _Context) -> _Context:
-    from urllib.parse import quote, quote_plus
-
-    password = url.password or ""
-    secrets = (*ctx.secrets, password, quote(password, safe=""), quote_plus(password))
-    where = f"{url.host}:{url.port}" if url.host and url.port else (url.host or "")
-    return replace(ctx, secrets=tuple(s for s in secrets if s), where=where)
-
-
 # --------------------------------------------------------------------------- reading
 
 
-def statement(source: SqlSource, dialect: Any) -> tuple[Any, str]:
+def _statement(source: SqlSource, dialect: Any) -> tuple[Any, str]:
     """The SQLAlchemy statement for ``source`` and its SQL text (recorded as the query)."""
     import sqlalchemy as sa
 
@@ -278,44 +265,44 @@ def _explain(exc: BaseException, ctx: _Context, source: SqlSource, connecting: b
 
 
 @dataclass
-class _Reader:
-    """One read: a connection, the statement, and pandas' chunk iterator over its result."""
+class Result:
+    """A query's result as it streams in: the SQL that ran, its parameters, the frames."""
 
-    target: locate.Target
-    source: SqlSource
-    ctx: _Context
-    shown: str
-    rows: int
-    frames: Iterator[Any]
-    connection: Any
-    index_col: Any
-    coerce_float: bool
-    dtype_backend: str
+    query: str  # the SQL text (recorded with the use and in snapshots)
+    params: dict[str, Any]
+    frames: Iterator[Any]  # DataFrames of the fetch size; the connection closes after them
+    chunked: bool  # the caller asked for chunks (``chunksize``)
+    assembly: dict[str, Any]  # read_sql options that decide how chunks become one frame
 
-    def chunks(self) -> Iterator[Any]:
-        """The result's DataFrames; errors in one line; the connection closed at the end."""
-        try:
-            yield from self.frames
-        except DslcError:
-            raise
-        except Exception as exc:
-            raise _explain(exc, self.ctx, self.source, connecting=False) from None
-        finally:
-            self.connection.close()
+    def frame(self) -> Any:
+        """The whole result as one DataFrame, as ``pandas.read_sql`` would give it."""
+        return _assemble(self.frames, **self.assembly)
 
 
-def _open(target: locate.Target, rows: int | None = None) -> _Reader:
+def read(
+    source: SqlSource, dataset: str, root: Path, options: Mapping[str, Any] | None = None
+) -> Result:
+    """Run ``source``'s query or read its table through a server-side cursor.
+
+    ``options`` go to ``pandas.read_sql``; ``params`` override the entry's, and
+    ``chunksize=N`` sets the rows per fetch and marks the result as wanted in chunks.
+
+    Raises:
+        SqlError: missing variable or driver, login refused, server unreachable, unknown
+            table, failing query; one line naming the dataset, without credentials.
+    """
     import pandas as pd
 
-    entry = target.entry
-    assert entry is not None and entry.sql is not None
-    source = entry.sql
-    opts = dict(target.options)
-    opts.pop("chunksize", None)
+    opts = dict(options or {})
+    chunked = opts.pop("chunksize", None)
+    if chunked is not None and (
+        not isinstance(chunked, int) or isinstance(chunked, bool) or chunked <= 0
+    ):
+        raise SqlError(f"dataset {dataset!r}: chunksize must be a whole number above 0")
     params = {**source.params, **(opts.pop("params", None) or {})}
-    eng, ctx = engine(source.connection, entry.name, target.root)
-    stmt, shown = statement(source, eng.dialect)
-    fetch = rows or source.chunksize or FETCH_ROWS
+    eng, ctx = engine(source.connection, dataset, root)
+    stmt, shown = _statement(source, eng.dialect)
+    fetch = chunked or source.chunksize or FETCH_ROWS
     try:
         conn = eng.connect()
     except Exception as exc:
@@ -330,21 +317,26 @@ def _open(target: locate.Target, rows: int | None = None) -> _Reader:
     except Exception as exc:
         conn.close()
         raise _explain(exc, ctx, source, connecting=False) from None
-    return _Reader(
-        target=target,
-        source=source,
-        ctx=ctx,
-        shown=shown,
-        rows=fetch,
-        frames=iter(frames),
-        connection=conn,
-        index_col=opts.get("index_col"),
-        coerce_float=bool(opts.get("coerce_float", True)),
-        dtype_backend=str(opts.get("dtype_backend", "numpy")),
-    )
+    assembly: dict[str, Any] = {
+        k: opts[k] for k in ("index_col", "coerce_float", "dtype_backend") if k in opts
+    }
+    chunks = _chunks(iter(frames), conn, ctx, source)
+    return Result(shown, params, chunks, chunked is not None, assembly)
 
 
-def assemble(
+def _chunks(frames: Iterator[Any], conn: Any, ctx: _Context, source: SqlSource) -> Iterator[Any]:
+    """The result's DataFrames; errors in one line; the connection closed at the end."""
+    try:
+        yield from frames
+    except DslcError:
+        raise
+    except Exception as exc:
+        raise _explain(exc, ctx, source, connecting=False) from None
+    finally:
+        conn.close()
+
+
+def _assemble(
     frames: Iterable[Any],
     *,
     index_col: Any = None,
@@ -374,113 +366,15 @@ def assemble(
     return out
 
 
-def load(target: locate.Target) -> Any:
-    """Read a SQL source: a DataFrame, or an iterator of them when ``chunksize`` is given.
+def write_snapshot(frame: Any, folder: Path, base: str, taken: Collection[str] = ()) -> Path:
+    """Write ``frame`` atomically as ``folder/<base>.parquet``, read-only, never over a file.
 
-    Raises:
-        SqlError: missing variable or driver, login refused, server unreachable, unknown
-            table, failing query; one line naming the dataset, without credentials.
-    """
-    from .data import publish
-
-    chunked = target.options.get("chunksize")
-    if chunked is not None and (
-        not isinstance(chunked, int) or isinstance(chunked, bool) or chunked <= 0
-    ):
-        raise SqlError(f"dataset {target.name!r}: chunksize must be a whole number above 0")
-    reader = _open(target, chunked)
-    publish(target, "input", query=reader.shown)
-    if chunked is not None:
-        return reader.chunks()
-    return assemble(
-        reader.chunks(),
-        index_col=reader.index_col,
-        coerce_float=reader.coerce_float,
-        dtype_backend=reader.dtype_backend,
-    )
-
-
-# --------------------------------------------------------------------------- snapshots
-
-
-def _utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
-
-
-def snapshot(name: str, root: Path | None = None) -> Snapshot:
-    """Run SQL source ``name`` once and freeze its result under ``data/raw/snapshots/``.
-
-    The Parquet file is written atomically, never over another snapshot, and made
-    read-only; the catalog entry gains a :class:`Snapshot` with the file's fingerprint,
-    the query, the connection variable's name and the UTC time the query started. In a
-    DVC project the file is also put under DVC (``dvc add``) like any raw data. Load it
-    with ``data.load(f"{name}@latest")`` or ``data.load(f"{name}@<id>")``.
-
-    Raises:
-        SqlError: ``name`` is not a SQL source, or reading it failed (nothing is written).
+    The id is ``base``, else ``base-2``, ``base-3``... (also skipping the ids in ``taken``:
+    snapshots the catalog knows even if their file is gone).
     """
     from ._atomic import atomic_path
-    from ._fingerprint import fingerprint_path
 
-    r = config.project_root() if root is None else root
-    catalog.check_name(name)
-    target = locate.resolve(name, root=r)
-    if not target.is_sql or target.entry is None or target.entry.sql is None:
-        raise SqlError(
-            f"dataset {name!r} is not a SQL source; snapshots freeze entries with "
-            "'connection' and 'query' (or 'table')"
-        )
-    from .data import publish
-
-    source = target.entry.sql
-    taken = _utc_now()
-    reader = _open(target)
-    publish(target, "input", query=reader.shown)
-    frame = assemble(
-        reader.chunks(),
-        index_col=reader.index_col,
-        coerce_float=reader.coerce_float,
-        dtype_backend=reader.dtype_backend,
-    )
-    folder = config.paths(r).raw / SNAPSHOTS / name
     folder.mkdir(parents=True, exist_ok=True)
-    cat_file, cache = config.paths(r).catalog, catalog.cache_path(r)
-    with catalog.locked(config.state_dir(r) / "catalog.lock"):
-        entry = catalog.get(cat_file, name, cache)
-        if entry is None or entry.sql is None:
-            raise SqlError(f"dataset {name!r} left the catalog while it was read; nothing saved")
-        taken_ids = {s.id for s in entry.snapshots}
-        dest = _write_new(frame, folder, taken.strftime("%Y%m%dT%H%M%SZ"), taken_ids, atomic_path)
-        try:
-            cache = config.state_dir(r) / "fingerprints.json"
-            fp = fingerprint_path(dest, cache, written=dest.stat())  # written whole, just now
-            snap = Snapshot(
-                id=dest.stem,
-                location=dest.relative_to(r / "data").as_posix(),
-                fingerprint=fp,
-                taken=taken.isoformat().replace("+00:00", "Z"),
-                connection=source.connection,
-                query=reader.shown,
-                params={**source.params, **(target.options.get("params") or {})},
-                rows=len(frame),
-            )
-            entries = catalog.read(cat_file, cache)
-            entries[name] = replace(entry, snapshots=(*entry.snapshots, snap))
-            catalog.write(cat_file, entries, cache)
-        except BaseException:
-            dest.unlink(missing_ok=True)  # a snapshot the catalog does not know is litter
-            raise
-    publish(locate.resolve(f"{name}@{snap.id}", root=r), "output", snap.fingerprint)
-    from . import _dvc as dvc
-
-    if dvc.enabled(r):  # raw data like any other: versioned, pushed and pulled with DVC
-        dvc.track(r, dest)
-        dest.chmod(0o444)  # dvc add puts back a writable copy from its cache
-    return snap
-
-
-def _write_new(frame: Any, folder: Path, base: str, taken: set[str], atomic_path: Any) -> Path:
-    """Write ``frame`` as ``<base>.parquet`` (or ``<base>-2``...), never over a file."""
     for n in range(1, 1000):
         snap_id = base if n == 1 else f"{base}-{n}"
         dest = folder / f"{snap_id}.parquet"

@@ -155,9 +155,9 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def _cmd_snapshot(args: argparse.Namespace) -> int:
-    from . import _sql as sql
+    from . import data
 
-    snap = sql.snapshot(args.name)
+    snap = data.snapshot(args.name)
     rows = f"{snap.rows:,} rows" if snap.rows is not None else "rows"
     print(f"snapshot {args.name}@{snap.id}: {snap.location} ({rows}, {_short(snap.fingerprint)})")
     return 0

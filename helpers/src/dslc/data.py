@@ -10,37 +10,46 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import stat
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from . import _catalog as catalog
 from . import _events as events
 from . import _formats as formats
+from . import _lineage as lineage
 from . import _locate as locate
+from . import _sql as sql
 from . import config
-from ._fingerprint import Progress, check_regular, fingerprint_path, fingerprint_url
+from ._fingerprint import Progress, check_regular, fingerprint_path
 from ._locate import Target
-from .errors import DatasetNotFoundError, DslcError, RawDataWriteError
+from .errors import DatasetNotFoundError, DslcError, LocationError, RawDataWriteError, SqlError
 
 __all__ = ["entries", "fingerprint", "load", "path", "save", "snapshot"]
 
 _log = logging.getLogger(__name__)
 NameOrPath = str | os.PathLike[str]
+Role = Literal["input", "output"]
 
 
-def path(name_or_path: NameOrPath) -> Path | str:
-    """Where a dataset lives: an absolute Path, or the URL for remote datasets.
+def path(name_or_path: NameOrPath) -> Path:
+    """Where a dataset lives on this machine: an absolute Path (it need not exist yet).
 
-    Nothing is read or created; the file need not exist. A SQL source gives
-    ``"sql://<CONNECTION VARIABLE>"`` (the variable's name, never its value).
+    Nothing is read or created. Raises LocationError for a dataset that has no local
+    path (a remote URL, a SQL source): load and save those by name or URL; the catalog
+    keeps their location (``data.entries()[name].location``).
     """
-    target = locate.resolve(name_or_path)
-    if target.local is not None:
-        return target.local
-    return target.url or target.location
+    target = locate.resolve(name_or_path, need_format=False)
+    if target.local is None:
+        raise LocationError(
+            f"{target.label} is not on this machine ({target.location}), so it has no path; "
+            "load and save it by name or URL"
+        )
+    return target.local
 
 
 def entries() -> dict[str, catalog.DatasetEntry]:
@@ -64,33 +73,13 @@ def fingerprint_target(
     ``written``: the stat of the file as dslc has just written it). The first read of a
     DVC stage's output since ``data.save`` wrote it records its fingerprint in the catalog
     (see :func:`_fingerprint_saved`)."""
-    fp = _fingerprint(target, on_bytes, trust_cache=trust_cache, written=written)
+    try:
+        fp = lineage.fingerprint(target, on_bytes, trust_cache=trust_cache, written=written)
+    except FileNotFoundError:
+        raise _missing(target) from None
     if target.entry is not None and target.entry.fingerprint is None and _dvc_output(target):
         _record(target)
     return fp
-
-
-def _fingerprint(
-    target: Target,
-    on_bytes: Progress | None = None,
-    *,
-    trust_cache: bool = True,
-    written: os.stat_result | None = None,
-) -> str:
-    if target.is_sql:
-        raise DslcError(
-            f"dataset {target.name!r} is a live SQL source and has no fingerprint; freeze it "
-            f"with `dslc data snapshot {target.name}` and use '{target.name}@latest'"
-        )
-    if target.local is None:
-        url = target.url or target.location
-        opts = target.options.get("storage_options")
-        cache = _cache_file(target.root)
-        return fingerprint_url(url, opts, cache, on_bytes, trust_cache=trust_cache)
-    if not target.local.exists():
-        raise _missing(target)
-    cache = _cache_file(target.root)
-    return fingerprint_path(target.local, cache, on_bytes, trust_cache=trust_cache, written=written)
 
 
 def fingerprint(path_or_name: NameOrPath) -> str:
@@ -109,7 +98,7 @@ def _missing(target: Target) -> DatasetNotFoundError:
     )
 
 
-def publish(target: Target, role: str, fp: str | None = None, query: str | None = None) -> None:
+def _publish(target: Target, role: Role, fp: str | None = None, query: str | None = None) -> None:
     """Tell listeners (tracking) that ``target`` was read or written."""
     if not events.has_listeners():
         return  # nobody records usage: skip hashing
@@ -127,27 +116,16 @@ def publish(target: Target, role: str, fp: str | None = None, query: str | None 
             recorded[:19],
             fp[:19],
         )
-    events.publish(
-        events.DatasetUse(
-            target.name,
-            target.location,
-            fp,
-            target.format,
-            "input" if role == "input" else "output",
-            query=query,
-        )
-    )
+    use = events.DatasetUse(target.name, target.location, fp, target.format, role, query)
+    events.publish(use)
 
 
-def _read_local(target: Target, fmt: formats.Format, opts: dict[str, Any]) -> Any:
-    local = target.local
-    assert local is not None
-    try:
-        check_regular(local, local.stat())  # a FIFO or device would block the reader
-    except FileNotFoundError:
-        raise _missing(target) from None
-    opts.pop("storage_options", None)  # a local file (perhaps named by a file:// URL)
-    return fmt.load(str(local), **opts)
+def _open_url(target: Target, mode: str) -> Any:
+    """An fsspec file for a remote target (compression from its suffix), for ``with``."""
+    import fsspec
+
+    url = target.url or target.location
+    return fsspec.open(url, mode, compression="infer", **(target.storage_options or {}))
 
 
 def load(name_or_path: NameOrPath, *, format: str | None = None, **options: Any) -> Any:
@@ -167,18 +145,22 @@ def load(name_or_path: NameOrPath, *, format: str | None = None, **options: Any)
     """
     target = locate.resolve(name_or_path, fmt=format, purpose="load", options=options)
     if target.is_sql:
-        from . import _sql as sql
-
-        return sql.load(target)
+        assert target.entry is not None and target.entry.sql is not None
+        result = sql.read(target.entry.sql, target.entry.name, target.root, target.options)
+        frames = result.frames if result.chunked else result.frame()
+        _publish(target, "input", query=result.query)
+        return frames
     fmt = formats.get(target.format)
-    opts = dict(target.options)
     if target.local is not None:
-        obj = _read_local(target, fmt, opts)
+        try:
+            check_regular(target.local, target.local.stat())  # a FIFO would block the reader
+        except FileNotFoundError:
+            raise _missing(target) from None
+        obj = fmt.load(str(target.local), **target.options)
     else:
-        storage = opts.pop("storage_options", None)
-        with formats.open_url(target.url or target.location, "rb", storage) as fh:
-            obj = fmt.load(fh, **opts)
-    publish(target, "input")
+        with _open_url(target, "rb") as fh:
+            obj = fmt.load(fh, **target.options)
+    _publish(target, "input")
     return obj
 
 
@@ -210,8 +192,8 @@ def save(
     force: bool = False,
     format: str | None = None,
     **options: Any,
-) -> Path | str:
-    """Write ``obj`` atomically; returns where it was written.
+) -> None:
+    """Write ``obj`` atomically (``data.path`` says where a local dataset went).
 
     Saving through a catalog name records the new fingerprint in ``data/catalog.yml``.
     Nothing is written if the format, the object or the path is wrong.
@@ -234,13 +216,10 @@ def save(
     opts = {**fmt.save_defaults, **target.options}
     written: os.stat_result | None = None
     if target.local is None:
-        storage = opts.pop("storage_options", None)
-        with formats.open_url(target.url or target.location, "wb", storage) as fh:
+        with _open_url(target, "wb") as fh:
             fmt.save(obj, fh, **opts)
-        where: Path | str = target.url or target.location
     else:
         dest = target.local
-        opts.pop("storage_options", None)
         if dest.is_dir():
             raise DslcError(f"cannot save to {dest}: it is a folder; give a file name")
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -250,12 +229,10 @@ def save(
             fmt.save(obj, str(tmp), **opts)
             inode = tmp.stat().st_ino
         written = _written(dest, inode)
-        where = dest
         if _update_dvc_pointer(target.root, dest):
             written = None  # dvc add put a copy of its cache object in its place
     fp = _fingerprint_saved(target, written)
-    publish(target, "output", fp)
-    return where
+    _publish(target, "output", fp)
 
 
 def _written(dest: Path, inode: int) -> os.stat_result | None:
@@ -293,7 +270,7 @@ def _saved_fingerprint(target: Target, written: os.stat_result | None) -> str | 
     """``target``'s fingerprint after a save, or None (with a warning) if it cannot be
     had: the data was saved, only its fingerprint is missing."""
     try:
-        return _fingerprint(target, written=written)
+        return lineage.fingerprint(target, written=written)
     except (OSError, DslcError) as exc:
         _log.warning("saved %s but could not fingerprint it: %s", target.label, exc)
         return None
@@ -341,10 +318,56 @@ def _record(
 def snapshot(name: str) -> catalog.Snapshot:
     """Run SQL source ``name`` once and freeze the result as a read-only Parquet file.
 
-    It lands in ``data/raw/snapshots/<name>/<UTC time>.parquet`` and is recorded under the
-    entry's ``snapshots`` (fingerprint, query, connection variable, time taken). Load the
-    newest with ``data.load("<name>@latest")``, a given one with ``"<name>@<id>"``.
-    """
-    from . import _sql as sql
+    It lands in ``data/raw/snapshots/<name>/<UTC time>.parquet`` (never over another
+    snapshot) and is recorded under the entry's ``snapshots``: its fingerprint, the query,
+    the connection variable's name, the UTC time the query started. In a DVC project it is
+    put under DVC like any raw data. Load the newest with ``data.load("<name>@latest")``,
+    a given one with ``"<name>@<id>"``.
 
-    return sql.snapshot(name)
+    Raises:
+        SqlError: ``name`` is not a SQL source, or reading it failed (nothing is written).
+    """
+    catalog.check_name(name)
+    target = locate.resolve(name)
+    entry, root = target.entry, target.root
+    if not target.is_sql or entry is None or entry.sql is None:
+        raise SqlError(
+            f"dataset {name!r} is not a SQL source; snapshots freeze entries with "
+            "'connection' and 'query' (or 'table')"
+        )
+    taken = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    result = sql.read(entry.sql, name, root, target.options)
+    frame = result.frame()
+    _publish(target, "input", query=result.query)
+    cat_file, cache = config.paths(root).catalog, catalog.cache_path(root)
+    with catalog.locked(config.state_dir(root) / "catalog.lock"):
+        entry = catalog.get(cat_file, name, cache)
+        if entry is None or entry.sql is None:
+            raise SqlError(f"dataset {name!r} left the catalog while it was read; nothing saved")
+        folder = config.paths(root).raw / "snapshots" / name
+        ids = {s.id for s in entry.snapshots}
+        dest = sql.write_snapshot(frame, folder, taken.strftime("%Y%m%dT%H%M%SZ"), ids)
+        try:
+            snap = catalog.Snapshot(
+                id=dest.stem,
+                location=dest.relative_to(root / "data").as_posix(),
+                fingerprint=fingerprint_path(dest, _cache_file(root), written=dest.stat()),
+                taken=taken.isoformat().replace("+00:00", "Z"),
+                connection=entry.sql.connection,
+                query=result.query,
+                params=result.params,
+                rows=len(frame),
+            )
+            entries = catalog.read(cat_file, cache)
+            entries[name] = replace(entry, snapshots=(*entry.snapshots, snap))
+            catalog.write(cat_file, entries, cache)
+        except BaseException:
+            dest.unlink(missing_ok=True)  # a snapshot the catalog does not know is litter
+            raise
+    _publish(locate.resolve(f"{name}@{snap.id}", root=root), "output", snap.fingerprint)
+    from . import _dvc as dvc
+
+    if dvc.enabled(root):  # raw data like any other: versioned, pushed and pulled with DVC
+        dvc.track(root, dest)
+        dest.chmod(0o444)  # dvc add puts back a writable copy from its cache
+    return snap
