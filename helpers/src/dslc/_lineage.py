@@ -104,8 +104,8 @@ def add(
         formats.infer(location)  # fail now, not at the first load
     cat_file = config.paths(r).catalog
     cache = catalog.cache_path(r)
-    fp_cache = config.state_dir(r) / "fingerprints.json"
-    with catalog.locked(config.state_dir(r) / "catalog.lock"):
+    fp_cache = config._state_dir(r) / "fingerprints.json"
+    with catalog.locked(config._state_dir(r) / "catalog.lock"):
         _check_parents(name, parents, cat_file, catalog.read(cat_file, cache), replace_existing)
     if on_hash is not None:
         on_hash(location)
@@ -116,7 +116,7 @@ def add(
         if target.local is not None
         else fingerprint_url(location, None, fp_cache, on_bytes)
     )
-    with catalog.locked(config.state_dir(r) / "catalog.lock"):
+    with catalog.locked(config._state_dir(r) / "catalog.lock"):
         entries = catalog.read(cat_file, cache)  # again: it may have changed while hashing
         _check_parents(name, parents, cat_file, entries, replace_existing)
         old = entries.get(name)
@@ -192,7 +192,7 @@ def verify(
     r = config.project_root() if root is None else root
     entries = catalog.read(config.paths(r).catalog, catalog.cache_path(r))
     refs = references(entries)
-    cache = config.state_dir(r) / "fingerprints.json"
+    cache = config._state_dir(r) / "fingerprints.json"
     swept: set[Path] = set()
     for i, ref in enumerate(refs, 1):
         name, snap = catalog.split_ref(ref)

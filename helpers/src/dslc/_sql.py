@@ -445,14 +445,14 @@ def snapshot(name: str, root: Path | None = None) -> Snapshot:
     folder = config.paths(r).raw / SNAPSHOTS / name
     folder.mkdir(parents=True, exist_ok=True)
     cat_file, cache = config.paths(r).catalog, catalog.cache_path(r)
-    with catalog.locked(config.state_dir(r) / "catalog.lock"):
+    with catalog.locked(config._state_dir(r) / "catalog.lock"):
         entry = catalog.get(cat_file, name, cache)
         if entry is None or entry.sql is None:
             raise SqlError(f"dataset {name!r} left the catalog while it was read; nothing saved")
         taken_ids = {s.id for s in entry.snapshots}
         dest = _write_new(frame, folder, taken.strftime("%Y%m%dT%H%M%SZ"), taken_ids, atomic_path)
         try:
-            cache = config.state_dir(r) / "fingerprints.json"
+            cache = config._state_dir(r) / "fingerprints.json"
             fp = fingerprint_path(dest, cache, written=dest.stat())  # written whole, just now
             snap = Snapshot(
                 id=dest.stem,

@@ -50,7 +50,7 @@ def entries() -> dict[str, catalog.DatasetEntry]:
 
 
 def _cache_file(root: Path) -> Path:
-    return config.state_dir(root) / "fingerprints.json"
+    return config._state_dir(root) / "fingerprints.json"
 
 
 def fingerprint_target(
@@ -324,7 +324,7 @@ def _record(
     root = target.root
     cat_file = config.paths(root).catalog
     cache = catalog.cache_path(root)
-    with catalog.locked(config.state_dir(root) / "catalog.lock"):
+    with catalog.locked(config._state_dir(root) / "catalog.lock"):
         fp = None if clear else _saved_fingerprint(target, written)
         if fp is None and not clear:
             return None
