@@ -20,15 +20,9 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 __all__ = [
-    "Paths",
-    "artifact_root",
-    "load_env",
-    "paths",
-    "project_name",
-    "project_root",
-    "settings",
+    "Paths", "artifact_root", "load_env", "paths", "project_name", "project_root", "settings",
     "tracking_uri",
-]
+]  # fmt: skip
 
 _ROOT_ENV = "DSLC_PROJECT_ROOT"
 
@@ -61,15 +55,12 @@ def _read_pyproject(path: Path) -> dict[str, Any] | None:
 
 
 def project_root(start: Path | None = None) -> Path:
-    """Return the project root (absolute).
+    """Return the project root (absolute): ``DSLC_PROJECT_ROOT`` when set, else the nearest
+    folder upward from ``start`` (default: the working directory) whose ``pyproject.toml``
+    has a ``[tool.dslc]`` table.
 
-    ``DSLC_PROJECT_ROOT`` wins when set (it must be an existing folder). Otherwise the
-    nearest folder upward from ``start`` (default: the working directory) whose
-    ``pyproject.toml`` has a ``[tool.dslc]`` table.
-
-    Raises:
-        ProjectNotFoundError: no such folder.
-        ConfigError: ``DSLC_PROJECT_ROOT`` is not a folder, or a pyproject is invalid.
+    Raises ProjectNotFoundError when there is none, ConfigError when ``DSLC_PROJECT_ROOT``
+    is not an existing folder or a ``pyproject.toml`` is not valid TOML.
     """
     env = os.environ.get(_ROOT_ENV, "").strip()
     if env:
@@ -102,8 +93,7 @@ def load_env(root: Path | None = None) -> None:
     """Load ``<root>/.env`` into ``os.environ`` without overriding variables already set.
 
     Anchored at the project root (python-dotenv's ``find_dotenv`` walks up from the
-    caller's file, which is useless from an installed package). Cheap to call again: a
-    stat, and a reload only when the file changed.
+    caller's file, useless from an installed package); a stat when the file is unchanged.
     """
     env_file = _root(root) / ".env"
     try:
@@ -172,11 +162,9 @@ def project_name(root: Path | None = None) -> str:
 
 
 def tracking_uri(root: Path | None = None) -> str:
-    """Return the MLflow tracking URI, always explicit (does not import mlflow).
-
-    ``MLFLOW_TRACKING_URI`` (after loading ``.env``) when set and non-empty, else the
-    embedded SQLite store ``sqlite:///<absolute root>/mlflow.db``. Never relative to the
-    working directory: MLflow's own default would give each notebook folder its own store.
+    """Return ``MLFLOW_TRACKING_URI`` (after loading ``.env``), else the embedded store
+    ``sqlite:///<absolute root>/mlflow.db``; never relative to the working directory, where
+    MLflow's own default would give each notebook folder its own store. Imports no mlflow.
     """
     r = _root(root)
     load_env(r)

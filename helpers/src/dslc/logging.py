@@ -31,11 +31,8 @@ _lock = threading.Lock()
 
 
 class _ConsoleHandler(logging.Handler):
-    """Writes to the *current* ``sys.stderr`` (notebooks and pytest swap it), via tqdm.
-
-    When tqdm is loaded, ``tqdm.write`` clears and redraws active progress bars so log
-    lines do not tear them.
-    """
+    """Writes to the *current* ``sys.stderr`` (notebooks and pytest swap it), through
+    ``tqdm.write`` when tqdm is loaded, so log lines do not tear progress bars."""
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -108,10 +105,6 @@ def _resolve_log_file(log_file: str | Path, source: str = "") -> Path:
     return path
 
 
-def _dslc_handlers(root: logging.Logger) -> list[logging.Handler]:
-    return [h for h in root.handlers if getattr(h, _MARK, False)]
-
-
 def setup_logging(
     level: str | int | None = None,
     log_file: str | Path | None = None,
@@ -127,9 +120,8 @@ def setup_logging(
             relative to the project root (the working directory outside a project).
         force: also remove handlers installed by others (like ``basicConfig(force=True)``).
 
-    Raises:
-        ConfigError: an unknown level, or a log file that cannot be written (checked now,
-            by opening it), in one line naming the variable it came from.
+    Raises ConfigError, in one line naming the variable it came from, on an unknown level
+    or a log file that cannot be written (checked now, by opening it).
     """
     if level is not None:
         lvl = _parse_level(level)
@@ -143,7 +135,7 @@ def setup_logging(
         file_path = None
     root = logging.getLogger()
     with _lock:
-        for h in list(root.handlers) if force else _dslc_handlers(root):
+        for h in [h for h in root.handlers if force or getattr(h, _MARK, False)]:
             root.removeHandler(h)
             h.close()
         console = _ConsoleHandler()
@@ -161,25 +153,15 @@ def setup_logging(
             logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def _ensure_configured() -> None:
-    """Configure with defaults unless dslc or the application already configured logging."""
-    root = logging.getLogger()
-    if _dslc_handlers(root):
-        return
-    # Someone else (the application, a framework) owns logging: respect their setup. Not
-    # pytest's capture handlers, though: they do not print to the console.
-    if any(not type(h).__module__.startswith("_pytest") for h in root.handlers):
-        return
-    setup_logging()
-
-
 def get_logger(name: str | None = None) -> logging.Logger:
-    """Return a logger, configuring logging with defaults the first time.
+    """Return the logger ``name`` (default: the calling module's ``__name__``).
 
-    Args:
-        name: logger name; default the calling module's ``__name__``.
+    Configures logging with defaults unless the root logger has a handler already: dslc's
+    own, or the application's (its setup is respected). pytest's capture handlers, which
+    print nothing, do not count.
     """
     if name is None:
         name = sys._getframe(1).f_globals.get("__name__", "dslc")
-    _ensure_configured()
+    if all(type(h).__module__.startswith("_pytest") for h in logging.getLogger().handlers):
+        setup_logging()
     return logging.getLogger(name)
