@@ -99,9 +99,8 @@ def _fsync_dir(folder: Path) -> None:
         return
     fd = os.open(folder, os.O_RDONLY)
     try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some filesystems do not support fsync on directories
+        with contextlib.suppress(OSError):  # some filesystems cannot fsync a folder
+            os.fsync(fd)
     finally:
         os.close(fd)
 

@@ -72,17 +72,13 @@ def secret_values(env_file: Path | None = None) -> frozenset[str]:
 
         # The environment may override .env: the file's own value is a secret too.
         pairs.extend(dotenv_values(env_file).items())
-    return frozenset(_values(pairs))
-
-
-def _values(pairs: Iterable[tuple[str, str | None]]) -> Iterable[str]:
+    values: set[str] = set()
     for name, value in pairs:
-        if not value:
-            continue
-        if "://" in value:
-            yield from url_password(value)
-        if is_secret_name(name):
-            yield value.strip()
+        if value and "://" in value:
+            values.update(url_password(value))
+        if value and is_secret_name(name):
+            values.add(value.strip())
+    return frozenset(values)
 
 
 def scrub_urls(text: str) -> str:
@@ -119,10 +115,9 @@ class Redactor:
         if self._pattern is not None:
             # Again until nothing is left: a replacement may complete another occurrence
             # ("ab" + "***" + "..."). Each pass shortens the text, so this ends.
-            while True:
+            count = 1
+            while count:
                 text, count = self._pattern.subn(REDACTED, text)
-                if not count:
-                    break
         return scrub_urls(text)
 
 

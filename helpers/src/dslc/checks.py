@@ -74,9 +74,6 @@ def expect(df: Any, schema: Any, *, why: str, assumption: str | None = None) -> 
             ``pandera.Check`` or list of checks.
         why: why the assumption matters (shown on failure).
         assumption: short name of the assumption (default: the schema's name or "schema").
-
-    Raises:
-        AssumptionError: with the assumption, offending rows/columns and ``why``.
     """
     pa = _pa()
     if isinstance(schema, Mapping):
