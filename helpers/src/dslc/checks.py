@@ -25,9 +25,7 @@ def _pa() -> Any:
     try:
         import pandera.pandas as pandas_api  # pandera >= 0.24 (the pandas-specific namespace)
     except ImportError:  # pragma: no cover - older pandera
-        import pandera
-
-        return pandera
+        import pandera as pandas_api  # type: ignore[no-redef]
     return pandas_api
 
 

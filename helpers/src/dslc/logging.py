@@ -1,9 +1,4 @@
-"""Logging configured once: readable console lines, optional file, tqdm-friendly.
-
-Handlers dslc adds to the root logger carry a marker attribute instead of being found by
-class, because ``importlib.reload`` in a notebook makes a new class and ``isinstance``
-would miss the old handler and stack a duplicate.
-"""
+"""Logging configured once: readable console lines, optional file, tqdm-friendly."""
 
 from __future__ import annotations
 
@@ -19,6 +14,8 @@ __all__ = ["get_logger", "setup_logging"]
 
 _LEVEL_ENV = "DSLC_LOG_LEVEL"
 _FILE_ENV = "DSLC_LOG_FILE"
+# dslc's handlers carry this attribute: after importlib.reload (a notebook) their class is
+# a new one, and isinstance would miss the old handler and stack a duplicate.
 _MARK = "_dslc_handler"
 _CONSOLE_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 _FILE_FORMAT = "%(asctime)s %(levelname)-7s %(name)s [%(process)d]: %(message)s"
