@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from dslc import config
+from dslc import config, data
 from dslc.errors import ConfigError, DslcError, ProjectNotFoundError
 
 
@@ -107,10 +107,11 @@ def test_tracking_uri_from_env_file_and_environment(
     assert config.tracking_uri() == "http://server:80"
 
 
-def test_artifact_root_and_state_dir(project: Path) -> None:
+def test_artifact_root_and_state_folder(project: Path) -> None:
     assert config.artifact_root() == (project / "mlartifacts").as_uri()
-    state = config.state_dir()
-    assert state == project / ".dslc" and state.is_dir()
+    data.fingerprint("iris")  # caches its answer in <root>/.dslc, which ignores itself in git
+    state = project / ".dslc"
+    assert (state / "fingerprints.json").is_file()
     assert (state / ".gitignore").read_text() == "*\n"
 
 

@@ -49,7 +49,8 @@ def test_lazy_attributes() -> None:
 
     assert dslc.data.load is not None
     assert callable(dslc.get_logger) and callable(dslc.setup_logging)
-    assert issubclass(dslc.DslcError, Exception)
+    assert issubclass(dslc.errors.DslcError, Exception)
+    assert not hasattr(dslc, "DslcError")  # one name for each thing: dslc.errors.DslcError
     assert "data" in dir(dslc) and "tracking" in dir(dslc)
     with pytest.raises(AttributeError):
         dslc.nonexistent  # noqa: B018

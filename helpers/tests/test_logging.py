@@ -120,7 +120,7 @@ def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
     return code, out, err
 
 
-@pytest.mark.parametrize("level", ["BOGUS", "-1", "1e3", "debugg", "INFO;rm -rf /"])
+@pytest.mark.parametrize("level", ["BOGUS", "-1", "1e3", "debugg", "INFO;rm -rf /", "²"])
 def test_bad_log_level_is_one_line(
     project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], level: str
 ) -> None:

@@ -15,34 +15,14 @@ if TYPE_CHECKING:  # for type checkers and IDEs only; runtime access goes throug
     from typing import Any
 
     from . import checks, config, data, errors, tracking
-    from .errors import DslcError
     from .logging import get_logger, setup_logging
 
-__all__ = [
-    "DslcError",
-    "__version__",
-    "checks",
-    "config",
-    "data",
-    "errors",
-    "get_logger",
-    "setup_logging",
-    "tracking",
-]
+__all__ = ["checks", "config", "data", "errors", "get_logger", "setup_logging", "tracking"]
 
-# Public names that live in a submodule: name -> module.
-_ATTRS = {"get_logger": "logging", "setup_logging": "logging", "DslcError": "errors"}
-# Every other public name but __version__ is a submodule: __all__ stays the one list.
-_SUBMODULES = frozenset(__all__) - _ATTRS.keys() - {"__version__"}
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("dslc")
-    except PackageNotFoundError:  # running from a source tree that was never installed
-        return "0+unknown"
+# Public names that live in a submodule: name -> module. Every other name in __all__ is a
+# submodule, so __all__ stays the one list.
+_ATTRS = {"get_logger": "logging", "setup_logging": "logging"}
+_SUBMODULES = frozenset(__all__) - _ATTRS.keys()
 
 
 def __getattr__(name: str) -> Any:
@@ -53,7 +33,12 @@ def __getattr__(name: str) -> Any:
     elif name in _ATTRS:
         value = getattr(importlib.import_module(f"{__name__}.{_ATTRS[name]}"), name)
     elif name == "__version__":
-        value = _version()
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            value = version("dslc")
+        except PackageNotFoundError:  # a source tree that was never installed
+            value = "0+unknown"
     else:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     globals()[name] = value
@@ -61,4 +46,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    return sorted(set(globals()) | set(__all__) | {"__version__"})

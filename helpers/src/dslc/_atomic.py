@@ -1,19 +1,14 @@
 """Atomic file replacement: readers see the old file or the new one, never half of one.
 
-The new content goes to a temporary file in the target's folder (same filesystem, so the
-rename is atomic), is flushed and fsynced, then ``os.replace``-d over the target. If the
-process dies midway, the target is untouched; ordinary exceptions remove the temp file.
-
-A writer killed with ``kill -9`` cannot remove its temporary file, so each name carries
-the writer's host and process id (``.dslc-tmp-<host>-<pid>-<random>-<target name>``) and
-every write first removes the temporary files of dead writers in its folder: same host
-and no such process, or another host and untouched for a day. A live writer's file is
-never removed (its process exists), whatever its age.
+The temporary file sits beside the target (so ``os.replace`` is atomic) and its name says
+which host and process wrote it, so a later write can remove a killed writer's leftovers
+(README, Saving).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import logging
 import os
@@ -29,30 +24,25 @@ _TMP_RE = re.compile(rf"{re.escape(TMP_PREFIX)}([0-9a-f]{{8}})-(\d+)-[0-9a-f]{{1
 OTHER_HOST_STALE_S = 24 * 3600  # a writer elsewhere: we cannot see its process
 _NAME_MAX = 255  # bytes in a file name on the usual filesystems
 _log = logging.getLogger(__name__)
-_host_tag: str | None = None
 
 
+@functools.cache
 def host_tag() -> str:
     """8 hex digits naming this machine in temporary file names."""
-    global _host_tag
-    if _host_tag is None:
-        _host_tag = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
-    return _host_tag
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
 
 
 def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return True  # not a pid we wrote: never treat it as dead
     try:
-        os.kill(pid, 0)
+        os.kill(pid, 0)  # pid 0 (never one we wrote) is our process group: alive
     except ProcessLookupError:
         return False
-    except (PermissionError, OSError):
+    except OSError:
         return True  # exists, owned by someone else (or we cannot tell: keep it)
     return True
 
 
-def is_stale(path: Path, now: float | None = None) -> bool:
+def is_stale(path: Path) -> bool:
     """True if ``path`` is a temporary file of a writer that is certainly gone."""
     m = _TMP_RE.match(path.name)
     if m is None:
@@ -60,32 +50,23 @@ def is_stale(path: Path, now: float | None = None) -> bool:
     if m.group(1) == host_tag():
         return not _alive(int(m.group(2)))
     try:
-        age = (time.time() if now is None else now) - path.lstat().st_mtime
+        age = time.time() - path.lstat().st_mtime
     except OSError:
         return False
     return age > OTHER_HOST_STALE_S
 
 
-def clean_stale(folder: Path) -> list[Path]:
-    """Remove dead writers' temporary files directly in ``folder``; returns what was removed."""
-    removed: list[Path] = []
+def clean_stale(folder: Path) -> None:
+    """Remove dead writers' temporary files directly in ``folder``."""
     try:
         with os.scandir(folder) as it:
             candidates = [Path(e.path) for e in it if e.name.startswith(TMP_PREFIX)]
     except OSError:
-        return removed
+        return
     for path in candidates:
         if is_stale(path):
-            with contextlib.suppress(FileNotFoundError):  # another cleaner was faster
-                try:
-                    path.unlink()
-                except IsADirectoryError:
-                    import shutil
-
-                    shutil.rmtree(path)
-                removed.append(path)
-                _log.info("removed %s, left by an interrupted write", path)
-    return removed
+            _remove(path)
+            _log.info("removed %s, left by an interrupted write", path)
 
 
 def temp_path(target: Path) -> Path:
@@ -118,17 +99,16 @@ def _fsync_dir(folder: Path) -> None:
         return
     fd = os.open(folder, os.O_RDONLY)
     try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some filesystems do not support fsync on directories
+        with contextlib.suppress(OSError):  # some filesystems cannot fsync a folder
+            os.fsync(fd)
     finally:
         os.close(fd)
 
 
 def _remove(path: Path) -> None:
-    with contextlib.suppress(OSError):
+    with contextlib.suppress(OSError):  # already gone (another cleaner), or not ours to remove
         if path.is_dir() and not path.is_symlink():
-            import shutil
+            import shutil  # rarely needed (a partitioned dataset's folder), and slow to import
 
             shutil.rmtree(path)
         else:

@@ -490,7 +490,7 @@ def cache_path(root: Path) -> Path:
     """Where the parsed catalog of the project at ``root`` is kept between processes."""
     from . import config
 
-    return config.state_dir(root) / "catalog-cache.json"
+    return config._state_dir(root) / "catalog-cache.json"
 
 
 def read(file: Path, cache_file: Path | None = None) -> dict[str, DatasetEntry]:

@@ -22,12 +22,9 @@ class GitState:
 
 
 def git_state(path: Path) -> GitState | None:
-    """Return the git state of the repository containing ``path``.
-
-    None when git is not installed, ``path`` is not in a repository, the repository has
-    no commit yet, or git fails or hangs. Never raises. ``dirty`` counts changes to
-    tracked files (staged or not); untracked files are ignored because generated data and
-    outputs are often untracked.
+    """Return the git state of the repository containing ``path``, or None (no git, not a
+    repository, no commit yet, git failing or hanging); never raises. ``dirty`` ignores
+    untracked files: generated data and outputs often are.
     """
     folder = Path(path)
     if not folder.is_dir():

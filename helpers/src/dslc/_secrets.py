@@ -1,36 +1,9 @@
 """Keep secrets out of everything dslc writes: MLflow params and tags, logs, errors.
 
-**Names.** A name is secret when it contains KEY, SECRET, TOKEN, PASSWORD or CREDENTIAL,
-read the way names are written rather than letter by letter. The name is split into
-segments on anything that is not a letter or digit and at camelCase boundaries, then:
-
-* a segment containing ``password``, ``passwd``, ``passphrase``, ``secret``,
-  ``credential`` or ``webhook`` is secret (``PGPASSWORD``, ``client_secret``,
-  ``GPG_PASSPHRASE``, ``SLACK_WEBHOOK_URL``);
-* a segment that is ``key`` or ``token``, alone or glued to a prefix such as ``api``,
-  ``access``, ``auth``, ``private`` (``api_key``, ``APIKEY``, ``hf_token``, ``sort.key``),
-  or their plural after such a prefix (``API_KEYS``, ``access_tokens``) is secret, while
-  ``tokenizer``, ``max_tokens``, ``num_keys``, ``keyboard`` and ``monkey`` are not;
-* the last segment ``dsn``, ``auth``, ``pat`` or ``cookie`` (``SENTRY_DSN``,
-  ``BASIC_AUTH``, ``GITHUB_PAT``), or ``pwd`` after another segment (``DB_PWD``; a bare
-  ``PWD`` is the shell's working folder), is secret;
-* a connection URL is secret: ``url``, ``uri``, ``dsn`` or ``string`` after ``database``,
-  ``db``, ``conn``, ``connection``, ``sqlalchemy``, ``postgres``, ``pg``, ``mysql``,
-  ``redis``, ``mongo``, ``amqp`` or ``broker`` (``DATABASE_URL``, ``REDIS_URL``,
-  ``connection_string``).
-
-The rule errs on the safe side (``key_length`` is withheld); the ``dslc.withheld`` run tag
-names everything withheld, so a false positive is visible.
-
-**Values.** The value of every secret-named variable of the environment and of the
-project's ``.env`` is a secret, and so is the password of every URL held by any variable
-(``WAREHOUSE_URL=postgresql://bob:pw@db/sales`` makes ``pw`` a secret). Such values are
-scrubbed wherever they appear, whitespace runs inside them included, before any
-truncation or whitespace clean-up. Values shorter than :data:`MIN_SECRET_LEN` are ignored
-by value (matching ``"1"`` or ``"true"`` would withhold half of a run's params); URL
-credentials are scrubbed whatever their length: ``scheme://user:password@host`` becomes
-``scheme://***@host``.
-
+A name is secret when it holds KEY, SECRET, TOKEN, PASSWORD or CREDENTIAL as names are
+written (segments split on punctuation and camelCase), or names a connection URL; secret
+values are those of secret-named variables (environment and ``.env``) and every URL's
+password. The rule errs on the safe side; the README (Secrets) lists it with examples.
 Other dslc modules clean a message with :func:`scrub` before showing it.
 """
 
@@ -99,17 +72,13 @@ def secret_values(env_file: Path | None = None) -> frozenset[str]:
 
         # The environment may override .env: the file's own value is a secret too.
         pairs.extend(dotenv_values(env_file).items())
-    return frozenset(_values(pairs))
-
-
-def _values(pairs: Iterable[tuple[str, str | None]]) -> Iterable[str]:
+    values: set[str] = set()
     for name, value in pairs:
-        if not value:
-            continue
-        if "://" in value:
-            yield from url_password(value)
-        if is_secret_name(name):
-            yield value.strip()
+        if value and "://" in value:
+            values.update(url_password(value))
+        if value and is_secret_name(name):
+            values.add(value.strip())
+    return frozenset(values)
 
 
 def scrub_urls(text: str) -> str:
@@ -146,31 +115,24 @@ class Redactor:
         if self._pattern is not None:
             # Again until nothing is left: a replacement may complete another occurrence
             # ("ab" + "***" + "..."). Each pass shortens the text, so this ends.
-            while True:
+            count = 1
+            while count:
                 text, count = self._pattern.subn(REDACTED, text)
-                if not count:
-                    break
         return scrub_urls(text)
 
 
-def redactor(root: Path | None = None) -> Redactor:
-    """A :class:`Redactor` for the environment and the project's ``.env`` (when in one)."""
-    if root is None:
-        from . import config
-        from .errors import DslcError
-
-        try:
-            root = config.project_root()
-        except DslcError:  # outside a project: the environment alone
-            return Redactor(secret_values())
-    return Redactor(secret_values(Path(root) / ".env"))
-
-
-def scrub(text: str, root: Path | None = None) -> str:
+def scrub(text: str) -> str:
     """Return ``text`` without secrets, ready for a log line or an error message.
 
     Removes the value of every secret-named variable (environment and the project's
-    ``.env``), URL passwords of any variable, and the credentials of every URL in
-    ``text``. Call it on the full text, before any truncation or whitespace clean-up.
+    ``.env``, when in a project), URL passwords of any variable, and the credentials of
+    every URL in ``text``. Call it on the full text, before any cut or whitespace clean-up.
     """
-    return redactor(root).scrub(text)
+    from . import config
+    from .errors import DslcError
+
+    try:
+        env_file: Path | None = config.project_root() / ".env"
+    except DslcError:  # outside a project: the environment alone
+        env_file = None
+    return Redactor(secret_values(env_file)).scrub(text)

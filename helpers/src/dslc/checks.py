@@ -1,12 +1,8 @@
 """Data assumptions as tests: thin, pytest-friendly helpers over pandera.
 
 Each helper returns the DataFrame unchanged when the assumption holds, so it can sit in a
-pipeline, and raises :class:`AssumptionError` (an ``AssertionError``) otherwise, with a
-message naming the assumption, the offending rows or columns, and why it matters::
-
-    checks.no_missing(df, ["age"], why="the model cannot impute age")
-    checks.in_range(df, "age", 0, 120, why="ages outside 0-120 are entry errors")
-    checks.assume(df, "adults only", lambda d: d["age"] >= 18, why="consent rules")
+pipeline, and raises :class:`~dslc.errors.AssumptionError` (an ``AssertionError``) naming
+the assumption, the offending rows or columns, and why it matters.
 """
 
 from __future__ import annotations
@@ -17,9 +13,9 @@ from typing import Any
 
 from .errors import AssumptionError, DslcError
 
-__all__ = ["AssumptionError", "assume", "expect", "has_columns", "in_range", "no_missing", "unique"]
+__all__ = ["assume", "expect", "has_columns", "in_range", "no_missing", "unique"]
 
-SHOWN_ROWS = 5
+_SHOWN_ROWS = 5
 _MAX_VALUE_CHARS = 40
 
 
@@ -29,9 +25,7 @@ def _pa() -> Any:
     try:
         import pandera.pandas as pandas_api  # pandera >= 0.24 (the pandas-specific namespace)
     except ImportError:  # pragma: no cover - older pandera
-        import pandera
-
-        return pandera
+        import pandera as pandas_api  # type: ignore[no-redef]
     return pandas_api
 
 
@@ -47,7 +41,7 @@ def _describe_failures(df: Any, cases: Any) -> str:
     if len(rows):
         idx = list(dict.fromkeys(rows["index"].tolist()))  # unique, in order of failure
         shown = []
-        for i in idx[:SHOWN_ROWS]:
+        for i in idx[:_SHOWN_ROWS]:
             cols = [c for c in rows.loc[rows["index"] == i, "column"].dropna().unique()]
             cols = [c for c in cols if c in df.columns] or list(df.columns)
             try:
@@ -55,7 +49,7 @@ def _describe_failures(df: Any, cases: Any) -> str:
             except (KeyError, ValueError):  # duplicate or unusual index labels
                 vals = ""
             shown.append(f"row {i!r} ({vals})" if vals else f"row {i!r}")
-        more = f" and {len(idx) - SHOWN_ROWS} more" if len(idx) > SHOWN_ROWS else ""
+        more = f" and {len(idx) - _SHOWN_ROWS} more" if len(idx) > _SHOWN_ROWS else ""
         parts.append(f"{len(idx)} of {len(df)} rows break it: {', '.join(shown)}{more}")
     for _, case in cases[cases["index"].isna()].iterrows():
         check = str(case["check"])
@@ -78,9 +72,6 @@ def expect(df: Any, schema: Any, *, why: str, assumption: str | None = None) -> 
             ``pandera.Check`` or list of checks.
         why: why the assumption matters (shown on failure).
         assumption: short name of the assumption (default: the schema's name or "schema").
-
-    Raises:
-        AssumptionError: with the assumption, offending rows/columns and ``why``.
     """
     pa = _pa()
     if isinstance(schema, Mapping):

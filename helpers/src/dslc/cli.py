@@ -467,9 +467,9 @@ def _setup_logging() -> None:
     """
     import logging
 
-    from .logging import LEVEL_ENV, setup_logging
+    from .logging import _LEVEL_ENV, setup_logging
 
-    if os.environ.get(LEVEL_ENV):
+    if os.environ.get(_LEVEL_ENV):
         setup_logging()
     else:
         setup_logging(logging.CRITICAL + 1)

@@ -1,16 +1,13 @@
 """Project root, ``.env`` loading, standard paths and settings.
 
-The root is the nearest folder (upward from the working directory) whose
-``pyproject.toml`` has a ``[tool.dslc]`` table, or ``DSLC_PROJECT_ROOT``. It is never
-derived from ``__file__`` (dslc is an installed package) nor guessed from folder names,
-so ``src/``, ``notebooks/``, ``tests/`` and any subfolder see the same project.
+The root comes from ``pyproject.toml`` files (see :func:`project_root`), never from
+``__file__`` (dslc is an installed package), so every subfolder sees the same project.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,15 +19,19 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
-ROOT_ENV = "DSLC_PROJECT_ROOT"
-TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
+__all__ = [
+    "Paths", "artifact_root", "load_env", "paths", "project_name", "project_root", "settings",
+    "tracking_uri",
+]  # fmt: skip
+
+_ROOT_ENV = "DSLC_PROJECT_ROOT"
 
 # pyproject.toml parse results keyed on (path, mtime_ns, size): project_root() runs on
 # every data.load, and re-parsing TOML each time would be wasted work.
 _pyproject_cache: dict[Path, tuple[tuple[int, int], dict[str, Any]]] = {}
-# .env files already loaded, with the (mtime_ns, size) seen, so load_env is a stat.
+# .env files already loaded, with the (mtime_ns, size) seen, so load_env is a stat. Two
+# threads may both load a changed file: harmless, since loading never overrides.
 _env_loaded: dict[Path, tuple[int, int]] = {}
-_lock = threading.Lock()
 
 
 def _read_pyproject(path: Path) -> dict[str, Any] | None:
@@ -53,27 +54,20 @@ def _read_pyproject(path: Path) -> dict[str, Any] | None:
     return data
 
 
-def _has_dslc_table(data: dict[str, Any]) -> bool:
-    return isinstance(data.get("tool"), dict) and isinstance(data["tool"].get("dslc"), dict)
-
-
 def project_root(start: Path | None = None) -> Path:
-    """Return the project root (absolute).
+    """Return the project root (absolute): ``DSLC_PROJECT_ROOT`` when set, else the nearest
+    folder upward from ``start`` (default: the working directory) whose ``pyproject.toml``
+    has a ``[tool.dslc]`` table.
 
-    ``DSLC_PROJECT_ROOT`` wins when set (it must be an existing folder). Otherwise the
-    nearest folder upward from ``start`` (default: the working directory) whose
-    ``pyproject.toml`` has a ``[tool.dslc]`` table.
-
-    Raises:
-        ProjectNotFoundError: no such folder.
-        ConfigError: ``DSLC_PROJECT_ROOT`` is not a folder, or a pyproject is invalid.
+    Raises ProjectNotFoundError when there is none, ConfigError when ``DSLC_PROJECT_ROOT``
+    is not an existing folder or a ``pyproject.toml`` is not valid TOML.
     """
-    env = os.environ.get(ROOT_ENV, "").strip()
+    env = os.environ.get(_ROOT_ENV, "").strip()
     if env:
         root = Path(env).expanduser()
         if not root.is_dir():
             raise ConfigError(
-                f"{ROOT_ENV}={env!r} is not an existing folder; point it at the project root "
+                f"{_ROOT_ENV}={env!r} is not an existing folder; point it at the project root "
                 "or unset it"
             )
         return root.resolve()
@@ -82,12 +76,12 @@ def project_root(start: Path | None = None) -> Path:
     if not here.is_dir():
         here = here.parent
     for folder in (here, *here.parents):
-        data = _read_pyproject(folder / "pyproject.toml")
-        if data is not None and _has_dslc_table(data):
+        data = _read_pyproject(folder / "pyproject.toml") or {}
+        if isinstance(data.get("tool"), dict) and isinstance(data["tool"].get("dslc"), dict):
             return folder
     raise ProjectNotFoundError(
         f"no dslc project found at or above {here} (no pyproject.toml with a [tool.dslc] "
-        f"table); run inside a project made from ds-template, or set {ROOT_ENV}"
+        f"table); run inside a project made from ds-template, or set {_ROOT_ENV}"
     )
 
 
@@ -99,8 +93,7 @@ def load_env(root: Path | None = None) -> None:
     """Load ``<root>/.env`` into ``os.environ`` without overriding variables already set.
 
     Anchored at the project root (python-dotenv's ``find_dotenv`` walks up from the
-    caller's file, which is useless from an installed package). Cheap to call again: a
-    stat, and a reload only when the file changed.
+    caller's file, useless from an installed package); a stat when the file is unchanged.
     """
     env_file = _root(root) / ".env"
     try:
@@ -108,13 +101,12 @@ def load_env(root: Path | None = None) -> None:
     except OSError:
         return
     key = (st.st_mtime_ns, st.st_size)
-    with _lock:
-        if _env_loaded.get(env_file) == key:
-            return
-        from dotenv import load_dotenv  # deferred: keeps `import dslc` light
+    if _env_loaded.get(env_file) == key:
+        return
+    from dotenv import load_dotenv  # deferred: keeps `import dslc` light
 
-        load_dotenv(env_file, override=False)
-        _env_loaded[env_file] = key
+    load_dotenv(env_file, override=False)
+    _env_loaded[env_file] = key
 
 
 @dataclass(frozen=True)
@@ -170,15 +162,13 @@ def project_name(root: Path | None = None) -> str:
 
 
 def tracking_uri(root: Path | None = None) -> str:
-    """Return the MLflow tracking URI, always explicit (does not import mlflow).
-
-    ``MLFLOW_TRACKING_URI`` (after loading ``.env``) when set and non-empty, else the
-    embedded SQLite store ``sqlite:///<absolute root>/mlflow.db``. Never relative to the
-    working directory: MLflow's own default would give each notebook folder its own store.
+    """Return ``MLFLOW_TRACKING_URI`` (after loading ``.env``), else the embedded store
+    ``sqlite:///<absolute root>/mlflow.db``; never relative to the working directory, where
+    MLflow's own default would give each notebook folder its own store. Imports no mlflow.
     """
     r = _root(root)
     load_env(r)
-    uri = os.environ.get(TRACKING_URI_ENV, "").strip()
+    uri = os.environ.get("MLFLOW_TRACKING_URI", "").strip()
     if uri:
         return uri
     return f"sqlite:///{(r / 'mlflow.db').as_posix()}"
@@ -189,7 +179,7 @@ def artifact_root(root: Path | None = None) -> str:
     return (_root(root) / "mlartifacts").as_uri()
 
 
-def state_dir(root: Path | None = None) -> Path:
+def _state_dir(root: Path | None = None) -> Path:
     """Return ``<root>/.dslc`` (caches and locks), created on demand and git-ignored."""
     d = _root(root) / ".dslc"
     if not d.is_dir():

@@ -1,10 +1,12 @@
-"""Exceptions raised by dslc.
-
-Every dslc error carries a one-line message that says what is wrong and how to fix it,
-so the CLI (and a notebook) can show it without a traceback.
-"""
+"""Exceptions raised by dslc: one line says what is wrong and how to fix it (no traceback)."""
 
 from __future__ import annotations
+
+__all__ = [
+    "AssumptionError", "CatalogError", "ConfigError", "DatasetNotFoundError", "DslcError",
+    "FormatError", "LocationError", "ProjectNotFoundError", "RawDataWriteError",
+    "ReportError", "SpecialFileError", "SqlError", "UnsafePathError",
+]  # fmt: skip
 
 
 class DslcError(Exception):

@@ -1,9 +1,4 @@
-"""Logging configured once: readable console lines, optional file, tqdm-friendly.
-
-Handlers dslc adds to the root logger carry a marker attribute instead of being found by
-class, because ``importlib.reload`` in a notebook makes a new class and ``isinstance``
-would miss the old handler and stack a duplicate.
-"""
+"""Logging configured once: readable console lines, optional file, tqdm-friendly."""
 
 from __future__ import annotations
 
@@ -13,53 +8,38 @@ import sys
 import threading
 from pathlib import Path
 
-from .errors import ConfigError
+from .errors import ConfigError, ProjectNotFoundError
 
-LEVEL_ENV = "DSLC_LOG_LEVEL"
-FILE_ENV = "DSLC_LOG_FILE"
+__all__ = ["get_logger", "setup_logging"]
+
+_LEVEL_ENV = "DSLC_LOG_LEVEL"
+_FILE_ENV = "DSLC_LOG_FILE"
+# dslc's handlers carry this attribute: after importlib.reload (a notebook) their class is
+# a new one, and isinstance would miss the old handler and stack a duplicate.
 _MARK = "_dslc_handler"
 _CONSOLE_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 _FILE_FORMAT = "%(asctime)s %(levelname)-7s %(name)s [%(process)d]: %(message)s"
-_LEVELS = {"CRITICAL", "ERROR", "WARNING", "WARN", "INFO", "DEBUG", "NOTSET"}
 # Chatty at INFO/DEBUG and rarely what a data scientist wants to read.
-NOISY_LOGGERS = (
-    "alembic",
-    "asyncio",
-    "boto3",
-    "botocore",
-    "fsspec",
-    "git",
-    "httpx",
-    "matplotlib",
-    "mlflow",
-    "numexpr",
-    "PIL",
-    "s3fs",
-    "s3transfer",
-    "sqlalchemy",
-    "urllib3",
-)
+_NOISY_LOGGERS = (
+    "alembic", "asyncio", "boto3", "botocore", "fsspec", "git", "httpx", "matplotlib", "mlflow",
+    "numexpr", "PIL", "s3fs", "s3transfer", "sqlalchemy", "urllib3",
+)  # fmt: skip
 _lock = threading.Lock()
 
 
 class _ConsoleHandler(logging.Handler):
-    """Writes to the *current* ``sys.stderr`` (notebooks and pytest swap it), via tqdm.
-
-    When tqdm is loaded, ``tqdm.write`` clears and redraws active progress bars so log
-    lines do not tear them.
-    """
+    """Writes to the *current* ``sys.stderr`` (notebooks and pytest swap it), through
+    ``tqdm.write`` when tqdm is loaded, so log lines do not tear progress bars."""
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
             msg = self.format(record)
-            stream = sys.stderr
-            tqdm_mod = sys.modules.get("tqdm")  # only if the user already imported it
-            write = getattr(getattr(tqdm_mod, "tqdm", None), "write", None)
-            if write is not None:
-                write(msg, file=stream)
+            tqdm = getattr(sys.modules.get("tqdm"), "tqdm", None)  # if the user imported it
+            if tqdm is not None:
+                tqdm.write(msg, file=sys.stderr)
             else:
-                stream.write(msg + "\n")
-                stream.flush()
+                sys.stderr.write(msg + "\n")
+                sys.stderr.flush()
         except RecursionError:
             raise
         except Exception:
@@ -84,14 +64,15 @@ def _parse_level(level: str | int, source: str = "") -> int:
     if isinstance(level, int) and not isinstance(level, bool):
         return level
     text = str(level).strip().upper()
-    if text.isdigit():
+    if text.isdecimal():  # not isdigit: int() refuses "²"
         return int(text)
-    if text not in _LEVELS:
+    number = logging.getLevelName(text)  # a known name's number, else the text "Level ..."
+    if not isinstance(number, int):
         raise ConfigError(
             f"unknown log level {str(level)[:40]!r}{source}; use one of DEBUG, INFO, WARNING, "
             "ERROR, CRITICAL"
         )
-    return logging.getLevelName(text) if text != "WARN" else logging.WARNING
+    return number
 
 
 def _resolve_log_file(log_file: str | Path, source: str = "") -> Path:
@@ -101,7 +82,6 @@ def _resolve_log_file(log_file: str | Path, source: str = "") -> Path:
     path = Path(text).expanduser()
     if not path.is_absolute():
         from .config import project_root
-        from .errors import ProjectNotFoundError
 
         try:
             base = project_root()
@@ -122,10 +102,6 @@ def _resolve_log_file(log_file: str | Path, source: str = "") -> Path:
     return path
 
 
-def _dslc_handlers(root: logging.Logger) -> list[logging.Handler]:
-    return [h for h in root.handlers if getattr(h, _MARK, False)]
-
-
 def setup_logging(
     level: str | int | None = None,
     log_file: str | Path | None = None,
@@ -141,23 +117,22 @@ def setup_logging(
             relative to the project root (the working directory outside a project).
         force: also remove handlers installed by others (like ``basicConfig(force=True)``).
 
-    Raises:
-        ConfigError: an unknown level, or a log file that cannot be written (checked now,
-            by opening it), in one line naming the variable it came from.
+    Raises ConfigError, in one line naming the variable it came from, on an unknown level
+    or a log file that cannot be written (checked now, by opening it).
     """
     if level is not None:
         lvl = _parse_level(level)
     else:
-        lvl = _parse_level(os.environ.get(LEVEL_ENV) or "INFO", f" (from {LEVEL_ENV})")
+        lvl = _parse_level(os.environ.get(_LEVEL_ENV) or "INFO", f" (from {_LEVEL_ENV})")
     if log_file is not None:
         file_path: Path | None = _resolve_log_file(log_file)
-    elif os.environ.get(FILE_ENV):
-        file_path = _resolve_log_file(os.environ[FILE_ENV], f" (from {FILE_ENV})")
+    elif os.environ.get(_FILE_ENV):
+        file_path = _resolve_log_file(os.environ[_FILE_ENV], f" (from {_FILE_ENV})")
     else:
         file_path = None
     root = logging.getLogger()
     with _lock:
-        for h in list(root.handlers) if force else _dslc_handlers(root):
+        for h in [h for h in root.handlers if force or getattr(h, _MARK, False)]:
             root.removeHandler(h)
             h.close()
         console = _ConsoleHandler()
@@ -171,33 +146,19 @@ def setup_logging(
             setattr(h, _MARK, True)
             root.addHandler(h)
         root.setLevel(lvl)
-        for name in NOISY_LOGGERS:
+        for name in _NOISY_LOGGERS:
             logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def _ensure_configured() -> None:
-    """Configure with defaults unless dslc or the application already configured logging."""
-    root = logging.getLogger()
-    if _dslc_handlers(root):
-        return
-    # Someone else (the application, a framework) owns logging: respect their setup.
-    if any(not _is_test_capture(h) for h in root.handlers):
-        return
-    setup_logging()
-
-
-def _is_test_capture(handler: logging.Handler) -> bool:
-    # pytest attaches capture handlers to the root; they do not print to the console.
-    return type(handler).__module__.startswith("_pytest")
-
-
 def get_logger(name: str | None = None) -> logging.Logger:
-    """Return a logger, configuring logging with defaults the first time.
+    """Return the logger ``name`` (default: the calling module's ``__name__``).
 
-    Args:
-        name: logger name; default the calling module's ``__name__``.
+    Configures logging with defaults unless the root logger has a handler already: dslc's
+    own, or the application's (its setup is respected). pytest's capture handlers, which
+    print nothing, do not count.
     """
     if name is None:
         name = sys._getframe(1).f_globals.get("__name__", "dslc")
-    _ensure_configured()
+    if all(type(h).__module__.startswith("_pytest") for h in logging.getLogger().handlers):
+        setup_logging()
     return logging.getLogger(name)

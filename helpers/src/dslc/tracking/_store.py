@@ -66,7 +66,7 @@ def store_lock(root: Path) -> Iterator[None]:
         raise MlflowMissingError(
             "filelock is not installed; install the tracking extra: pip install 'dslc[tracking]'"
         ) from exc
-    lock = FileLock(str(config.state_dir(root) / LOCK_NAME), timeout=LOCK_TIMEOUT_S)
+    lock = FileLock(str(config._state_dir(root) / LOCK_NAME), timeout=LOCK_TIMEOUT_S)
     try:
         lock.acquire()
     except Timeout as exc:
