@@ -1,11 +1,7 @@
 """The data catalog file (``data/catalog.yml``): its rules, reading, caching and rewriting.
 
-The YAML is read as untrusted data (:func:`_loader`); the rules of an entry are pydantic
-models (:func:`_schema`, imported on the first parse only); parent cycles are found by
-:mod:`graphlib`; each problem is one line naming the file and the line or entry and field.
-Parsed catalogs are kept in memory and in ``.dslc/catalog-cache.json``, keyed on the
-file's size, mtime, ctime and inode: a new process answers from that cache without
-importing PyYAML or pydantic (``benchmarks/bench_catalog.py`` measures what that buys).
+The YAML is untrusted data; an entry's rules are pydantic models, imported on the first
+parse only, so a process answering from the parse cache loads neither PyYAML nor pydantic.
 """
 
 from __future__ import annotations
@@ -15,7 +11,6 @@ import functools
 import graphlib
 import json
 import re
-import threading
 import time
 from collections.abc import Hashable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -154,10 +149,10 @@ def split_ref(ref: str) -> tuple[str, str | None]:
 
 @functools.cache
 def _loader() -> type[Any]:
-    """PyYAML's safe loader refusing deep nesting, aliases ("billion laughs"), merge and
-    duplicate keys (YAML keeps the last one silently). libyaml (``CSafeLoader``) parses, but
-    PyYAML's Python ``Composer`` composes: libyaml's recurses in C and crashes the
-    interpreter on input nested some ten thousand levels deep (a few hundred KB of ``[``).
+    """PyYAML's safe loader refusing deep nesting, aliases, merge and duplicate keys.
+
+    libyaml parses, but PyYAML's Python ``Composer`` composes: libyaml's recurses in C and
+    crashes the interpreter on input nested some ten thousand levels deep.
     """
     import yaml
     from yaml.composer import Composer, ComposerError
@@ -235,8 +230,7 @@ def _text(value: str, control: re.Pattern[str] = _CONTROL) -> str:
     return value.strip()
 
 
-def _lines(value: str) -> str:
-    return _text(value, _CONTROL_BUT_LINES)
+_lines = functools.partial(_text, control=_CONTROL_BUT_LINES)
 
 
 def _format(value: str) -> str:
@@ -423,8 +417,7 @@ def _check_graph(file: Path, entries: Mapping[str, DatasetEntry]) -> None:
 # --------------------------------------------------------------------------- caching
 
 Stamp = tuple[int, int, int, int]
-_memo: dict[Path, tuple[Stamp, dict[str, DatasetEntry]]] = {}
-_memo_lock = threading.Lock()
+_memo: dict[Path, tuple[Stamp, dict[str, DatasetEntry]]] = {}  # a dict's get and set are atomic
 
 
 def _stamp(file: Path) -> Stamp:
@@ -470,8 +463,7 @@ def _entries(file: Path, cache: Path | None) -> dict[str, DatasetEntry]:
         return {}
     except OSError as exc:
         raise CatalogError(f"cannot read {file}: {exc.strerror or exc}") from None
-    with _memo_lock:
-        hit = _memo.get(file)
+    hit = _memo.get(file)
     if hit is not None and hit[0] == stamp:
         return hit[1]
     key = [2, str(file), *stamp]  # 2: the version of the cache's layout
@@ -481,8 +473,7 @@ def _entries(file: Path, cache: Path | None) -> dict[str, DatasetEntry]:
         if not _recent(stamp):
             _store(key, cache, entries)
     if not _recent(stamp):
-        with _memo_lock:
-            _memo[file] = (stamp, entries)
+        _memo[file] = (stamp, entries)
     return entries
 
 
@@ -494,21 +485,13 @@ def cache_path(root: Path) -> Path:
 
 
 def read(file: Path, cache_file: Path | None = None) -> dict[str, DatasetEntry]:
-    """The valid catalog ``file`` (absent or empty: no entries), else one-line CatalogError.
-
-    ``cache_file`` (:func:`cache_path`) keeps the parsed catalog between processes.
-    """
+    """The valid catalog ``file`` (absent: no entries); ``cache_file`` is :func:`cache_path`."""
     return dict(_entries(file, cache_file))
 
 
 def get(file: Path, name: str, cache_file: Path | None = None) -> DatasetEntry | None:
     """The entry called ``name``, or None; as cheap as a ``stat`` once the file is parsed."""
     return _entries(file, cache_file).get(name)
-
-
-def names(file: Path, cache_file: Path | None = None) -> list[str]:
-    """The dataset names, in file order."""
-    return list(_entries(file, cache_file))
 
 
 def write(file: Path, entries: Mapping[str, DatasetEntry], cache_file: Path | None = None) -> None:
@@ -531,17 +514,12 @@ def write(file: Path, entries: Mapping[str, DatasetEntry], cache_file: Path | No
     # We know what the new file holds: remember it, so the next lookup does not parse it.
     # (The rename gave it a new inode, so no earlier parse can match its stamp.)
     stamp, frozen = _stamp(file), dict(entries)
-    with _memo_lock:
-        _memo[file] = (stamp, frozen)
+    _memo[file] = (stamp, frozen)
     _store([2, str(file), *stamp], cache_file, frozen)
 
 
 def locked(lock_file: Path) -> FileLock:
-    """``with locked(f):`` read, change, write the catalog, one process at a time.
-
-    Two runs saving different datasets at once would otherwise each drop the other's
-    fingerprint. ``f`` is in the project's ``.dslc``; filelock also works on Windows.
-    """
+    """``with locked(f):`` read, change, write; else two runs saving at once lose a change."""
     from filelock import FileLock
 
     Path(lock_file).parent.mkdir(parents=True, exist_ok=True)

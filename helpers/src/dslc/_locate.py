@@ -234,7 +234,7 @@ def _entry(ref: str, root: Path) -> tuple[DatasetEntry, Snapshot | None]:
     cat_file = config.paths(root).catalog
     entry = catalog.get(cat_file, name, catalog.cache_path(root))
     if entry is None:
-        raise _unknown(name, cat_file, catalog.names(cat_file, catalog.cache_path(root)))
+        raise _unknown(name, cat_file, list(catalog.read(cat_file, catalog.cache_path(root))))
     if snap is None:
         return entry, None
     if entry.sql is None:
