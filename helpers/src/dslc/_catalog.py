@@ -13,7 +13,7 @@ import json
 import re
 import time
 from collections.abc import Hashable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +34,6 @@ ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _CONTROL_BUT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _KINDS = {"file": "a file dataset", "sql": "a SQL source", "snapshot": "a snapshot"}
-_SQL = ("connection", "query", "table", "params", "chunksize")  # SqlSource's fields
 _OPTIONS = "must be a mapping of keyword arguments"
 _ENV = "must be the name of an environment variable (letters, digits, '_': WAREHOUSE_URL)"
 # What a field must be: the one-line message when its type or pattern is wrong.
@@ -144,9 +143,6 @@ def split_ref(ref: str) -> tuple[str, str | None]:
     return name, (snap if at else None)
 
 
-# --------------------------------------------------------------------------- reading YAML
-
-
 @functools.cache
 def _loader() -> type[Any]:
     """PyYAML's safe loader refusing deep nesting, aliases, merge and duplicate keys.
@@ -217,9 +213,8 @@ def _load_yaml(file: Path, size: int) -> Any:
         loader.dispose()
 
 
-# --------------------------------------------------------------------------- the rules
-# Plain functions that pydantic runs after its own type checks: a ValueError becomes one
-# line of CatalogError naming the entry and the field.
+# The rules' plain functions, which pydantic runs after its own type checks: a ValueError
+# becomes one line of CatalogError naming the entry and the field.
 
 
 def _text(value: str, control: re.Pattern[str] = _CONTROL) -> str:
@@ -392,7 +387,7 @@ def _from_yaml(name: str, raw: Mapping[str, Any]) -> DatasetEntry:
         location=f"sql://{raw['connection']}",
         description=raw.get("description"),
         load_options=raw.get("load_options", {}),
-        sql=SqlSource(**{k: raw[k] for k in _SQL if k in raw}),
+        sql=SqlSource(**{f.name: raw[f.name] for f in fields(SqlSource) if f.name in raw}),
         snapshots=tuple(Snapshot(**s) for s in raw.get("snapshots", ())),
     )
 
@@ -414,40 +409,43 @@ def _check_graph(file: Path, entries: Mapping[str, DatasetEntry]) -> None:
         ) from None
 
 
-# --------------------------------------------------------------------------- caching
-
-Stamp = tuple[int, int, int, int]
-_memo: dict[Path, tuple[Stamp, dict[str, DatasetEntry]]] = {}  # a dict's get and set are atomic
+Stamp = tuple[int, str, int, int, int, int]
+_memo: dict[str, tuple[Stamp, dict[str, DatasetEntry]]] = {}  # a dict's get and set are atomic
 
 
 def _stamp(file: Path) -> Stamp:
+    """What a parse is kept under: the cache's layout version, the file and its stat."""
     st = file.stat()
-    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+    return (2, str(file), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
 
 
 def _recent(stamp: Stamp) -> bool:
     """Modified so recently that a second write in the same timestamp tick could hide."""
-    coarse = stamp[1] % 1_000_000_000 == 0  # FAT, HFS+, some NFS: 1-2 s timestamps
-    return time.time_ns() - stamp[1] < (2_000_000_000 if coarse else 50_000_000)
+    coarse = stamp[3] % 1_000_000_000 == 0  # FAT, HFS+, some NFS: 1-2 s timestamps
+    return time.time_ns() - stamp[3] < (2_000_000_000 if coarse else 50_000_000)
 
 
-def _cached(key: list[Any], cache: Path | None) -> dict[str, DatasetEntry] | None:
+def _cached(stamp: Stamp, cache: Path | None) -> dict[str, DatasetEntry] | None:
     try:
         doc = json.loads(cache.read_text(encoding="utf-8")) if cache else None
-        if doc and doc["key"] == key:
+        if doc and doc["key"] == list(stamp):
             return {name: _from_yaml(name, raw) for name, raw in doc["entries"].items()}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         pass  # damaged, or written by another version of dslc: parse the catalog
     return None
 
 
-def _store(key: list[Any], cache: Path | None, entries: Mapping[str, DatasetEntry]) -> None:
+def _remember(stamp: Stamp, entries: dict[str, DatasetEntry], cache: Path | None) -> None:
+    """Keep a parsed catalog in memory and, when ``cache`` is given, on disk."""
+    _memo[stamp[1]] = (stamp, entries)
+    if cache is None:
+        return
     raw = {name: e.to_yaml() for name, e in entries.items()}
     try:
-        text = json.dumps({"key": key, "entries": raw}, separators=(",", ":"))
+        text = json.dumps({"key": stamp, "entries": raw}, separators=(",", ":"))
         # Only what JSON gives back unchanged: dates, or keys that are not text, in an
         # entry's options would not be, and such a catalog is parsed in each process.
-        if cache is not None and json.loads(text)["entries"] == raw:
+        if json.loads(text)["entries"] == raw:
             cache.parent.mkdir(parents=True, exist_ok=True)
             atomic.write_text(cache, text)
     except (OSError, TypeError, ValueError):
@@ -463,17 +461,14 @@ def _entries(file: Path, cache: Path | None) -> dict[str, DatasetEntry]:
         return {}
     except OSError as exc:
         raise CatalogError(f"cannot read {file}: {exc.strerror or exc}") from None
-    hit = _memo.get(file)
-    if hit is not None and hit[0] == stamp:
+    if (hit := _memo.get(str(file))) and hit[0] == stamp:
         return hit[1]
-    key = [2, str(file), *stamp]  # 2: the version of the cache's layout
-    entries = _cached(key, cache)
-    if entries is None:
-        entries = _validate(file, _load_yaml(file, stamp[0]))
-        if not _recent(stamp):
-            _store(key, cache, entries)
+    if (entries := _cached(stamp, cache)) is not None:
+        cache = None  # nothing new to store there
+    else:
+        entries = _validate(file, _load_yaml(file, stamp[2]))
     if not _recent(stamp):
-        _memo[file] = (stamp, entries)
+        _remember(stamp, entries, cache)
     return entries
 
 
@@ -498,7 +493,6 @@ def write(file: Path, entries: Mapping[str, DatasetEntry], cache_file: Path | No
     """Atomically rewrite the catalog with ``entries`` (keeping the leading comments)."""
     import yaml
 
-    file = Path(file)
     _check_graph(file, entries)
     try:
         lines = file.read_text(encoding="utf-8").splitlines(keepends=True)
@@ -513,9 +507,7 @@ def write(file: Path, entries: Mapping[str, DatasetEntry], cache_file: Path | No
     atomic.write_text(file, "".join(lines[:n]) + body)
     # We know what the new file holds: remember it, so the next lookup does not parse it.
     # (The rename gave it a new inode, so no earlier parse can match its stamp.)
-    stamp, frozen = _stamp(file), dict(entries)
-    _memo[file] = (stamp, frozen)
-    _store([2, str(file), *stamp], cache_file, frozen)
+    _remember(_stamp(file), dict(entries), cache_file)
 
 
 def locked(lock_file: Path) -> FileLock:
