@@ -110,12 +110,12 @@ class DatasetEntry:
 
     def snapshot(self, ref: str) -> Snapshot:
         """The snapshot called ``ref`` (an id, or ``latest``); CatalogError if there is none."""
-        found = [s for s in self.snapshots if s.id == ref] or self.snapshots[-1:]
-        if found and (ref == "latest" or found[0].id == ref):
-            return found[0]
         if not self.snapshots:
             raise CatalogError(f"dataset {self.name!r} has no snapshot yet; take one with "
                                f"`dslc data snapshot {self.name}`")  # fmt: skip
+        found = {"latest": self.snapshots[-1], **{s.id: s for s in self.snapshots}}
+        if ref in found:
+            return found[ref]
         ids = ", ".join(s.id for s in self.snapshots[-5:])
         raise CatalogError(
             f"dataset {self.name!r} has no snapshot {ref!r} (latest: {ids}); use "
