@@ -1,11 +1,7 @@
 """The data catalog file (``data/catalog.yml``): its rules, reading, caching and rewriting.
 
-The YAML is read as untrusted data (:func:`_loader`); the rules of an entry are pydantic
-models (:func:`_schema`, imported on the first parse only); parent cycles are found by
-:mod:`graphlib`; each problem is one line naming the file and the line or entry and field.
-Parsed catalogs are kept in memory and in ``.dslc/catalog-cache.json``, keyed on the
-file's size, mtime, ctime and inode: a new process answers from that cache without
-importing PyYAML or pydantic (``benchmarks/bench_catalog.py`` measures what that buys).
+The YAML is untrusted data; an entry's rules are pydantic models, imported on the first
+parse only, so a process answering from the parse cache loads neither PyYAML nor pydantic.
 """
 
 from __future__ import annotations
@@ -15,10 +11,9 @@ import functools
 import graphlib
 import json
 import re
-import threading
 import time
 from collections.abc import Hashable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,7 +34,6 @@ ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _CONTROL_BUT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _KINDS = {"file": "a file dataset", "sql": "a SQL source", "snapshot": "a snapshot"}
-_SQL = ("connection", "query", "table", "params", "chunksize")  # SqlSource's fields
 _OPTIONS = "must be a mapping of keyword arguments"
 _ENV = "must be the name of an environment variable (letters, digits, '_': WAREHOUSE_URL)"
 # What a field must be: the one-line message when its type or pattern is wrong.
@@ -116,12 +110,12 @@ class DatasetEntry:
 
     def snapshot(self, ref: str) -> Snapshot:
         """The snapshot called ``ref`` (an id, or ``latest``); CatalogError if there is none."""
-        found = [s for s in self.snapshots if s.id == ref] or self.snapshots[-1:]
-        if found and (ref == "latest" or found[0].id == ref):
-            return found[0]
         if not self.snapshots:
             raise CatalogError(f"dataset {self.name!r} has no snapshot yet; take one with "
                                f"`dslc data snapshot {self.name}`")  # fmt: skip
+        found = {"latest": self.snapshots[-1], **{s.id: s for s in self.snapshots}}
+        if ref in found:
+            return found[ref]
         ids = ", ".join(s.id for s in self.snapshots[-5:])
         raise CatalogError(
             f"dataset {self.name!r} has no snapshot {ref!r} (latest: {ids}); use "
@@ -149,15 +143,12 @@ def split_ref(ref: str) -> tuple[str, str | None]:
     return name, (snap if at else None)
 
 
-# --------------------------------------------------------------------------- reading YAML
-
-
 @functools.cache
 def _loader() -> type[Any]:
-    """PyYAML's safe loader refusing deep nesting, aliases ("billion laughs"), merge and
-    duplicate keys (YAML keeps the last one silently). libyaml (``CSafeLoader``) parses, but
-    PyYAML's Python ``Composer`` composes: libyaml's recurses in C and crashes the
-    interpreter on input nested some ten thousand levels deep (a few hundred KB of ``[``).
+    """PyYAML's safe loader refusing deep nesting, aliases, merge and duplicate keys.
+
+    libyaml parses, but PyYAML's Python ``Composer`` composes: libyaml's recurses in C and
+    crashes the interpreter on input nested some ten thousand levels deep.
     """
     import yaml
     from yaml.composer import Composer, ComposerError
@@ -222,9 +213,8 @@ def _load_yaml(file: Path, size: int) -> Any:
         loader.dispose()
 
 
-# --------------------------------------------------------------------------- the rules
-# Plain functions that pydantic runs after its own type checks: a ValueError becomes one
-# line of CatalogError naming the entry and the field.
+# The rules' plain functions, which pydantic runs after its own type checks: a ValueError
+# becomes one line of CatalogError naming the entry and the field.
 
 
 def _text(value: str, control: re.Pattern[str] = _CONTROL) -> str:
@@ -235,8 +225,7 @@ def _text(value: str, control: re.Pattern[str] = _CONTROL) -> str:
     return value.strip()
 
 
-def _lines(value: str) -> str:
-    return _text(value, _CONTROL_BUT_LINES)
+_lines = functools.partial(_text, control=_CONTROL_BUT_LINES)
 
 
 def _format(value: str) -> str:
@@ -398,7 +387,7 @@ def _from_yaml(name: str, raw: Mapping[str, Any]) -> DatasetEntry:
         location=f"sql://{raw['connection']}",
         description=raw.get("description"),
         load_options=raw.get("load_options", {}),
-        sql=SqlSource(**{k: raw[k] for k in _SQL if k in raw}),
+        sql=SqlSource(**{f.name: raw[f.name] for f in fields(SqlSource) if f.name in raw}),
         snapshots=tuple(Snapshot(**s) for s in raw.get("snapshots", ())),
     )
 
@@ -420,41 +409,43 @@ def _check_graph(file: Path, entries: Mapping[str, DatasetEntry]) -> None:
         ) from None
 
 
-# --------------------------------------------------------------------------- caching
-
-Stamp = tuple[int, int, int, int]
-_memo: dict[Path, tuple[Stamp, dict[str, DatasetEntry]]] = {}
-_memo_lock = threading.Lock()
+Stamp = tuple[int, str, int, int, int, int]
+_memo: dict[str, tuple[Stamp, dict[str, DatasetEntry]]] = {}  # a dict's get and set are atomic
 
 
 def _stamp(file: Path) -> Stamp:
+    """What a parse is kept under: the cache's layout version, the file and its stat."""
     st = file.stat()
-    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+    return (2, str(file), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
 
 
 def _recent(stamp: Stamp) -> bool:
     """Modified so recently that a second write in the same timestamp tick could hide."""
-    coarse = stamp[1] % 1_000_000_000 == 0  # FAT, HFS+, some NFS: 1-2 s timestamps
-    return time.time_ns() - stamp[1] < (2_000_000_000 if coarse else 50_000_000)
+    coarse = stamp[3] % 1_000_000_000 == 0  # FAT, HFS+, some NFS: 1-2 s timestamps
+    return time.time_ns() - stamp[3] < (2_000_000_000 if coarse else 50_000_000)
 
 
-def _cached(key: list[Any], cache: Path | None) -> dict[str, DatasetEntry] | None:
+def _cached(stamp: Stamp, cache: Path | None) -> dict[str, DatasetEntry] | None:
     try:
         doc = json.loads(cache.read_text(encoding="utf-8")) if cache else None
-        if doc and doc["key"] == key:
+        if doc and doc["key"] == list(stamp):
             return {name: _from_yaml(name, raw) for name, raw in doc["entries"].items()}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         pass  # damaged, or written by another version of dslc: parse the catalog
     return None
 
 
-def _store(key: list[Any], cache: Path | None, entries: Mapping[str, DatasetEntry]) -> None:
+def _remember(stamp: Stamp, entries: dict[str, DatasetEntry], cache: Path | None) -> None:
+    """Keep a parsed catalog in memory and, when ``cache`` is given, on disk."""
+    _memo[stamp[1]] = (stamp, entries)
+    if cache is None:
+        return
     raw = {name: e.to_yaml() for name, e in entries.items()}
     try:
-        text = json.dumps({"key": key, "entries": raw}, separators=(",", ":"))
+        text = json.dumps({"key": stamp, "entries": raw}, separators=(",", ":"))
         # Only what JSON gives back unchanged: dates, or keys that are not text, in an
         # entry's options would not be, and such a catalog is parsed in each process.
-        if cache is not None and json.loads(text)["entries"] == raw:
+        if json.loads(text)["entries"] == raw:
             cache.parent.mkdir(parents=True, exist_ok=True)
             atomic.write_text(cache, text)
     except (OSError, TypeError, ValueError):
@@ -470,19 +461,14 @@ def _entries(file: Path, cache: Path | None) -> dict[str, DatasetEntry]:
         return {}
     except OSError as exc:
         raise CatalogError(f"cannot read {file}: {exc.strerror or exc}") from None
-    with _memo_lock:
-        hit = _memo.get(file)
-    if hit is not None and hit[0] == stamp:
+    if (hit := _memo.get(str(file))) and hit[0] == stamp:
         return hit[1]
-    key = [2, str(file), *stamp]  # 2: the version of the cache's layout
-    entries = _cached(key, cache)
-    if entries is None:
-        entries = _validate(file, _load_yaml(file, stamp[0]))
-        if not _recent(stamp):
-            _store(key, cache, entries)
+    if (entries := _cached(stamp, cache)) is not None:
+        cache = None  # nothing new to store there
+    else:
+        entries = _validate(file, _load_yaml(file, stamp[2]))
     if not _recent(stamp):
-        with _memo_lock:
-            _memo[file] = (stamp, entries)
+        _remember(stamp, entries, cache)
     return entries
 
 
@@ -494,10 +480,7 @@ def cache_path(root: Path) -> Path:
 
 
 def read(file: Path, cache_file: Path | None = None) -> dict[str, DatasetEntry]:
-    """The valid catalog ``file`` (absent or empty: no entries), else one-line CatalogError.
-
-    ``cache_file`` (:func:`cache_path`) keeps the parsed catalog between processes.
-    """
+    """The valid catalog ``file`` (absent: no entries); ``cache_file`` is :func:`cache_path`."""
     return dict(_entries(file, cache_file))
 
 
@@ -506,16 +489,10 @@ def get(file: Path, name: str, cache_file: Path | None = None) -> DatasetEntry |
     return _entries(file, cache_file).get(name)
 
 
-def names(file: Path, cache_file: Path | None = None) -> list[str]:
-    """The dataset names, in file order."""
-    return list(_entries(file, cache_file))
-
-
 def write(file: Path, entries: Mapping[str, DatasetEntry], cache_file: Path | None = None) -> None:
     """Atomically rewrite the catalog with ``entries`` (keeping the leading comments)."""
     import yaml
 
-    file = Path(file)
     _check_graph(file, entries)
     try:
         lines = file.read_text(encoding="utf-8").splitlines(keepends=True)
@@ -530,18 +507,11 @@ def write(file: Path, entries: Mapping[str, DatasetEntry], cache_file: Path | No
     atomic.write_text(file, "".join(lines[:n]) + body)
     # We know what the new file holds: remember it, so the next lookup does not parse it.
     # (The rename gave it a new inode, so no earlier parse can match its stamp.)
-    stamp, frozen = _stamp(file), dict(entries)
-    with _memo_lock:
-        _memo[file] = (stamp, frozen)
-    _store([2, str(file), *stamp], cache_file, frozen)
+    _remember(_stamp(file), dict(entries), cache_file)
 
 
 def locked(lock_file: Path) -> FileLock:
-    """``with locked(f):`` read, change, write the catalog, one process at a time.
-
-    Two runs saving different datasets at once would otherwise each drop the other's
-    fingerprint. ``f`` is in the project's ``.dslc``; filelock also works on Windows.
-    """
+    """``with locked(f):`` read, change, write; else two runs saving at once lose a change."""
     from filelock import FileLock
 
     Path(lock_file).parent.mkdir(parents=True, exist_ok=True)

@@ -1,10 +1,7 @@
 """Publish notebooks as self-contained HTML reports (``dslc report``).
 
-Notebooks whose metadata holds ``"dslc": {"publish": true, ...}`` are executed by nbclient
-in a fresh kernel and rendered by nbconvert's HTMLExporter into ``reports/<name>.html``,
-with an index. Pages load nothing (they are read offline and mailed): images and styles
-are embedded, formulas become MathML, which browsers draw, and the templates' CDN scripts
-are left out. The ``report`` extra is imported on use.
+nbclient executes them, nbconvert's HTMLExporter renders them. Pages load nothing (they
+are read offline and mailed), so formulas become MathML, which browsers draw themselves.
 """
 
 from __future__ import annotations
@@ -28,8 +25,6 @@ from . import _atomic as atomic
 from . import config
 from .errors import ReportError
 
-__all__ = ["DEFAULT_TIMEOUT", "INDEX", "Report", "build", "execute", "find", "render"]
-
 INDEX = "index.html"
 DEFAULT_TIMEOUT = 600  # seconds per cell
 # The page (nbconvert's "lab" page, dslc's header, no CDN scripts) and the index.
@@ -40,8 +35,7 @@ log = logging.getLogger(__name__)
 def _math_pattern(markdown: bool) -> re.Pattern[str]:
     r"""Formulas as Jupyter finds them: $$..$$, \[..\], \begin{env}..\end{env}, $..$, \(..\).
 
-    Markdown eats a backslash before brackets (so ``\\[``); its code comes first and stays
-    as written, as do escapes (``\$``). Inline formulas end at a blank line.
+    Markdown eats a backslash before brackets (so ``\\[``); its code and escapes stay.
     """
     b = r"\\\\" if markdown else r"\\"  # a backslash before brackets
     line = r"(?:[^\n]|\n(?![ \t]*\n))"  # any character, but no blank line
@@ -105,11 +99,7 @@ def _describe(path: Path, nb: Any, p: config.Paths) -> Report | None:
 
 
 def find(root: Path | None = None) -> list[Report]:
-    """Notebooks under ``notebooks/`` whose ``metadata.dslc.publish`` is true, by path.
-
-    Raises ReportError on a notebook that is not JSON, ``dslc`` metadata of a wrong type,
-    or two notebooks that would write the same page.
-    """
+    """Notebooks under ``notebooks/`` whose ``metadata.dslc.publish`` is true, by path."""
     p = config.paths(root)
     pages: dict[Path, Report] = {}
     for path in sorted(p.notebooks.rglob("*.ipynb")):
@@ -150,10 +140,7 @@ def _mathml(tex: str, *, display: bool) -> str:
 
 
 def _formulas(nb: Any, resources: Any) -> tuple[Any, Any]:
-    """nbconvert preprocessor: formulas in markdown and text/latex become placeholders.
-
-    Letters and digits, which markdown and escaping keep, for :func:`render` to replace.
-    """
+    """nbconvert preprocessor: formulas in markdown and text/latex become placeholders."""
     maths = resources["dslc_maths"]
 
     def placeholder(m: re.Match[str]) -> str:
@@ -173,11 +160,7 @@ def _formulas(nb: Any, resources: Any) -> tuple[Any, Any]:
 
 
 def execute(report: Report, *, timeout: int = DEFAULT_TIMEOUT, root: Path | None = None) -> Any:
-    """Run the notebook top to bottom in a fresh kernel; return the executed NotebookNode.
-
-    The kernel runs this interpreter, from the notebook's folder. Raises ReportError when
-    a cell raises or runs longer than ``timeout`` seconds, or the kernel dies.
-    """
+    """The notebook executed in a fresh kernel of this Python, from the notebook's folder."""
     _require()
     import nbformat
     from jupyter_client.kernelspec import KernelSpecManager
@@ -233,11 +216,7 @@ def execute(report: Report, *, timeout: int = DEFAULT_TIMEOUT, root: Path | None
 
 
 def render(report: Report, nb: Any, *, root: Path | None = None, provenance: str = "") -> str:
-    """The report page of an executed notebook: one HTML file, images embedded.
-
-    Cells tagged ``remove-cell``, ``remove-input`` or ``remove-output`` lose the cell,
-    its code or its outputs (Jupyter Book's names).
-    """
+    """The report page of an executed notebook: one HTML file, images embedded."""
     _require()
     from jinja2 import FileSystemLoader
     from nbconvert import HTMLExporter
@@ -258,7 +237,8 @@ def render(report: Report, nb: Any, *, root: Path | None = None, provenance: str
     exporter.register_preprocessor(_formulas, enabled=True)
     nb.metadata["title"] = report.title  # the page's <title>
     nb.metadata.pop("widgets", None)  # without their saved state, widgets show their text
-    token = f"dslc{secrets.token_hex(6)}m"  # what no page holds by chance
+    # Placeholders of letters and digits, which markdown and escaping keep and no page holds.
+    token = f"dslc{secrets.token_hex(6)}m"
     resources = {
         "metadata": {"name": report.notebook.stem, "path": str(report.notebook.parent)},
         "dslc": {
@@ -288,8 +268,7 @@ def build(
 ) -> list[Report]:
     """Execute and render every notebook marked for publishing, then write the index.
 
-    Raises ReportError when none is marked, the ``report`` extra is missing, or at the
-    first notebook that fails (its old page stays whole; the index is not written).
+    At the first notebook that fails, its old page stays whole and no index is written.
     """
     from jinja2 import Environment, FileSystemLoader
 
