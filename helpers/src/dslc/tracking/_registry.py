@@ -1,14 +1,7 @@
 """The model registry: register versions, and move the alias production follows.
 
-Serving and batch scoring load ``models:/<name>@champion``; nothing else decides what
-production runs. :func:`promote_if_better` moves the alias only when a new version beats
-the champion on the project's declared metric, :func:`promote` moves it by hand. The
-model name and the metric come from ``[tool.dslc]`` in the project's ``pyproject.toml``::
-
-    [tool.dslc]
-    model = "churn"
-    metric = "test_f1_macro"
-    higher_is_better = true
+Serving and batch scoring load ``models:/<name>@champion``; :func:`promote_if_better`
+moves it only when a new version beats the champion on the metric of ``[tool.dslc]``.
 """
 
 from __future__ import annotations

@@ -1,9 +1,5 @@
-"""``with tracking.run(...) as run:``: the life of one MLflow run.
-
-This module owns the lifecycle: start (naming, nesting, ending stale runs, start tags),
-finish (flush, error tag, final status) and the stack of live runs. What a run records is
-delegated: metrics to :mod:`._metrics`, params and tags to :mod:`._params`, datasets to
-:mod:`._datasets`, files and figures to :mod:`._writer`, models to :mod:`._models`.
+"""``with tracking.run(...) as run:``: the life of one MLflow run (start, nesting,
+stale runs, finish); what it records is delegated to the sibling modules.
 """
 
 from __future__ import annotations
@@ -54,15 +50,6 @@ def active() -> Run | None:
     return stack[-1] if stack else None
 
 
-class _Parts:
-    """What a run writes through, once its MLflow run exists."""
-
-    def __init__(self, writer: RunWriter, redactor: Redactor, root: Path) -> None:
-        self.writer = writer
-        self.metrics = MetricBuffer(writer, redactor)
-        self.datasets = DatasetRecorder(writer, redactor, root)
-
-
 class Run:
     """An MLflow run opened by :func:`dslc.tracking.run`; use it as a context manager.
 
@@ -70,6 +57,10 @@ class Run:
     :data:`~dslc.tracking._metrics.FLUSH_INTERVAL_S` seconds and whenever a full batch is
     waiting). Params and tags are sent at once, minus anything that looks secret.
     """
+
+    # Set when the MLflow run starts; _started() and _running() check that it has.
+    _metrics: MetricBuffer
+    _datasets: DatasetRecorder
 
     def __init__(
         self,
@@ -93,7 +84,7 @@ class Run:
         self._root = Path()
         self._redactor = Redactor()
         self._params = ParamsAndTags(self._redactor)
-        self._parts: _Parts | None = None  # set once the MLflow run exists
+        self._writer: RunWriter | None = None  # set once the MLflow run exists
         self._unsubscribe: Any = None
 
     # -- identity -------------------------------------------------------------------
@@ -101,7 +92,7 @@ class Run:
     @property
     def id(self) -> str:
         """The MLflow run id."""
-        return self._started().writer.run_id
+        return self._started().run_id
 
     @property
     def name(self) -> str:
@@ -120,7 +111,7 @@ class Run:
         return self._parent_id
 
     def __repr__(self) -> str:
-        run_id = self._parts.writer.run_id if self._parts else None
+        run_id = self._writer.run_id if self._writer else None
         return f"<dslc Run {self.name!r} id={run_id} state={self._state}>"
 
     # -- lifecycle ------------------------------------------------------------------
@@ -174,7 +165,9 @@ class Run:
         writer = RunWriter(
             MlflowClient(tracking_uri=store_uri), active_run.info.run_id, self._name, store_uri
         )
-        self._parts = _Parts(writer, self._redactor, root)
+        self._writer = writer
+        self._metrics = MetricBuffer(writer, self._redactor)
+        self._datasets = DatasetRecorder(writer, self._redactor, root)
         self._experiment_id, self._parent_id = exp_id, parent
         self._enter_live()
         try:
@@ -262,45 +255,35 @@ class Run:
 
     def _record_error(self, error: BaseException) -> None:
         try:
-            self._started().writer.set_tags({ERROR_TAG: error_text(error, self._redactor)})
+            self._started().set_tags({ERROR_TAG: error_text(error, self._redactor)})
         except Exception as exc:  # the status still has to be set
             warn("could not record the error of run %s: %s", self.name, exc)
 
     def _terminate(self, status: str) -> None:
-        mlflow = require_mlflow()
-        # Close runs started inside this one with plain mlflow and left open.
-        while (top := mlflow.active_run()) is not None and top.info.run_id != self.id:
-            if not self._is_descendant(top.data.tags.get(PARENT_TAG)):
-                break
-            warn("ending run %s, left open inside run %s", top.info.run_id, self.name)
-            mlflow.end_run("KILLED")
+        mlflow, client = require_mlflow(), self._started().client
+        # Still RUNNING: not ended by the user, so any run above it on MLflow's stack was
+        # started inside it with plain mlflow and left open.
+        if client.get_run(self.id).info.status == "RUNNING":
+            while (top := mlflow.active_run()) is not None and top.info.run_id != self.id:
+                warn("ending run %s, left open inside run %s", top.info.run_id, self.name)
+                mlflow.end_run("KILLED")
         top = mlflow.active_run()
         if top is not None and top.info.run_id == self.id:
             mlflow.end_run(status)
         else:  # the user ended it (or it was never on MLflow's stack): still set our status
-            self._started().writer.client.set_terminated(self.id, status)
+            client.set_terminated(self.id, status)
 
-    def _is_descendant(self, parent_id: str | None) -> bool:
-        client = self._started().writer.client
-        for _ in range(50):  # bounded walk up the parent chain
-            if parent_id is None:
-                return False
-            if parent_id == self.id:
-                return True
-            parent_id = client.get_run(parent_id).data.tags.get(PARENT_TAG)
-        return False
-
-    def _started(self) -> _Parts:
-        if self._parts is None:
+    def _started(self) -> RunWriter:
+        if self._writer is None:
             raise NoActiveRunError("this run has not started; use it as `with tracking.run():`")
-        return self._parts
+        return self._writer
 
-    def _running(self) -> _Parts:
-        if self._state != "running" or self._parts is None:
+    def _running(self) -> RunWriter:
+        if self._state != "running" or self._writer is None:
             raise NoActiveRunError(
                 f"run {self.name!r} is {self._state}; log inside its `with tracking.run()` block"
             )
-        return self._parts
+        return self._writer
 
     # -- metrics --------------------------------------------------------------------
 
@@ -310,14 +293,15 @@ class Run:
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         """Buffer several metrics at one step (same timestamp)."""
-        self._running().metrics.add(metrics, step)
+        self._running()
+        self._metrics.add(metrics, step)
 
     def flush(self) -> int:
         """Send buffered metrics now, in batches of MLflow's limit; return how many.
 
         On failure the unsent metrics stay buffered (a later flush retries them).
         """
-        return self._parts.metrics.flush() if self._parts is not None else 0
+        return self._metrics.flush() if self._writer is not None else 0
 
     # -- params and tags ------------------------------------------------------------
 
@@ -328,7 +312,7 @@ class Run:
         named in the ``dslc.withheld`` tag. Re-logging a param with the same value is a
         no-op; with a different value it raises (MLflow params are immutable).
         """
-        writer = self._running().writer
+        writer = self._running()
         self._params.send_params(writer, self._params.prepare_params(params, self.name))
 
     def log_param(self, key: str, value: Any) -> None:
@@ -337,7 +321,7 @@ class Run:
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         """Set tags (stringified), withholding secrets like :meth:`log_params`."""
-        self._params.send_tags(self._running().writer, tags)
+        self._params.send_tags(self._running(), tags)
 
     def set_tag(self, key: str, value: Any) -> None:
         """Set one tag (see :meth:`set_tags`)."""
@@ -347,14 +331,14 @@ class Run:
 
     def _on_dataset(self, use: DatasetUse) -> None:
         """Record a dataset loaded or saved through dslc.data (innermost live run only)."""
-        if self._state == "running" and not self._live_children and self._parts:
-            self._parts.datasets.record(use)
+        if self._state == "running" and not self._live_children:
+            self._datasets.record(use)
 
     # -- artifacts and models -------------------------------------------------------
 
     def log_artifact(self, local_path: str | Path, artifact_path: str | None = None) -> None:
         """Upload a file or a folder's content to the run's artifacts."""
-        self._running().writer.log_artifact(local_path, artifact_path)
+        self._running().log_artifact(local_path, artifact_path)
 
     def log_figure(
         self, figure: Any, artifact_file: str, *, save_to: str | Path | bool | None = None
@@ -365,7 +349,7 @@ class Run:
         (a folder or a file; relative to the project root) save it there. Returns the
         saved path, or None.
         """
-        return self._running().writer.log_figure(figure, artifact_file, save_to, self._root)
+        return self._running().log_figure(figure, artifact_file, save_to, self._root)
 
     def log_model(
         self,
@@ -385,7 +369,7 @@ class Run:
         ``extra_pip_requirements`` or ``conda_env`` say otherwise. ``flavor="pyfunc"``
         logs a ``PythonModel``. Extra keyword arguments go to the flavor's ``log_model``.
         """
-        writer = self._running().writer
+        writer = self._running()
         current = require_mlflow().active_run()
         if current is None or current.info.run_id != writer.run_id:
             raise TrackingError(

@@ -1,16 +1,9 @@
-"""A tracking server over HTTP: credentials, bounded retries, and a probe that fails fast.
+"""A tracking server over HTTP: credentials out of the URI, bounded retries, and a
+probe that fails in seconds (helpers/README.md, When tracking fails).
 
-Three things go wrong with MLflow's defaults against a team server:
-
-* MLflow retries a failing request 7 times with a backoff factor of 2: a server whose
-  API answers 500 fails a run only after about 4 minutes. dslc bounds the retries
-  (:data:`HTTP_DEFAULTS`, set only where the user set nothing), which still rides out a
-  dropped connection or a single 503.
-* ``/health`` answers even when the server's database is down, so the probe asks a real
-  API endpoint (searching experiments reads the database).
-* ``http://user:password@host`` in ``MLFLOW_TRACKING_URI``: dslc moves the credentials to
-  ``MLFLOW_TRACKING_USERNAME`` / ``MLFLOW_TRACKING_PASSWORD`` (MLflow's own variables; ones
-  already set win) and uses the URI without them, so it is never printed with them.
+The probe asks a real API endpoint because ``/health`` answers even when the server's
+database is down; it reads HTTP statuses itself because MLflow's client reports a 401
+with a JSON body like any other error.
 """
 
 from __future__ import annotations

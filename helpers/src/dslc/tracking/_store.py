@@ -1,15 +1,8 @@
 """The project's store: opened once under a file lock, and the experiment runs go to.
 
-MLflow's defaults are wrong for a project: with no URI it opens ``sqlite:///mlflow.db``
-relative to the working directory (a notebook in ``notebooks/`` gets its own store), and
-eight processes opening a brand-new SQLite store at once race in Alembic's migrations.
-So every entry point sets the URI explicitly (:func:`dslc.config.tracking_uri`) and the
-first open of a store, in any process of the project, happens under
-``<root>/.dslc/mlflow-store.lock``.
-
-MLflow gives the Default experiment (id 0) of a new SQLite store ``./mlruns/0`` of the
-folder that opened it; dslc never logs there by itself: its runs go to an experiment it
-creates with ``<root>/mlartifacts`` as artifact location.
+MLflow would open ``sqlite:///mlflow.db`` relative to the working directory, and parallel
+first opens of a new SQLite store race in its migrations: dslc sets the URI explicitly and
+opens a store first under ``<root>/.dslc/mlflow-store.lock``.
 """
 
 from __future__ import annotations
@@ -26,7 +19,6 @@ from urllib.parse import urlparse
 from .. import config
 from . import _server
 from ._errors import (
-    MlflowMissingError,
     StoreError,
     TrackingError,
     first_line,
@@ -60,12 +52,8 @@ def is_served(store_uri: str) -> bool:
 @contextlib.contextmanager
 def store_lock(root: Path) -> Iterator[None]:
     """The project's store lock, with a one-line error when waiting for it times out."""
-    try:
-        from filelock import FileLock, Timeout
-    except ImportError as exc:
-        raise MlflowMissingError(
-            "filelock is not installed; install the tracking extra: pip install 'dslc[tracking]'"
-        ) from exc
+    from filelock import FileLock, Timeout
+
     lock = FileLock(str(config.state_dir(root) / LOCK_NAME), timeout=LOCK_TIMEOUT_S)
     try:
         lock.acquire()
