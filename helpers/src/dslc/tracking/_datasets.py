@@ -75,9 +75,7 @@ def dataset_input(use: DatasetUse, redactor: Redactor) -> Any:
     from mlflow.entities import Dataset, DatasetInput, InputTag
 
     location = redactor.scrub(use.location)  # an URL may carry credentials
-    # `query` is new in DatasetUse (branch data): read it whether or not it exists yet.
-    query = getattr(use, "query", None)
-    query = redactor.scrub(query) if isinstance(query, str) else None
+    query = redactor.scrub(use.query) if use.query is not None else None
     source_type, source = source_of(location, query)
     profile = {"fingerprint": use.fingerprint, "format": use.format, "role": use.role}
     entity = Dataset(
@@ -93,27 +91,26 @@ def dataset_input(use: DatasetUse, redactor: Redactor) -> Any:
 class DatasetRecorder:
     """Records each distinct dataset use of one run once: an input, and a fingerprint tag."""
 
-    def __init__(self, writer: RunWriter, redactor: Redactor, root: Path | None = None) -> None:
+    def __init__(self, writer: RunWriter, redactor: Redactor, root: Path) -> None:
         self._writer = writer
         self._redactor = redactor
         self._root = root
-        self._seen: set[tuple[str, str | None, str, str, str | None]] = set()
+        self._seen: set[DatasetUse] = set()
         self._lock = threading.Lock()
 
     def record(self, use: DatasetUse) -> None:
         """Log ``use`` as a run input unless the same use was recorded already."""
-        name = self._redactor.scrub(display_name(use))
-        key = (name, use.fingerprint, use.role, use.location, getattr(use, "query", None))
         with self._lock:
-            if key in self._seen:
+            if use in self._seen:
                 return
-            self._seen.add(key)
+            self._seen.add(use)
         self._writer.client.log_inputs(
             self._writer.run_id, datasets=[dataset_input(use, self._redactor)]
         )
         if use.fingerprint:
+            name = self._redactor.scrub(display_name(use))
             self._writer.set_tags({fingerprint_tag(name): use.fingerprint})
-        if use.role == "input" and self._root is not None:
+        if use.role == "input":
             self._record_dvc_version(use)
 
     def _record_dvc_version(self, use: DatasetUse) -> None:
@@ -121,7 +118,6 @@ class DatasetRecorder:
         serves and ``dslc reproduce`` checks out again."""
         from .. import _dvc as dvc
 
-        assert self._root is not None
         if "://" in use.location or not dvc.enabled(self._root):
             return
         path = Path(use.location)

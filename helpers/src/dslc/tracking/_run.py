@@ -5,14 +5,14 @@ stale runs, finish); what it records is delegated to the sibling modules.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import config
 from .._secrets import Redactor, scrub_urls, secret_values
 from . import _models
-from ._context import Source, environment_tags, git_tags, run_name, source
+from ._context import Source, run_name, run_tags, source
 from ._datasets import DatasetRecorder
 from ._errors import NoActiveRunError, TrackingError, first_line, require_mlflow, warn
 from ._metrics import MetricBuffer
@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     from .._events import DatasetUse
 
 ERROR_TAG = "dslc.error"
-PARENT_TAG = "mlflow.parentRunId"
 MAX_ERROR_LEN = 1000
 MAX_TAG_LEN = 8000
 
@@ -53,14 +52,14 @@ def active() -> Run | None:
 class Run:
     """An MLflow run opened by :func:`dslc.tracking.run`; use it as a context manager.
 
-    Metrics are buffered and sent in batches (at the end, on errors, every
-    :data:`~dslc.tracking._metrics.FLUSH_INTERVAL_S` seconds and whenever a full batch is
-    waiting). Params and tags are sent at once, minus anything that looks secret.
+    Metrics are buffered and sent in batches; params and tags are sent at once, minus
+    anything that looks secret.
     """
 
     # Set when the MLflow run starts; _started() and _running() check that it has.
     _metrics: MetricBuffer
     _datasets: DatasetRecorder
+    _unsubscribe: Callable[[], None]
 
     def __init__(
         self,
@@ -85,7 +84,6 @@ class Run:
         self._redactor = Redactor()
         self._params = ParamsAndTags(self._redactor)
         self._writer: RunWriter | None = None  # set once the MLflow run exists
-        self._unsubscribe: Any = None
 
     # -- identity -------------------------------------------------------------------
 
@@ -196,10 +194,10 @@ class Run:
         return None
 
     def _start_tags(self, root: Path, src: Source) -> dict[str, str]:
-        tags = {**environment_tags(root, config.project_name(root), src), **git_tags(root)}
         # dslc's own tags skip the name rule ("mlflow.source.git.commit" is no secret) but
         # not the value check.
-        tags = {k: scrub_urls(v) for k, v in tags.items() if not self._redactor.leaks(v)}
+        found = run_tags(root, config.project_name(root), src)
+        tags = {k: scrub_urls(v) for k, v in found.items() if not self._redactor.leaks(v)}
         tags.update(self._params.filter_tags(self._initial_tags or {}))
         # Cut to MLflow's limit here: start_run does not cut tags as log_batch does.
         return {k: v[:MAX_TAG_LEN] for k, v in self._params.start_tags(tags).items()}
@@ -213,20 +211,6 @@ class Run:
             self._parent_run._live_children += 1
         self._unsubscribe = events.subscribe(self._on_dataset)
 
-    def _stop_listening(self) -> None:
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-            self._unsubscribe = None
-
-    def _leave_live(self) -> None:
-        self._state = "ended"
-        self._stop_listening()
-        stack = _live()
-        if self in stack:
-            stack.remove(self)
-        if self._parent_run is not None:
-            self._parent_run._live_children -= 1
-
     def _finish(self, exc: BaseException | None) -> None:
         """Flush, record any error, set the final status, leave the live stack."""
         if self._state != "running":
@@ -238,7 +222,7 @@ class Run:
             status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
         flush_error: TrackingError | None = None
         try:
-            self._stop_listening()  # no dataset events while closing
+            self._unsubscribe()  # no dataset events while closing
             try:
                 self.flush()
             except TrackingError as err:
@@ -249,7 +233,10 @@ class Run:
                 self._record_error(error)
             self._terminate(status)
         finally:
-            self._leave_live()
+            self._state = "ended"
+            _live().remove(self)
+            if self._parent_run is not None:
+                self._parent_run._live_children -= 1
         if flush_error is not None:
             raise flush_error
 
@@ -306,11 +293,9 @@ class Run:
     # -- params and tags ------------------------------------------------------------
 
     def log_params(self, params: Mapping[str, Any] | Any) -> None:
-        """Log params; nested mappings/dataclasses are flattened (``model.C``).
+        """Log params, flattened (``model.C``) and stringified; secrets are withheld.
 
-        Values are stringified. Secret-looking names and secret values are withheld and
-        named in the ``dslc.withheld`` tag. Re-logging a param with the same value is a
-        no-op; with a different value it raises (MLflow params are immutable).
+        Re-logging a param with the same value is a no-op, with another value an error.
         """
         writer = self._running()
         self._params.send_params(writer, self._params.prepare_params(params, self.name))
@@ -343,12 +328,8 @@ class Run:
     def log_figure(
         self, figure: Any, artifact_file: str, *, save_to: str | Path | bool | None = None
     ) -> Path | None:
-        """Log a matplotlib (or plotly) figure as ``artifact_file``, e.g. ``"roc.png"``.
-
-        With ``save_to=True`` also save it as ``reports/figures/<file name>``; with a path
-        (a folder or a file; relative to the project root) save it there. Returns the
-        saved path, or None.
-        """
+        """Log a matplotlib or plotly figure as ``artifact_file``, e.g. ``"roc.png"``;
+        ``save_to=True`` or a path also saves it (returns where, else None)."""
         return self._running().log_figure(figure, artifact_file, save_to, self._root)
 
     def log_model(
@@ -363,11 +344,8 @@ class Run:
     ) -> ModelInfo:
         """Log a model with ``mlflow.<flavor>.log_model``; returns its ``ModelInfo``.
 
-        Without ``signature``, one is inferred from ``input_example`` and the model's
-        predictions on it (one value per row: a column named ``prediction``). The
-        requirements are what loading the model imports, unless ``pip_requirements``,
-        ``extra_pip_requirements`` or ``conda_env`` say otherwise. ``flavor="pyfunc"``
-        logs a ``PythonModel``. Extra keyword arguments go to the flavor's ``log_model``.
+        The signature is inferred from ``input_example`` and the predictions on it, the
+        requirements from what loading the model imports (see :mod:`._models`).
         """
         writer = self._running()
         current = require_mlflow().active_run()
