@@ -13,12 +13,9 @@ from .. import config
 from .._secrets import Redactor, scrub_urls, secret_values
 from . import _models
 from ._context import Source, run_name, run_tags, source
-from ._datasets import DatasetRecorder
 from ._errors import NoActiveRunError, TrackingError, first_line, require_mlflow, warn
-from ._metrics import MetricBuffer
-from ._params import ParamsAndTags
+from ._record import DatasetRecorder, MetricBuffer, ParamsAndTags, RunWriter
 from ._store import ensure_store, experiment_id
-from ._writer import RunWriter
 
 if TYPE_CHECKING:
     from types import TracebackType
