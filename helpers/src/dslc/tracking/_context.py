@@ -55,17 +55,13 @@ def _notebook_path() -> str | None:
     return session if session.endswith(".ipynb") else None
 
 
-def _in_kernel() -> bool:
-    return "ipykernel" in sys.modules
-
-
 def source(root: Path) -> Source:
     """Describe the running program: script, module, notebook or ``python -c``."""
     notebook = _notebook_path()
     if notebook:
         path = Path(notebook)
         return Source(path.stem, _relative(path, root), "NOTEBOOK")
-    if _in_kernel():
+    if "ipykernel" in sys.modules:
         return Source("notebook", "notebook", "NOTEBOOK")
     argv0 = sys.argv[0] if sys.argv and sys.argv[0] else ""
     if argv0 == "-c":
@@ -79,12 +75,8 @@ def source(root: Path) -> Source:
 
 
 def entry_point(root: Path, src: Source) -> str | None:
-    """The command that started this program, as it can be run again from the root.
-
-    ``python -m pkg.mod args`` for a module, ``python <path from the root> args`` for a
-    script, the notebook's path for a notebook; None for ``python -c``, an interactive
-    session or a notebook whose path the front end does not tell.
-    """
+    """The command that started this program, to run it again from the root (``python -m
+    pkg.mod args``, ``python <path> args``, a notebook's path); None when there is none."""
     if src.kind == "NOTEBOOK":
         return src.name if src.name.endswith(".ipynb") else None
     argv = sys.argv if sys.argv else [""]
@@ -99,9 +91,9 @@ def entry_point(root: Path, src: Source) -> str | None:
     return shlex.join(command)
 
 
-def run_name(stem: str, now: datetime | None = None) -> str:
+def run_name(stem: str) -> str:
     """Readable default run name: ``<stem>-<YYYYmmdd-HHMMSS>`` in local time."""
-    return f"{stem}-{(now or datetime.now()):%Y%m%d-%H%M%S}"
+    return f"{stem}-{datetime.now():%Y%m%d-%H%M%S}"
 
 
 @lru_cache(maxsize=1)

@@ -45,12 +45,7 @@ def log_model(
     flavor: str,
     **kwargs: Any,
 ) -> ModelInfo:
-    """Log ``model`` with ``mlflow.<flavor>.log_model`` to the active MLflow run.
-
-    Without ``pip_requirements``, ``extra_pip_requirements`` or ``conda_env``, the model's
-    requirements are what loading it imports (:func:`model_requirements`), not every
-    package of the project's environment.
-    """
+    """Log ``model`` with ``mlflow.<flavor>.log_model`` to the active MLflow run."""
     module = _flavor(flavor)
     # MLflow would export the whole uv project (notebook and report tools included)
     # whenever it infers requirements; registering prints two lines of its own.
@@ -84,14 +79,8 @@ def log_model(
 def model_requirements(
     module: Any, model: Any, flavor: str, arguments: dict[str, Any]
 ) -> list[str] | None:
-    """The pip requirements of what loading ``model`` imports; None when that fails.
-
-    The model is saved to a scratch folder and MLflow's own inference loads it in a
-    subprocess and records the packages imported, with their installed versions. MLflow
-    would instead export every package of a uv project (notebook and report tools
-    included) when it finds one; dslc turns that off and drops the packages listed in
-    :data:`NOT_MODEL_REQUIREMENTS`.
-    """
+    """The pip requirements of what loading ``model`` imports (MLflow's inference, on a
+    scratch copy), minus :data:`NOT_MODEL_REQUIREMENTS`; None when that fails."""
     from mlflow.models import infer_pip_requirements
     from packaging.requirements import InvalidRequirement, Requirement
     from packaging.utils import canonicalize_name
@@ -125,13 +114,8 @@ def model_requirements(
 
 
 def installed_from(line: str) -> str:
-    """``name==version`` as ``name @ URL`` for a package installed from a URL (PEP 610).
-
-    dslc itself, in a generated project, comes from a git commit of the template, not from
-    an index: ``dslc==0.1.0`` would make every environment built for the model (``mlflow
-    models build-docker``, ``--env-manager virtualenv``) fail to install. Editable and
-    index installs keep the pin.
-    """
+    """``name==version`` as ``name @ URL`` for a package installed from a URL (PEP 610),
+    such as dslc from the template's git commit; editable and index installs keep the pin."""
     import importlib.metadata
     import json
 
@@ -204,12 +188,8 @@ def infer_signature(model: Any, input_example: Any) -> Any:
 
 
 def named_output(output: Any) -> Any:
-    """One prediction per row as a column named ``prediction`` (a Series keeps its name).
-
-    MLflow describes a 1-D array as an unnamed tensor, which ``mlflow.pyfunc.spark_udf``
-    maps to an array type, or to nothing for class labels (an object tensor); a named
-    column maps to the scalar Spark type of the predictions. Other outputs stay as they are.
-    """
+    """One prediction per row as a column named ``prediction`` (a Series keeps its name),
+    which ``mlflow.pyfunc.spark_udf`` maps to a scalar Spark type, unlike a 1-D tensor."""
     import numpy as np
     import pandas as pd
 

@@ -102,11 +102,7 @@ def as_mapping(obj: Any) -> Mapping[str, Any] | None:
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
     dump = getattr(obj, "model_dump", None)  # pydantic v2, without importing it
-    if callable(dump) and not isinstance(obj, type):
-        result = dump()
-        if isinstance(result, Mapping):
-            return result
-    return None
+    return dump() if callable(dump) and not isinstance(obj, type) else None
 
 
 def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
@@ -129,11 +125,8 @@ def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
 
 
 class ParamsAndTags:
-    """The params and tags of one run: what was sent, and what was withheld as secret.
-
-    Preparing is pure (it may run before the run exists); sending goes through a
-    :class:`RunWriter`. Every withheld name is listed in the ``dslc.withheld`` tag.
-    """
+    """The params and tags of one run: what was sent, and what was withheld as secret
+    (named in the ``dslc.withheld`` tag). Preparing may run before the run exists."""
 
     def __init__(self, redactor: Redactor) -> None:
         self._redactor = redactor
@@ -142,10 +135,8 @@ class ParamsAndTags:
         self._withheld_sent = ""  # value of the dslc.withheld tag already on the run
 
     def prepare_params(self, params: Mapping[str, Any] | Any, run_name: str) -> dict[str, str]:
-        """Flatten and stringify; drop secrets and params already sent with the same value.
-
-        Raises TrackingError when a param was sent before with another value.
-        """
+        """Flatten and stringify; drop secrets and params already sent with the same value
+        (another value: TrackingError)."""
         prepared: dict[str, str] = {}
         for key, text in self.filter_tags(flatten(params)).items():
             previous = self._params.get(key)
@@ -159,10 +150,7 @@ class ParamsAndTags:
         return prepared
 
     def filter_tags(self, tags: Mapping[str, Any]) -> dict[str, str]:
-        """Stringify, dropping (and noting) secret ones; URL credentials become ``***``.
-
-        Checked on the whole value, before MLflow cuts a long one.
-        """
+        """Stringify, dropping (and noting) secret ones; URL credentials become ``***``."""
         allowed: dict[str, str] = {}
         for key, value in tags.items():
             text = value if isinstance(value, str) else str(value)
@@ -343,11 +331,8 @@ def display_name(use: DatasetUse) -> str:
 
 
 def digest(fingerprint: str | None, query: str | None = None) -> str:
-    """MLflow digest from a dslc fingerprint ``"<algo>:<hex>"`` (hex part, first 36 chars).
-
-    A live SQL read has no fingerprint: its digest identifies the query (not the data),
-    so the MLflow UI tells two queries of one connection apart.
-    """
+    """MLflow digest from a dslc fingerprint ``"<algo>:<hex>"`` (hex part, first 36 chars);
+    for a live SQL read, which has none, a digest of the query."""
     if not fingerprint:
         if query:
             return "query-" + hashlib.sha256(query.encode()).hexdigest()[: MAX_DIGEST_LEN - 6]
@@ -356,11 +341,8 @@ def digest(fingerprint: str | None, query: str | None = None) -> str:
 
 
 def source_of(location: str, query: str | None = None) -> tuple[str, str]:
-    """MLflow source type and source JSON, shaped like MLflow's own dataset sources.
-
-    A SQL source (``sql://<CONNECTION_VARIABLE>``) is named by its connection variable
-    and its query, never by the URL the variable holds.
-    """
+    """MLflow source type and source JSON, shaped like MLflow's own dataset sources (a SQL
+    source by its connection variable and query, never the URL the variable holds)."""
     parsed = urlparse(location)
     scheme = parsed.scheme.lower()
     if scheme == "sql":

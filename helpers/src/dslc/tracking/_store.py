@@ -80,17 +80,10 @@ def store_lock(root: Path) -> Iterator[None]:
 
 
 def ensure_store(root: Path | None = None) -> str:
-    """Point mlflow at the project's store and make sure the store is usable.
+    """Point mlflow at the project's store and make sure it is usable; return its URI.
 
-    Creates and migrates an embedded (database) store on first use, under the project's
-    file lock so parallel first runs do not race; checks that an http(s) server answers
-    and that its API works.
-    Cheap after the first call in a process. Returns the tracking URI.
-
-    Raises:
-        StoreError: the store cannot be created, opened or is from an older MLflow.
-        TrackingServerUnreachable: the tracking server does not answer.
-        TrackingServerError: the tracking server answers with errors.
+    Creates and migrates a database store on first use, under the file lock; probes an
+    http(s) server. Cheap after the first call in a process.
     """
     r = config.project_root() if root is None else Path(root)
     store_uri = config.tracking_uri(r)
@@ -150,9 +143,8 @@ def experiment_id(name: str | None, root: Path, store_uri: str) -> str:
     """Return the id of the run's experiment, creating it if needed.
 
     ``name`` None means: ``MLFLOW_EXPERIMENT_ID`` / ``MLFLOW_EXPERIMENT_NAME`` when set
-    (``mlflow run`` sets the id), else the project name. A new experiment on a store that
-    no server manages gets ``<root>/mlartifacts`` as artifact location, so artifacts never
-    land under the working directory.
+    (``mlflow run`` sets the id), else the project name. Without a server, a new
+    experiment keeps its artifacts in ``<root>/mlartifacts``, not the working directory.
     """
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
@@ -163,19 +155,16 @@ def experiment_id(name: str | None, root: Path, store_uri: str) -> str:
         return _checked(mlflow_client.get_experiment(env_id), env_id, store_uri)
     name = name or default_experiment_name(root)
     exp = mlflow_client.get_experiment_by_name(name)
-    if exp is None and is_served(store_uri):
-        try:
-            mlflow_client.create_experiment(name)
+    if exp is None:
+        location = None if is_served(store_uri) else config.artifact_root(root)
+        try:  # the lock keeps the project's processes from racing on a SQLite store
+            with store_lock(root):
+                mlflow_client.create_experiment(name, artifact_location=location)
         except MlflowException as exc:  # created meanwhile by another client: fine
             if "RESOURCE_ALREADY_EXISTS" not in str(exc.error_code):
                 raise TrackingError(
                     f"cannot create experiment {name!r} on {store_uri}: {first_line(exc)}"
                 ) from exc
-        exp = mlflow_client.get_experiment_by_name(name)
-    elif exp is None:
-        with store_lock(root):  # double-checked: another process may have just created it
-            if mlflow_client.get_experiment_by_name(name) is None:
-                mlflow_client.create_experiment(name, artifact_location=config.artifact_root(root))
         exp = mlflow_client.get_experiment_by_name(name)
     return _checked(exp, name, store_uri)
 
@@ -226,13 +215,7 @@ def prepare_server(store_uri: str) -> str:
 
 
 def probe(store_uri: str, root: Path) -> None:
-    """Check within seconds that the server answers, and that its API works.
-
-    Raises:
-        TrackingServerUnreachable: no answer (after a few tries).
-        TrackingServerError: it answers, but with server errors, or is not MLflow.
-        TrackingError: it refuses the credentials.
-    """
+    """Check within seconds that the server answers, and that its API works."""
     base, env_file = store_uri.rstrip("/"), root / ".env"
     for path in ("/health", API_PATH):
         status = _get(base, path, env_file)
