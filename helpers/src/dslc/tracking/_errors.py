@@ -90,8 +90,13 @@ def _log(level: int, message: str, args: tuple[Any, ...]) -> None:
 
 
 @contextlib.contextmanager
-def quiet_logging() -> Iterator[None]:
-    """MLflow's loggers at WARNING, minus the known-useless warnings, for one call."""
+def quiet_mlflow() -> Iterator[None]:
+    """MLflow's loggers at WARNING, minus the known-useless warnings, for one call.
+
+    The "Successfully registered model ..." lines go to the ``sys.stderr`` of the moment,
+    which no log level controls: stderr is captured for the call, and every other line is
+    passed on afterwards.
+    """
     mlflow_logger = logging.getLogger("mlflow")
     level = mlflow_logger.level
     filters = [
@@ -101,8 +106,9 @@ def quiet_logging() -> Iterator[None]:
     mlflow_logger.setLevel(max(level, logging.WARNING))
     for logger, drop in filters:
         logger.addFilter(drop)
+    captured = io.StringIO()
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), contextlib.redirect_stderr(captured):
             # mlflow.models.utils compares DataFrame columns to a range (pandas 3 warns).
             warnings.filterwarnings("ignore", message="Operation with range is deprecated")
             yield
@@ -110,19 +116,5 @@ def quiet_logging() -> Iterator[None]:
         for logger, drop in filters:
             logger.removeFilter(drop)
         mlflow_logger.setLevel(level)
-
-
-@contextlib.contextmanager
-def quiet_events() -> Iterator[None]:
-    """No "Successfully registered model ..." lines during one call.
-
-    MLflow prints them to the ``sys.stderr`` of the moment, which no log level controls:
-    stderr is captured for the call, and every other line is passed on afterwards.
-    """
-    captured = io.StringIO()
-    try:
-        with contextlib.redirect_stderr(captured):
-            yield
-    finally:
         lines = captured.getvalue().splitlines(keepends=True)
         sys.stderr.write("".join(line for line in lines if not line.startswith(_EVENTS)))

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from unittest import mock
 
-from ._errors import TrackingError, first_line, info, quiet_events, quiet_logging, warn
+from ._errors import TrackingError, first_line, info, quiet_mlflow, warn
 
 if TYPE_CHECKING:
     from mlflow.models.model import ModelInfo
@@ -49,7 +49,7 @@ def log_model(
     module = _flavor(flavor)
     # MLflow would export the whole uv project (notebook and report tools included)
     # whenever it infers requirements; registering prints two lines of its own.
-    with quiet_logging(), quiet_events(), mock.patch.dict(os.environ, NO_UV_EXPORT):
+    with quiet_mlflow(), mock.patch.dict(os.environ, NO_UV_EXPORT):
         if signature is None and input_example is not None:
             signature = infer_signature(model, input_example)
         common = {"signature": signature, "input_example": input_example}

@@ -25,7 +25,6 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-from .. import config
 from .._events import DatasetUse
 from .._secrets import Redactor, scrub_urls
 from ._errors import TrackingError, first_line, warn
@@ -60,36 +59,6 @@ class RunWriter:
 
         if tags:
             self.log_batch(tags=[RunTag(k, v) for k, v in tags.items()])
-
-    def log_artifact(self, local_path: str | Path, artifact_path: str | None) -> None:
-        """Upload a file, or a folder's content, to the run's artifacts."""
-        path = Path(local_path)
-        if not path.exists():
-            raise TrackingError(f"cannot log artifact {path}: no such file or folder")
-        upload = self.client.log_artifacts if path.is_dir() else self.client.log_artifact
-        upload(self.run_id, str(path), artifact_path)
-
-    def log_figure(
-        self, figure: Any, artifact_file: str, save_to: str | Path | bool | None, root: Path
-    ) -> Path | None:
-        """Log a matplotlib or plotly figure; also save it when ``save_to`` says where."""
-        self.client.log_figure(self.run_id, figure, artifact_file)
-        if not save_to:
-            return None
-        name = Path(artifact_file).name
-        if save_to is True:
-            target = config.paths(root).figures / name
-        else:
-            target = Path(save_to) if Path(save_to).is_absolute() else root / save_to
-            target = target / name if target.is_dir() else target
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if hasattr(figure, "savefig"):  # matplotlib
-            figure.savefig(target)
-        elif target.suffix == ".html":  # plotly
-            figure.write_html(str(target))
-        else:
-            figure.write_image(str(target))
-        return target
 
 
 WITHHELD_TAG = "dslc.withheld"

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import config
 from .._secrets import scrub_urls
-from ._errors import TrackingError, first_line, info, quiet_events, require_mlflow
+from ._errors import TrackingError, first_line, info, quiet_mlflow, require_mlflow
 from ._run import active
 from ._store import client
 
@@ -87,7 +87,7 @@ def register(
     store = client()  # also points mlflow at the project's store
     mlflow = require_mlflow()
     try:
-        with quiet_events():  # MLflow prints two lines; dslc says it in one
+        with quiet_mlflow():  # MLflow prints two lines; dslc says it in one
             version: ModelVersion = mlflow.register_model(
                 uri, registered, tags={k: str(v) for k, v in tags.items()} if tags else None
             )

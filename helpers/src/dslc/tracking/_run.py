@@ -320,14 +320,35 @@ class Run:
 
     def log_artifact(self, local_path: str | Path, artifact_path: str | None = None) -> None:
         """Upload a file or a folder's content to the run's artifacts."""
-        self._running().log_artifact(local_path, artifact_path)
+        writer, path = self._running(), Path(local_path)
+        if not path.exists():
+            raise TrackingError(f"cannot log artifact {path}: no such file or folder")
+        upload = writer.client.log_artifacts if path.is_dir() else writer.client.log_artifact
+        upload(writer.run_id, str(path), artifact_path)
 
     def log_figure(
         self, figure: Any, artifact_file: str, *, save_to: str | Path | bool | None = None
     ) -> Path | None:
         """Log a matplotlib or plotly figure as ``artifact_file``, e.g. ``"roc.png"``;
         ``save_to=True`` or a path also saves it (returns where, else None)."""
-        return self._running().log_figure(figure, artifact_file, save_to, self._root)
+        writer = self._running()
+        writer.client.log_figure(writer.run_id, figure, artifact_file)
+        if not save_to:
+            return None
+        name = Path(artifact_file).name
+        if save_to is True:
+            target = config.paths(self._root).figures / name
+        else:
+            target = Path(save_to) if Path(save_to).is_absolute() else self._root / save_to
+            target = target / name if target.is_dir() else target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if hasattr(figure, "savefig"):  # matplotlib
+            figure.savefig(target)
+        elif target.suffix == ".html":  # plotly
+            figure.write_html(str(target))
+        else:
+            figure.write_image(str(target))
+        return target
 
     def log_model(
         self,

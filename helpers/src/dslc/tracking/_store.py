@@ -33,7 +33,7 @@ from ._errors import (
     TrackingServerError,
     TrackingServerUnreachable,
     first_line,
-    quiet_logging,
+    quiet_mlflow,
     require_mlflow,
 )
 
@@ -109,7 +109,7 @@ def _open(store_uri: str, root: Path) -> None:
     path = store_uri.split(":///", 1)[-1] if scheme(store_uri) == "sqlite" else ""
     new = bool(path) and not Path(path).exists()
     try:
-        with store_lock(root), quiet_logging():  # MLflow's INFO lines about its tables
+        with store_lock(root), quiet_mlflow():  # MLflow's INFO lines about its tables
             client = MlflowClient(tracking_uri=store_uri)
             client.search_experiments(max_results=1)
             client.search_registered_models(max_results=1)
