@@ -200,9 +200,8 @@ def _refused(exc: Exception) -> bool:
 class MetricBuffer:
     """Metric values of one run waiting to be sent, in the order they were logged.
 
-    A value MLflow would refuse is dropped where it is logged, with one warning per name;
-    the others are kept. Should the store still refuse a batch (another server's rules),
-    the batch is split until the refused values are isolated and dropped likewise.
+    A value MLflow would refuse is dropped alone, with one warning per name; a batch the
+    store still refuses (another server's rules) is split until the refused values are.
     """
 
     def __init__(self, writer: RunWriter, redactor: Redactor) -> None:
