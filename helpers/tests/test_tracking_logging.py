@@ -114,7 +114,7 @@ def test_the_metric_name_rule_is_mlflows() -> None:
     from mlflow.exceptions import MlflowException
     from mlflow.utils import validation
 
-    from dslc.tracking._metrics import refusal
+    from dslc.tracking._record import refusal
 
     validate = getattr(validation, "_validate_metric", None)
     if validate is None:

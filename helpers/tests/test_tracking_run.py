@@ -69,6 +69,23 @@ def test_nested_true_nests_under_a_foreign_run(tproj: Path) -> None:
     assert run_data(outer.info.run_id).info.status == "FINISHED"
 
 
+def test_plain_runs_left_open_inside_are_ended_and_a_run_ended_by_hand_keeps_its_status(
+    tproj: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("WARNING", logger="dslc.tracking"), tracking.run() as run:
+        left_open = mlflow.start_run(nested=True)  # never ended by the user
+    assert mlflow.active_run() is None
+    assert run_data(left_open.info.run_id).info.status == "KILLED"
+    assert run_data(run.id).info.status == "FINISHED"
+    assert any("left open inside" in r.getMessage() for r in caplog.records)
+
+    with pytest.raises(ValueError), tracking.run() as ended:
+        mlflow.end_run()  # the user ends dslc's run by hand, then the block fails
+        with mlflow.start_run():  # a run of its own, not inside dslc's: left alone
+            raise ValueError("boom")
+    assert run_data(ended.id).info.status == "FAILED"
+
+
 @pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 def test_git_and_environment_tags_from_python_c(project: Path, migrated_db: Path) -> None:
     shutil.copyfile(migrated_db, project / "mlflow.db")

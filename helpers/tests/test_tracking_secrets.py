@@ -25,7 +25,7 @@ from tracking_support import run_data  # noqa: E402
 from dslc import _events as events  # noqa: E402
 from dslc import _secrets as secrets  # noqa: E402
 from dslc import tracking  # noqa: E402
-from dslc.tracking import _datasets, _errors, _params, _run, _writer  # noqa: E402
+from dslc.tracking import _errors, _record, _run  # noqa: E402
 
 # -- the name rule ---------------------------------------------------------------------
 
@@ -190,8 +190,8 @@ def test_params_and_tags_never_send_a_secret(
 ) -> None:
     secret, variant = secret_variant
     recorder = _Recorder()
-    writer = _writer.RunWriter(recorder, "run-id", "run", "store")  # type: ignore[arg-type]
-    log = _params.ParamsAndTags(secrets.Redactor([secret]))
+    writer = _record.RunWriter(recorder, "run-id", "run", "store")  # type: ignore[arg-type]
+    log = _record.ParamsAndTags(secrets.Redactor([secret]))
     embedded = around + variant + around
     params, tags = dict(others), dict(others)
     if where == "param key":
@@ -219,7 +219,7 @@ def test_dataset_sources_never_carry_a_secret(secret_variant: tuple[str, str]) -
         f"s3://bucket/{token}/x.parquet",
         f"/data/raw/{token}.csv",
     ):
-        record = _datasets.dataset_input(
+        record = _record.dataset_input(
             events.DatasetUse(None, location, None, "csv", "input"), redactor
         )
         entity = record.dataset

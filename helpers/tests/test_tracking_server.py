@@ -29,7 +29,7 @@ mlflow = pytest.importorskip("mlflow", reason="mlflow not installed (dslc[tracki
 pytest.importorskip("filelock", reason="filelock not installed (dslc[tracking] extra)")
 
 from dslc import tracking  # noqa: E402
-from dslc.tracking import _server  # noqa: E402
+from dslc.tracking import _store  # noqa: E402
 
 API = "/api/2.0/mlflow/"
 # What a handler does with a request: (status, body), or None to drop the connection.
@@ -127,7 +127,7 @@ def test_health_ok_but_api_500_fails_fast_in_one_line(
     assert "\n" not in message and server.url in message and "HTTP 500" in message
     assert ".env" in message
     # Bounded: the probe's 4 attempts, and no run was ever started.
-    assert server.count(API) == len(_server.PROBE_BACKOFF_S) + 1
+    assert server.count(API) == len(_store.PROBE_BACKOFF_S) + 1
     assert server.count(f"{API}runs/create") == 0
 
 
@@ -366,6 +366,6 @@ def test_a_run_rides_out_transient_errors_and_fails_fast_on_persistent_ones(
     assert (
         2
         <= sent_to_the_failing_api
-        <= 1 + int(_server.HTTP_DEFAULTS["MLFLOW_HTTP_REQUEST_MAX_RETRIES"])
+        <= 1 + int(_store.HTTP_DEFAULTS["MLFLOW_HTTP_REQUEST_MAX_RETRIES"])
     )
     assert tracking.client().get_run(failing.id).data.metrics == {"m": 1.0}  # sent at the end

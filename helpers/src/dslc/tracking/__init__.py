@@ -1,42 +1,9 @@
 """MLflow tracking wired to the project: one store, readable runs, batched metrics.
 
-Typical use, from ``src/`` or a notebook::
-
-    from dslc import tracking
-
-    with tracking.run(params={"model": {"C": 1.0}}) as run:
-        for epoch in range(100):
-            run.log_metric("loss", loss, step=epoch)
-        run.log_figure(fig, "roc.png")
-        info = run.log_model(model, name="model", input_example=X[:5])
-    version = tracking.register(info)  # name: `model` under [tool.dslc]
-    print(tracking.promote_if_better(version))  # @champion moves only if it is better
-
-What dslc adds to plain MLflow:
-
-* The tracking URI is always explicit (:func:`dslc.config.tracking_uri`):
-  ``MLFLOW_TRACKING_URI`` from the environment or the project's ``.env``, else
-  ``sqlite:///<project root>/mlflow.db``, whatever the working directory. Experiments dslc
-  creates on a store without a server keep artifacts in ``<root>/mlartifacts``.
-* The store is created and migrated once, under ``<root>/.dslc/mlflow-store.lock``, so
-  parallel first runs do not race in MLflow's migrations.
-* Runs are named ``<script or notebook>-<YYYYmmdd-HHMMSS>``; a run opened inside another
-  ``with tracking.run()`` nests under it; an MLflow run left active outside any live
-  ``with`` (a notebook cell that raised after ``mlflow.start_run()``) is ended as KILLED
-  with a warning. ``nested=True`` nests under such a run instead.
-* Tags: git commit, branch and dirty state (from the project root, so notebooks and
-  ``python -c`` get them too), Python, dslc and key package versions, the source, and the
-  fingerprint of every dataset loaded or saved through :mod:`dslc.data` (also logged as
-  run inputs whose digest is dslc's full-content fingerprint).
-* Metrics are buffered and sent with ``log_batch``; a metric MLflow would refuse is
-  dropped with a warning naming it. A failing run keeps everything logged, is marked
-  FAILED and gets a ``dslc.error`` tag.
-* Params and tags that look secret are never sent (see :mod:`dslc._secrets`); the
-  ``dslc.withheld`` tag names them.
-
-The experiment defaults to ``MLFLOW_EXPERIMENT_ID`` / ``MLFLOW_EXPERIMENT_NAME`` when set
-(``mlflow run`` sets the id), else the project name. Importing this module does not import
-mlflow; the first run does.
+``with tracking.run(params=...) as run:`` opens a run; ``tracking.register`` and
+``tracking.promote_if_better`` keep ``models:/<name>@champion`` on the best version.
+What dslc adds to plain MLflow is described in helpers/README.md (Tracking). Importing
+this module does not import mlflow; the first run does.
 """
 
 from __future__ import annotations
@@ -97,7 +64,8 @@ def run(
         name: run name; default ``<script or notebook stem>-<YYYYmmdd-HHMMSS>``.
         params: params to log at the start (nested mappings are flattened).
         tags: extra tags (secret-looking ones are withheld).
-        experiment: experiment name; default as described in the module docstring.
+        experiment: experiment name; default ``MLFLOW_EXPERIMENT_ID`` /
+            ``MLFLOW_EXPERIMENT_NAME`` when set, else the project name.
         nested: None nests under an enclosing ``tracking.run`` and ends a stale run;
             True also nests under a run started outside dslc; False refuses to nest.
     """

@@ -7,6 +7,7 @@ data scientists work. dslc derives them from the project root instead.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -24,15 +25,7 @@ from .. import _gitinfo as gitinfo
 # importing them would cost seconds.
 KEY_PACKAGES = ("mlflow", "pandas", "numpy", "scikit-learn")
 
-TAG_GIT_COMMIT = "mlflow.source.git.commit"
-TAG_GIT_BRANCH = "mlflow.source.git.branch"
-TAG_GIT_DIRTY = "dslc.git.dirty"
-TAG_GIT_CHANGES = "dslc.git.changes"
-_MAX_CHANGES_TAG = 4000  # characters; MLflow keeps tag values up to 8000
-TAG_SOURCE_NAME = "mlflow.source.name"
-TAG_SOURCE_TYPE = "mlflow.source.type"
-# The command that started the run, so it can be run again from the project root.
-TAG_ENTRY_POINT = "dslc.entry_point"
+MAX_CHANGES_TAG = 4000  # characters; MLflow keeps tag values up to 8000
 
 
 @dataclass(frozen=True)
@@ -62,17 +55,13 @@ def _notebook_path() -> str | None:
     return session if session.endswith(".ipynb") else None
 
 
-def _in_kernel() -> bool:
-    return "ipykernel" in sys.modules
-
-
 def source(root: Path) -> Source:
     """Describe the running program: script, module, notebook or ``python -c``."""
     notebook = _notebook_path()
     if notebook:
         path = Path(notebook)
         return Source(path.stem, _relative(path, root), "NOTEBOOK")
-    if _in_kernel():
+    if "ipykernel" in sys.modules:
         return Source("notebook", "notebook", "NOTEBOOK")
     argv0 = sys.argv[0] if sys.argv and sys.argv[0] else ""
     if argv0 == "-c":
@@ -86,12 +75,8 @@ def source(root: Path) -> Source:
 
 
 def entry_point(root: Path, src: Source) -> str | None:
-    """The command that started this program, as it can be run again from the root.
-
-    ``python -m pkg.mod args`` for a module, ``python <path from the root> args`` for a
-    script, the notebook's path for a notebook; None for ``python -c``, an interactive
-    session or a notebook whose path the front end does not tell.
-    """
+    """The command that started this program, to run it again from the root (``python -m
+    pkg.mod args``, ``python <path> args``, a notebook's path); None when there is none."""
     if src.kind == "NOTEBOOK":
         return src.name if src.name.endswith(".ipynb") else None
     argv = sys.argv if sys.argv else [""]
@@ -106,55 +91,43 @@ def entry_point(root: Path, src: Source) -> str | None:
     return shlex.join(command)
 
 
-def run_name(stem: str, now: datetime | None = None) -> str:
+def run_name(stem: str) -> str:
     """Readable default run name: ``<stem>-<YYYYmmdd-HHMMSS>`` in local time."""
-    return f"{stem}-{(now or datetime.now()):%Y%m%d-%H%M%S}"
+    return f"{stem}-{datetime.now():%Y%m%d-%H%M%S}"
 
 
 @lru_cache(maxsize=1)
-def package_versions() -> dict[str, str]:
-    """Installed versions of dslc and the key packages (those that are installed)."""
-    found: dict[str, str] = {}
+def package_tags() -> dict[str, str]:
+    """``dslc.version`` and ``dslc.pkg.<name>`` tags of the installed key packages."""
+    tags: dict[str, str] = {}
     for dist in ("dslc", *KEY_PACKAGES):
-        try:
-            found[dist] = version(dist)
-        except PackageNotFoundError:
-            continue
-    return found
-
-
-def git_tags(root: Path) -> dict[str, str]:
-    """Commit, branch and dirty flag of the project's repository (empty outside git)."""
-    state = gitinfo.git_state(root)
-    if state is None:
-        return {}
-    tags = {TAG_GIT_COMMIT: state.commit, TAG_GIT_DIRTY: str(state.dirty).lower()}
-    if state.changed:
-        # Which files differed from the commit: `dslc reproduce` accepts a run whose only
-        # changes were data bookkeeping (dvc.lock, *.dvc, the catalog). Too many: not listed.
-        listed = json.dumps(list(state.changed))
-        tags[TAG_GIT_CHANGES] = listed if len(listed) <= _MAX_CHANGES_TAG else "many"
-    if state.branch:
-        tags[TAG_GIT_BRANCH] = state.branch
+        with contextlib.suppress(PackageNotFoundError):
+            tags["dslc.version" if dist == "dslc" else f"dslc.pkg.{dist}"] = version(dist)
     return tags
 
 
-def environment_tags(root: Path, project: str, src: Source) -> dict[str, str]:
-    """Tags describing the project, the source and the software environment."""
-    versions = package_versions()
-    tags = {
+def run_tags(root: Path, project: str, src: Source) -> dict[str, str]:
+    """Tags describing the project, the source, the software and the git state."""
+    found = {
         "dslc.project": project,
         "dslc.cwd": _relative(Path.cwd(), root) or ".",
         "dslc.python": platform.python_version(),
-        TAG_SOURCE_NAME: src.name,
-        TAG_SOURCE_TYPE: src.kind,
+        "mlflow.source.name": src.name,
+        "mlflow.source.type": src.kind,
+        **package_tags(),
     }
     command = entry_point(root, src)
     if command is not None:
-        tags[TAG_ENTRY_POINT] = command
-    if "dslc" in versions:
-        tags["dslc.version"] = versions["dslc"]
-    for dist in KEY_PACKAGES:
-        if dist in versions:
-            tags[f"dslc.pkg.{dist}"] = versions[dist]
-    return tags
+        found["dslc.entry_point"] = command
+    state = gitinfo.git_state(root)
+    if state is not None:
+        found["mlflow.source.git.commit"] = state.commit
+        found["dslc.git.dirty"] = str(state.dirty).lower()
+        if state.branch:
+            found["mlflow.source.git.branch"] = state.branch
+    if state is not None and state.changed:
+        # Which files differed from the commit: `dslc reproduce` accepts a run whose only
+        # changes were data bookkeeping (dvc.lock, *.dvc, the catalog). Too many: not listed.
+        listed = json.dumps(list(state.changed))
+        found["dslc.git.changes"] = listed if len(listed) <= MAX_CHANGES_TAG else "many"
+    return found

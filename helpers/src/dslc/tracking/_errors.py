@@ -1,9 +1,5 @@
-"""How :mod:`dslc.tracking` speaks: one-line errors, one line per step, MLflow kept quiet.
-
-Every error is a :class:`~dslc.errors.DslcError` with a single-line message, scrubbed of
-secrets. Logging a model makes MLflow log several INFO lines and registering one prints
-two lines of its own; dslc says each step in one line instead. The quieting applies for
-one call and is undone afterwards, so the user's own MLflow calls are untouched.
+"""How :mod:`dslc.tracking` speaks: one-line scrubbed errors, one line per step, and
+MLflow's own chatter muted for one call at a time.
 """
 
 from __future__ import annotations
@@ -39,7 +35,7 @@ class TrackingError(DslcError):
 
 
 class MlflowMissingError(TrackingError):
-    """mlflow (or filelock) is not installed: dslc's ``tracking`` extra is missing."""
+    """mlflow is not installed: dslc's ``tracking`` extra is missing."""
 
 
 class TrackingServerUnreachable(TrackingError):
@@ -93,26 +89,26 @@ def _log(level: int, message: str, args: tuple[Any, ...]) -> None:
     get_logger("dslc.tracking").log(level, "%s", scrub(message % args if args else message))
 
 
-class _DropMessage(logging.Filter):
-    def __init__(self, start: str) -> None:
-        super().__init__()
-        self._start = start
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith(self._start)
-
-
 @contextlib.contextmanager
-def quiet_logging() -> Iterator[None]:
-    """MLflow's loggers at WARNING, minus the known-useless warnings, for one call."""
+def quiet_mlflow() -> Iterator[None]:
+    """MLflow's loggers at WARNING, minus the known-useless warnings, for one call.
+
+    The "Successfully registered model ..." lines go to the ``sys.stderr`` of the moment,
+    which no log level controls: stderr is captured for the call, and every other line is
+    passed on afterwards.
+    """
     mlflow_logger = logging.getLogger("mlflow")
     level = mlflow_logger.level
-    filters = [(logging.getLogger(name), _DropMessage(start)) for name, start in _NOISE.items()]
+    filters = [
+        (logging.getLogger(name), lambda record, start=start: not str(record.msg).startswith(start))
+        for name, start in _NOISE.items()
+    ]
     mlflow_logger.setLevel(max(level, logging.WARNING))
     for logger, drop in filters:
         logger.addFilter(drop)
+    captured = io.StringIO()
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), contextlib.redirect_stderr(captured):
             # mlflow.models.utils compares DataFrame columns to a range (pandas 3 warns).
             warnings.filterwarnings("ignore", message="Operation with range is deprecated")
             yield
@@ -120,19 +116,5 @@ def quiet_logging() -> Iterator[None]:
         for logger, drop in filters:
             logger.removeFilter(drop)
         mlflow_logger.setLevel(level)
-
-
-@contextlib.contextmanager
-def quiet_events() -> Iterator[None]:
-    """No "Successfully registered model ..." lines during one call.
-
-    MLflow prints them to the ``sys.stderr`` of the moment, which no log level controls:
-    stderr is captured for the call, and every other line is passed on afterwards.
-    """
-    captured = io.StringIO()
-    try:
-        with contextlib.redirect_stderr(captured):
-            yield
-    finally:
         lines = captured.getvalue().splitlines(keepends=True)
         sys.stderr.write("".join(line for line in lines if not line.startswith(_EVENTS)))

@@ -1,47 +1,22 @@
 """Log models to a run: any scikit-learn estimator, with a signature from an example.
 
-How a scikit-learn model is serialized, and what that means for security
-------------------------------------------------------------------------
-MLflow 3 writes scikit-learn models with skops and refuses, at save time, any type that
-is not on skops' default allow-list: a ``RandomForestClassifier`` fails on
-``sklearn.tree._tree.Tree``, a pipeline calling the project's feature function on
-``<module>.features.add_area``. dslc therefore decides per model:
-
-1. **skops, trusting the types the model is made of.** dslc serializes the model with
-   skops, asks skops which types it would refuse (``skops.io.get_untrusted_types``),
-   checks that it loads back with exactly those, and passes them to MLflow as
-   ``skops_trusted_types``. MLflow writes that list into the model's ``MLmodel`` file and
-   loads with it. Tree ensembles, pipelines, ``ColumnTransformer``, ``OneHotEncoder`` and
-   ``FunctionTransformer`` calling a function of the project's package take this path.
-2. **cloudpickle, when skops cannot hold the model faithfully**: objects skops cannot
-   serialize (estimators keeping pandas objects, lambdas) and anything defined in
-   ``__main__`` (a notebook or a script), which skops records by name only, so it would
-   not load in another process; cloudpickle stores such code by value.
-
-Security meaning, for both: loading a model can run code from the model's artifacts.
-The skops allow-list is read from the model's own ``MLmodel``, so it guards against a
-tampered model file, not against whoever can write the artifact store; a cloudpickle
-file runs arbitrary code by design. The artifact store (the project's ``mlartifacts`` or
-the team server's) is therefore a trust boundary: load models only from a store whose
-write access you control, never a model file from elsewhere. What skops adds is an
-artifact that is not a pickle and whose types can be listed before loading:
-``skops.io.get_untrusted_types(file="model.skops")``. An explicit
-``serialization_format=`` or ``skops_trusted_types=`` passed to ``log_model`` wins.
+Each scikit-learn model is stored with skops, trusting exactly the types it is made of,
+or with cloudpickle when skops cannot hold it faithfully; helpers/README.md (Models)
+says why and what that means for security.
 """
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import inspect
 import os
 import tempfile
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from unittest import mock
 
-from ._errors import TrackingError, first_line, info, quiet_events, quiet_logging, warn
+from ._errors import TrackingError, first_line, info, quiet_mlflow, warn
 
 if TYPE_CHECKING:
     from mlflow.models.model import ModelInfo
@@ -49,6 +24,7 @@ if TYPE_CHECKING:
 # The name of the output column of a model predicting one value per row.
 PREDICTION = "prediction"
 
+NO_UV_EXPORT = {"MLFLOW_UV_AUTO_DETECT": "false"}
 # Arguments by which the caller decides the model's environment: dslc then infers nothing.
 _ENVIRONMENT_ARGS = frozenset({"pip_requirements", "extra_pip_requirements", "conda_env"})
 # Packages that libraries import whenever they are installed, so that MLflow's inference
@@ -69,14 +45,11 @@ def log_model(
     flavor: str,
     **kwargs: Any,
 ) -> ModelInfo:
-    """Log ``model`` with ``mlflow.<flavor>.log_model`` to the active MLflow run.
-
-    Without ``pip_requirements``, ``extra_pip_requirements`` or ``conda_env``, the model's
-    requirements are what loading it imports (:func:`model_requirements`), not every
-    package of the project's environment.
-    """
+    """Log ``model`` with ``mlflow.<flavor>.log_model`` to the active MLflow run."""
     module = _flavor(flavor)
-    with quiet_logging():
+    # MLflow would export the whole uv project (notebook and report tools included)
+    # whenever it infers requirements; registering prints two lines of its own.
+    with quiet_mlflow(), mock.patch.dict(os.environ, NO_UV_EXPORT):
         if signature is None and input_example is not None:
             signature = infer_signature(model, input_example)
         common = {"signature": signature, "input_example": input_example}
@@ -88,24 +61,15 @@ def log_model(
             requirements = model_requirements(module, model, flavor, {**common, **kwargs})
             if requirements is not None:
                 kwargs["pip_requirements"] = requirements
-        # MLflow would export the whole uv project (notebook and report tools included)
-        # whenever it has to infer requirements itself; registering prints two lines.
-        registering = kwargs.get("registered_model_name") is not None
-        with (
-            environment("MLFLOW_UV_AUTO_DETECT", "false"),
-            quiet_events() if registering else contextlib.nullcontext(),
-        ):
-            if flavor == "pyfunc":
-                logged: ModelInfo = module.log_model(
-                    name=name, python_model=model, **common, **kwargs
-                )
-            else:
-                logged = module.log_model(model, name=name, **common, **kwargs)
+        if flavor == "pyfunc":
+            logged: ModelInfo = module.log_model(name=name, python_model=model, **common, **kwargs)
+        else:
+            logged = module.log_model(model, name=name, **common, **kwargs)
     how = ", ".join(filter(None, [flavor, kwargs.get("serialization_format")]))
     registered = (
         f"; registered model {kwargs['registered_model_name']!r} version "
         f"{logged.registered_model_version}"
-        if registering
+        if kwargs.get("registered_model_name") is not None
         else ""
     )
     info("logged model %r (%s) to run %s%s", name, how, logged.run_id, registered)
@@ -115,14 +79,8 @@ def log_model(
 def model_requirements(
     module: Any, model: Any, flavor: str, arguments: dict[str, Any]
 ) -> list[str] | None:
-    """The pip requirements of what loading ``model`` imports; None when that fails.
-
-    The model is saved to a scratch folder and MLflow's own inference loads it in a
-    subprocess and records the packages imported, with their installed versions. MLflow
-    would instead export every package of a uv project (notebook and report tools
-    included) when it finds one; dslc turns that off and drops the packages listed in
-    :data:`NOT_MODEL_REQUIREMENTS`.
-    """
+    """The pip requirements of what loading ``model`` imports (MLflow's inference, on a
+    scratch copy), minus :data:`NOT_MODEL_REQUIREMENTS`; None when that fails."""
     from mlflow.models import infer_pip_requirements
     from packaging.requirements import InvalidRequirement, Requirement
     from packaging.utils import canonicalize_name
@@ -137,8 +95,7 @@ def model_requirements(
                 module.save_model(path, python_model=model, **save_args)
             else:
                 module.save_model(model, path, **save_args)
-            with environment("MLFLOW_UV_AUTO_DETECT", "false"):
-                found = infer_pip_requirements(path, getattr(module, "FLAVOR_NAME", flavor))
+            found = infer_pip_requirements(path, getattr(module, "FLAVOR_NAME", flavor))
         except Exception as exc:
             warn(
                 "could not infer the model's requirements (%s); MLflow's defaults apply",
@@ -157,13 +114,8 @@ def model_requirements(
 
 
 def installed_from(line: str) -> str:
-    """``name==version`` as ``name @ URL`` for a package installed from a URL (PEP 610).
-
-    dslc itself, in a generated project, comes from a git commit of the template, not from
-    an index: ``dslc==0.1.0`` would make every environment built for the model (``mlflow
-    models build-docker``, ``--env-manager virtualenv``) fail to install. Editable and
-    index installs keep the pin.
-    """
+    """``name==version`` as ``name @ URL`` for a package installed from a URL (PEP 610),
+    such as dslc from the template's git commit; editable and index installs keep the pin."""
     import importlib.metadata
     import json
 
@@ -236,12 +188,8 @@ def infer_signature(model: Any, input_example: Any) -> Any:
 
 
 def named_output(output: Any) -> Any:
-    """One prediction per row as a column named ``prediction`` (a Series keeps its name).
-
-    MLflow describes a 1-D array as an unnamed tensor, which ``mlflow.pyfunc.spark_udf``
-    maps to an array type, or to nothing for class labels (an object tensor); a named
-    column maps to the scalar Spark type of the predictions. Other outputs stay as they are.
-    """
+    """One prediction per row as a column named ``prediction`` (a Series keeps its name),
+    which ``mlflow.pyfunc.spark_udf`` maps to a scalar Spark type, unlike a 1-D tensor."""
     import numpy as np
     import pandas as pd
 
@@ -250,17 +198,3 @@ def named_output(output: Any) -> Any:
     if isinstance(output, np.ndarray) and output.ndim == 1:
         return pd.DataFrame({PREDICTION: output})
     return output
-
-
-@contextlib.contextmanager
-def environment(name: str, value: str) -> Iterator[None]:
-    """``os.environ[name] = value`` for one call (MLflow reads its settings from there)."""
-    saved = os.environ.get(name)
-    os.environ[name] = value
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = saved

@@ -1,14 +1,7 @@
 """The model registry: register versions, and move the alias production follows.
 
-Serving and batch scoring load ``models:/<name>@champion``; nothing else decides what
-production runs. :func:`promote_if_better` moves the alias only when a new version beats
-the champion on the project's declared metric, :func:`promote` moves it by hand. The
-model name and the metric come from ``[tool.dslc]`` in the project's ``pyproject.toml``::
-
-    [tool.dslc]
-    model = "churn"
-    metric = "test_f1_macro"
-    higher_is_better = true
+Serving and batch scoring load ``models:/<name>@champion``; :func:`promote_if_better`
+moves it only when a new version beats the champion on the metric of ``[tool.dslc]``.
 """
 
 from __future__ import annotations
@@ -16,12 +9,11 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import config
 from .._secrets import scrub_urls
-from ._errors import TrackingError, first_line, info, quiet_events, require_mlflow
+from ._errors import TrackingError, first_line, info, quiet_mlflow, require_mlflow
 from ._run import active
 from ._store import client
 
@@ -45,38 +37,29 @@ class Promotion:
         return self.reason
 
 
-def _pyproject(root: Path | None) -> Path:
-    return (root or config.project_root()) / "pyproject.toml"
-
-
-def model_name(name: str | None = None, root: Path | None = None) -> str:
+def model_name(name: str | None = None) -> str:
     """``name``, else ``model`` of ``[tool.dslc]``; a one-line error when neither is set."""
-    if name is None:
-        name = config.settings(root).get("model")
-        if not isinstance(name, str) or not name.strip():
-            raise TrackingError(
-                f'no registered model name: pass name=..., or set model = "<name>" under '
-                f"[tool.dslc] in {_pyproject(root)}"
-            )
-    if not name.strip():
-        raise TrackingError("the registered model name is empty; give a name such as 'churn'")
+    name = config.settings().get("model") if name is None else name
+    if not isinstance(name, str) or not name.strip():
+        raise TrackingError(
+            f'no registered model name: pass name=..., or set model = "<name>" under '
+            f"[tool.dslc] in {config.project_root() / 'pyproject.toml'}"
+        )
     return name.strip()
 
 
-def declared_metric(root: Path | None = None) -> tuple[str, bool]:
+def declared_metric() -> tuple[str, bool]:
     """``(metric, higher_is_better)`` of ``[tool.dslc]``; one-line errors when missing."""
-    table = config.settings(root)
-    metric = table.get("metric")
+    table, where = config.settings(), config.project_root() / "pyproject.toml"
+    metric, higher = table.get("metric"), table.get("higher_is_better", True)
     if not isinstance(metric, str) or not metric.strip():
         raise TrackingError(
             f'no metric decides the champion: set metric = "<metric name>" under '
-            f"[tool.dslc] in {_pyproject(root)}, or pass metric=..."
+            f"[tool.dslc] in {where}, or pass metric=..."
         )
-    higher = table.get("higher_is_better", True)
     if not isinstance(higher, bool):
         raise TrackingError(
-            f"higher_is_better under [tool.dslc] in {_pyproject(root)} must be true or false, "
-            f"not {higher!r}"
+            f"higher_is_better under [tool.dslc] in {where} must be true or false, not {higher!r}"
         )
     return metric.strip(), higher
 
@@ -104,7 +87,7 @@ def register(
     store = client()  # also points mlflow at the project's store
     mlflow = require_mlflow()
     try:
-        with quiet_events():  # MLflow prints two lines; dslc says it in one
+        with quiet_mlflow():  # MLflow prints two lines; dslc says it in one
             version: ModelVersion = mlflow.register_model(
                 uri, registered, tags={k: str(v) for k, v in tags.items()} if tags else None
             )
@@ -163,50 +146,37 @@ def promote_if_better(
     champion; a version that does not beat the champion (a tie does not) leaves it in
     place. Raises a one-line TrackingError when a run lacks the metric.
     """
-    if metric is None:
-        metric, declared_higher = declared_metric()
-        higher = declared_higher if higher_is_better is None else higher_is_better
-    else:
-        higher = True if higher_is_better is None else higher_is_better
+    metric, higher = declared_metric() if metric is None else (metric, True)
+    if higher_is_better is not None:
+        higher = higher_is_better
     current = active()
     if current is not None:  # the metrics to compare may still be buffered
         current.flush()
     registered, store = model_name(name), client()
-    candidate = _version(store, registered, version)
-    previous = champion(registered, alias)
-    new_value = _run_metric(store, registered, candidate, metric)
-    if previous is None:
-        promote(candidate.version, registered, alias=alias)
+    new = _version(store, registered, version)
+    old = champion(registered, alias)
+    new_value = _run_metric(store, registered, new, metric)
+    if old is None:
+        promote(new.version, registered, alias=alias)
+        reason = f"the first {alias} ({metric} = {new_value:.6g})"
+        return Promotion(True, f"version {new.version} of {registered!r} is {reason}", new, None)
+    if str(old.version) == str(new.version):
+        reason = f"version {new.version} of {registered!r} is already {alias}"
+        return Promotion(False, reason, new, old)
+    old_value = _run_metric(store, registered, old, metric)
+    # NaN never wins, and anything beats a NaN champion; a tie keeps the champion.
+    better = new_value > old_value if higher else new_value < old_value
+    if not math.isnan(new_value) and (math.isnan(old_value) or better):
+        promote(new.version, registered, alias=alias)
         reason = (
-            f"version {candidate.version} of {registered!r} is the first {alias} "
-            f"({metric} = {new_value:.6g})"
+            f"version {old.version} -> {new.version} ({metric} {old_value:.6g} -> {new_value:.6g})"
         )
-        return Promotion(True, reason, candidate, None)
-    if str(previous.version) == str(candidate.version):
-        reason = f"version {candidate.version} of {registered!r} is already {alias}"
-        return Promotion(False, reason, candidate, previous)
-    old_value = _run_metric(store, registered, previous, metric)
-    if _beats(new_value, old_value, higher):
-        promote(candidate.version, registered, alias=alias)
-        reason = (
-            f"{alias} of {registered!r}: version {previous.version} -> {candidate.version} "
-            f"({metric} {old_value:.6g} -> {new_value:.6g})"
-        )
-        return Promotion(True, reason, candidate, previous)
-    word = "higher" if higher else "lower"
+        return Promotion(True, f"{alias} of {registered!r}: {reason}", new, old)
     reason = (
-        f"{alias} of {registered!r} stays version {previous.version}: version "
-        f"{candidate.version} has {metric} = {new_value:.6g}, not {word} than {old_value:.6g}"
+        f"{alias} of {registered!r} stays version {old.version}: version {new.version} has "
+        f"{metric} = {new_value:.6g}, not {'higher' if higher else 'lower'} than {old_value:.6g}"
     )
-    return Promotion(False, reason, candidate, previous)
-
-
-def _beats(new: float, old: float, higher: bool) -> bool:
-    if math.isnan(new):
-        return False
-    if math.isnan(old):
-        return True
-    return new > old if higher else new < old
+    return Promotion(False, reason, new, old)
 
 
 def _alias(alias: str) -> str:

@@ -1,28 +1,21 @@
-"""``with tracking.run(...) as run:``: the life of one MLflow run.
-
-This module owns the lifecycle: start (naming, nesting, ending stale runs, start tags),
-finish (flush, error tag, final status) and the stack of live runs. What a run records is
-delegated: metrics to :mod:`._metrics`, params and tags to :mod:`._params`, datasets to
-:mod:`._datasets`, files and figures to :mod:`._writer`, models to :mod:`._models`.
+"""``with tracking.run(...) as run:``: the life of one MLflow run (start, nesting,
+stale runs, finish); what it records is delegated to the sibling modules.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import config
 from .._secrets import Redactor, scrub_urls, secret_values
 from . import _models
-from ._context import Source, environment_tags, git_tags, run_name, source
-from ._datasets import DatasetRecorder
+from ._context import Source, run_name, run_tags, source
 from ._errors import NoActiveRunError, TrackingError, first_line, require_mlflow, warn
-from ._metrics import MetricBuffer
-from ._params import ParamsAndTags
+from ._record import DatasetRecorder, MetricBuffer, ParamsAndTags, RunWriter
 from ._store import ensure_store, experiment_id
-from ._writer import RunWriter
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -32,7 +25,6 @@ if TYPE_CHECKING:
     from .._events import DatasetUse
 
 ERROR_TAG = "dslc.error"
-PARENT_TAG = "mlflow.parentRunId"
 MAX_ERROR_LEN = 1000
 MAX_TAG_LEN = 8000
 
@@ -54,22 +46,17 @@ def active() -> Run | None:
     return stack[-1] if stack else None
 
 
-class _Parts:
-    """What a run writes through, once its MLflow run exists."""
-
-    def __init__(self, writer: RunWriter, redactor: Redactor, root: Path) -> None:
-        self.writer = writer
-        self.metrics = MetricBuffer(writer, redactor)
-        self.datasets = DatasetRecorder(writer, redactor, root)
-
-
 class Run:
     """An MLflow run opened by :func:`dslc.tracking.run`; use it as a context manager.
 
-    Metrics are buffered and sent in batches (at the end, on errors, every
-    :data:`~dslc.tracking._metrics.FLUSH_INTERVAL_S` seconds and whenever a full batch is
-    waiting). Params and tags are sent at once, minus anything that looks secret.
+    Metrics are buffered and sent in batches; params and tags are sent at once, minus
+    anything that looks secret.
     """
+
+    # Set when the MLflow run starts; _started() and _running() check that it has.
+    _metrics: MetricBuffer
+    _datasets: DatasetRecorder
+    _unsubscribe: Callable[[], None]
 
     def __init__(
         self,
@@ -93,15 +80,14 @@ class Run:
         self._root = Path()
         self._redactor = Redactor()
         self._params = ParamsAndTags(self._redactor)
-        self._parts: _Parts | None = None  # set once the MLflow run exists
-        self._unsubscribe: Any = None
+        self._writer: RunWriter | None = None  # set once the MLflow run exists
 
     # -- identity -------------------------------------------------------------------
 
     @property
     def id(self) -> str:
         """The MLflow run id."""
-        return self._started().writer.run_id
+        return self._started().run_id
 
     @property
     def name(self) -> str:
@@ -120,7 +106,7 @@ class Run:
         return self._parent_id
 
     def __repr__(self) -> str:
-        run_id = self._parts.writer.run_id if self._parts else None
+        run_id = self._writer.run_id if self._writer else None
         return f"<dslc Run {self.name!r} id={run_id} state={self._state}>"
 
     # -- lifecycle ------------------------------------------------------------------
@@ -174,7 +160,9 @@ class Run:
         writer = RunWriter(
             MlflowClient(tracking_uri=store_uri), active_run.info.run_id, self._name, store_uri
         )
-        self._parts = _Parts(writer, self._redactor, root)
+        self._writer = writer
+        self._metrics = MetricBuffer(writer, self._redactor)
+        self._datasets = DatasetRecorder(writer, self._redactor, root)
         self._experiment_id, self._parent_id = exp_id, parent
         self._enter_live()
         try:
@@ -203,10 +191,10 @@ class Run:
         return None
 
     def _start_tags(self, root: Path, src: Source) -> dict[str, str]:
-        tags = {**environment_tags(root, config.project_name(root), src), **git_tags(root)}
         # dslc's own tags skip the name rule ("mlflow.source.git.commit" is no secret) but
         # not the value check.
-        tags = {k: scrub_urls(v) for k, v in tags.items() if not self._redactor.leaks(v)}
+        found = run_tags(root, config.project_name(root), src)
+        tags = {k: scrub_urls(v) for k, v in found.items() if not self._redactor.leaks(v)}
         tags.update(self._params.filter_tags(self._initial_tags or {}))
         # Cut to MLflow's limit here: start_run does not cut tags as log_batch does.
         return {k: v[:MAX_TAG_LEN] for k, v in self._params.start_tags(tags).items()}
@@ -220,20 +208,6 @@ class Run:
             self._parent_run._live_children += 1
         self._unsubscribe = events.subscribe(self._on_dataset)
 
-    def _stop_listening(self) -> None:
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-            self._unsubscribe = None
-
-    def _leave_live(self) -> None:
-        self._state = "ended"
-        self._stop_listening()
-        stack = _live()
-        if self in stack:
-            stack.remove(self)
-        if self._parent_run is not None:
-            self._parent_run._live_children -= 1
-
     def _finish(self, exc: BaseException | None) -> None:
         """Flush, record any error, set the final status, leave the live stack."""
         if self._state != "running":
@@ -245,7 +219,7 @@ class Run:
             status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
         flush_error: TrackingError | None = None
         try:
-            self._stop_listening()  # no dataset events while closing
+            self._unsubscribe()  # no dataset events while closing
             try:
                 self.flush()
             except TrackingError as err:
@@ -256,51 +230,44 @@ class Run:
                 self._record_error(error)
             self._terminate(status)
         finally:
-            self._leave_live()
+            self._state = "ended"
+            _live().remove(self)
+            if self._parent_run is not None:
+                self._parent_run._live_children -= 1
         if flush_error is not None:
             raise flush_error
 
     def _record_error(self, error: BaseException) -> None:
         try:
-            self._started().writer.set_tags({ERROR_TAG: error_text(error, self._redactor)})
+            self._started().set_tags({ERROR_TAG: error_text(error, self._redactor)})
         except Exception as exc:  # the status still has to be set
             warn("could not record the error of run %s: %s", self.name, exc)
 
     def _terminate(self, status: str) -> None:
-        mlflow = require_mlflow()
-        # Close runs started inside this one with plain mlflow and left open.
-        while (top := mlflow.active_run()) is not None and top.info.run_id != self.id:
-            if not self._is_descendant(top.data.tags.get(PARENT_TAG)):
-                break
-            warn("ending run %s, left open inside run %s", top.info.run_id, self.name)
-            mlflow.end_run("KILLED")
+        mlflow, client = require_mlflow(), self._started().client
+        # Still RUNNING: not ended by the user, so any run above it on MLflow's stack was
+        # started inside it with plain mlflow and left open.
+        if client.get_run(self.id).info.status == "RUNNING":
+            while (top := mlflow.active_run()) is not None and top.info.run_id != self.id:
+                warn("ending run %s, left open inside run %s", top.info.run_id, self.name)
+                mlflow.end_run("KILLED")
         top = mlflow.active_run()
         if top is not None and top.info.run_id == self.id:
             mlflow.end_run(status)
         else:  # the user ended it (or it was never on MLflow's stack): still set our status
-            self._started().writer.client.set_terminated(self.id, status)
+            client.set_terminated(self.id, status)
 
-    def _is_descendant(self, parent_id: str | None) -> bool:
-        client = self._started().writer.client
-        for _ in range(50):  # bounded walk up the parent chain
-            if parent_id is None:
-                return False
-            if parent_id == self.id:
-                return True
-            parent_id = client.get_run(parent_id).data.tags.get(PARENT_TAG)
-        return False
-
-    def _started(self) -> _Parts:
-        if self._parts is None:
+    def _started(self) -> RunWriter:
+        if self._writer is None:
             raise NoActiveRunError("this run has not started; use it as `with tracking.run():`")
-        return self._parts
+        return self._writer
 
-    def _running(self) -> _Parts:
-        if self._state != "running" or self._parts is None:
+    def _running(self) -> RunWriter:
+        if self._state != "running" or self._writer is None:
             raise NoActiveRunError(
                 f"run {self.name!r} is {self._state}; log inside its `with tracking.run()` block"
             )
-        return self._parts
+        return self._writer
 
     # -- metrics --------------------------------------------------------------------
 
@@ -310,25 +277,24 @@ class Run:
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         """Buffer several metrics at one step (same timestamp)."""
-        self._running().metrics.add(metrics, step)
+        self._running()
+        self._metrics.add(metrics, step)
 
     def flush(self) -> int:
         """Send buffered metrics now, in batches of MLflow's limit; return how many.
 
         On failure the unsent metrics stay buffered (a later flush retries them).
         """
-        return self._parts.metrics.flush() if self._parts is not None else 0
+        return self._metrics.flush() if self._writer is not None else 0
 
     # -- params and tags ------------------------------------------------------------
 
     def log_params(self, params: Mapping[str, Any] | Any) -> None:
-        """Log params; nested mappings/dataclasses are flattened (``model.C``).
+        """Log params, flattened (``model.C``) and stringified; secrets are withheld.
 
-        Values are stringified. Secret-looking names and secret values are withheld and
-        named in the ``dslc.withheld`` tag. Re-logging a param with the same value is a
-        no-op; with a different value it raises (MLflow params are immutable).
+        Re-logging a param with the same value is a no-op, with another value an error.
         """
-        writer = self._running().writer
+        writer = self._running()
         self._params.send_params(writer, self._params.prepare_params(params, self.name))
 
     def log_param(self, key: str, value: Any) -> None:
@@ -337,7 +303,7 @@ class Run:
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         """Set tags (stringified), withholding secrets like :meth:`log_params`."""
-        self._params.send_tags(self._running().writer, tags)
+        self._params.send_tags(self._running(), tags)
 
     def set_tag(self, key: str, value: Any) -> None:
         """Set one tag (see :meth:`set_tags`)."""
@@ -347,25 +313,42 @@ class Run:
 
     def _on_dataset(self, use: DatasetUse) -> None:
         """Record a dataset loaded or saved through dslc.data (innermost live run only)."""
-        if self._state == "running" and not self._live_children and self._parts:
-            self._parts.datasets.record(use)
+        if self._state == "running" and not self._live_children:
+            self._datasets.record(use)
 
     # -- artifacts and models -------------------------------------------------------
 
     def log_artifact(self, local_path: str | Path, artifact_path: str | None = None) -> None:
         """Upload a file or a folder's content to the run's artifacts."""
-        self._running().writer.log_artifact(local_path, artifact_path)
+        writer, path = self._running(), Path(local_path)
+        if not path.exists():
+            raise TrackingError(f"cannot log artifact {path}: no such file or folder")
+        upload = writer.client.log_artifacts if path.is_dir() else writer.client.log_artifact
+        upload(writer.run_id, str(path), artifact_path)
 
     def log_figure(
         self, figure: Any, artifact_file: str, *, save_to: str | Path | bool | None = None
     ) -> Path | None:
-        """Log a matplotlib (or plotly) figure as ``artifact_file``, e.g. ``"roc.png"``.
-
-        With ``save_to=True`` also save it as ``reports/figures/<file name>``; with a path
-        (a folder or a file; relative to the project root) save it there. Returns the
-        saved path, or None.
-        """
-        return self._running().writer.log_figure(figure, artifact_file, save_to, self._root)
+        """Log a matplotlib or plotly figure as ``artifact_file``, e.g. ``"roc.png"``;
+        ``save_to=True`` or a path also saves it (returns where, else None)."""
+        writer = self._running()
+        writer.client.log_figure(writer.run_id, figure, artifact_file)
+        if not save_to:
+            return None
+        name = Path(artifact_file).name
+        if save_to is True:
+            target = config.paths(self._root).figures / name
+        else:
+            target = Path(save_to) if Path(save_to).is_absolute() else self._root / save_to
+            target = target / name if target.is_dir() else target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if hasattr(figure, "savefig"):  # matplotlib
+            figure.savefig(target)
+        elif target.suffix == ".html":  # plotly
+            figure.write_html(str(target))
+        else:
+            figure.write_image(str(target))
+        return target
 
     def log_model(
         self,
@@ -379,13 +362,10 @@ class Run:
     ) -> ModelInfo:
         """Log a model with ``mlflow.<flavor>.log_model``; returns its ``ModelInfo``.
 
-        Without ``signature``, one is inferred from ``input_example`` and the model's
-        predictions on it (one value per row: a column named ``prediction``). The
-        requirements are what loading the model imports, unless ``pip_requirements``,
-        ``extra_pip_requirements`` or ``conda_env`` say otherwise. ``flavor="pyfunc"``
-        logs a ``PythonModel``. Extra keyword arguments go to the flavor's ``log_model``.
+        The signature is inferred from ``input_example`` and the predictions on it, the
+        requirements from what loading the model imports (see :mod:`._models`).
         """
-        writer = self._running().writer
+        writer = self._running()
         current = require_mlflow().active_run()
         if current is None or current.info.run_id != writer.run_id:
             raise TrackingError(

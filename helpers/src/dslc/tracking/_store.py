@@ -1,36 +1,39 @@
 """The project's store: opened once under a file lock, and the experiment runs go to.
 
-MLflow's defaults are wrong for a project: with no URI it opens ``sqlite:///mlflow.db``
-relative to the working directory (a notebook in ``notebooks/`` gets its own store), and
-eight processes opening a brand-new SQLite store at once race in Alembic's migrations.
-So every entry point sets the URI explicitly (:func:`dslc.config.tracking_uri`) and the
-first open of a store, in any process of the project, happens under
-``<root>/.dslc/mlflow-store.lock``.
-
-MLflow gives the Default experiment (id 0) of a new SQLite store ``./mlruns/0`` of the
-folder that opened it; dslc never logs there by itself: its runs go to an experiment it
-creates with ``<root>/mlartifacts`` as artifact location.
+MLflow would open ``sqlite:///mlflow.db`` relative to the working directory, and parallel
+first opens of a new SQLite store race in its migrations: dslc sets the URI explicitly and
+opens a store first under ``<root>/.dslc/mlflow-store.lock``. A tracking server gets its
+credentials moved out of the URI, bounded retries, and a probe that fails in seconds: it
+asks a real API endpoint because ``/health`` answers even when the server's database is
+down, and reads HTTP statuses itself because MLflow's client reports a 401 with a JSON
+body like any other error.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import http.client
 import logging
 import os
+import ssl
 import threading
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse, urlsplit, urlunsplit
 
 from .. import config
-from . import _server
 from ._errors import (
-    MlflowMissingError,
     StoreError,
     TrackingError,
+    TrackingServerError,
+    TrackingServerUnreachable,
     first_line,
-    quiet_logging,
+    quiet_mlflow,
     require_mlflow,
 )
 
@@ -60,12 +63,8 @@ def is_served(store_uri: str) -> bool:
 @contextlib.contextmanager
 def store_lock(root: Path) -> Iterator[None]:
     """The project's store lock, with a one-line error when waiting for it times out."""
-    try:
-        from filelock import FileLock, Timeout
-    except ImportError as exc:
-        raise MlflowMissingError(
-            "filelock is not installed; install the tracking extra: pip install 'dslc[tracking]'"
-        ) from exc
+    from filelock import FileLock, Timeout
+
     lock = FileLock(str(config._state_dir(root) / LOCK_NAME), timeout=LOCK_TIMEOUT_S)
     try:
         lock.acquire()
@@ -81,28 +80,21 @@ def store_lock(root: Path) -> Iterator[None]:
 
 
 def ensure_store(root: Path | None = None) -> str:
-    """Point mlflow at the project's store and make sure the store is usable.
+    """Point mlflow at the project's store and make sure it is usable; return its URI.
 
-    Creates and migrates an embedded (database) store on first use, under the project's
-    file lock so parallel first runs do not race; checks that an http(s) server answers
-    and that its API works (see :mod:`dslc.tracking._server`).
-    Cheap after the first call in a process. Returns the tracking URI.
-
-    Raises:
-        StoreError: the store cannot be created, opened or is from an older MLflow.
-        TrackingServerUnreachable: the tracking server does not answer.
-        TrackingServerError: the tracking server answers with errors.
+    Creates and migrates a database store on first use, under the file lock; probes an
+    http(s) server. Cheap after the first call in a process.
     """
     r = config.project_root() if root is None else Path(root)
     store_uri = config.tracking_uri(r)
     http = scheme(store_uri) in ("http", "https")
     if http:
-        store_uri = _server.prepare(store_uri)
+        store_uri = prepare_server(store_uri)
     require_mlflow().set_tracking_uri(store_uri)
     with _init_lock:  # threads of this process; the file lock covers other processes
         if store_uri not in _initialised:
             if http:
-                _server.probe(store_uri, r)
+                probe(store_uri, r)
             elif not is_served(store_uri):  # databricks & co: MLflow's business
                 _open(store_uri, r)
             _initialised.add(store_uri)
@@ -115,23 +107,13 @@ def _open(store_uri: str, root: Path) -> None:
     from mlflow.tracking import MlflowClient
 
     path = store_uri.split(":///", 1)[-1] if scheme(store_uri) == "sqlite" else ""
-    if path and path != ":memory:" and not Path(path).expanduser().parent.is_dir():
-        raise StoreError(
-            f"folder {Path(path).expanduser().parent} of the MLflow store {store_uri} does "
-            f"not exist; create it or fix MLFLOW_TRACKING_URI in {root / '.env'}"
-        )
     new = bool(path) and not Path(path).exists()
     try:
-        with store_lock(root), quiet_logging():  # MLflow's INFO lines about its tables
+        with store_lock(root), quiet_mlflow():  # MLflow's INFO lines about its tables
             client = MlflowClient(tracking_uri=store_uri)
             client.search_experiments(max_results=1)
             client.search_registered_models(max_results=1)
-    except MlflowException as exc:
-        if "out-of-date database schema" in str(exc):
-            raise StoreError(
-                f"MLflow store {store_uri} was made by an older MLflow; back it up, then run: "
-                f"mlflow db upgrade {store_uri}"
-            ) from exc
+    except MlflowException as exc:  # an old schema: MLflow's line says `mlflow db upgrade`
         raise StoreError(f"cannot open MLflow store {store_uri}: {first_line(exc)}") from exc
     except TrackingError:
         raise
@@ -161,9 +143,8 @@ def experiment_id(name: str | None, root: Path, store_uri: str) -> str:
     """Return the id of the run's experiment, creating it if needed.
 
     ``name`` None means: ``MLFLOW_EXPERIMENT_ID`` / ``MLFLOW_EXPERIMENT_NAME`` when set
-    (``mlflow run`` sets the id), else the project name. A new experiment on a store that
-    no server manages gets ``<root>/mlartifacts`` as artifact location, so artifacts never
-    land under the working directory.
+    (``mlflow run`` sets the id), else the project name. Without a server, a new
+    experiment keeps its artifacts in ``<root>/mlartifacts``, not the working directory.
     """
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
@@ -174,19 +155,16 @@ def experiment_id(name: str | None, root: Path, store_uri: str) -> str:
         return _checked(mlflow_client.get_experiment(env_id), env_id, store_uri)
     name = name or default_experiment_name(root)
     exp = mlflow_client.get_experiment_by_name(name)
-    if exp is None and is_served(store_uri):
-        try:
-            mlflow_client.create_experiment(name)
+    if exp is None:
+        location = None if is_served(store_uri) else config.artifact_root(root)
+        try:  # the lock keeps the project's processes from racing on a SQLite store
+            with store_lock(root):
+                mlflow_client.create_experiment(name, artifact_location=location)
         except MlflowException as exc:  # created meanwhile by another client: fine
             if "RESOURCE_ALREADY_EXISTS" not in str(exc.error_code):
                 raise TrackingError(
                     f"cannot create experiment {name!r} on {store_uri}: {first_line(exc)}"
                 ) from exc
-        exp = mlflow_client.get_experiment_by_name(name)
-    elif exp is None:
-        with store_lock(root):  # double-checked: another process may have just created it
-            if mlflow_client.get_experiment_by_name(name) is None:
-                mlflow_client.create_experiment(name, artifact_location=config.artifact_root(root))
         exp = mlflow_client.get_experiment_by_name(name)
     return _checked(exp, name, store_uri)
 
@@ -204,3 +182,107 @@ def _checked(exp: Any, ref: str, store_uri: str) -> str:
             "experiment=<another name>"
         )
     return str(exp.experiment_id)
+
+
+# MLflow's HTTP settings dslc sets unless the environment (or .env) has them: at most 3
+# retries, waiting 0, 2 and 4 seconds (plus jitter), a request timing out after 30 s.
+HTTP_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+}
+PROBE_TIMEOUT_S = 5.0
+# The probe's own retries of transient failures: waits between its 4 attempts.
+PROBE_BACKOFF_S = (0.5, 1.0, 2.0)
+TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+API_PATH = "/api/2.0/mlflow/experiments/search?max_results=1"
+
+
+def prepare_server(store_uri: str) -> str:
+    """Bound MLflow's retries, move credentials out of the URI; returns the clean URI."""
+    for name, value in HTTP_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+    parts = urlsplit(store_uri)
+    if "@" not in parts.netloc:
+        return store_uri
+    userinfo, host = parts.netloc.rsplit("@", 1)
+    user, _, password = userinfo.partition(":")
+    if user:
+        os.environ.setdefault("MLFLOW_TRACKING_USERNAME", unquote(user))
+    if password:
+        os.environ.setdefault("MLFLOW_TRACKING_PASSWORD", unquote(password))
+    return urlunsplit(parts._replace(netloc=host))
+
+
+def probe(store_uri: str, root: Path) -> None:
+    """Check within seconds that the server answers, and that its API works."""
+    base, env_file = store_uri.rstrip("/"), root / ".env"
+    for path in ("/health", API_PATH):
+        status = _get(base, path, env_file)
+        where = f"MLflow tracking server {base}"
+        if status in (401, 403) and path == API_PATH:
+            raise TrackingError(
+                f"{where} refused the credentials (HTTP {status}); set "
+                "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or user:password in "
+                f"MLFLOW_TRACKING_URI) in {env_file}"
+            )
+        if status == 404 and path == API_PATH:
+            raise TrackingServerError(
+                f"{base} does not look like an MLflow tracking server (HTTP 404 on "
+                f"{API_PATH.split('?')[0]}); fix MLFLOW_TRACKING_URI in {env_file}"
+            )
+        if status is not None and status >= 500:
+            raise TrackingServerError(
+                f"{where} answers but fails: GET {path.split('?')[0]} gave HTTP {status} "
+                f"{http.client.responses.get(status, '')} {len(PROBE_BACKOFF_S) + 1} times; "
+                f"look at the server's log (is its database up?), or fix MLFLOW_TRACKING_URI "
+                f"in {env_file}"
+            )
+
+
+def _get(base: str, path: str, env_file: Path) -> int | None:
+    """HTTP status of GET ``path`` (None for a 2xx), retrying transient failures."""
+    request = urllib.request.Request(base + path, headers=_auth_headers())
+    outcome: int | Exception | None = None
+    for pause in (*PROBE_BACKOFF_S, None):
+        try:
+            with urllib.request.urlopen(request, timeout=PROBE_TIMEOUT_S, context=_tls()):
+                return None
+        except urllib.error.HTTPError as exc:  # before URLError, its base class
+            outcome = exc.code
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+            outcome = exc
+        if pause is None or (isinstance(outcome, int) and outcome not in TRANSIENT_STATUS):
+            break
+        time.sleep(pause)
+    if isinstance(outcome, Exception):
+        raise TrackingServerUnreachable(
+            f"MLflow tracking server {base} does not answer "
+            f"({getattr(outcome, 'reason', outcome)}; tried {len(PROBE_BACKOFF_S) + 1} times); "
+            f"start it (mlflow server ...) or fix MLFLOW_TRACKING_URI in {env_file}"
+        ) from outcome
+    return outcome
+
+
+def _auth_headers() -> dict[str, str]:
+    """The credentials MLflow itself would send (a token, else user and password)."""
+    if token := os.environ.get("MLFLOW_TRACKING_TOKEN"):
+        return {"Authorization": f"Bearer {token}"}
+    user = os.environ.get("MLFLOW_TRACKING_USERNAME")
+    password = os.environ.get("MLFLOW_TRACKING_PASSWORD")
+    if not (user or password):
+        return {}
+    return {
+        "Authorization": "Basic "
+        + base64.b64encode(f"{user or ''}:{password or ''}".encode()).decode()
+    }
+
+
+def _tls() -> ssl.SSLContext | None:
+    """Honour MLflow's TLS variables: a custom CA bundle, or no verification at all."""
+    if os.environ.get("MLFLOW_TRACKING_INSECURE_TLS", "").lower() == "true":
+        insecure = ssl.create_default_context()
+        insecure.check_hostname, insecure.verify_mode = False, ssl.CERT_NONE
+        return insecure
+    cert = os.environ.get("MLFLOW_TRACKING_SERVER_CERT_PATH")
+    return ssl.create_default_context(cafile=cert) if cert else None

@@ -1,10 +1,5 @@
-"""``dslc runs``: the project's runs as a table that fits the terminal.
-
-One line per run: name, start, status, registered version and alias, then the sort
-metric, the other metrics and the params that differ between the listed runs (a param
-with one value everywhere says nothing), as many as the width allows; the columns left
-out are named below the table.
-"""
+"""``dslc runs``: the project's runs as a table that fits the terminal (columns in
+helpers/README.md); the columns left out are named below the table."""
 
 from __future__ import annotations
 

@@ -1,0 +1,390 @@
+"""What a run records, through one :class:`RunWriter`: params and tags (flattened,
+secrets withheld), metrics (buffered), datasets used through :mod:`dslc.data`, files.
+
+Metrics: one ``log_metric`` call per value costs a store round trip each (about 7 ms on
+SQLite); a batch of 1,000 costs about as much as one. Datasets: the input entity is built
+from what :mod:`dslc.data` already knows, so nothing is re-read, and its digest is dslc's
+full-content fingerprint rather than MLflow's digest of the first 10,000 rows.
+``MlflowClient.log_batch`` splits batches at MLflow's limits and the store truncates long
+values (with a warning), so dslc does neither.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import numbers
+import os
+import posixpath
+import re
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+from .._events import DatasetUse
+from .._secrets import Redactor, scrub_urls
+from ._errors import TrackingError, first_line, warn
+
+if TYPE_CHECKING:
+    from mlflow.tracking import MlflowClient
+
+
+@dataclasses.dataclass(frozen=True)
+class RunWriter:
+    """An MLflow client bound to one run."""
+
+    client: MlflowClient
+    run_id: str
+    run_name: str
+    store_uri: str
+
+    def log_batch(self, **entities: Any) -> None:
+        """``MlflowClient.log_batch`` for this run, refusals as one-line TrackingErrors."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            self.client.log_batch(self.run_id, synchronous=True, **entities)
+        except MlflowException as exc:
+            raise TrackingError(
+                f"MLflow refused to log to run {self.run_name!r}: {first_line(exc)}"
+            ) from exc
+
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        """Send tags as they are (callers filter secrets)."""
+        from mlflow.entities import RunTag
+
+        if tags:
+            self.log_batch(tags=[RunTag(k, v) for k, v in tags.items()])
+
+
+WITHHELD_TAG = "dslc.withheld"
+
+
+def as_mapping(obj: Any) -> Mapping[str, Any] | None:
+    """Return ``obj`` as a mapping when it is one (dict, dataclass, pydantic model)."""
+    if isinstance(obj, Mapping):
+        return obj
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+    dump = getattr(obj, "model_dump", None)  # pydantic v2, without importing it
+    return dump() if callable(dump) and not isinstance(obj, type) else None
+
+
+def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
+    """Flatten nested mappings/dataclasses: ``{"model": {"C": 1}}`` -> ``{"model.C": 1}``.
+
+    Lists and other values are kept whole (they become one param, e.g. ``"[1, 2]"``): a
+    list of layer sizes reads better as one value than as ``layers.0``, ``layers.1``...
+    """
+    mapping = as_mapping(obj)
+    if mapping is None:
+        raise TypeError(f"expected a mapping or dataclass, got {type(obj).__name__}")
+    flat: dict[str, Any] = {}
+    for key, value in mapping.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        if as_mapping(value) is not None:
+            flat.update(flatten(value, name))
+        else:
+            flat[name] = value
+    return flat
+
+
+class ParamsAndTags:
+    """The params and tags of one run: what was sent, and what was withheld as secret
+    (named in the ``dslc.withheld`` tag). Preparing may run before the run exists."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        self._redactor = redactor
+        self._params: dict[str, str] = {}
+        self.withheld: set[str] = set()
+        self._withheld_sent = ""  # value of the dslc.withheld tag already on the run
+
+    def prepare_params(self, params: Mapping[str, Any] | Any, run_name: str) -> dict[str, str]:
+        """Flatten and stringify; drop secrets and params already sent with the same value
+        (another value: TrackingError)."""
+        prepared: dict[str, str] = {}
+        for key, text in self.filter_tags(flatten(params)).items():
+            previous = self._params.get(key)
+            if previous is not None and previous != text:
+                raise TrackingError(
+                    f"param {key!r} is already {previous!r:.80} in run {run_name!r}; MLflow "
+                    "params cannot change: use another name, a metric, or a new run"
+                )
+            if previous is None:
+                prepared[key] = text
+        return prepared
+
+    def filter_tags(self, tags: Mapping[str, Any]) -> dict[str, str]:
+        """Stringify, dropping (and noting) secret ones; URL credentials become ``***``."""
+        allowed: dict[str, str] = {}
+        for key, value in tags.items():
+            text = value if isinstance(value, str) else str(value)
+            if self._redactor.withhold(key, text):
+                self.withheld.add(self._redactor.scrub(key))  # the name may hold a secret
+            else:
+                allowed[key] = scrub_urls(text)
+        return allowed
+
+    def start_tags(self, tags: Mapping[str, str]) -> dict[str, str]:
+        """``tags`` plus the withheld tag, for ``start_run`` (marks that tag as sent)."""
+        if not self.withheld:
+            return dict(tags)
+        self._withheld_sent = ",".join(sorted(self.withheld))
+        return {**tags, WITHHELD_TAG: self._withheld_sent}
+
+    def send_params(self, writer: RunWriter, prepared: Mapping[str, str]) -> None:
+        """Send prepared params, then the updated withheld tag."""
+        from mlflow.entities import Param
+
+        if prepared:
+            writer.log_batch(params=[Param(k, v) for k, v in prepared.items()])
+            self._params.update(prepared)
+        self._sync_withheld(writer)
+
+    def send_tags(self, writer: RunWriter, tags: Mapping[str, Any]) -> None:
+        """Filter and send tags, then the updated withheld tag."""
+        writer.set_tags(self.filter_tags(tags))
+        self._sync_withheld(writer)
+
+    def _sync_withheld(self, writer: RunWriter) -> None:
+        text = ",".join(sorted(self.withheld))
+        if self.withheld and self._withheld_sent != text:
+            writer.set_tags({WITHHELD_TAG: text})
+            self._withheld_sent = text
+
+
+FLUSH_INTERVAL_S = 15.0
+BATCH = 1000  # MLflow's most metrics per log_batch request
+# MLflow's metric name rule (mlflow.utils.validation, as its docs state it): slashes,
+# alphanumerics, underscores, periods, dashes and spaces, colons too except on Windows;
+# at most 250 characters; no name that a path normalisation would change.
+NAME = re.compile(r"[/\w.\- ]*" if os.name == "nt" else r"[/\w.\- :]*")
+MAX_NAME_LEN = 250
+
+# (key, value, timestamp in ms, step), as MLflow's Metric takes them.
+Entry = tuple[str, float, int, int]
+
+
+def refusal(key: Any, value: Any) -> str | None:
+    """Why MLflow would refuse the metric ``key=value``, or None when it takes it."""
+    if not isinstance(key, str) or not NAME.fullmatch(key) or len(key) > MAX_NAME_LEN:
+        return "a name of letters, digits, '_', '-', '.', ' ', '/' (at most 250)"
+    norm = posixpath.normpath(key)
+    if norm != key or norm == "." or norm.startswith(("..", "/")):
+        return "a name that stays the same as a path (no '..', './', leading or double '/')"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return f"a real number, not {type(value).__name__}"
+    try:
+        float(value)
+    except (OverflowError, TypeError, ValueError):
+        return "a number that fits a 64-bit float"
+    return None
+
+
+def _step(step: Any) -> int:
+    try:
+        return int(step or 0)
+    except (TypeError, ValueError) as exc:
+        raise TrackingError(f"a metric step must be a whole number, not {step!r:.50}") from exc
+
+
+def _refused(exc: Exception) -> bool:
+    """True when the store refused the content of a batch (not a transport failure)."""
+    return str(getattr(exc, "error_code", "")) in ("INVALID_PARAMETER_VALUE", "BAD_REQUEST")
+
+
+class MetricBuffer:
+    """Metric values of one run waiting to be sent, in the order they were logged.
+
+    A value MLflow would refuse is dropped alone, with one warning per name; a batch the
+    store still refuses (another server's rules) is split until the refused values are.
+    """
+
+    def __init__(self, writer: RunWriter, redactor: Redactor) -> None:
+        self._writer = writer
+        self._redactor = redactor
+        self._pending: list[Entry] = []
+        self._warned: set[str] = set()
+        self._lock = threading.Lock()  # guards _pending
+        self._flush_lock = threading.Lock()  # one flush at a time keeps metric order
+        self._last_flush = time.monotonic()
+
+    def add(self, metrics: Mapping[str, Any], step: int | None) -> None:
+        """Check and buffer values logged at one step (same timestamp); flush when due."""
+        now, at = int(time.time() * 1000), _step(step)
+        if any(self._redactor.leaks(str(key)) for key in metrics):
+            raise TrackingError(
+                "a metric name contains the value of a secret variable; rename the metric"
+            )
+        entries = []
+        for key, value in metrics.items():
+            reason = refusal(key, value)
+            if reason is None:
+                entries.append((key, float(value), now, at))
+            else:
+                self._drop(repr(key)[:100], f"MLflow takes {reason}")
+        with self._lock:
+            self._pending.extend(entries)
+            due = len(self._pending) >= BATCH
+        if due or time.monotonic() - self._last_flush > FLUSH_INTERVAL_S:
+            self.flush()
+
+    def _drop(self, name: str, reason: str) -> None:
+        if name not in self._warned:
+            self._warned.add(name)
+            warn("metric %s of run %r dropped: %s", name, self._writer.run_name, reason)
+
+    def flush(self) -> int:
+        """Send buffered metrics now, in batches of :data:`BATCH`; return how many were
+        stored. If the store cannot be reached, the unsent metrics stay buffered (a later
+        flush retries them) and TrackingError is raised."""
+        with self._flush_lock:
+            with self._lock:
+                pending, self._pending = self._pending, []
+            done, refused = 0, []
+            try:
+                for done in range(0, len(pending), BATCH):
+                    refused += self._send(pending[done : done + BATCH])
+            except Exception as exc:
+                with self._lock:  # the failed batch is kept whole: some may be sent twice
+                    self._pending[:0] = pending[done:]
+                raise TrackingError(
+                    f"could not send {len(pending) - done} metrics of run "
+                    f"{self._writer.run_name!r} to {self._writer.store_uri} "
+                    f"({first_line(exc)}); they stay buffered"
+                ) from exc
+            finally:
+                self._last_flush = time.monotonic()
+        for entry, cause in refused:
+            self._drop(repr(entry[0])[:100], f"the store refused it ({cause})")
+        return len(pending) - len(refused)
+
+    def _send(self, entries: Sequence[Entry]) -> list[tuple[Entry, str]]:
+        """Send ``entries``; return those the store refuses, found by halving the batch."""
+        from mlflow.entities import Metric
+        from mlflow.exceptions import MlflowException
+
+        try:
+            self._writer.client.log_batch(
+                self._writer.run_id,
+                metrics=[Metric(k, v, ts, step) for k, v, ts, step in entries],
+                synchronous=True,
+            )
+        except MlflowException as exc:
+            if not _refused(exc):
+                raise
+            if len(entries) == 1:
+                return [(entries[0], first_line(exc))]
+            half = len(entries) // 2
+            return self._send(entries[:half]) + self._send(entries[half:])
+        return []
+
+
+# MLflow stores a dataset digest in a 36-character column.
+MAX_DIGEST_LEN = 36
+CONTEXT_TAG = "mlflow.data.context"  # the "context" MLflow's UI shows beside an input
+_TAG_KEY_UNSAFE = re.compile(r"[^\w\-. /]")
+
+
+def display_name(use: DatasetUse) -> str:
+    """Catalog name, else the file name of the location."""
+    if use.name:
+        return use.name
+    path = urlparse(use.location).path if "://" in use.location else use.location
+    return PurePosixPath(path.replace("\\", "/")).name or use.location
+
+
+def digest(fingerprint: str | None, query: str | None = None) -> str:
+    """MLflow digest from a dslc fingerprint ``"<algo>:<hex>"`` (hex part, first 36 chars);
+    for a live SQL read, which has none, a digest of the query."""
+    if not fingerprint:
+        if query:
+            return "query-" + hashlib.sha256(query.encode()).hexdigest()[: MAX_DIGEST_LEN - 6]
+        return "unknown"
+    return fingerprint.rsplit(":", 1)[-1][:MAX_DIGEST_LEN] or "unknown"
+
+
+def source_of(location: str, query: str | None = None) -> tuple[str, str]:
+    """MLflow source type and source JSON, shaped like MLflow's own dataset sources (a SQL
+    source by its connection variable and query, never the URL the variable holds)."""
+    parsed = urlparse(location)
+    scheme = parsed.scheme.lower()
+    if scheme == "sql":
+        connection = location.split("://", 1)[1]
+        return "sql", json.dumps({"connection": connection, "query": query})
+    if scheme in ("http", "https"):
+        return "http", json.dumps({"url": location})
+    # A one-letter scheme is a Windows drive ("C:\\data"), not a URL.
+    if not scheme or scheme == "file" or len(scheme) == 1:
+        return "local", json.dumps({"uri": location})
+    return scheme, json.dumps({"uri": location})
+
+
+def fingerprint_tag(name: str) -> str:
+    """Run tag key holding a dataset's full fingerprint."""
+    return f"dslc.data.{_TAG_KEY_UNSAFE.sub('_', name)}.fingerprint"
+
+
+def dataset_input(use: DatasetUse, redactor: Redactor) -> Any:
+    """Build the ``mlflow.entities.DatasetInput`` for one dataset use."""
+    from mlflow.entities import Dataset, DatasetInput, InputTag
+
+    location = redactor.scrub(use.location)  # an URL may carry credentials
+    query = redactor.scrub(use.query) if use.query is not None else None
+    source_type, source = source_of(location, query)
+    profile = {"fingerprint": use.fingerprint, "format": use.format, "role": use.role}
+    entity = Dataset(
+        name=redactor.scrub(display_name(use)),
+        digest=digest(use.fingerprint, query),
+        source_type=source_type,
+        source=source,
+        profile=json.dumps(profile),
+    )
+    return DatasetInput(dataset=entity, tags=[InputTag(key=CONTEXT_TAG, value=use.role)])
+
+
+class DatasetRecorder:
+    """Records each distinct dataset use of one run once: an input, and a fingerprint tag."""
+
+    def __init__(self, writer: RunWriter, redactor: Redactor, root: Path) -> None:
+        self._writer = writer
+        self._redactor = redactor
+        self._root = root
+        self._seen: set[DatasetUse] = set()
+        self._lock = threading.Lock()
+
+    def record(self, use: DatasetUse) -> None:
+        """Log ``use`` as a run input unless the same use was recorded already."""
+        with self._lock:
+            if use in self._seen:
+                return
+            self._seen.add(use)
+        self._writer.client.log_inputs(
+            self._writer.run_id, datasets=[dataset_input(use, self._redactor)]
+        )
+        if use.fingerprint:
+            name = self._redactor.scrub(display_name(use))
+            self._writer.set_tags({fingerprint_tag(name): use.fingerprint})
+        if use.role == "input":
+            self._record_dvc_version(use)
+
+    def _record_dvc_version(self, use: DatasetUse) -> None:
+        """In a DVC project, the md5 DVC stores the file under: the version the remote
+        serves and ``dslc reproduce`` checks out again."""
+        from .. import _dvc as dvc
+
+        if "://" in use.location or not dvc.enabled(self._root):
+            return
+        path = Path(use.location)
+        if not (path.is_file() and path.is_relative_to(self._root)):
+            return
+        key = dvc.version_tag(path.relative_to(self._root))
+        if _TAG_KEY_UNSAFE.search(key):  # MLflow refuses the key: the commit's data stands in
+            return
+        md5 = dvc.file_md5(self._root, path)  # None: DVC does not version what was read
+        if md5 is not None:
+            self._writer.set_tags({key: md5})
