@@ -1,8 +1,8 @@
 """Data versioned with DVC (data_versioning=dvc), and nothing of DVC without it.
 
-The slow tests share one team: an author's project (a git clone of `ready_project`, so its
-MLflow store and data stay the pipeline tests' own) pushes to the default folder remote,
-and a teammate clones it with git, runs `make setup && make pull` and gets every byte.
+The slow tests share one team: an author's project (a copy of `ready_project`, with its own
+MLflow store and data) pushes to the default folder remote, and a teammate clones it with
+git, runs `make setup && make pull` and gets every byte.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, copy_project
 from tests.generated import commit_all, sh
 
 SKIPPED = re.compile(r"Stage '(\w+)' didn't change, skipping")
@@ -91,13 +91,10 @@ def last_run(project: Path) -> str:
 
 @pytest.fixture(scope="module")
 def first_model(ready_project, tmp_path_factory) -> SimpleNamespace:
-    """A git clone of the set-up project, trained from committed code and data: the
-    project, and the id of that run."""
+    """A copy of the set-up project, trained from committed code and data: the project,
+    and the id of that run."""
     team = tmp_path_factory.mktemp("team")
-    project = team / ready_project.name
-    sh(f"git clone --quiet {ready_project} {project}", team)
-    shutil.copy(ready_project / "uv.lock", project / "uv.lock")  # resolved once, in setup
-    sh("make setup", project)
+    project = copy_project(ready_project, team)
     log = team / "hash.log"
     env = counting_reads(log)
     sh("make data", project, env=env)

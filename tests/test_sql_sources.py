@@ -16,7 +16,6 @@ import hashlib
 import json
 import re
 import secrets
-import shutil
 import time
 from pathlib import Path
 from urllib.parse import quote
@@ -155,32 +154,19 @@ class Warehouse:
 
 
 @pytest.fixture(scope="module")
-def warehouse(ready_project, postgres):
-    """A `shop` database owned by `analyst`, and the project set up as its README says.
-
-    Everything the module changes in the shared project (pyproject.toml, uv.lock, .env,
-    the catalog) is put back at the end; psycopg stays in .venv, which `uv run` allows.
-    """
+def warehouse(own_project, postgres):
+    """A `shop` database owned by `analyst`, and the module's own project set up as its
+    README says (the driver added, the URL in .env, the datasets in the catalog)."""
     password = "Sq1-" + secrets.token_urlsafe(10) + "@:/%"
     url = postgres.create_database("shop", "analyst", password)
     postgres.psql(f"SET ROLE analyst; {TABLES}", database="shop")
-    kept = {
-        name: (ready_project / name).read_text()
-        for name in ("pyproject.toml", "uv.lock", ".env", "data/catalog.yml")
-    }
-    try:
-        wh = Warehouse(ready_project, postgres, password, url)
-        wh.run(readme_driver_line(ready_project))
-        with open(ready_project / ".env", "a") as env:
-            env.write(f"\n{VARIABLE}={url}\n")
-        with open(ready_project / "data" / "catalog.yml", "a") as catalog:
-            catalog.write(ENTRIES)
-        yield wh
-    finally:
-        for name, text in kept.items():
-            (ready_project / name).write_text(text)
-        # Snapshots (read-only files, their DVC pointers): gone with the catalog entry.
-        shutil.rmtree(ready_project / "data" / "raw" / "snapshots", ignore_errors=True)
+    wh = Warehouse(own_project, postgres, password, url)
+    wh.run(readme_driver_line(own_project))
+    with open(own_project / ".env", "a") as env:
+        env.write(f"\n{VARIABLE}={url}\n")
+    with open(own_project / "data" / "catalog.yml", "a") as catalog:
+        catalog.write(ENTRIES)
+    return wh
 
 
 def readme_driver_line(project: Path) -> str:
