@@ -145,6 +145,21 @@ class Warehouse:
         self.outputs.append(result.stdout + result.stderr)
         return result
 
+    def assert_no_secrets(self) -> None:
+        """No credential in the catalog, the store, the log, the artifacts, dslc's files or
+        anything printed so far: each test ends with this, on what it made."""
+        project = self.project
+        files = [project / "data" / "catalog.yml", project / "mlflow.db", self.log]
+        files += [p for p in (project / "mlartifacts").rglob("*") if p.is_file()]
+        files += [p for p in (project / ".dslc").rglob("*") if p.is_file()]
+        for path in files:
+            content = path.read_bytes() if path.is_file() else b""
+            for secret in self.secrets:
+                assert secret.encode() not in content, f"{secret!r} in {path}"
+        for output in self.outputs:
+            for secret in self.secrets:
+                assert secret not in output
+
     def python(self, code: str, tmp_path: Path) -> dict:
         """Run code with the project's Python; its last stdout line is JSON."""
         script = tmp_path / "script.py"
@@ -185,6 +200,7 @@ def test_load_by_query_with_params_and_by_table(warehouse, tmp_path):
     assert got["orders"] == [500, 10.0 * sum(range(50, 100)), ["id", "amount", "customer", "day"]]
     assert got["table"] == [1000, 500_500, "object"]  # a DATE column: datetime.date values
     assert got["fewer"] == 100
+    warehouse.assert_no_secrets()
 
 
 def test_a_million_rows_load_whole_and_in_chunks(warehouse, tmp_path):
@@ -194,6 +210,8 @@ def test_a_million_rows_load_whole_and_in_chunks(warehouse, tmp_path):
     assert got["id_sum"] == got["chunk_id_sum"] == ROWS * (ROWS + 1) // 2
     assert got["value_sum"] == 1000.0 * sum(range(1000))
     assert got["sizes"] == [300_000, 300_000, 300_000, 100_000]
+    assert "loaded 1000000 rows" in warehouse.log.read_text()  # the log that is scanned
+    warehouse.assert_no_secrets()
 
 
 def _snapshot_files(project: Path) -> dict[str, str]:
@@ -243,6 +261,7 @@ def test_snapshots_are_immutable_files_recorded_in_the_catalog(warehouse, tmp_pa
     assert tracked["same"]
     sources = {(i["type"], i.get("connection"), i.get("query")) for i in tracked["inputs"]}
     assert ("sql", VARIABLE, catalog["datasets"]["orders"]["query"]) in sources
+    warehouse.assert_no_secrets()
 
 
 # Each case: the catalog name, the environment that breaks it (the environment wins over
@@ -309,19 +328,4 @@ def test_errors_take_one_line_naming_the_dataset_and_write_nothing(warehouse):
         assert expected in lines[0], (case, lines[0])
         assert wrong not in lines[0] and quote(wrong, safe="") not in lines[0], case
     assert _data_files(warehouse.project) == before
-
-
-def test_no_credentials_in_catalog_store_logs_or_output(warehouse):
-    """Last in the module: every file the tests above made, and all they printed."""
-    project = warehouse.project
-    files = [project / "data" / "catalog.yml", project / "mlflow.db", warehouse.log]
-    files += [p for p in (project / "mlartifacts").rglob("*") if p.is_file()]
-    files += [p for p in (project / ".dslc").rglob("*") if p.is_file()]
-    assert "loaded 1000000 rows" in warehouse.log.read_text()
-    for path in files:
-        content = path.read_bytes()
-        for secret in warehouse.secrets:
-            assert secret.encode() not in content, f"{secret!r} in {path}"
-    for output in warehouse.outputs:
-        for secret in warehouse.secrets:
-            assert secret not in output
+    warehouse.assert_no_secrets()
