@@ -123,15 +123,19 @@ def ready_project(tmp_path_factory) -> Path:
     return folder / (folder / "done").read_text()
 
 
-def copy_project(source: Path, folder: Path) -> Path:
+def copy_project(source: Path, folder: Path, setup: bool = True) -> Path:
     """A set-up project of its own: `source` copied whole, then `make setup` in the copy,
     which finds its (relocatable) environment ready and reinstalls only the project itself
-    (its folder moved) and the git hooks (they name the environment's Python)."""
+    (its folder moved) and the git hooks (they name the environment's Python).
+
+    `setup=False` leaves that `make setup` to the caller, who must run it first.
+    """
     from tests.generated import sh
 
     target = folder / source.name
     subprocess.run(["cp", "-a", str(source), str(target)], check=True)
-    sh("make setup", target)
+    if setup:
+        sh("make setup", target)
     return target
 
 
