@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 from tests.postgres import postgres  # noqa: F401 (a session fixture: a throwaway cluster)
 
@@ -20,6 +21,27 @@ COOKIECUTTER = Path(sys.executable).with_name("cookiecutter")
 # local Jinja extension (hooks/extension.py) must be importable the way cookiecutter makes it.
 if str(ROOT) not in sys.path:
     sys.path.append(str(ROOT))
+
+# The longest modules first: pytest-xdist hands out whole modules in collection order, and
+# the workers end together when the last ones handed out are short. Speed only: each
+# module passes on its own and in any order.
+LONGEST_FIRST = (
+    "test_pipeline.py",
+    "test_dvc.py",
+    "test_postgres.py",
+    "test_generated_project.py",
+    "test_dayone.py",
+    "test_sql_sources.py",
+    "test_answer_properties.py",
+    "test_cruft.py",
+    "test_report.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: index for index, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
 
 # Answers that avoid slow or networked work in tests that only inspect files.
 FAST_ANSWERS = {"project_name": "Demo Project"}
@@ -69,12 +91,60 @@ def have(tool: str) -> bool:
     return shutil.which(tool) is not None
 
 
+def run_folder(tmp_path_factory) -> Path:
+    """The run's temporary folder, shared by every pytest-xdist worker of the run."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
 @pytest.fixture(scope="session")
-def ready_project(tmp_path_factory):
-    """One baked, committed and set-up project shared by the slow tests that only use it."""
+def ready_project(tmp_path_factory) -> Path:
+    """One baked, committed and set-up project for the run; no test changes it.
+
+    Tests that only read a set-up project use it; a module that runs anything in one takes
+    a copy (`own_project`). Made once even with several pytest-xdist workers (a file lock
+    in the run's shared folder). Its `.venv` is relocatable (made by `uv venv --relocatable`
+    before `make setup`, which keeps it), so a copy works with the copied environment.
+    """
     from tests.generated import bake_cli, commit_all, sh
 
-    project = bake_cli(tmp_path_factory.mktemp("ready"), ci="github")
-    commit_all(project)
-    sh("make setup", project)
-    return project
+    folder = run_folder(tmp_path_factory) / "ready"
+    with FileLock(f"{folder}.lock"):
+        if not (folder / "done").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            project = bake_cli(folder, ci="github")
+            commit_all(project)
+            sh("uv venv --quiet --relocatable .venv && make setup", project)
+            assert "relocatable = true" in (project / ".venv" / "pyvenv.cfg").read_text(), (
+                "make setup replaced the relocatable environment: copies would run this one"
+            )
+            (folder / "done").write_text(project.name)
+    return folder / (folder / "done").read_text()
+
+
+def copy_project(source: Path, folder: Path, setup: bool = True) -> Path:
+    """A set-up project of its own: `source` copied whole, then `make setup` in the copy,
+    which finds its (relocatable) environment ready and reinstalls only the project itself
+    (its folder moved) and the git hooks (they name the environment's Python).
+
+    `setup=False` leaves that `make setup` to the caller, who must run it first.
+    """
+    from tests.generated import sh
+
+    target = folder / source.name
+    subprocess.run(["cp", "-a", str(source), str(target)], check=True)
+    if setup:
+        sh("make setup", target)
+    return target
+
+
+@pytest.fixture(scope="module")
+def own_project(ready_project, tmp_path_factory) -> Iterator[Path]:
+    """A copy of `ready_project` for one test module, which may change anything in it.
+
+    Its environment (over 1 GB) is removed afterwards; the rest stays for a look.
+    """
+    project = copy_project(ready_project, tmp_path_factory.mktemp("own"))
+    yield project
+    shutil.rmtree(project / ".venv", ignore_errors=True)

@@ -1,12 +1,13 @@
 """Data versioned with DVC (data_versioning=dvc), and nothing of DVC without it.
 
-The slow tests share one team: an author's project (a git clone of `ready_project`, so its
-MLflow store and data stay the pipeline tests' own) pushes to the default folder remote,
-and a teammate clones it with git, runs `make setup && make pull` and gets every byte.
+The slow tests share one team: an author's project (a copy of `ready_project`, with its own
+MLflow store and data) pushes to the default folder remote, and a teammate clones it with
+git, runs `make setup && make pull` and gets every byte.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import tomllib
@@ -16,7 +17,7 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, copy_project
 from tests.generated import commit_all, sh
 
 SKIPPED = re.compile(r"Stage '(\w+)' didn't change, skipping")
@@ -92,20 +93,25 @@ def last_run(project: Path) -> str:
 
 @pytest.fixture(scope="module")
 def first_model(ready_project, tmp_path_factory) -> SimpleNamespace:
-    """A git clone of the set-up project, trained from committed code and data: the
-    project, and the id of that run."""
+    """A copy of the set-up project, trained from committed code and data: the project,
+    and the id of that run."""
     team = tmp_path_factory.mktemp("team")
-    project = team / ready_project.name
-    sh(f"git clone --quiet {ready_project} {project}", team)
-    shutil.copy(ready_project / "uv.lock", project / "uv.lock")  # resolved once, in setup
-    sh("make setup", project)
+    project = copy_project(ready_project, team)
     log = team / "hash.log"
     env = counting_reads(log)
     sh("make data", project, env=env)
     commit_all(project, "Lock and data versions")  # uv.lock, dvc.lock, catalog fingerprints
     sh("make train predict", project, env=env)
     commit_all(project, "First model")
-    return SimpleNamespace(project=project, run_id=last_run(project), reads=reads(log))
+    sh("make push", project)  # now, whatever the tests do to the author's files later
+    lock = yaml.safe_load((project / "dvc.lock").read_text())
+    outputs = [out["path"] for stage in lock["stages"].values() for out in stage.get("outs", [])]
+    return SimpleNamespace(
+        project=project,
+        run_id=last_run(project),
+        reads=reads(log),
+        pushed={path: (project / path).read_bytes() for path in outputs},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -115,9 +121,8 @@ def author(first_model) -> Path:
 
 @pytest.fixture(scope="module")
 def teammate(author) -> Path:
-    """The author pushed; a teammate clones with git next to the author's folder, so the
-    default remote (a folder beside the project) is the same folder."""
-    sh("make push", author)
+    """The author pushed the first model; a teammate clones with git next to the author's
+    folder, so the default remote (a folder beside the project) is the same folder."""
     assert (author.parent / f"{author.name}-dvc-remote").is_dir()
     clone = author.parent / "teammate"
     sh(f"git clone --quiet {author} {clone}", author.parent)
@@ -141,7 +146,7 @@ def test_the_pipeline_reads_each_data_file_at_most_once_per_tool(first_model):
 
 
 @pytest.mark.slow
-def test_a_teammate_gets_every_byte_with_make_pull(author, teammate, tmp_path):
+def test_a_teammate_gets_every_byte_with_make_pull(first_model, teammate, tmp_path):
     assert not (teammate / "data" / "raw" / "iris.csv").exists()
     log = tmp_path / "hash.log"
     sh("make pull", teammate, env=counting_reads(log))
@@ -151,11 +156,9 @@ def test_a_teammate_gets_every_byte_with_make_pull(author, teammate, tmp_path):
     assert all("/.dvc/cache/files/md5/" in path for _, path in restored), restored
     assert len(restored) == len({path for _, path in restored})
 
-    lock = yaml.safe_load((author / "dvc.lock").read_text())
-    outputs = [out["path"] for stage in lock["stages"].values() for out in stage.get("outs", [])]
-    assert "data/raw/iris.csv" in outputs and "models/train.json" in outputs
-    for path in outputs:
-        assert (teammate / path).read_bytes() == (author / path).read_bytes(), path
+    assert {"data/raw/iris.csv", "models/train.json"} <= set(first_model.pushed)
+    for path, content in first_model.pushed.items():
+        assert (teammate / path).read_bytes() == content, path
     sh(".venv/bin/dslc data verify", teammate)  # reads every file again, on purpose
     # Restored outputs are DVC's: nothing needs building again, or reading.
     ran, skipped = stages(sh("make train", teammate, env=counting_reads(log)).stdout)
@@ -206,7 +209,7 @@ def test_a_past_run_is_reproduced_after_the_raw_data_changed(author, first_model
     assert f"run {newer} reproduced" in again.stdout, again.stdout
 
     code = next((author / "src").iterdir()) / "evaluate.py"
-    original = code.read_text()
+    original, stat = code.read_text(), code.stat()
     code.write_text(original + "# an uncommitted change\n")
     try:
         scratch = sh(
@@ -214,8 +217,9 @@ def test_a_past_run_is_reproduced_after_the_raw_data_changed(author, first_model
             'with tracking.run(name="scratch") as run: print(run.id)\'',
             author,
         ).stdout.split()[-1]
-    finally:
+    finally:  # as it was, its time too: DVC need not hash it again in the other tests
         code.write_text(original)
+        os.utime(code, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     refused = sh(f".venv/bin/dslc reproduce {scratch}", author, check=False)
     assert refused.returncode == 1
     assert refused.stderr.strip().count("\n") == 0, refused.stderr

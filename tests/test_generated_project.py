@@ -9,17 +9,22 @@ from pathlib import Path
 
 import pytest
 
-from tests.generated import bake_cli, commit_all, sh, template_git_copy, workflow_run_steps
+from tests.conftest import copy_project
+from tests.generated import bake_cli, sh, template_git_copy, workflow_run_steps
 
 pytestmark = pytest.mark.slow
 
 
-def test_ci_workflow_steps_pass_in_a_fresh_project(tmp_path):
-    """Every `run:` step of the generated workflow, in order, as GitHub would run them."""
-    project = bake_cli(tmp_path, ci="github")
-    commit_all(project)  # CI sees a pushed repository
+def test_ci_workflow_steps_pass_in_a_fresh_project(ready_project, tmp_path):
+    """Every `run:` step of the generated workflow, in order, as GitHub would run them.
+
+    The project is `ready_project` copied: baked with the CI workflow and committed (CI
+    sees a pushed repository), nothing run in it but the `make setup` that CI starts with
+    too; its environment, made by that same command, spares a second install.
+    """
+    project = copy_project(ready_project, tmp_path, setup=False)
     steps = workflow_run_steps(project)
-    assert steps[0].startswith("make setup")
+    assert steps[0].startswith("make setup")  # which finishes the copy
     for step in steps:
         sh(step, project)
 
@@ -83,16 +88,16 @@ NOTEBOOK_WITH_OUTPUTS = {
 }
 
 
-def test_notebook_with_outputs_is_committed_stripped(ready_project):
-    notebook = ready_project / "notebooks" / "99-tt-leaky.ipynb"
+def test_notebook_with_outputs_is_committed_stripped(own_project):
+    notebook = own_project / "notebooks" / "99-tt-leaky.ipynb"
     notebook.write_text(json.dumps(NOTEBOOK_WITH_OUTPUTS, indent=1) + "\n")
-    sh("git add notebooks/99-tt-leaky.ipynb", ready_project)
+    sh("git add notebooks/99-tt-leaky.ipynb", own_project)
 
-    first = sh("git commit -m 'Add a notebook'", ready_project, check=False)
+    first = sh("git commit -m 'Add a notebook'", own_project, check=False)
     assert first.returncode != 0, "the hook must rewrite the notebook and stop the commit"
-    sh("git add notebooks/99-tt-leaky.ipynb && git commit -q -m 'Add a notebook'", ready_project)
+    sh("git add notebooks/99-tt-leaky.ipynb && git commit -q -m 'Add a notebook'", own_project)
 
-    committed = json.loads(sh("git show HEAD:notebooks/99-tt-leaky.ipynb", ready_project).stdout)
+    committed = json.loads(sh("git show HEAD:notebooks/99-tt-leaky.ipynb", own_project).stdout)
     cell = committed["cells"][0]
     assert cell["outputs"] == [] and cell["execution_count"] is None
     assert "ExecuteTime" not in cell["metadata"]
@@ -100,12 +105,12 @@ def test_notebook_with_outputs_is_committed_stripped(ready_project):
     assert committed["metadata"]["kernelspec"]["language"] == "python"
     assert "secret-row\n" not in json.dumps(committed["cells"][0]["outputs"])
 
-    again = sh("make lint", ready_project, check=False)
+    again = sh("make lint", own_project, check=False)
     assert again.returncode == 0, again.stdout[-3000:]
 
 
-def test_git_diff_ignores_fresh_notebook_outputs(ready_project):
-    notebook = next((ready_project / "notebooks").glob("01-*.ipynb"))
+def test_git_diff_ignores_fresh_notebook_outputs(own_project):
+    notebook = next((own_project / "notebooks").glob("01-*.ipynb"))
     original = notebook.read_text()
     document = json.loads(original)
     code_cell = next(cell for cell in document["cells"] if cell["cell_type"] == "code")
@@ -114,25 +119,25 @@ def test_git_diff_ignores_fresh_notebook_outputs(ready_project):
     notebook.write_text(json.dumps(document, indent=1) + "\n")
     try:
         path = f"notebooks/{notebook.name}"
-        raw = sh(f"git diff --no-textconv --name-only -- {path}", ready_project).stdout
+        raw = sh(f"git diff --no-textconv --name-only -- {path}", own_project).stdout
         assert raw.strip() == path, "the file itself did change"
         diff = f"git diff -- {path}"
-        assert sh(diff, ready_project).stdout == "", "outputs alone are not a change"
+        assert sh(diff, own_project).stdout == "", "outputs alone are not a change"
         code_cell["source"].append("print('a real change')\n")
         notebook.write_text(json.dumps(document, indent=1) + "\n")
-        shown = sh(diff, ready_project).stdout
+        shown = sh(diff, own_project).stdout
         assert "a real change" in shown and "noise" not in shown
     finally:
         notebook.write_text(original)
 
 
-def test_lint_fails_on_a_committed_env_file(ready_project):
-    (ready_project / "config").mkdir(exist_ok=True)
-    (ready_project / "config" / ".env").write_text("API_TOKEN=abc\n")
-    sh("git add --force config/.env", ready_project)
+def test_lint_fails_on_a_committed_env_file(own_project):
+    (own_project / "config").mkdir(exist_ok=True)
+    (own_project / "config" / ".env").write_text("API_TOKEN=abc\n")
+    sh("git add --force config/.env", own_project)
     try:
-        result = sh("make lint", ready_project, check=False)
+        result = sh("make lint", own_project, check=False)
         assert result.returncode != 0
         assert ".env files hold secrets" in result.stdout
     finally:
-        sh("git rm -q --cached config/.env && rm -r config", ready_project)
+        sh("git rm -q --cached config/.env && rm -r config", own_project)

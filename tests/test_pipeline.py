@@ -33,21 +33,34 @@ def runs(project: Path, env: dict | None = None) -> dict:
 
 
 @pytest.fixture(scope="module")
-def train_output(ready_project) -> str:
-    """`make train predict` once, with a secret in .env that must never be logged."""
-    env_file = ready_project / ".env"
+def first_training(own_project) -> SimpleNamespace:
+    """`make train predict` once in the module's own project, with a secret in .env that
+    must never be logged: what it printed, and what the store, git and the data held right
+    after (later tests add runs, versions and predictions)."""
+    env_file = own_project / ".env"
     original = env_file.read_text()
     env_file.write_text(original + f"\nAPI_TOKEN={SECRET}\nDB_PASSWORD={SECRET}\n")
     try:
-        result = sh("make train predict", ready_project)
+        result = sh("make train predict", own_project)
     finally:
         env_file.write_text(original)
-    return result.stdout + result.stderr
+    return SimpleNamespace(
+        output=result.stdout + result.stderr,
+        summary=runs(own_project),
+        commit=sh("git rev-parse HEAD", own_project).stdout.strip(),
+        fingerprints=sh(".venv/bin/dslc data list", own_project).stdout,
+        predictions=(own_project / "data" / "processed" / "iris_predictions.csv").read_text(),
+    )
 
 
 @pytest.fixture(scope="module")
-def trained(ready_project, train_output) -> Path:
-    return ready_project
+def train_output(first_training) -> str:
+    return first_training.output
+
+
+@pytest.fixture(scope="module")
+def trained(own_project, first_training) -> Path:
+    return own_project
 
 
 def _train_run(summary: dict) -> dict:
@@ -56,10 +69,9 @@ def _train_run(summary: dict) -> dict:
     return trained_runs[0]
 
 
-def test_train_run_records_everything(trained):
-    summary = runs(trained)
+def test_train_run_records_everything(trained, first_training):
+    summary, commit = first_training.summary, first_training.commit
     run = _train_run(summary)
-    commit = sh("git rev-parse HEAD", trained).stdout.strip()
 
     assert run["status"] == "FINISHED"
     assert run["params"]["model.C"] == "1.0" and run["params"]["cv_folds"] == "5"
@@ -70,7 +82,7 @@ def test_train_run_records_everything(trained):
     assert "figures/confusion_matrix.png" in run["artifacts"]
     inputs = {item["name"]: item["digest"] for item in run["inputs"]}
     assert {"iris_train", "iris_test"} <= set(inputs)
-    fingerprint = sh(".venv/bin/dslc data list", trained).stdout
+    fingerprint = first_training.fingerprints
     assert all(digest and digest.split(":")[-1][:12] in fingerprint for digest in inputs.values())
     assert [m["run_id"] for m in summary["models"]] == [run["id"]]
     assert summary["champion"] == "1", "the first version becomes the champion"
@@ -78,8 +90,7 @@ def test_train_run_records_everything(trained):
     assert summary["uri"] == f"sqlite:///{trained}/mlflow.db"
     assert Path(run["artifact_uri"].removeprefix("file://")).is_relative_to(trained)
     assert (trained / "reports" / "figures" / "confusion_matrix.png").is_file()
-    predictions = (trained / "data" / "processed" / "iris_predictions.csv").read_text()
-    assert len(predictions.splitlines()) == 1 + 38
+    assert len(first_training.predictions.splitlines()) == 1 + 38
 
 
 def test_no_secret_from_env_is_logged(trained):
@@ -239,13 +250,13 @@ def test_a_bad_request_gets_400_naming_the_column(server, case):
     assert column in answer["message"], answer["message"]
 
 
-def test_pandas_spark_and_http_give_identical_predictions(trained, server):
+def test_pandas_spark_and_http_give_identical_predictions(trained, first_training, server):
     """One model, three ways to score: the same rows, the same answers."""
     if shutil.which("java") is None and not os.environ.get("CI"):
         pytest.skip("Spark needs Java (Debian: openjdk-17-jre-headless; .ci/run installs it)")
     predictions = trained / "data" / "processed" / "iris_predictions.csv"
-    by_pandas = predictions.read_text()  # `make predict` (pandas) wrote it in train_output
-    rows = read_rows(predictions)
+    by_pandas = first_training.predictions  # what `make predict` (pandas) wrote
+    rows = list(csv.DictReader(by_pandas.splitlines()))
     spark = sh("make predict ENGINE=spark", trained, timeout=1800)
     assert noise(spark.stdout + spark.stderr) == []
     assert predictions.read_text() == by_pandas, "Spark wrote a different predictions dataset"

@@ -84,7 +84,7 @@ def _set_tracking_uri(env_text: str, line: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def team_server(ready_project, postgres, tmp_path_factory):
+def team_server(own_project, postgres, tmp_path_factory):
     """`make tracking-server` on a PostgreSQL database, set up in .env as the README says.
 
     The README's lines are used, with this machine's values: the database of the
@@ -107,15 +107,15 @@ def team_server(ready_project, postgres, tmp_path_factory):
         "MLFLOW_SERVER_ALLOWED_HOSTS": f"{ours},127.0.0.1:{port}",
         "MLFLOW_SERVER_CORS_ALLOWED_ORIGINS": f"http://{ours}",
     }
-    shown = readme_env_lines(ready_project, "MLFLOW_DATABASE_URL")
+    shown = readme_env_lines(own_project, "MLFLOW_DATABASE_URL")
     assert [line.split("=", 1)[0] for line in shown] == list(values)
-    example = (ready_project / ".env.example").read_text()
+    example = (own_project / ".env.example").read_text()
     assert all(f"# {key}=" in example for key in values), "keep .env.example in step"
-    (client_line,) = readme_env_lines(ready_project, "MLFLOW_TRACKING_URI")
+    (client_line,) = readme_env_lines(own_project, "MLFLOW_TRACKING_URI")
     uri = f"http://127.0.0.1:{port}"
     assert client_line == "MLFLOW_TRACKING_URI=http://mlflow-host:5000"
 
-    env_file = ready_project / ".env"
+    env_file = own_project / ".env"
     original = env_file.read_text()
     server_lines = "".join(f"{key}={value}\n" for key, value in values.items())
     client = client_line.replace("http://mlflow-host:5000", uri)
@@ -123,7 +123,7 @@ def team_server(ready_project, postgres, tmp_path_factory):
     try:
         log = folder / "server.log"
         started = time.monotonic()
-        with background("make tracking-server", ready_project, f"{uri}/health", log):
+        with background("make tracking-server", own_project, f"{uri}/health", log):
             print(f"make tracking-server answered after {time.monotonic() - started:.1f} s")
             yield TeamServer(uri, port, password, folder / "artifacts", log)
     finally:
@@ -132,15 +132,15 @@ def team_server(ready_project, postgres, tmp_path_factory):
 
 def test_make_train_and_predict_use_the_team_server_after_one_env_line(
     team_server,
-    ready_project,
+    own_project,
     postgres,
 ):
-    # FORCE=1: the pipeline tests may have trained this project already, and DVC would skip
-    # unchanged stages (the README's way to log to a new tracking server).
-    result = sh("make train predict FORCE=1", ready_project)
+    # FORCE=1: the README's way to log to a new tracking server (DVC would skip stages
+    # that trained before; this project's own copy has not trained yet).
+    result = sh("make train predict FORCE=1", own_project)
     assert team_server.password not in result.stdout + result.stderr
 
-    summary = runs(ready_project)
+    summary = runs(own_project)
     assert summary["uri"] == team_server.uri
     (run,) = [run for run in summary["runs"] if run["name"].startswith("train")]
     assert run["status"] == "FINISHED" and "test_accuracy" in run["metrics"]
@@ -157,7 +157,7 @@ def test_make_train_and_predict_use_the_team_server_after_one_env_line(
         database="mlflow",
     )
     assert stored.split() == ["FINISHED", "1.0", "1"]
-    predictions = ready_project / "data" / "processed" / "iris_predictions.csv"
+    predictions = own_project / "data" / "processed" / "iris_predictions.csv"
     assert len(predictions.read_text().splitlines()) == 1 + 38
 
 
@@ -174,7 +174,7 @@ with tracking.run(name=f"client-{client}", experiment="concurrent-clients") as r
 
 def test_eight_clients_log_a_thousand_steps_each_and_all_arrive(
     team_server,
-    ready_project,
+    own_project,
     postgres,
     tmp_path,
 ):
@@ -184,7 +184,7 @@ def test_eight_clients_log_a_thousand_steps_each_and_all_arrive(
     clients = [
         subprocess.Popen(
             [".venv/bin/python", str(script), str(client)],
-            cwd=ready_project,
+            cwd=own_project,
             env=ENV,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -233,14 +233,14 @@ with tracking.run(name="leak-attempt", params=params, tags={"backend": url}) as 
 
 def test_the_database_password_stays_out_of_store_artifacts_output_and_command_lines(
     team_server,
-    ready_project,
+    own_project,
     postgres,
     tmp_path,
 ):
     """Even code that tries to log it (under innocent names) gets it withheld."""
     script = tmp_path / "leak.py"
     script.write_text(LEAK_ATTEMPT)
-    result = sh(f".venv/bin/python {script}", ready_project)
+    result = sh(f".venv/bin/python {script}", own_project)
     assert team_server.password not in result.stdout + result.stderr
 
     dump = postgres.dump("mlflow")
@@ -341,7 +341,7 @@ def _error_cases(cluster: Cluster, right: str, wrong: str) -> dict[str, tuple[di
 
 
 def test_tracking_server_setting_errors_take_one_line_without_credentials(
-    ready_project,
+    own_project,
     postgres,
     probe_role,
     tmp_path,
@@ -355,12 +355,12 @@ def test_tracking_server_setting_errors_take_one_line_without_credentials(
     # As in a user's shell: uv's own lines (bytecode compiled, and "Installed 2 packages"
     # on the group's first use, done here beforehand) are not the target's output.
     quiet = {"UV_COMPILE_BYTECODE": "0"}
-    sh("uv run --group server true", ready_project, env=quiet)
-    before = sorted(str(p) for p in ready_project.rglob("*") if ".venv" not in p.parts)
+    sh("uv run --group server true", own_project, env=quiet)
+    before = sorted(str(p) for p in own_project.rglob("*") if ".venv" not in p.parts)
     for case, (settings, expected) in _error_cases(postgres, probe_role, wrong).items():
         env = {**quiet, "MLFLOW_ARTIFACTS_DESTINATION": str(tmp_path / "artifacts"), **settings}
         started = time.monotonic()
-        result = sh("make tracking-server", ready_project, check=False, env=env, timeout=300)
+        result = sh("make tracking-server", own_project, check=False, env=env, timeout=300)
         print(f"{case}: {time.monotonic() - started:.1f} s")
         output = result.stdout + result.stderr
         lines = [line for line in result.stderr.splitlines() if not line.startswith("make:")]
@@ -368,6 +368,6 @@ def test_tracking_server_setting_errors_take_one_line_without_credentials(
         assert len(lines) == 1 and lines[0].startswith("dslc: error: "), (case, output)
         assert expected in lines[0], (case, lines[0])
         assert probe_role not in output and wrong not in output, (case, output)
-    after = sorted(str(p) for p in ready_project.rglob("*") if ".venv" not in p.parts)
+    after = sorted(str(p) for p in own_project.rglob("*") if ".venv" not in p.parts)
     assert after == before
     assert not (tmp_path / "artifacts").exists()

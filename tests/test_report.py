@@ -52,28 +52,28 @@ FORMULAS_NOTEBOOK = {
 
 
 @pytest.fixture(scope="module")
-def reported(ready_project):
+def reported(own_project):
     """`make report` once in the shared project: its output, the example and its page.
 
     A notebook with formulas is published alongside, and removed afterwards.
     """
-    formulas = ready_project / "notebooks" / f"{FORMULAS}.ipynb"
+    formulas = own_project / "notebooks" / f"{FORMULAS}.ipynb"
     formulas.write_text(json.dumps(FORMULAS_NOTEBOOK, indent=1) + "\n")
     try:
-        result = sh("make report", ready_project)
-        notebook = next((ready_project / "notebooks").glob("01-*-explore-example.ipynb"))
+        result = sh("make report", own_project)
+        notebook = next((own_project / "notebooks").glob("01-*-explore-example.ipynb"))
         yield SimpleNamespace(
-            project=ready_project,
+            project=own_project,
             stdout=result.stdout,
             notebook=notebook,
             meta=json.loads(notebook.read_text())["metadata"]["dslc"],
-            page=ready_project / "reports" / f"{notebook.stem}.html",
-            formulas=ready_project / "reports" / f"{FORMULAS}.html",
-            index=ready_project / "reports" / "index.html",
+            page=own_project / "reports" / f"{notebook.stem}.html",
+            formulas=own_project / "reports" / f"{FORMULAS}.html",
+            index=own_project / "reports" / "index.html",
         )
     finally:
         formulas.unlink()
-        (ready_project / "reports" / f"{FORMULAS}.html").unlink(missing_ok=True)
+        (own_project / "reports" / f"{FORMULAS}.html").unlink(missing_ok=True)
 
 
 def test_make_report_writes_the_page_and_an_index(reported):

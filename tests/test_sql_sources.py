@@ -16,7 +16,6 @@ import hashlib
 import json
 import re
 import secrets
-import shutil
 import time
 from pathlib import Path
 from urllib.parse import quote
@@ -146,6 +145,21 @@ class Warehouse:
         self.outputs.append(result.stdout + result.stderr)
         return result
 
+    def assert_no_secrets(self) -> None:
+        """No credential in the catalog, the store, the log, the artifacts, dslc's files or
+        anything printed so far: each test ends with this, on what it made."""
+        project = self.project
+        files = [project / "data" / "catalog.yml", project / "mlflow.db", self.log]
+        files += [p for p in (project / "mlartifacts").rglob("*") if p.is_file()]
+        files += [p for p in (project / ".dslc").rglob("*") if p.is_file()]
+        for path in files:
+            content = path.read_bytes() if path.is_file() else b""
+            for secret in self.secrets:
+                assert secret.encode() not in content, f"{secret!r} in {path}"
+        for output in self.outputs:
+            for secret in self.secrets:
+                assert secret not in output
+
     def python(self, code: str, tmp_path: Path) -> dict:
         """Run code with the project's Python; its last stdout line is JSON."""
         script = tmp_path / "script.py"
@@ -155,32 +169,19 @@ class Warehouse:
 
 
 @pytest.fixture(scope="module")
-def warehouse(ready_project, postgres):
-    """A `shop` database owned by `analyst`, and the project set up as its README says.
-
-    Everything the module changes in the shared project (pyproject.toml, uv.lock, .env,
-    the catalog) is put back at the end; psycopg stays in .venv, which `uv run` allows.
-    """
+def warehouse(own_project, postgres):
+    """A `shop` database owned by `analyst`, and the module's own project set up as its
+    README says (the driver added, the URL in .env, the datasets in the catalog)."""
     password = "Sq1-" + secrets.token_urlsafe(10) + "@:/%"
     url = postgres.create_database("shop", "analyst", password)
     postgres.psql(f"SET ROLE analyst; {TABLES}", database="shop")
-    kept = {
-        name: (ready_project / name).read_text()
-        for name in ("pyproject.toml", "uv.lock", ".env", "data/catalog.yml")
-    }
-    try:
-        wh = Warehouse(ready_project, postgres, password, url)
-        wh.run(readme_driver_line(ready_project))
-        with open(ready_project / ".env", "a") as env:
-            env.write(f"\n{VARIABLE}={url}\n")
-        with open(ready_project / "data" / "catalog.yml", "a") as catalog:
-            catalog.write(ENTRIES)
-        yield wh
-    finally:
-        for name, text in kept.items():
-            (ready_project / name).write_text(text)
-        # Snapshots (read-only files, their DVC pointers): gone with the catalog entry.
-        shutil.rmtree(ready_project / "data" / "raw" / "snapshots", ignore_errors=True)
+    wh = Warehouse(own_project, postgres, password, url)
+    wh.run(readme_driver_line(own_project))
+    with open(own_project / ".env", "a") as env:
+        env.write(f"\n{VARIABLE}={url}\n")
+    with open(own_project / "data" / "catalog.yml", "a") as catalog:
+        catalog.write(ENTRIES)
+    return wh
 
 
 def readme_driver_line(project: Path) -> str:
@@ -199,6 +200,7 @@ def test_load_by_query_with_params_and_by_table(warehouse, tmp_path):
     assert got["orders"] == [500, 10.0 * sum(range(50, 100)), ["id", "amount", "customer", "day"]]
     assert got["table"] == [1000, 500_500, "object"]  # a DATE column: datetime.date values
     assert got["fewer"] == 100
+    warehouse.assert_no_secrets()
 
 
 def test_a_million_rows_load_whole_and_in_chunks(warehouse, tmp_path):
@@ -208,6 +210,8 @@ def test_a_million_rows_load_whole_and_in_chunks(warehouse, tmp_path):
     assert got["id_sum"] == got["chunk_id_sum"] == ROWS * (ROWS + 1) // 2
     assert got["value_sum"] == 1000.0 * sum(range(1000))
     assert got["sizes"] == [300_000, 300_000, 300_000, 100_000]
+    assert "loaded 1000000 rows" in warehouse.log.read_text()  # the log that is scanned
+    warehouse.assert_no_secrets()
 
 
 def _snapshot_files(project: Path) -> dict[str, str]:
@@ -257,6 +261,7 @@ def test_snapshots_are_immutable_files_recorded_in_the_catalog(warehouse, tmp_pa
     assert tracked["same"]
     sources = {(i["type"], i.get("connection"), i.get("query")) for i in tracked["inputs"]}
     assert ("sql", VARIABLE, catalog["datasets"]["orders"]["query"]) in sources
+    warehouse.assert_no_secrets()
 
 
 # Each case: the catalog name, the environment that breaks it (the environment wins over
@@ -323,19 +328,4 @@ def test_errors_take_one_line_naming_the_dataset_and_write_nothing(warehouse):
         assert expected in lines[0], (case, lines[0])
         assert wrong not in lines[0] and quote(wrong, safe="") not in lines[0], case
     assert _data_files(warehouse.project) == before
-
-
-def test_no_credentials_in_catalog_store_logs_or_output(warehouse):
-    """Last in the module: every file the tests above made, and all they printed."""
-    project = warehouse.project
-    files = [project / "data" / "catalog.yml", project / "mlflow.db", warehouse.log]
-    files += [p for p in (project / "mlartifacts").rglob("*") if p.is_file()]
-    files += [p for p in (project / ".dslc").rglob("*") if p.is_file()]
-    assert "loaded 1000000 rows" in warehouse.log.read_text()
-    for path in files:
-        content = path.read_bytes()
-        for secret in warehouse.secrets:
-            assert secret.encode() not in content, f"{secret!r} in {path}"
-    for output in warehouse.outputs:
-        for secret in warehouse.secrets:
-            assert secret not in output
+    warehouse.assert_no_secrets()
