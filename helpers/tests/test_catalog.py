@@ -430,11 +430,11 @@ def test_options_json_cannot_carry_are_not_cached(project: Path) -> None:
 def test_the_write_lock_excludes_other_processes(project: Path) -> None:
     lock = project / ".dslc" / "catalog.lock"
     code = (
-        "import sys, filelock; from dslc import _catalog as catalog\n"
-        "try:\n    catalog.locked(sys.argv[1]).acquire(timeout=0.2)\n"
+        "import sys, filelock\n"
+        "try:\n    filelock.FileLock(sys.argv[1]).acquire(timeout=0.2)\n"
         "except filelock.Timeout:\n    print('busy')\nelse:\n    print('free')"
     )
     probe = [sys.executable, "-c", code, str(lock)]
-    with catalog.locked(lock):
+    with catalog.editing(project):
         assert subprocess.run(probe, capture_output=True, text=True).stdout.strip() == "busy"
     assert subprocess.run(probe, capture_output=True, text=True).stdout.strip() == "free"

@@ -46,8 +46,8 @@ def test_load_from_subfolder_and_absolute_inside(
     "name", ["t.csv", "t.csv.gz", "t.parquet", "t.json", "t.feather", "t.xlsx", "t.pkl"]
 )
 def test_round_trip_frame_formats(project: Path, name: str) -> None:
-    assert data.save(FRAME, f"interim/{name}") is None
-    assert data.path(f"interim/{name}").is_file()
+    written = data.save(FRAME, f"interim/{name}")
+    assert written == data.path(f"interim/{name}") and written.is_file()
     pd.testing.assert_frame_equal(data.load(f"interim/{name}"), FRAME)
 
 
@@ -233,20 +233,31 @@ def _features_entry(project: Path) -> Path:
     return project / "data" / "interim" / "features.csv"
 
 
-def test_recorded_fingerprint_is_of_the_file_on_disk(
-    project: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Another process's save lands between our rename and our catalog update.
+def test_recorded_fingerprint_is_of_the_file_on_disk(project: Path) -> None:
+    """Another writer's file lands between our rename and our catalog update: we hold the
+    catalog's lock (a file under .dslc) while a thread saves, and replace its file then."""
+    import threading
+
+    from filelock import FileLock
+
     dest = _features_entry(project)
-    real = data.catalog.locked
-
-    def racing(lock_file: Path):  # type: ignore[no-untyped-def]
-        pd.DataFrame({"x": [9, 9, 9]}).to_csv(dest, index=False)
-        return real(lock_file)
-
-    monkeypatch.setattr(data.catalog, "locked", racing)
-    data.save(FRAME, "features")
+    other = project / "data" / "interim" / "other.csv"
+    pd.DataFrame({"x": [9, 9, 9]}).to_csv(other, index=False)
+    with FileLock(project / ".dslc" / "catalog.lock"):
+        saver = threading.Thread(target=data.save, args=(FRAME, "features"))
+        saver.start()
+        while not dest.exists() and saver.is_alive():  # saved, now waiting for the lock
+            saver.join(0.01)
+        other.replace(dest)
+    saver.join(30)
+    assert not saver.is_alive()
+    assert pd.read_csv(dest)["x"].tolist() == [9, 9, 9]
     assert data.entries()["features"].fingerprint == _sha(dest)
+
+
+def test_save_returns_the_path_it_wrote_none_for_a_remote_url(project: Path) -> None:
+    assert data.save(FRAME, "iris", force=True) == data.path("iris")
+    assert data.save(FRAME, "memory://dslc-test/r.csv") is None  # a remote URL has no path
 
 
 _SAVER = """

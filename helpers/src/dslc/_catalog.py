@@ -6,23 +6,21 @@ parse only, so a process answering from the parse cache loads neither PyYAML nor
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import graphlib
 import json
 import re
 import time
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import _atomic as atomic
 from . import _formats as formats
 from .errors import CatalogError, DslcError
-
-if TYPE_CHECKING:
-    from filelock import FileLock
 
 MAX_NAME = 100
 MAX_BYTES = 64 << 20  # a 20,000-entry catalog is about 4 MiB
@@ -510,9 +508,19 @@ def write(file: Path, entries: Mapping[str, DatasetEntry], cache_file: Path | No
     _remember(_stamp(file), dict(entries), cache_file)
 
 
-def locked(lock_file: Path) -> FileLock:
-    """``with locked(f):`` read, change, write; else two runs saving at once lose a change."""
+@contextlib.contextmanager
+def editing(root: Path) -> Iterator[dict[str, DatasetEntry]]:
+    """``with editing(root) as entries:`` change ``entries``; they are written back when
+    the block ends, under the project's catalog lock (else two runs saving at once lose a
+    change). Nothing is written if the block raises or changes nothing."""
     from filelock import FileLock
 
-    Path(lock_file).parent.mkdir(parents=True, exist_ok=True)
-    return FileLock(lock_file)
+    from . import config
+
+    file, cache = config.paths(root).catalog, cache_path(root)
+    with FileLock(config._state_dir(root) / "catalog.lock"):
+        before = read(file, cache)
+        entries = dict(before)
+        yield entries
+        if entries != before:
+            write(file, entries, cache)

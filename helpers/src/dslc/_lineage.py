@@ -103,16 +103,14 @@ def add(
     if fmt is None and not (target.local is not None and target.local.is_dir()):
         formats.infer(location)  # fail now, not at the first load
     cat_file = config.paths(r).catalog
-    cache = catalog.cache_path(r)
-    with catalog.locked(config._state_dir(r) / "catalog.lock"):
-        _check_parents(name, parents, cat_file, catalog.read(cat_file, cache), replace_existing)
+    entries = catalog.read(cat_file, catalog.cache_path(r))
+    _check_parents(name, parents, cat_file, entries, replace_existing)
     if on_hash is not None:
         on_hash(location)
     if target.local is not None:  # first: DVC puts a copy back, which dslc then reads
         _track_with_dvc(r, target.local)
     fp = fingerprint(target, on_bytes)
-    with catalog.locked(config._state_dir(r) / "catalog.lock"):
-        entries = catalog.read(cat_file, cache)  # again: it may have changed while hashing
+    with catalog.editing(r) as entries:  # checked again: it may have changed while hashing
         _check_parents(name, parents, cat_file, entries, replace_existing)
         old = entries.get(name)
         base = old if old is not None and old.sql is None else None
@@ -126,7 +124,6 @@ def add(
             fingerprint=fp,
         )
         entries[name] = entry
-        catalog.write(cat_file, entries, cache)
     return entry
 
 
@@ -177,13 +174,18 @@ def fingerprint(
             f"dataset {target.name!r} is a live SQL source and has no fingerprint; freeze it "
             f"with `dslc data snapshot {target.name}` and use '{target.name}@latest'"
         )
-    cache = config._state_dir(target.root) / "fingerprints.json"
+    cache = cache_file(target.root)
     if target.local is None:
         url, opts = target.url or target.location, target.storage_options
         return fingerprint_url(url, opts, cache, on_bytes, trust_cache=trust_cache)
     if not target.local.exists() and not target.local.is_symlink():
         raise FileNotFoundError(target.local)
     return fingerprint_path(target.local, cache, on_bytes, trust_cache=trust_cache, written=written)
+
+
+def cache_file(root: Path) -> Path:
+    """dslc's fingerprint cache of the project at ``root`` (its own: DVC's is never used)."""
+    return config._state_dir(root) / "fingerprints.json"
 
 
 def references(entries: dict[str, DatasetEntry]) -> list[str]:

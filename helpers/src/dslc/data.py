@@ -1,12 +1,4 @@
-"""Load and save datasets by catalog name or path; atomic writes; immutable raw data.
-
->>> from dslc import data
->>> df = data.load("raw/iris.csv")          # path relative to data/
->>> data.save(df, "interim/iris.parquet")   # atomic; format from the suffix
->>> df = data.load("iris")                  # catalog name (data/catalog.yml)
->>> df = data.load("orders")                # a SQL source: runs its query
->>> df = data.load("orders@latest")         # its newest snapshot (dslc data snapshot)
-"""
+"""Load and save datasets by catalog name, path or URL (helpers/README.md, Data)."""
 
 from __future__ import annotations
 
@@ -18,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
+from . import _atomic as atomic
 from . import _catalog as catalog
 from . import _events as events
 from . import _formats as formats
@@ -25,7 +18,7 @@ from . import _lineage as lineage
 from . import _locate as locate
 from . import _sql as sql
 from . import config
-from ._fingerprint import Progress, check_regular, fingerprint_path
+from ._fingerprint import check_regular, fingerprint_path
 from ._locate import Target
 from .errors import DatasetNotFoundError, DslcError, LocationError, RawDataWriteError, SqlError
 
@@ -39,9 +32,7 @@ Role = Literal["input", "output"]
 def path(name_or_path: NameOrPath) -> Path:
     """Where a dataset lives on this machine: an absolute Path (it need not exist yet).
 
-    Nothing is read or created. Raises LocationError for a dataset that has no local
-    path (a remote URL, a SQL source): load and save those by name or URL; the catalog
-    keeps their location (``data.entries()[name].location``).
+    Raises LocationError for a dataset with no local path (a remote URL, a SQL source).
     """
     target = locate.resolve(name_or_path, need_format=False)
     if target.local is None:
@@ -58,36 +49,24 @@ def entries() -> dict[str, catalog.DatasetEntry]:
     return catalog.read(config.paths(root).catalog, catalog.cache_path(root))
 
 
-def _cache_file(root: Path) -> Path:
-    return config._state_dir(root) / "fingerprints.json"
-
-
-def fingerprint_target(
-    target: Target,
-    on_bytes: Progress | None = None,
-    *,
-    trust_cache: bool = True,
-    written: os.stat_result | None = None,
-) -> str:
-    """Full-content fingerprint of a resolved target (``trust_cache=False`` re-hashes;
-    ``written``: the stat of the file as dslc has just written it). The first read of a
-    DVC stage's output since ``data.save`` wrote it records its fingerprint in the catalog
-    (see :func:`_fingerprint_saved`)."""
-    try:
-        fp = lineage.fingerprint(target, on_bytes, trust_cache=trust_cache, written=written)
-    except FileNotFoundError:
-        raise _missing(target) from None
-    if target.entry is not None and target.entry.fingerprint is None and _dvc_output(target):
-        _record(target)
-    return fp
-
-
 def fingerprint(path_or_name: NameOrPath) -> str:
     """Full-content fingerprint ``"sha256:<hex>"`` of a dataset file or folder.
 
     Cached on size, mtime, ctime and inode, so an unchanged file costs a stat.
     """
-    return fingerprint_target(locate.resolve(path_or_name, need_format=False))
+    return _fingerprint(locate.resolve(path_or_name, need_format=False))
+
+
+def _fingerprint(target: Target) -> str:
+    """The first read of a DVC stage's output since ``save`` also records its fingerprint
+    in the catalog (see :func:`save`)."""
+    try:
+        fp = lineage.fingerprint(target)
+    except FileNotFoundError:
+        raise _missing(target) from None
+    if target.entry is not None and target.entry.fingerprint is None and _dvc_output(target):
+        _record(target)
+    return fp
 
 
 def _missing(target: Target) -> DatasetNotFoundError:
@@ -104,7 +83,7 @@ def _publish(target: Target, role: Role, fp: str | None = None, query: str | Non
         return  # nobody records usage: skip hashing
     if fp is None and not target.is_sql:
         try:
-            fp = fingerprint_target(target)
+            fp = _fingerprint(target)
         except (OSError, DslcError) as exc:
             _log.warning("could not fingerprint %s: %s", target.location, exc)
     recorded = target.recorded
@@ -192,8 +171,8 @@ def save(
     force: bool = False,
     format: str | None = None,
     **options: Any,
-) -> None:
-    """Write ``obj`` atomically (``data.path`` says where a local dataset went).
+) -> Path | None:
+    """Write ``obj`` atomically; return the Path written (None for a remote URL).
 
     Saving through a catalog name records the new fingerprint in ``data/catalog.yml``.
     Nothing is written if the format, the object or the path is wrong.
@@ -209,6 +188,8 @@ def save(
         RawDataWriteError, DatasetNotFoundError, UnsafePathError, LocationError,
         FormatError, CatalogError.
     """
+    from . import _dvc as dvc
+
     target = locate.resolve(name_or_path, fmt=format, purpose="save", options=options)
     _refuse_write(target, force)
     fmt = formats.get(target.format)
@@ -223,16 +204,23 @@ def save(
         if dest.is_dir():
             raise DslcError(f"cannot save to {dest}: it is a folder; give a file name")
         dest.parent.mkdir(parents=True, exist_ok=True)
-        from ._atomic import atomic_path
-
-        with atomic_path(dest) as tmp:
+        with atomic.atomic_path(dest) as tmp:
             fmt.save(obj, str(tmp), **opts)
             inode = tmp.stat().st_ino
         written = _written(dest, inode)
-        if _update_dvc_pointer(target.root, dest):
+        # A file `dvc add` tracks is added again, so its pointer names what was saved
+        # (stage outputs have no pointer: dvc repro records them when the stage ends).
+        if dest.with_name(dest.name + ".dvc").is_file() and dvc.enabled(target.root):
+            dvc.track(target.root, dest)
             written = None  # dvc add put a copy of its cache object in its place
-    fp = _fingerprint_saved(target, written)
+    fp = None
+    if target.entry is not None:
+        # DVC commits a stage's output when the stage ends and puts a copy back (a new
+        # stamp), so a fingerprint taken now would be read again at the next load: its
+        # recorded one is cleared instead, and the first later read records it.
+        fp = _record(target, written, clear=_dvc_output(target))
     _publish(target, "output", fp)
+    return target.local
 
 
 def _written(dest: Path, inode: int) -> os.stat_result | None:
@@ -244,48 +232,11 @@ def _written(dest: Path, inode: int) -> os.stat_result | None:
     return st if st.st_ino == inode and stat.S_ISREG(st.st_mode) else None
 
 
-def _fingerprint_saved(target: Target, written: os.stat_result | None) -> str | None:
-    """The fingerprint of what was just saved under a catalog name, recorded in the catalog.
-
-    Not for a DVC stage's output: DVC commits it when the stage ends and puts a copy back
-    (new stamp), so a fingerprint taken now would be read again at the next load. Its
-    recorded fingerprint is cleared instead, and the first later read records it.
-    """
-    if target.entry is None:
-        return None
-    if _dvc_output(target):
-        _record(target, clear=True)
-        return None
-    return _record(target, written)
-
-
 def _dvc_output(target: Target) -> bool:
     from . import _dvc as dvc
 
     local = target.local
     return local is not None and dvc.enabled(target.root) and dvc.stage_output(target.root, local)
-
-
-def _saved_fingerprint(target: Target, written: os.stat_result | None) -> str | None:
-    """``target``'s fingerprint after a save, or None (with a warning) if it cannot be
-    had: the data was saved, only its fingerprint is missing."""
-    try:
-        return lineage.fingerprint(target, written=written)
-    except (OSError, DslcError) as exc:
-        _log.warning("saved %s but could not fingerprint it: %s", target.label, exc)
-        return None
-
-
-def _update_dvc_pointer(root: Path, dest: Path) -> bool:
-    """A file that ``dvc add`` put under DVC (a ``<file>.dvc`` beside it) is added again,
-    so the pointer names what was just saved (True then). Stage outputs have no such
-    pointer: dvc repro records them in dvc.lock when the stage ends."""
-    from . import _dvc as dvc
-
-    if not dest.with_name(dest.name + ".dvc").is_file() or not dvc.enabled(root):
-        return False
-    dvc.track(root, dest)
-    return True
 
 
 def _record(
@@ -298,31 +249,25 @@ def _record(
     ends with the fingerprint of the file actually on disk.
     """
     assert target.entry is not None
-    root = target.root
-    cat_file = config.paths(root).catalog
-    cache = catalog.cache_path(root)
-    with catalog.locked(config._state_dir(root) / "catalog.lock"):
-        fp = None if clear else _saved_fingerprint(target, written)
-        if fp is None and not clear:
-            return None
-        current = catalog.read(cat_file, cache)  # re-read: others may have changed it
+    with catalog.editing(target.root) as current:
+        fp = None
+        if not clear:
+            try:
+                fp = lineage.fingerprint(target, written=written)
+            except (OSError, DslcError) as exc:
+                _log.warning("saved %s but could not fingerprint it: %s", target.label, exc)
+                return None
         entry = current.get(target.entry.name)
-        if entry is not None and entry.sql is None and entry.fingerprint != fp:
-            from dataclasses import replace
-
+        if entry is not None and entry.sql is None:
             current[entry.name] = replace(entry, fingerprint=fp)
-            catalog.write(cat_file, current, cache)
     return fp
 
 
 def snapshot(name: str) -> catalog.Snapshot:
     """Run SQL source ``name`` once and freeze the result as a read-only Parquet file.
 
-    It lands in ``data/raw/snapshots/<name>/<UTC time>.parquet`` (never over another
-    snapshot) and is recorded under the entry's ``snapshots``: its fingerprint, the query,
-    the connection variable's name, the UTC time the query started. In a DVC project it is
-    put under DVC like any raw data. Load the newest with ``data.load("<name>@latest")``,
-    a given one with ``"<name>@<id>"``.
+    It lands in ``data/raw/snapshots/<name>/<UTC time>.parquet`` and is recorded under the
+    entry's ``snapshots``; in a DVC project it is put under DVC like any raw data.
 
     Raises:
         SqlError: ``name`` is not a SQL source, or reading it failed (nothing is written).
@@ -339,31 +284,32 @@ def snapshot(name: str) -> catalog.Snapshot:
     result = sql.read(entry.sql, name, root, target.options)
     frame = result.frame()
     _publish(target, "input", query=result.query)
-    cat_file, cache = config.paths(root).catalog, catalog.cache_path(root)
-    with catalog.locked(config._state_dir(root) / "catalog.lock"):
-        entry = catalog.get(cat_file, name, cache)
-        if entry is None or entry.sql is None:
-            raise SqlError(f"dataset {name!r} left the catalog while it was read; nothing saved")
-        folder = config.paths(root).raw / "snapshots" / name
-        ids = {s.id for s in entry.snapshots}
-        dest = sql.write_snapshot(frame, folder, taken.strftime("%Y%m%dT%H%M%SZ"), ids)
-        try:
+    dest: Path | None = None
+    try:
+        with catalog.editing(root) as current:
+            entry = current.get(name)
+            if entry is None or entry.sql is None:
+                raise SqlError(
+                    f"dataset {name!r} left the catalog while it was read; nothing saved"
+                )
+            folder = config.paths(root).raw / "snapshots" / name
+            ids = {s.id for s in entry.snapshots}
+            dest = sql.write_snapshot(frame, folder, taken.strftime("%Y%m%dT%H%M%SZ"), ids)
             snap = catalog.Snapshot(
                 id=dest.stem,
                 location=dest.relative_to(root / "data").as_posix(),
-                fingerprint=fingerprint_path(dest, _cache_file(root), written=dest.stat()),
+                fingerprint=fingerprint_path(dest, lineage.cache_file(root), written=dest.stat()),
                 taken=taken.isoformat().replace("+00:00", "Z"),
                 connection=entry.sql.connection,
                 query=result.query,
                 params=result.params,
                 rows=len(frame),
             )
-            entries = catalog.read(cat_file, cache)
-            entries[name] = replace(entry, snapshots=(*entry.snapshots, snap))
-            catalog.write(cat_file, entries, cache)
-        except BaseException:
+            current[name] = replace(entry, snapshots=(*entry.snapshots, snap))
+    except BaseException:
+        if dest is not None:
             dest.unlink(missing_ok=True)  # a snapshot the catalog does not know is litter
-            raise
+        raise
     _publish(locate.resolve(f"{name}@{snap.id}", root=root), "output", snap.fingerprint)
     from . import _dvc as dvc
 
