@@ -1,8 +1,7 @@
 """Atomic file replacement: readers see the old file or the new one, never half of one.
 
 The temporary file sits beside the target (so ``os.replace`` is atomic) and its name says
-which host and process wrote it, so a later write can remove a killed writer's leftovers
-(README, Saving).
+which host and process wrote it, so a later write can remove a dead writer's leftovers.
 """
 
 from __future__ import annotations
@@ -22,6 +21,8 @@ from pathlib import Path
 TMP_PREFIX = ".dslc-tmp-"
 _TMP_RE = re.compile(rf"{re.escape(TMP_PREFIX)}([0-9a-f]{{8}})-(\d+)-[0-9a-f]{{12}}-")
 OTHER_HOST_STALE_S = 24 * 3600  # a writer elsewhere: we cannot see its process
+FINE_RACY_NS = 50_000_000  # ns-resolution filesystems tick every few ms
+_COARSE_RACY_NS = 2_000_000_000  # FAT, HFS+, some NFS: 1-2 s timestamps
 _NAME_MAX = 255  # bytes in a file name on the usual filesystems
 _log = logging.getLogger(__name__)
 
@@ -70,17 +71,26 @@ def clean_stale(folder: Path) -> None:
 
 
 def temp_path(target: Path) -> Path:
-    """A fresh temporary name beside ``target`` that ends with the target's own name.
-
-    Writers that infer format or compression from the suffix (``.csv.gz``, ``.xlsx``) then
-    behave as for the target. A long target name is cut from the left to fit.
-    """
+    """A fresh temporary name beside ``target`` that ends with the target's own name (cut
+    from the left to fit), so writers that go by the suffix (``.csv.gz``) behave alike."""
     prefix = f"{TMP_PREFIX}{host_tag()}-{os.getpid()}-{secrets.token_hex(6)}-"
     tail = target.name.encode()
     budget = _NAME_MAX - len(prefix)
     if len(tail) > budget:
         tail = tail[-budget:]
     return target.with_name(prefix + tail.decode("utf-8", "ignore"))
+
+
+def stamp_of(st: os.stat_result) -> list[int]:
+    """What a cache keyed on a file's stat compares: size, mtime, ctime and inode."""
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+
+
+def is_racy(mtime_ns: int, now_ns: int | None = None) -> bool:
+    """True when a file was modified so recently that another write could share its mtime."""
+    now = time.time_ns() if now_ns is None else now_ns
+    coarse = mtime_ns % 1_000_000_000 == 0
+    return now - mtime_ns < (_COARSE_RACY_NS if coarse else FINE_RACY_NS)
 
 
 def _fsync_file(path: Path) -> None:
@@ -119,13 +129,9 @@ def _remove(path: Path) -> None:
 def atomic_path(target: Path, *, overwrite: bool = True) -> Iterator[Path]:
     """Yield a temporary path to write; on success it replaces ``target`` atomically.
 
-    The temporary file is not pre-created, so it gets ordinary permissions (umask), not
-    mkstemp's 0600, and a writer may make it a folder (partitioned Parquet).
-
-    Args:
-        target: the file to create or replace.
-        overwrite: False never replaces an existing ``target`` (FileExistsError instead),
-            decided atomically by the filesystem (a hard link), not by a prior check.
+    It is not pre-created, so it gets the umask's permissions (not mkstemp's 0600) and a
+    writer may make it a folder. ``overwrite=False`` raises FileExistsError rather than
+    replace ``target``, decided by the filesystem (a hard link), not by a prior check.
     """
     target = Path(target)
     clean_stale(target.parent)

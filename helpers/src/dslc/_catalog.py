@@ -1,7 +1,7 @@
 """The data catalog file (``data/catalog.yml``): its rules, reading, caching and rewriting.
 
-The YAML is untrusted data; an entry's rules are pydantic models, imported on the first
-parse only, so a process answering from the parse cache loads neither PyYAML nor pydantic.
+The YAML is untrusted data. Its rules are pydantic models, imported on the first parse
+only, so a process answering from the parse cache loads neither PyYAML nor pydantic.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import functools
 import graphlib
 import json
 import re
-import time
 from collections.abc import Hashable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -407,26 +406,19 @@ def _check_graph(file: Path, entries: Mapping[str, DatasetEntry]) -> None:
         ) from None
 
 
-Stamp = tuple[int, str, int, int, int, int]
+Stamp = list[Any]
 _memo: dict[str, tuple[Stamp, dict[str, DatasetEntry]]] = {}  # a dict's get and set are atomic
 
 
 def _stamp(file: Path) -> Stamp:
     """What a parse is kept under: the cache's layout version, the file and its stat."""
-    st = file.stat()
-    return (2, str(file), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
-
-
-def _recent(stamp: Stamp) -> bool:
-    """Modified so recently that a second write in the same timestamp tick could hide."""
-    coarse = stamp[3] % 1_000_000_000 == 0  # FAT, HFS+, some NFS: 1-2 s timestamps
-    return time.time_ns() - stamp[3] < (2_000_000_000 if coarse else 50_000_000)
+    return [2, str(file), *atomic.stamp_of(file.stat())]
 
 
 def _cached(stamp: Stamp, cache: Path | None) -> dict[str, DatasetEntry] | None:
     try:
         doc = json.loads(cache.read_text(encoding="utf-8")) if cache else None
-        if doc and doc["key"] == list(stamp):
+        if doc and doc["key"] == stamp:
             return {name: _from_yaml(name, raw) for name, raw in doc["entries"].items()}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         pass  # damaged, or written by another version of dslc: parse the catalog
@@ -465,7 +457,7 @@ def _entries(file: Path, cache: Path | None) -> dict[str, DatasetEntry]:
         cache = None  # nothing new to store there
     else:
         entries = _validate(file, _load_yaml(file, stamp[2]))
-    if not _recent(stamp):
+    if not atomic.is_racy(stamp[3]):  # a second write in the same tick could hide
         _remember(stamp, entries, cache)
     return entries
 

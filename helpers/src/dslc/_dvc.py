@@ -1,17 +1,8 @@
-"""DVC glue: data under DVC in projects made with ``data_versioning=dvc``.
+"""DVC glue for projects made with ``data_versioning=dvc`` (helpers/README.md, DVC).
 
-DVC runs as a subprocess (``python -m dvc`` of the project's environment), never imported:
-``import dslc`` stays fast, and dslc needs no dvc dependency of its own. Every failure is
-one line (a :class:`DvcError`), built from DVC's own ``ERROR:`` message where it has one.
-
-``pull`` is careful about ``data/``: it checks that the remote holds everything first,
-fetches into the cache, checks the cache files it is about to restore against their md5
-(files in folders too), and only then checks files out, so a remote that lacks data or a
-corrupted cache file leaves ``data/`` as it was.
-
-DVC hashes what DVC versions, and dslc only asks: the md5 of a file comes from the pointer
-files DVC documents (``dvc.lock``, ``*.dvc``), and whether the file still matches them
-from ``dvc data status``. dslc never reads or writes DVC's internal state.
+DVC runs as a subprocess (``python -m dvc``), never imported; every failure is one line
+(a :class:`DvcError`) quoting DVC's own ``ERROR:``. dslc only asks DVC: md5s come from the
+files DVC documents (``dvc.lock``, ``*.dvc``), never from DVC's internal state.
 """
 
 from __future__ import annotations
@@ -42,7 +33,7 @@ def enabled(root: Path) -> bool:
 
 
 def _first_error(output: str) -> str:
-    """DVC's ``ERROR: ...`` message (all its lines, joined), else the last non-empty line."""
+    """DVC's ``ERROR:`` message (its lines joined), else the last non-empty line."""
     lines = [line.strip() for line in output.splitlines()]
     for i, line in enumerate(lines):
         if line.startswith("ERROR:"):
@@ -118,7 +109,7 @@ def remote(root: Path) -> Remote:
 
 
 def push(root: Path) -> str:
-    """Send the cache's tracked files to the default remote; DVC's summary line."""
+    """``dvc push`` to the default remote; DVC's summary line."""
     where = remote(root)
     out = run(root, "push", what=f"push to the DVC remote {where.name!r} ({where.url})")
     return _summary(out) or "everything is up to date"
@@ -133,8 +124,7 @@ def _summary(output: str) -> str:
 
 
 def stage_outputs(root: Path) -> set[str]:
-    """The outputs dvc.yaml declares (paths from the root): DVC tracks them through
-    dvc.lock, so ``dvc add`` must leave them alone."""
+    """The outputs dvc.yaml declares (paths from the root): ``dvc add`` leaves them alone."""
     import yaml
 
     file = Path(root, "dvc.yaml")
@@ -152,17 +142,13 @@ def stage_outputs(root: Path) -> set[str]:
 
 
 def stage_output(root: Path, path: Path) -> bool:
-    """True when a stage of dvc.yaml produces ``path`` (or the folder holding it): DVC
-    commits it when the stage ends, and puts a copy back in its place."""
+    """True when a stage of dvc.yaml produces ``path`` (or the folder holding it)."""
     rel = Path(os.path.relpath(path, root))
     return any(str(p) in stage_outputs(root) for p in (rel, *rel.parents) if str(p) != ".")
 
 
 def track(root: Path, path: Path) -> str | None:
-    """Put a file or folder under DVC (``dvc add``) unless a stage produces it.
-
-    Returns the .dvc file to commit, or None when dvc.yaml's stages own the path.
-    """
+    """``dvc add`` a file or folder; the .dvc file to commit, or None when a stage owns it."""
     rel = Path(os.path.relpath(path, root)).as_posix()
     if rel in stage_outputs(root):
         return None
@@ -223,15 +209,11 @@ def version_tag(rel: Path | str) -> str:
 
 
 def file_md5(root: Path, path: Path) -> str | None:
-    """The md5 DVC versions a file under (its key in DVC's cache and remote), or None for a
-    file DVC does not version or one that changed since DVC recorded it.
-
-    Nothing is read to hash: the md5 is the one ``dvc.lock`` or a ``.dvc`` file records
-    (a folder's manifest for a file in a tracked folder), and ``dvc data status`` says
-    whether the file still matches it. That answer is kept for the file's stamp in
-    ``.dslc/dvc-md5.json``, so asking again about an unchanged file costs a ``stat``.
-    """
-    from ._fingerprint import FingerprintCache, is_racy, stamp_of
+    """The md5 DVC versions a file under, or None for a file DVC does not version or one
+    changed since (README, DVC): from the pointer files while ``dvc data status`` says the
+    file matches; that answer is cached on the file's stamp, so nothing is read."""
+    from ._atomic import is_racy, stamp_of
+    from ._fingerprint import FingerprintCache
     from .config import _state_dir
 
     path = Path(path).absolute()
@@ -300,7 +282,8 @@ def _verify_cache(root: Path, outs: Iterable[Output]) -> None:
 
 
 def pull(root: Path) -> str:
-    """Bring every tracked output of this commit from the remote into the work tree."""
+    """Bring every tracked output of this commit from the remote into the work tree, checking
+    first that the remote holds it all and that the cache files match their md5."""
     where = remote(root)
     missing = _missing_on_remote(root, where)
     if missing:

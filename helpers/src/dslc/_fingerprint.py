@@ -1,26 +1,8 @@
-"""Full-content fingerprints (``"sha256:<hex>"``) with a stat-keyed cache.
+"""Full-content fingerprints (``"sha256:<hex>"``) with a stat-keyed cache that is dslc's
+own (helpers/README.md, Fingerprints): another tool's hashes are never read or written.
 
-sha256 because on CPUs with SHA extensions (measured: about 1.4 GB/s) it is over twice as
-fast as md5 and blake2b through hashlib, and it is the usual content-hash choice.
-
-The cache (``<root>/.dslc/fingerprints.json``) maps an absolute path to its size,
-mtime_ns, ctime_ns and inode at hashing time: an unchanged file costs one ``stat``. The
-ctime catches content rewritten with its old mtime put back (``touch -r``), which no
-program can set back. A file modified in the same filesystem timestamp tick as it was
-hashed could keep its stamp, so files modified just before hashing are not cached
-("racy" entries, as git does). ``trust_cache=False`` re-hashes anyway (``dslc data
-verify``) and refreshes the cache.
-
-A file dslc has just written itself (renamed into place whole) is cached at once: the
-racy window concerns writers that may still be writing. A file another program wrote just
-now (``dvc add`` puts a fresh copy back) is hashed once that window has passed, so its
-fingerprint is cached and the next read costs a ``stat``.
-
-This cache is dslc's alone: another tool's hashes (DVC's md5) are never read or written.
-
-Only regular files are hashed: a FIFO, socket or device (which could block a reader
-forever or never end) raises :class:`SpecialFileError`; in a folder, dslc's own temporary
-files of writes in progress (``.dslc-tmp-*``) are not part of the dataset.
+A file modified in the same timestamp tick as it was hashed could keep its stamp, so such
+"racy" files are not cached (as git does), unless dslc renamed the file into place whole.
 """
 
 from __future__ import annotations
@@ -40,8 +22,6 @@ from .errors import SpecialFileError
 
 ALGO = "sha256"
 CHUNK = 1 << 20  # 1 MiB: big enough to amortise syscalls, small enough to stay in L2
-_FINE_RACY_NS = 50_000_000  # ns-resolution filesystems tick every few ms
-_COARSE_RACY_NS = 2_000_000_000  # FAT/HFS+/some NFS: 1-2 s timestamps
 _CACHE_VERSION = 2  # 2: stamps include ctime_ns
 _log = logging.getLogger(__name__)
 
@@ -69,18 +49,10 @@ def _hash_fileobj(fh: Any, on_bytes: Progress | None, algo: str = ALGO) -> str:
     return h.hexdigest()
 
 
-_SPECIAL = (
-    (stat.S_ISFIFO, "a FIFO (named pipe)"),
-    (stat.S_ISSOCK, "a socket"),
-    (stat.S_ISCHR, "a device"),
-    (stat.S_ISBLK, "a device"),
-)
-
-
 def check_regular(path: Path, st: os.stat_result) -> None:
     """Raise SpecialFileError unless ``st`` (of ``path``) is a regular file or a folder."""
     if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
-        kind = next((k for test, k in _SPECIAL if test(st.st_mode)), "not a regular file")
+        kind = "a FIFO (named pipe)" if stat.S_ISFIFO(st.st_mode) else "a socket or device"
         raise SpecialFileError(
             f"{path} is {kind}, not a data file; datasets hold regular files "
             "only: move it out of the data folder"
@@ -88,11 +60,8 @@ def check_regular(path: Path, st: os.stat_result) -> None:
 
 
 def hash_file(path: Path, on_bytes: Progress | None = None, algo: str = ALGO) -> str:
-    """Hex digest (``algo``: a hashlib name) of a regular file's full content, uncached.
-
-    Opened non-blocking and checked on the open descriptor, so a FIFO swapped in after a
-    ``stat`` cannot block the hash.
-    """
+    """Hex digest of a regular file's content, uncached; checked on the open descriptor,
+    so a FIFO swapped in after a ``stat`` cannot block the hash."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
     try:
         st = os.fstat(fd)
@@ -110,7 +79,7 @@ def hash_file(path: Path, on_bytes: Progress | None = None, algo: str = ALGO) ->
 
 
 class FingerprintCache:
-    """Persistent ``key -> (stamp, fingerprint)`` map stored as JSON, written atomically."""
+    """Persistent ``key -> (stamp, fingerprint)`` map in a JSON file."""
 
     def __init__(self, file: Path | None, algo: str = ALGO) -> None:
         self.file = file
@@ -131,7 +100,6 @@ class FingerprintCache:
         return entries if isinstance(entries, dict) else {}
 
     def get(self, key: str, stamp: list[Any]) -> str | None:
-        """The cached fingerprint of ``key`` if recorded with the same ``stamp``."""
         if self._entries is None:
             self._entries = self._read()
         hit = self._entries.get(key)
@@ -140,13 +108,12 @@ class FingerprintCache:
         return None
 
     def put(self, key: str, stamp: list[Any], fp: str) -> None:
-        """Record ``fp`` for ``key``; written to disk by :meth:`flush`."""
         if self._entries is None:
             self._entries = self._read()
         self._entries[key] = self._dirty[key] = [stamp, fp]
 
     def flush(self) -> None:
-        """Merge new entries into the file (others may have written meanwhile) and save."""
+        # Merged into the file as it is now: other processes may have written meanwhile.
         if not self._dirty or self.file is None:
             return
         merged = self._read()
@@ -163,21 +130,6 @@ class FingerprintCache:
         self._dirty = {}
 
 
-def stamp_of(st: os.stat_result) -> list[Any]:
-    """What the cache compares: size, mtime, ctime and inode."""
-    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
-
-
-def is_racy(mtime_ns: int, now_ns: int | None = None) -> bool:
-    """True when a file was modified so recently that another write could share its mtime.
-
-    (A write also moves the ctime, in the same tick: the mtime alone decides.)
-    """
-    now = time.time_ns() if now_ns is None else now_ns
-    coarse = mtime_ns % 1_000_000_000 == 0
-    return now - mtime_ns < (_COARSE_RACY_NS if coarse else _FINE_RACY_NS)
-
-
 def _file_fp(
     path: Path,
     cache: FingerprintCache,
@@ -188,19 +140,19 @@ def _file_fp(
     key = str(path)
     st = path.stat()
     check_regular(path, st)
-    if trust_cache and (hit := cache.get(key, stamp_of(st))) is not None:
+    if trust_cache and (hit := cache.get(key, atomic.stamp_of(st))) is not None:
         return hit
-    whole = written is not None and stamp_of(written) == stamp_of(st)
-    wait_ns = _FINE_RACY_NS - (time.time_ns() - st.st_mtime_ns)
-    if not whole and 0 < wait_ns <= _FINE_RACY_NS and st.st_mtime_ns % 1_000_000_000:
+    whole = written is not None and atomic.stamp_of(written) == atomic.stamp_of(st)
+    wait_ns = atomic.FINE_RACY_NS - (time.time_ns() - st.st_mtime_ns)
+    if not whole and 0 < wait_ns <= atomic.FINE_RACY_NS and st.st_mtime_ns % 1_000_000_000:
         time.sleep(wait_ns / 1e9)  # written just now by another program: let it settle
     started = time.time_ns()
     fp = f"{ALGO}:{hash_file(path, on_bytes)}"
     after = path.stat()
-    if stamp_of(after) != stamp_of(st):
+    if atomic.stamp_of(after) != atomic.stamp_of(st):
         _log.warning("%s changed while it was being fingerprinted; not caching", path)
-    elif whole or not is_racy(after.st_mtime_ns, started):
-        cache.put(key, stamp_of(after), fp)
+    elif whole or not atomic.is_racy(after.st_mtime_ns, started):
+        cache.put(key, atomic.stamp_of(after), fp)
     return fp
 
 
@@ -245,17 +197,9 @@ def fingerprint_path(
 ) -> str:
     """Fingerprint of a local file or folder (all files, sorted, with relative names).
 
-    Args:
-        path: file or folder; must exist (FileNotFoundError otherwise).
-        cache_file: JSON cache to consult and update; None disables caching.
-        on_bytes: progress callback, called with byte counts as content is hashed.
-        trust_cache: False re-hashes every file even when its stamp is cached (the cache
-            is still refreshed).
-        written: the stat of the file as dslc has just written it whole: cached even
-            though its timestamps are fresh.
-
-    Raises:
-        SpecialFileError: a FIFO, socket, device or broken link where data was expected.
+    ``cache_file`` None disables caching; ``trust_cache=False`` re-hashes (and refreshes
+    the cache); ``written``: the stat of the file as dslc has just written it whole,
+    cached even though its timestamps are fresh. FileNotFoundError if it is not there.
     """
     p = Path(path).absolute()
     cache = FingerprintCache(cache_file)
@@ -286,11 +230,8 @@ def fingerprint_url(
     *,
     trust_cache: bool = True,
 ) -> str:
-    """Fingerprint of a remote fsspec URL, cached on its etag/size/mtime when available.
-
-    Callers check first that ``url`` does not lead to the local disk outside the project
-    (``dslc._locate``); local URLs are fingerprinted as paths.
-    """
+    """Fingerprint of a remote fsspec URL (checked by ``_locate`` first), cached on its
+    etag/size/mtime when the store reports them."""
     import fsspec
 
     fs, fs_path = fsspec.core.url_to_fs(url, **(storage_options or {}))

@@ -1,8 +1,4 @@
-"""Readers and writers by format: pandas (and joblib), imported on first use.
-
-Each format reads from and writes to a local path or a binary file object (fsspec), so
-the same code serves local files (written atomically by the caller) and URLs.
-"""
+"""Readers and writers by format: pandas (and joblib), imported on first use."""
 
 from __future__ import annotations
 
@@ -14,17 +10,11 @@ from typing import Any
 
 from .errors import FormatError
 
-__all__ = ["FORMATS", "SUFFIXES", "Format", "check_savable", "get", "infer", "normalize"]
-
 
 @dataclass(frozen=True)
 class Format:
-    """How to read and write one format.
-
-    ``frame`` formats store pandas tables: read with ``pandas.<reader>``, written with the
-    DataFrame method ``writer``. Object formats (pickle, joblib) call ``<module>.<reader>``
-    and ``<module>.<writer>(obj, dest)``.
-    """
+    """How to read and write one format: ``<module>.<reader>(src)``, and for a ``frame``
+    format the DataFrame method ``writer``, else ``<module>.<writer>(obj, dest)``."""
 
     name: str
     reader: str
@@ -35,19 +25,16 @@ class Format:
     save_defaults: dict[str, Any] = field(default_factory=dict)
 
     def load(self, src: Any, **opts: Any) -> Any:
-        """Read ``src`` (a path or binary file object)."""
         self.check()
         return getattr(importlib.import_module(self.module), self.reader)(src, **opts)
 
     def save(self, obj: Any, dest: Any, **opts: Any) -> None:
-        """Write ``obj`` to ``dest`` (a path or binary file object); see check_savable."""
         if self.frame:
             getattr(_as_frame(obj, self.name), self.writer)(dest, **opts)
         else:
             getattr(importlib.import_module(self.module), self.writer)(obj, dest, **opts)
 
     def check(self) -> None:
-        """Raise FormatError if a package this format needs is missing."""
         if self.needs and importlib.util.find_spec(self.needs) is None:
             raise FormatError(
                 f"format {self.name!r} needs the {self.needs} package; pip install {self.needs}"
@@ -94,17 +81,12 @@ SUFFIXES = {f".{s}": ALIASES.get(s, s) for s in (*FORMATS, *ALIASES) if s != "ex
 COMPRESSION = {".gz", ".bz2", ".zip", ".xz", ".zst", ".tar"}
 
 
-def supported() -> str:
-    """Comma-separated list of supported format names."""
-    return ", ".join(FORMATS)
-
-
 def normalize(name: str) -> str:
     """Canonical format name for ``name`` (case and aliases); FormatError if unknown."""
     key = name.strip().lower().lstrip(".")
     key = ALIASES.get(key, key)
     if key not in FORMATS:
-        raise FormatError(f"unknown format {name!r}; supported formats: {supported()}")
+        raise FormatError(f"unknown format {name!r}; supported formats: {', '.join(FORMATS)}")
     return key
 
 
@@ -118,12 +100,11 @@ def infer(location: str) -> str:
     shown = suffixes[-1] if suffixes else "no suffix"
     raise FormatError(
         f"cannot tell the format of {location!r} ({shown}); use a known suffix or set "
-        f"format (catalog entry or format=...); supported formats: {supported()}"
+        f"format (catalog entry or format=...); supported formats: {', '.join(FORMATS)}"
     )
 
 
 def get(name: str) -> Format:
-    """The :class:`Format` called ``name`` (aliases allowed)."""
     return FORMATS[normalize(name)]
 
 

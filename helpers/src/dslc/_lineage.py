@@ -1,18 +1,6 @@
 """Catalog bookkeeping behind ``dslc data add|verify``: record datasets and detect drift.
 
-``verify`` sorts every dataset into one status:
-
-=============  ================================================================  =======
-status         meaning                                                           fails?
-=============  ================================================================  =======
-``ok``         content matches the recorded fingerprint                          no
-``changed``    content differs from the recorded fingerprint                     yes
-``lost``       a fingerprint was recorded but the file or folder is gone         yes
-``not_built``  never recorded and not there: an output not produced yet          no
-``unrecorded`` there, but no fingerprint recorded to compare with                no
-``live``       a SQL source: read live, nothing to compare (its snapshots are)   no
-``error``      cannot be checked (a FIFO inside, unreadable, bad location)       yes
-=============  ================================================================  =======
+``verify``'s statuses are in helpers/README.md (Command line); FAILING ones exit 1.
 """
 
 from __future__ import annotations
@@ -84,17 +72,10 @@ def add(
     on_bytes: Progress | None = None,
     root: Path | None = None,
 ) -> DatasetEntry:
-    """Record a dataset and its fingerprint in ``data/catalog.yml`` (atomic rewrite).
+    """Record a dataset and its fingerprint in ``data/catalog.yml`` (``dslc data add``).
 
     ``path`` is a shell path (relative to the working directory), else relative to
-    ``data/``, or a URL. ``on_hash(location)`` is called once validation passed, before
-    hashing starts (for progress display).
-
-    Raises:
-        CatalogError: bad name, unknown parent, name taken (without ``replace_existing``).
-        DatasetNotFoundError: ``path`` does not exist.
-        UnsafePathError: ``path`` (or the URL's local file) is outside the project.
-        FormatError: unknown format, or none given for a path without a known suffix.
+    ``data/``, or a URL. ``on_hash(location)`` is called before hashing starts.
     """
     r = config.project_root() if root is None else root
     catalog.check_name(name)
@@ -128,10 +109,7 @@ def add(
 
 
 def _track_with_dvc(root: Path, local: Path) -> None:
-    """In a DVC project, a file or folder under data/ goes under DVC too (``dvc add``),
-    unless a stage of dvc.yaml produces it. Done before dslc's fingerprint: DVC hashes
-    the file and puts a copy of its cache object in its place, which dslc then reads
-    once (a fingerprint taken before would not hold for the copy)."""
+    """In a DVC project, ``dvc add`` a file or folder under data/ (unless a stage makes it)."""
     from . import _dvc as dvc
 
     if dvc.enabled(root) and local.is_relative_to(root / "data"):
@@ -163,11 +141,9 @@ def fingerprint(
     trust_cache: bool = True,
     written: os.stat_result | None = None,
 ) -> str:
-    """Full-content fingerprint ``"sha256:<hex>"`` of a resolved dataset.
+    """Full-content fingerprint of a resolved dataset (arguments as ``fingerprint_path``).
 
-    ``trust_cache=False`` re-hashes; ``written`` is the stat of the file as dslc has just
-    written it whole. Raises FileNotFoundError if it is not there, DslcError for a live
-    SQL source (only its snapshots have content to fingerprint).
+    FileNotFoundError if it is not there; DslcError for a live SQL source.
     """
     if target.is_sql:
         raise DslcError(
@@ -206,12 +182,8 @@ def verify(
 ) -> Iterator[Check]:
     """Fingerprint every catalog dataset (and snapshot) and yield a :class:`Check` for each.
 
-    Args:
-        root: the project root (default: found from the working directory).
-        on_start: ``on_start(i, n, reference, location)`` before each (progress display).
-        on_bytes: progress callback with byte counts as content is hashed.
-        full: re-hash every file (the default, so a change hidden by restoring the old
-            mtime is seen); False trusts the stat-keyed fingerprint cache (fast).
+    ``on_start(i, n, reference, location)`` is called before each; ``full=False`` trusts
+    the stat-keyed fingerprint cache (``--fast``).
     """
     r = config.project_root() if root is None else root
     entries = catalog.read(config.paths(r).catalog, catalog.cache_path(r))

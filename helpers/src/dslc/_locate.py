@@ -1,18 +1,9 @@
-"""Turn a dataset reference or path into a concrete location, format and options.
+"""Turn a dataset reference, path or URL into a :class:`Target` (helpers/README.md, Data).
 
-Rules: a URL (``scheme://...`` or a chained ``a::b://...``) is resolved with fsspec; a bare
-name (no ``/``, no suffix, optionally ``@latest`` or ``@<snapshot id>``) is a catalog
-entry; any other relative path is relative to ``data/``; absolute paths are allowed
-inside the project only.
-
-Guards are by filesystem, not by spelling: a URL is split into its fsspec layers as
-fsspec splits it, and whatever ends on the local disk (``file://``, ``local://``,
-``simplecache::file://``, ``dir::``, the archive file under ``zip://...::``, a cache
-folder) must be inside the project, like a plain path. A URL that is only a local file
-behind pass-through layers (caches, ``dir::``) is treated as that file, so raw-data
-immutability, atomic writes and the fingerprint cache apply to it too. Containment is
-checked on the normalised path, not the resolved one, so a ``data/raw`` symlinked to a
-big disk keeps working (symlinks the user makes are followed on purpose).
+Guards are by filesystem, not by spelling: a URL is split into its fsspec layers, and
+whatever ends on the local disk must be inside the project (README, Security model).
+Containment is checked on the normalised path, not the resolved one, so a ``data/raw``
+symlinked to a big disk keeps working.
 """
 
 from __future__ import annotations
@@ -29,17 +20,6 @@ from . import _formats as formats
 from . import config
 from ._catalog import DatasetEntry, Snapshot
 from .errors import DatasetNotFoundError, LocationError, UnsafePathError
-
-__all__ = [
-    "Target",
-    "check_text",
-    "is_name",
-    "is_raw",
-    "is_url",
-    "local_path",
-    "redact",
-    "resolve",
-]
 
 # fsspec's own test for "has a protocol": a scheme followed by :// or by :: (a chain).
 _URL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*(://|::)")
@@ -65,14 +45,13 @@ class Target:
 
     @property
     def name(self) -> str | None:
-        """Catalog reference (``orders@20261123T101500Z`` for a snapshot), None for a path."""
+        """Catalog reference (``orders@<id>`` for a snapshot), None for a path."""
         if self.entry is None:
             return None
         return f"{self.entry.name}@{self.snapshot.id}" if self.snapshot else self.entry.name
 
     @property
     def label(self) -> str:
-        """How to refer to it in messages."""
         return repr(self.name) if self.entry else self.location
 
     @property
@@ -82,7 +61,6 @@ class Target:
 
     @property
     def recorded(self) -> str | None:
-        """The fingerprint the catalog holds for it."""
         if self.snapshot is not None:
             return self.snapshot.fingerprint
         return self.entry.fingerprint if self.entry else None
@@ -134,14 +112,10 @@ Layer = tuple[str, Any, dict[str, Any]]  # (path, filesystem class, its options)
 
 
 def _layers(url: str, storage_options: Mapping[str, Any] | None) -> list[Layer]:
-    """``url`` split into fsspec layers (path, filesystem class, options), outermost first.
-
-    Split as ``fsspec.url_to_fs`` splits a chain (``a::b::c``; options keyed by protocol,
-    the rest to the outermost layer), but without building the filesystems: building one
-    may already read (an archive's index) before dslc has checked where it points.
-    Options naming an inner filesystem (``target_protocol``/``fo``, or an ``fs`` object)
-    become layers too, as fsspec would build them.
-    """
+    """``url`` split into fsspec layers, outermost first, as ``fsspec.url_to_fs`` splits
+    a chain, but without building the filesystems: building one may already read (an
+    archive's index) before dslc has checked where it points. Inner filesystems named by
+    options (``target_protocol``/``fo``, an ``fs`` object) become layers too."""
     import fsspec
     from fsspec.core import split_protocol, strip_protocol
     from fsspec.implementations.cached import CachingFileSystem
@@ -274,19 +248,11 @@ def resolve(
     purpose: Literal["load", "save"] = "load",
     options: Mapping[str, Any] | None = None,
 ) -> Target:
-    """Resolve a catalog reference, a path relative to ``data/``, or a URL to a :class:`Target`.
+    """Resolve a catalog reference, a path relative to ``data/``, or a URL.
 
     ``options`` (the call's keyword arguments) override the entry's ``load_options`` or
-    ``save_options`` (by ``purpose``); their ``storage_options`` take part in resolving a
-    URL. With ``need_format=False`` an unknown suffix gives an empty format instead of an
-    error (fingerprints do not care about the format).
-
-    Raises:
-        DatasetNotFoundError: a bare name that is not in the catalog.
-        UnsafePathError: a location that ends on the local disk outside the project.
-        LocationError: an unusable URL (unknown protocol, missing driver, NUL character).
-        FormatError: unknown format.
-        CatalogError: the catalog is malformed.
+    ``save_options`` (by ``purpose``). With ``need_format=False`` an unknown suffix gives
+    an empty format instead of a FormatError (fingerprints do not care about the format).
     """
     r = config.project_root() if root is None else root
     entry, snap = _entry(str(name_or_path), r) if is_name(name_or_path) else (None, None)

@@ -1,21 +1,14 @@
-"""SQL sources: catalog entries that read a query or a table through SQLAlchemy.
+"""SQL sources: catalog entries read through SQLAlchemy (helpers/README.md, SQL sources).
 
-An entry names the environment variable that holds the database URL (usually set in
-``.env``), never the URL itself (``connection: WAREHOUSE_URL``). :func:`read` streams a
-result through a server-side cursor, so it is never held twice as Python rows;
-:func:`write_snapshot` freezes one as an immutable Parquet file. This module only reads
-and writes: ``dslc.data`` resolves names and records each use.
-
-Secrets: the URL is read from the environment when an engine is made and kept only
-inside SQLAlchemy's engine; everything else carries the variable's NAME, and error
-messages are scrubbed of the URL, its password and every other secret value. One engine
-per variable and process (disposed at exit, forgotten in a forked child), with a connect
-timeout, so an unreachable host fails in seconds. SQLAlchemy and pandas load on first use.
+Only the connection variable's NAME is ever carried; the URL lives in SQLAlchemy's
+engine, and messages are scrubbed of it and its password. This module only reads and
+writes: ``dslc.data`` resolves names and records each use.
 """
 
 from __future__ import annotations
 
 import atexit
+import functools
 import hashlib
 import os
 import re
@@ -28,8 +21,6 @@ from typing import Any
 from . import config
 from ._catalog import SqlSource
 from .errors import DslcError, SqlError
-
-__all__ = ["Result", "dispose_all", "driver_hint", "engine", "read", "write_snapshot"]
 
 CONNECT_TIMEOUT_S = 10
 FETCH_ROWS = 50_000  # rows per round trip when the entry sets no chunksize (bench_sql.py)
@@ -76,7 +67,6 @@ _MISSING_PARAM = re.compile(r"a value is required for bind parameter '([^']+)'",
 
 _engines: dict[str, tuple[str, Any]] = {}  # variable -> (hash of its URL, Engine)
 _engines_lock = threading.Lock()
-_hooks_installed = False
 
 
 # --------------------------------------------------------------------------- engines
@@ -98,13 +88,11 @@ def _forget_in_child() -> None:
     _engines.clear()
 
 
+@functools.cache
 def _install_hooks() -> None:
-    global _hooks_installed
-    if not _hooks_installed:
-        atexit.register(dispose_all)
-        if hasattr(os, "register_at_fork"):
-            os.register_at_fork(after_in_child=_forget_in_child)
-        _hooks_installed = True
+    atexit.register(dispose_all)
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=_forget_in_child)
 
 
 @dataclass(frozen=True)
@@ -161,11 +149,8 @@ def _sqlite_at_root(url: Any, root: Path) -> Any:
 
 
 def engine(variable: str, dataset: str, root: Path) -> tuple[Any, _Context]:
-    """The process's engine for the URL in environment variable ``variable``.
-
-    Raises:
-        SqlError: the variable is unset or not a URL, or the driver is missing.
-    """
+    """The process's engine for the URL in environment variable ``variable``; SqlError if
+    the variable is unset or not a URL, or the driver is missing."""
     config.load_env(root)
     value = os.environ.get(variable, "").strip()
     if not value:
@@ -266,7 +251,7 @@ def _explain(exc: BaseException, ctx: _Context, source: SqlSource, connecting: b
 
 @dataclass
 class Result:
-    """A query's result as it streams in: the SQL that ran, its parameters, the frames."""
+    """A query's result as it streams in."""
 
     query: str  # the SQL text (recorded with the use and in snapshots)
     params: dict[str, Any]
@@ -286,10 +271,7 @@ def read(
 
     ``options`` go to ``pandas.read_sql``; ``params`` override the entry's, and
     ``chunksize=N`` sets the rows per fetch and marks the result as wanted in chunks.
-
-    Raises:
-        SqlError: missing variable or driver, login refused, server unreachable, unknown
-            table, failing query; one line naming the dataset, without credentials.
+    Every failure is a one-line SqlError naming the dataset, without credentials.
     """
     import pandas as pd
 
@@ -343,12 +325,8 @@ def _assemble(
     coerce_float: bool = True,
     dtype_backend: str = "numpy",
 ) -> Any:
-    """One DataFrame from chunks, with the dtypes ``pandas.read_sql`` gives the whole result.
-
-    pandas infers each chunk's dtypes alone: a column that is all NULL in one chunk is
-    ``object`` there and ``float64`` elsewhere. Such columns are inferred again over all
-    their values, as ``read_sql`` would.
-    """
+    """One DataFrame from chunks, with the dtypes ``pandas.read_sql`` gives the whole result:
+    a column whose dtype differs between chunks (all NULL in one) is inferred again."""
     import pandas as pd
 
     parts = list(frames)
@@ -367,11 +345,8 @@ def _assemble(
 
 
 def write_snapshot(frame: Any, folder: Path, base: str, taken: Collection[str] = ()) -> Path:
-    """Write ``frame`` atomically as ``folder/<base>.parquet``, read-only, never over a file.
-
-    The id is ``base``, else ``base-2``, ``base-3``... (also skipping the ids in ``taken``:
-    snapshots the catalog knows even if their file is gone).
-    """
+    """Write ``frame`` as ``folder/<id>.parquet``, read-only, never over a file: the id is
+    ``base``, else ``base-2``... skipping the ids in ``taken`` (their file may be gone)."""
     from ._atomic import atomic_path
 
     folder.mkdir(parents=True, exist_ok=True)

@@ -108,19 +108,12 @@ def _open_url(target: Target, mode: str) -> Any:
 
 
 def load(name_or_path: NameOrPath, *, format: str | None = None, **options: Any) -> Any:
-    """Read a dataset (catalog reference, path relative to ``data/``, or URL).
+    """Read a dataset: ``"iris"`` (catalog), ``"orders@latest"`` (a snapshot of a SQL
+    source), ``"raw/iris.csv"`` (relative to ``data/``), or ``"s3://b/x.parquet"``.
 
-    Args:
-        name_or_path: ``"iris"`` (catalog), ``"orders@latest"`` (a snapshot of a SQL
-            source), ``"raw/iris.csv"``, or ``"s3://b/x.parquet"``.
-        format: override the format (default: catalog entry, else the suffix).
-        **options: reader keyword arguments; they override the entry's ``load_options``.
-            For a SQL source they go to ``pandas.read_sql``, and ``chunksize=N`` returns
-            an iterator of DataFrames of N rows instead of one DataFrame.
-
-    Raises:
-        DatasetNotFoundError, UnsafePathError, LocationError, FormatError, CatalogError,
-        SqlError.
+    ``format`` overrides the catalog's or the suffix's; ``options`` go to the reader and
+    override the entry's ``load_options`` (for a SQL source, ``pandas.read_sql``'s, where
+    ``chunksize=N`` returns an iterator of DataFrames of N rows).
     """
     target = locate.resolve(name_or_path, fmt=format, purpose="load", options=options)
     if target.is_sql:
@@ -174,19 +167,10 @@ def save(
 ) -> Path | None:
     """Write ``obj`` atomically; return the Path written (None for a remote URL).
 
-    Saving through a catalog name records the new fingerprint in ``data/catalog.yml``.
-    Nothing is written if the format, the object or the path is wrong.
-
-    Args:
-        obj: a DataFrame (csv, parquet, json, feather, excel) or any object (pickle, joblib).
-        name_or_path: catalog name, path relative to ``data/``, or URL.
-        force: allow writing under ``data/raw`` (raw data is otherwise immutable).
-        format: override the format (default: catalog entry, else the suffix).
-        **options: writer keyword arguments; they override the entry's ``save_options``.
-
-    Raises:
-        RawDataWriteError, DatasetNotFoundError, UnsafePathError, LocationError,
-        FormatError, CatalogError.
+    A DataFrame for csv, parquet, json, feather and excel; any object for pickle and
+    joblib. ``force=True`` allows writing under ``data/raw``; ``format`` and ``options``
+    as for :func:`load` (``save_options``). Saving through a catalog name records the new
+    fingerprint in the catalog. Nothing is written if the format, object or path is wrong.
     """
     from . import _dvc as dvc
 
@@ -264,14 +248,8 @@ def _record(
 
 
 def snapshot(name: str) -> catalog.Snapshot:
-    """Run SQL source ``name`` once and freeze the result as a read-only Parquet file.
-
-    It lands in ``data/raw/snapshots/<name>/<UTC time>.parquet`` and is recorded under the
-    entry's ``snapshots``; in a DVC project it is put under DVC like any raw data.
-
-    Raises:
-        SqlError: ``name`` is not a SQL source, or reading it failed (nothing is written).
-    """
+    """Run SQL source ``name`` once and freeze the result as a read-only Parquet file in
+    ``data/raw/snapshots/<name>/``, recorded under the entry's ``snapshots``."""
     catalog.check_name(name)
     target = locate.resolve(name)
     entry, root = target.entry, target.root
