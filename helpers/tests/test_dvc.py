@@ -1,5 +1,5 @@
-"""dslc's DVC glue and `dslc reproduce`, without DVC installed: `dvc.run` is replaced by a
-recorder of the commands dslc would run (the template's tests run the real thing)."""
+"""dslc's DVC glue and `dslc reproduce` against a stand-in `dvc` (fakedvc.py) that records
+the commands dslc runs (test_dvc_reads.py and the template's tests run the real thing)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 from conftest import age
+from fakedvc import FakeDvc
+from opens import watch
 
 from dslc import _dvc as dvc
 from dslc import _reproduce as reproduce
@@ -27,19 +29,9 @@ def dvc_project(project: Path) -> Path:
     return project
 
 
-class FakeDvc:
-    """Answers `dvc` commands from a table; records every command."""
-
-    def __init__(self, answers: dict[str, str] | None = None) -> None:
-        self.calls: list[tuple[str, ...]] = []
-        self.answers = answers or {}
-
-    def __call__(self, root: Path, *args: str, what: str | None = None) -> str:
-        self.calls.append(args)
-        answer = self.answers.get(" ".join(args), "")
-        if answer.startswith("FAIL:"):
-            raise dvc.DvcError(answer.removeprefix("FAIL:"))
-        return answer
+@pytest.fixture
+def fake(tmp_path: Path, monkeypatch) -> FakeDvc:
+    return FakeDvc(tmp_path / "fake-dvc", monkeypatch)
 
 
 def test_first_error_keeps_dvcs_message_on_one_line() -> None:
@@ -55,87 +47,78 @@ def test_first_error_keeps_dvcs_message_on_one_line() -> None:
     assert dvc._first_error("just this\n\n") == "just this"
 
 
-def test_stage_outputs_are_left_to_dvc_repro(dvc_project: Path, monkeypatch) -> None:
-    fake = FakeDvc()
-    monkeypatch.setattr(dvc, "run", fake)
+def test_stage_outputs_are_left_to_dvc_repro(dvc_project: Path, fake) -> None:
     assert dvc.stage_outputs(dvc_project) == {"data/processed/train.parquet", "models/train.json"}
     assert dvc.track(dvc_project, dvc_project / "data/processed/train.parquet") is None
     assert dvc.track(dvc_project, dvc_project / "data/raw/iris.csv") == "data/raw/iris.csv.dvc"
     assert fake.calls == [("add", "data/raw/iris.csv")]
 
 
-def test_data_add_in_a_dvc_project_runs_dvc_add(dvc_project: Path, monkeypatch) -> None:
-    fake = FakeDvc()
-    monkeypatch.setattr(dvc, "run", fake)
+def test_data_add_in_a_dvc_project_runs_dvc_add(dvc_project: Path, fake) -> None:
     age(dvc_project / "data/raw/iris.csv")
     assert cli.main(["data", "add", "iris", "raw/iris.csv", "--replace"]) == 0
     assert fake.calls == [("add", "data/raw/iris.csv")]
 
 
-def test_a_failing_dvc_add_leaves_the_catalog_alone(dvc_project: Path, monkeypatch, capsys):
-    monkeypatch.setattr(dvc, "run", FakeDvc({"add data/raw/iris.csv": "FAIL:no space"}))
+def test_a_failing_dvc_add_leaves_the_catalog_alone(dvc_project: Path, fake, capsys):
+    fake.answers["add data/raw/iris.csv"] = "FAIL:no space"
     before = (dvc_project / "data/catalog.yml").read_text()
     assert cli.main(["data", "add", "iris", "raw/iris.csv", "--replace"]) == 1
     errors = capsys.readouterr().err.splitlines()
-    assert errors[-1] == "dslc: error: no space"  # after the progress line
+    assert errors[-1] == "dslc: error: dvc add data/raw/iris.csv failed: no space"
     assert (dvc_project / "data/catalog.yml").read_text() == before
 
 
-def test_data_add_outside_dvc_runs_no_dvc(project: Path, monkeypatch) -> None:
-    fake = FakeDvc()
-    monkeypatch.setattr(dvc, "run", fake)
+def test_data_add_outside_dvc_runs_no_dvc(project: Path, fake) -> None:
     assert cli.main(["data", "add", "iris", "raw/iris.csv", "--replace"]) == 0
     assert fake.calls == []
 
 
-def _remote(project: Path, url: str) -> FakeDvc:
-    return FakeDvc({"config --list": f"core.remote=storage\nremote.storage.url={url}\n"})
+def _remote(fake: FakeDvc, url: str) -> FakeDvc:
+    return fake.reset({"config --list": f"core.remote=storage\nremote.storage.url={url}\n"})
 
 
-def test_the_remote_is_read_from_every_config_level_in_one_dvc_start(dvc_project, monkeypatch):
+def test_the_remote_is_read_from_every_config_level_in_one_dvc_start(dvc_project, fake):
     listed = (
         "remote.storage.url=/team/share\ncore.analytics=false\ncore.remote=storage\n"
         "remote.storage.url=/mnt/mine\n"  # config.local, listed last, wins
     )
-    fake = FakeDvc({"config --list": listed})
-    monkeypatch.setattr(dvc, "run", fake)
+    fake.reset({"config --list": listed})
     assert dvc.remote(dvc_project) == dvc.Remote("storage", "/mnt/mine", Path("/mnt/mine"))
     assert fake.calls == [("config", "--list")]
     for listed, error in (
         ("core.analytics=false\n", "no DVC remote is set"),
         ("core.remote=storage\n", "the DVC remote 'storage' has no url"),
     ):
-        monkeypatch.setattr(dvc, "run", FakeDvc({"config --list": listed}))
+        fake.reset({"config --list": listed})
         with pytest.raises(dvc.DvcError, match=error):
             dvc.remote(dvc_project)
 
 
-def test_pull_from_a_remote_folder_that_does_not_exist_is_one_line(dvc_project, monkeypatch):
-    monkeypatch.setattr(dvc, "run", _remote(dvc_project, "../../nowhere"))
+def test_pull_from_a_remote_folder_that_does_not_exist_is_one_line(dvc_project, fake):
+    _remote(fake, "../../nowhere")
     with pytest.raises(dvc.DvcError, match=r"the folder .*/nowhere, which does not exist"):
         dvc.pull(dvc_project)
 
 
-def test_pull_of_data_the_remote_lacks_changes_nothing(dvc_project, tmp_path, monkeypatch):
-    fake = _remote(dvc_project, str(tmp_path))
+def test_pull_of_data_the_remote_lacks_changes_nothing(dvc_project, tmp_path, fake):
+    _remote(fake, str(tmp_path))
     fake.answers["status --cloud --json"] = json.dumps(
         {"data/raw/b.csv": "missing", "data/raw/a.csv": "deleted"}
     )
-    monkeypatch.setattr(dvc, "run", fake)
     with pytest.raises(dvc.DvcError, match=r"lacks data this commit records: data/raw/b.csv;"):
         dvc.pull(dvc_project)
     assert ("fetch",) not in fake.calls and ("checkout",) not in fake.calls
 
 
-def test_pull_refuses_a_corrupted_cache_file(dvc_project, tmp_path, monkeypatch):
+def test_pull_refuses_a_corrupted_cache_file(dvc_project, tmp_path, fake):
     good = b"a,b\n1,2\n"
     md5 = hashlib.md5(good).hexdigest()
     (dvc_project / "data/raw/new.csv.dvc").write_text(f"outs:\n- md5: {md5}\n  path: new.csv\n")
     cached = dvc.cache_file(dvc_project, md5)
     cached.parent.mkdir(parents=True)
     cached.write_bytes(b"a,b\n1,3\n")
-    fake = _remote(dvc_project, str(tmp_path))
-    monkeypatch.setattr(dvc, "run", fake)
+    _remote(fake, str(tmp_path))
     with pytest.raises(dvc.DvcError, match=r"for data/raw/new.csv is corrupted"):
         dvc.pull(dvc_project)
     assert ("checkout",) not in fake.calls
@@ -145,23 +128,16 @@ def test_pull_refuses_a_corrupted_cache_file(dvc_project, tmp_path, monkeypatch)
     assert fake.calls[-1] == ("checkout",)
 
 
-def _no_hashing(monkeypatch) -> None:
-    from dslc import _fingerprint as fingerprint
-
-    monkeypatch.setattr(fingerprint, "hash_file", lambda *a, **k: pytest.fail("a file was read"))
-
-
 STATUS = "data status --json --granular data/raw/iris.csv"
 
 
-def test_file_md5_is_the_pointers_while_dvc_says_the_file_matches(dvc_project, monkeypatch):
+def test_file_md5_is_the_pointers_while_dvc_says_the_file_matches(dvc_project, fake, request):
     file = dvc_project / "data/raw/iris.csv"
     age(file)
     pointer = file.with_name("iris.csv.dvc")
     pointer.write_text("outs:\n- md5: " + "a" * 32 + "\n  path: iris.csv\n")
-    fake = FakeDvc({STATUS: "{}"})
-    monkeypatch.setattr(dvc, "run", fake)
-    _no_hashing(monkeypatch)
+    fake.answers[STATUS] = "{}"
+    reads = watch(request, file)
     assert dvc.file_md5(dvc_project, file) == "a" * 32
     assert dvc.file_md5(dvc_project, file) == "a" * 32  # DVC's answer kept for this stamp
     assert fake.calls == [tuple(STATUS.split())]
@@ -173,9 +149,10 @@ def test_file_md5_is_the_pointers_while_dvc_says_the_file_matches(dvc_project, m
     pointer.unlink()
     assert dvc.file_md5(dvc_project, file) is None  # not versioned: DVC is not asked
     assert len(fake.calls) == 2
+    assert reads == []  # nothing was read to hash
 
 
-def test_file_md5_of_a_file_in_a_tracked_folder_comes_from_its_manifest(dvc_project, monkeypatch):
+def test_file_md5_of_a_file_in_a_tracked_folder_comes_from_its_manifest(dvc_project, fake, request):
     folder = dvc_project / "data/raw/images"
     folder.mkdir()
     (folder / "0.bin").write_bytes(b"0")
@@ -186,15 +163,15 @@ def test_file_md5_of_a_file_in_a_tracked_folder_comes_from_its_manifest(dvc_proj
     cached = dvc.cache_file(dvc_project, "d" * 32 + ".dir")
     cached.parent.mkdir(parents=True)
     cached.write_text(json.dumps(manifest))
-    monkeypatch.setattr(dvc, "run", FakeDvc())
-    _no_hashing(monkeypatch)
+    reads = watch(request, folder)
     assert dvc.file_md5(dvc_project, folder / "0.bin") == "c" * 32
+    assert reads == []
 
 
-def test_file_md5_is_none_when_dvc_cannot_answer(dvc_project, monkeypatch, caplog) -> None:
+def test_file_md5_is_none_when_dvc_cannot_answer(dvc_project, fake, caplog) -> None:
     file = dvc_project / "data/raw/iris.csv"
     file.with_name("iris.csv.dvc").write_text("outs:\n- md5: " + "a" * 32 + "\n  path: iris.csv\n")
-    monkeypatch.setattr(dvc, "run", FakeDvc({STATUS: "FAIL:broken"}))
+    fake.answers[STATUS] = "FAIL:broken"
     assert dvc.file_md5(dvc_project, file) is None
     assert "could not ask DVC whether data/raw/iris.csv" in caplog.text
 
@@ -266,27 +243,23 @@ def test_reproduce_outside_dvc_is_one_line(project: Path, capsys) -> None:
     assert err.count("\n") == 1 and "data_versioning=none" in err
 
 
-def test_data_add_runs_dvc_add_before_it_fingerprints(dvc_project, monkeypatch) -> None:
+def test_data_add_runs_dvc_add_before_it_fingerprints(dvc_project, fake, request) -> None:
     """dvc add puts a copy of its cache object in place: dslc fingerprints that copy."""
-    from dslc import _fingerprint as fingerprint
-
-    events: list[str] = []
-    fake = FakeDvc()
-    monkeypatch.setattr(dvc, "run", lambda *a, **k: events.append("dvc") or fake(*a, **k))
-    real = fingerprint.hash_file
-    monkeypatch.setattr(
-        fingerprint, "hash_file", lambda *a, **k: events.append("dslc") or real(*a, **k)
-    )
+    reads = watch(request, dvc_project / "data/raw/iris.csv")
     assert cli.main(["data", "add", "iris", "raw/iris.csv", "--replace"]) == 0
-    assert events == ["dvc", "dslc"]
+    [(added, args)] = fake.log()
+    assert args == ("add", "data/raw/iris.csv")
+    assert len(reads) == 1 and added < reads[0][1]
 
 
-def test_a_stage_output_is_fingerprinted_at_its_first_read_not_at_save(dvc_project, monkeypatch):
+PATHS = ("processed/train.parquet", "interim/plain.csv")
+
+
+def test_a_stage_output_is_fingerprinted_at_its_first_read_not_at_save(dvc_project, request):
     """DVC rewrites a stage's outputs when the stage ends: reading one at save is wasted."""
     import pandas as pd
     import yaml
 
-    from dslc import _fingerprint as fingerprint
     from dslc import data
 
     catalog = dvc_project / "data/catalog.yml"
@@ -295,9 +268,7 @@ def test_a_stage_output_is_fingerprinted_at_its_first_read_not_at_save(dvc_proje
         + "  train:\n    location: processed/train.parquet\n"
         + f"    fingerprint: sha256:{'0' * 64}\n"
     )
-    reads: list[str] = []
-    real = fingerprint.hash_file
-    monkeypatch.setattr(fingerprint, "hash_file", lambda *a, **k: reads.append(a) or real(*a, **k))
+    reads = watch(request, *(dvc_project / "data" / p for p in PATHS))
     data.save(pd.DataFrame({"a": [1, 2]}), "train")
     assert reads == []
     recorded = yaml.safe_load(catalog.read_text())["datasets"]["train"]
@@ -309,13 +280,11 @@ def test_a_stage_output_is_fingerprinted_at_its_first_read_not_at_save(dvc_proje
     assert len(reads) == 1
 
 
-def test_saving_a_file_dvc_tracks_updates_its_pointer(dvc_project: Path, monkeypatch) -> None:
+def test_saving_a_file_dvc_tracks_updates_its_pointer(dvc_project: Path, fake) -> None:
     import pandas as pd
 
     from dslc import data
 
-    fake = FakeDvc()
-    monkeypatch.setattr(dvc, "run", fake)
     frame = pd.DataFrame({"a": [1, 2]})
     data.save(frame, "interim/plain.csv")
     assert fake.calls == []  # not under DVC: nothing to update

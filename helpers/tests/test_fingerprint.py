@@ -8,21 +8,10 @@ from pathlib import Path
 
 import pytest
 from conftest import age
+from opens import watch
 
 from dslc import _fingerprint as fpmod
 from dslc import data
-
-
-def _count_hashes(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
-    calls: list[Path] = []
-    real = fpmod.hash_file
-
-    def counting(path: Path, on_bytes: object = None) -> str:
-        calls.append(Path(path))
-        return real(path, on_bytes)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(fpmod, "hash_file", counting)
-    return calls
 
 
 def test_full_content_sha256(project: Path) -> None:
@@ -42,18 +31,13 @@ def test_large_file_read_in_chunks(project: Path) -> None:
     assert sum(seen) == len(payload) and max(seen) <= fpmod.CHUNK
 
 
-def test_cache_hit_only_stats(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cache_hit_only_stats(project: Path, request) -> None:
     f = project / "data" / "raw" / "iris.csv"
     age(f)
-    calls = _count_hashes(monkeypatch)
+    calls = watch(request, f)
     first = data.fingerprint("raw/iris.csv")
     assert len(calls) == 1
     assert (project / ".dslc" / "fingerprints.json").exists()
-
-    def no_open(*args: object, **kwargs: object) -> None:
-        raise AssertionError("the file was re-read")
-
-    monkeypatch.setattr(fpmod, "open", no_open, raising=False)
     assert data.fingerprint("raw/iris.csv") == first
     assert len(calls) == 1
 
@@ -68,32 +52,26 @@ def test_change_invalidates_cache(project: Path, monkeypatch: pytest.MonkeyPatch
     assert data.fingerprint("iris") != first
 
 
-def test_a_file_written_just_now_is_hashed_once_its_tick_has_passed(
-    project: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_file_written_just_now_is_hashed_once_its_tick_has_passed(project: Path, request) -> None:
     # A write in the same timestamp tick as the hashing could keep size and mtime: dslc
     # waits until the file's mtime is 50 ms old, so a later write shows, then caches it.
     f = project / "data" / "interim" / "fresh.csv"
     f.write_text("a\n1\n")
-    calls = _count_hashes(monkeypatch)
-    started: list[int] = []
-    monkeypatch.setattr(fpmod, "hash_file", lambda *a: started.append(time.time_ns()) or "0")
+    calls = watch(request, f)
     data.fingerprint("interim/fresh.csv")
-    assert started[0] - f.stat().st_mtime_ns >= 50_000_000
+    assert calls[0][1] - f.stat().st_mtime_ns >= 50_000_000
     data.fingerprint("interim/fresh.csv")
-    assert len(started) == 1 and not calls
+    assert len(calls) == 1
 
 
-def test_a_recent_file_with_coarse_timestamps_is_not_cached(
-    project: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_recent_file_with_coarse_timestamps_is_not_cached(project: Path, request) -> None:
     # On a filesystem with 1-2 s timestamps (FAT, some NFS) waiting is too slow: such
     # "racy" files are hashed again next time rather than trusted.
     f = project / "data" / "interim" / "fresh.csv"
     f.write_text("a\n1\n")
     now = time.time_ns() // 1_000_000_000 * 1_000_000_000
     os.utime(f, ns=(now, now))
-    calls = _count_hashes(monkeypatch)
+    calls = watch(request, f)
     data.fingerprint("interim/fresh.csv")
     data.fingerprint("interim/fresh.csv")
     assert len(calls) == 2
@@ -194,11 +172,11 @@ def test_content_changed_behind_restored_mtime_is_seen(project: Path) -> None:
     assert fpmod.fingerprint_path(f, cache) != first  # the ctime gives it away
 
 
-def test_trust_cache_false_rehashes(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_trust_cache_false_rehashes(project: Path, request) -> None:
     f = project / "data" / "raw" / "iris.csv"
     age(f)
     cache = project / ".dslc" / "fingerprints.json"
-    calls = _count_hashes(monkeypatch)
+    calls = watch(request, f)
     fpmod.fingerprint_path(f, cache)
     fpmod.fingerprint_path(f, cache)
     assert len(calls) == 1

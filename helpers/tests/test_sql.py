@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import age
+from fakedvc import FakeDvc
 
 from dslc import _catalog as catalog
 from dslc import _events as events
@@ -352,20 +353,18 @@ def test_environment_is_never_written(shop: Path) -> None:
 
 
 def test_a_snapshot_in_a_dvc_project_is_put_under_dvc(
-    shop: Path, monkeypatch: pytest.MonkeyPatch
+    shop: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from dslc import _dvc as dvc
-
+    fake = FakeDvc(tmp_path / "fake-dvc", monkeypatch)
     (shop / ".dvc").mkdir()
-    added: list[tuple[str, ...]] = []
-    monkeypatch.setattr(dvc, "run", lambda root, *args, what=None: added.append(args) or "")
     snap = data.snapshot("orders")
-    assert added == [("add", f"data/{snap.location}")]
+    assert fake.calls == [("add", f"data/{snap.location}")]
     assert not (shop / "data" / snap.location).stat().st_mode & 0o222  # still read-only
 
 
-def test_a_snapshot_outside_dvc_runs_no_dvc(shop: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from dslc import _dvc as dvc
-
-    monkeypatch.setattr(dvc, "run", lambda *a, **k: pytest.fail("dvc ran outside a DVC project"))
+def test_a_snapshot_outside_dvc_runs_no_dvc(
+    shop: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = FakeDvc(tmp_path / "fake-dvc", monkeypatch)
     data.snapshot("orders")
+    assert fake.calls == []
