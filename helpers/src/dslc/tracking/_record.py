@@ -53,13 +53,6 @@ class RunWriter:
                 f"MLflow refused to log to run {self.run_name!r}: {first_line(exc)}"
             ) from exc
 
-    def set_tags(self, tags: Mapping[str, str]) -> None:
-        """Send tags as they are (callers filter secrets)."""
-        from mlflow.entities import RunTag
-
-        if tags:
-            self.log_batch(tags=[RunTag(k, v) for k, v in tags.items()])
-
 
 WITHHELD_TAG = "dslc.withheld"
 
@@ -129,32 +122,24 @@ class ParamsAndTags:
                 allowed[key] = scrub_urls(text)
         return allowed
 
-    def start_tags(self, tags: Mapping[str, str]) -> dict[str, str]:
-        """``tags`` plus the withheld tag, for ``start_run`` (marks that tag as sent)."""
-        if not self.withheld:
-            return dict(tags)
-        self._withheld_sent = ",".join(sorted(self.withheld))
-        return {**tags, WITHHELD_TAG: self._withheld_sent}
+    def send(
+        self, writer: RunWriter, params: Mapping[str, str], tags: Mapping[str, Any] | None = None
+    ) -> None:
+        """Send prepared params and ``tags`` (filtered here) in one batch, with the
+        ``dslc.withheld`` tag when it changed."""
+        from mlflow.entities import Param, RunTag
 
-    def send_params(self, writer: RunWriter, prepared: Mapping[str, str]) -> None:
-        """Send prepared params, then the updated withheld tag."""
-        from mlflow.entities import Param
-
-        if prepared:
-            writer.log_batch(params=[Param(k, v) for k, v in prepared.items()])
-            self._params.update(prepared)
-        self._sync_withheld(writer)
-
-    def send_tags(self, writer: RunWriter, tags: Mapping[str, Any]) -> None:
-        """Filter and send tags, then the updated withheld tag."""
-        writer.set_tags(self.filter_tags(tags))
-        self._sync_withheld(writer)
-
-    def _sync_withheld(self, writer: RunWriter) -> None:
-        text = ",".join(sorted(self.withheld))
-        if self.withheld and self._withheld_sent != text:
-            writer.set_tags({WITHHELD_TAG: text})
-            self._withheld_sent = text
+        allowed = self.filter_tags(tags or {})
+        withheld = ",".join(sorted(self.withheld))
+        if withheld != self._withheld_sent:
+            allowed[WITHHELD_TAG] = withheld
+        if params or allowed:
+            writer.log_batch(
+                params=[Param(k, v) for k, v in params.items()],
+                tags=[RunTag(k, v) for k, v in allowed.items()],
+            )
+        self._params.update(params)
+        self._withheld_sent = withheld
 
 
 FLUSH_INTERVAL_S = 15.0
@@ -368,7 +353,7 @@ class DatasetRecorder:
         )
         if use.fingerprint:
             name = self._redactor.scrub(display_name(use))
-            self._writer.set_tags({fingerprint_tag(name): use.fingerprint})
+            self._writer.client.set_tag(self._writer.run_id, fingerprint_tag(name), use.fingerprint)
         if use.role == "input":
             self._record_dvc_version(use)
 
@@ -387,4 +372,4 @@ class DatasetRecorder:
             return
         md5 = dvc.file_md5(self._root, path)  # None: DVC does not version what was read
         if md5 is not None:
-            self._writer.set_tags({key: md5})
+            self._writer.client.set_tag(self._writer.run_id, key, md5)

@@ -54,6 +54,9 @@ class Run:
     """
 
     # Set when the MLflow run starts; _started() and _running() check that it has.
+    _root: Path
+    _redactor: Redactor
+    _params: ParamsAndTags
     _metrics: MetricBuffer
     _datasets: DatasetRecorder
     _unsubscribe: Callable[[], None]
@@ -77,9 +80,6 @@ class Run:
         self._parent_id: str | None = None
         self._parent_run: Run | None = None
         self._live_children = 0
-        self._root = Path()
-        self._redactor = Redactor()
-        self._params = ParamsAndTags(self._redactor)
         self._writer: RunWriter | None = None  # set once the MLflow run exists
 
     # -- identity -------------------------------------------------------------------
@@ -166,7 +166,7 @@ class Run:
         self._experiment_id, self._parent_id = exp_id, parent
         self._enter_live()
         try:
-            self._params.send_params(writer, params)
+            self._params.send(writer, params)
         except BaseException as exc:  # __exit__ will not run: close the run here
             self._finish(exc)
             raise
@@ -197,7 +197,7 @@ class Run:
         tags = {k: scrub_urls(v) for k, v in found.items() if not self._redactor.leaks(v)}
         tags.update(self._params.filter_tags(self._initial_tags or {}))
         # Cut to MLflow's limit here: start_run does not cut tags as log_batch does.
-        return {k: v[:MAX_TAG_LEN] for k, v in self._params.start_tags(tags).items()}
+        return {k: v[:MAX_TAG_LEN] for k, v in tags.items()}
 
     def _enter_live(self) -> None:
         from .. import _events as events
@@ -239,7 +239,8 @@ class Run:
 
     def _record_error(self, error: BaseException) -> None:
         try:
-            self._started().set_tags({ERROR_TAG: error_text(error, self._redactor)})
+            writer = self._started()
+            writer.client.set_tag(writer.run_id, ERROR_TAG, error_text(error, self._redactor))
         except Exception as exc:  # the status still has to be set
             warn("could not record the error of run %s: %s", self.name, exc)
 
@@ -295,7 +296,7 @@ class Run:
         Re-logging a param with the same value is a no-op, with another value an error.
         """
         writer = self._running()
-        self._params.send_params(writer, self._params.prepare_params(params, self.name))
+        self._params.send(writer, self._params.prepare_params(params, self.name))
 
     def log_param(self, key: str, value: Any) -> None:
         """Log one param (see :meth:`log_params`)."""
@@ -303,7 +304,7 @@ class Run:
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         """Set tags (stringified), withholding secrets like :meth:`log_params`."""
-        self._params.send_tags(self._running(), tags)
+        self._params.send(self._running(), {}, tags)
 
     def set_tag(self, key: str, value: Any) -> None:
         """Set one tag (see :meth:`set_tags`)."""
