@@ -202,8 +202,8 @@ def test_params_and_tags_never_send_a_secret(
         tags[embedded] = 1
     else:
         tags["value"] = embedded
-    log.send_params(writer, log.prepare_params(params, "run"))
-    log.send_tags(writer, tags)
+    log.send(writer, log.prepare_params(params, "run"))
+    log.send(writer, {}, tags)
     sent = "\x00".join(recorder.sent)  # fields apart: folding must not join two of them
     assert secret not in sent and _folded(secret) not in _folded(sent)
     assert log.withheld  # the withheld tag says something was held back

@@ -60,14 +60,10 @@ def run(
 ) -> Run:
     """Open an MLflow run for a ``with`` block: ``with tracking.run() as run: ...``.
 
-    Args:
-        name: run name; default ``<script or notebook stem>-<YYYYmmdd-HHMMSS>``.
-        params: params to log at the start (nested mappings are flattened).
-        tags: extra tags (secret-looking ones are withheld).
-        experiment: experiment name; default ``MLFLOW_EXPERIMENT_ID`` /
-            ``MLFLOW_EXPERIMENT_NAME`` when set, else the project name.
-        nested: None nests under an enclosing ``tracking.run`` and ends a stale run;
-            True also nests under a run started outside dslc; False refuses to nest.
+    ``name`` defaults to ``<script or notebook>-<YYYYmmdd-HHMMSS>``, ``experiment`` to
+    ``MLFLOW_EXPERIMENT_ID`` / ``MLFLOW_EXPERIMENT_NAME``, else the project name. ``nested``
+    None nests under an enclosing ``tracking.run`` and ends a stale run; True also nests
+    under a run started outside dslc; False refuses to nest.
     """
     return Run(name=name, params=params, tags=tags, experiment=experiment, nested=nested)
 

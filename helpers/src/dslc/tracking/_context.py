@@ -44,20 +44,14 @@ def _relative(path: Path, root: Path) -> str:
         return str(path)
 
 
-def _notebook_path() -> str | None:
-    """Path of the running notebook, when the front end tells (Jupyter, VS Code)."""
-    main = sys.modules.get("__main__")
-    vscode = getattr(main, "__vsc_ipynb_file__", None)
-    if isinstance(vscode, str) and vscode:
-        return vscode
-    # Jupyter Server (2.x) gives each kernel the notebook path, relative to its root dir.
-    session = os.environ.get("JPY_SESSION_NAME", "")
-    return session if session.endswith(".ipynb") else None
-
-
 def source(root: Path) -> Source:
     """Describe the running program: script, module, notebook or ``python -c``."""
-    notebook = _notebook_path()
+    # The running notebook's path, when the front end tells: VS Code sets it in __main__,
+    # Jupyter Server (2.x) gives each kernel the path relative to its root dir.
+    notebook = getattr(sys.modules.get("__main__"), "__vsc_ipynb_file__", None)
+    if not (isinstance(notebook, str) and notebook):
+        session = os.environ.get("JPY_SESSION_NAME", "")
+        notebook = session if session.endswith(".ipynb") else None
     if notebook:
         path = Path(notebook)
         return Source(path.stem, _relative(path, root), "NOTEBOOK")

@@ -46,7 +46,13 @@ def log_model(
     **kwargs: Any,
 ) -> ModelInfo:
     """Log ``model`` with ``mlflow.<flavor>.log_model`` to the active MLflow run."""
-    module = _flavor(flavor)
+    try:
+        module = importlib.import_module(f"mlflow.{flavor}")
+    except ImportError as exc:
+        raise TrackingError(
+            f"unknown or unavailable MLflow flavor {flavor!r} ({exc}); use e.g. 'sklearn' "
+            "or 'pyfunc'"
+        ) from exc
     # MLflow would export the whole uv project (notebook and report tools included)
     # whenever it infers requirements; registering prints two lines of its own.
     with quiet_mlflow(), mock.patch.dict(os.environ, NO_UV_EXPORT):
@@ -154,16 +160,6 @@ def sklearn_serialization(model: Any) -> dict[str, Any]:
     if any(t.startswith("__main__.") for t in trusted):
         return {"serialization_format": "cloudpickle"}
     return {"serialization_format": "skops", "skops_trusted_types": trusted}
-
-
-def _flavor(flavor: str) -> Any:
-    try:
-        return importlib.import_module(f"mlflow.{flavor}")
-    except ImportError as exc:
-        raise TrackingError(
-            f"unknown or unavailable MLflow flavor {flavor!r} ({exc}); use e.g. 'sklearn' "
-            "or 'pyfunc'"
-        ) from exc
 
 
 def infer_signature(model: Any, input_example: Any) -> Any:

@@ -1,12 +1,7 @@
-"""What a run records, through one :class:`RunWriter`: params and tags (flattened,
-secrets withheld), metrics (buffered), datasets used through :mod:`dslc.data`, files.
-
-Metrics: one ``log_metric`` call per value costs a store round trip each (about 7 ms on
-SQLite); a batch of 1,000 costs about as much as one. Datasets: the input entity is built
-from what :mod:`dslc.data` already knows, so nothing is re-read, and its digest is dslc's
-full-content fingerprint rather than MLflow's digest of the first 10,000 rows.
-``MlflowClient.log_batch`` splits batches at MLflow's limits and the store truncates long
-values (with a warning), so dslc does neither.
+"""What a run records: params and tags (flattened, secrets withheld), metrics
+(buffered: one ``log_metric`` per value costs a store round trip, about 7 ms on SQLite; a
+batch of 1,000 about as much as one), and the datasets used through :mod:`dslc.data` (from
+what it already knows, with dslc's full-content fingerprint as digest: nothing re-read).
 """
 
 from __future__ import annotations
@@ -43,7 +38,8 @@ class RunWriter:
     store_uri: str
 
     def log_batch(self, **entities: Any) -> None:
-        """``MlflowClient.log_batch`` for this run, refusals as one-line TrackingErrors."""
+        """``MlflowClient.log_batch``, which splits batches and cuts values at MLflow's
+        limits; refusals become one-line TrackingErrors."""
         from mlflow.exceptions import MlflowException
 
         try:
@@ -52,13 +48,6 @@ class RunWriter:
             raise TrackingError(
                 f"MLflow refused to log to run {self.run_name!r}: {first_line(exc)}"
             ) from exc
-
-    def set_tags(self, tags: Mapping[str, str]) -> None:
-        """Send tags as they are (callers filter secrets)."""
-        from mlflow.entities import RunTag
-
-        if tags:
-            self.log_batch(tags=[RunTag(k, v) for k, v in tags.items()])
 
 
 WITHHELD_TAG = "dslc.withheld"
@@ -129,32 +118,24 @@ class ParamsAndTags:
                 allowed[key] = scrub_urls(text)
         return allowed
 
-    def start_tags(self, tags: Mapping[str, str]) -> dict[str, str]:
-        """``tags`` plus the withheld tag, for ``start_run`` (marks that tag as sent)."""
-        if not self.withheld:
-            return dict(tags)
-        self._withheld_sent = ",".join(sorted(self.withheld))
-        return {**tags, WITHHELD_TAG: self._withheld_sent}
+    def send(
+        self, writer: RunWriter, params: Mapping[str, str], tags: Mapping[str, Any] | None = None
+    ) -> None:
+        """Send prepared params and ``tags`` (filtered here) in one batch, with the
+        ``dslc.withheld`` tag when it changed."""
+        from mlflow.entities import Param, RunTag
 
-    def send_params(self, writer: RunWriter, prepared: Mapping[str, str]) -> None:
-        """Send prepared params, then the updated withheld tag."""
-        from mlflow.entities import Param
-
-        if prepared:
-            writer.log_batch(params=[Param(k, v) for k, v in prepared.items()])
-            self._params.update(prepared)
-        self._sync_withheld(writer)
-
-    def send_tags(self, writer: RunWriter, tags: Mapping[str, Any]) -> None:
-        """Filter and send tags, then the updated withheld tag."""
-        writer.set_tags(self.filter_tags(tags))
-        self._sync_withheld(writer)
-
-    def _sync_withheld(self, writer: RunWriter) -> None:
-        text = ",".join(sorted(self.withheld))
-        if self.withheld and self._withheld_sent != text:
-            writer.set_tags({WITHHELD_TAG: text})
-            self._withheld_sent = text
+        allowed = self.filter_tags(tags or {})
+        withheld = ",".join(sorted(self.withheld))
+        if withheld != self._withheld_sent:
+            allowed[WITHHELD_TAG] = withheld
+        if params or allowed:
+            writer.log_batch(
+                params=[Param(k, v) for k, v in params.items()],
+                tags=[RunTag(k, v) for k, v in allowed.items()],
+            )
+        self._params.update(params)
+        self._withheld_sent = withheld
 
 
 FLUSH_INTERVAL_S = 15.0
@@ -185,18 +166,6 @@ def refusal(key: Any, value: Any) -> str | None:
     return None
 
 
-def _step(step: Any) -> int:
-    try:
-        return int(step or 0)
-    except (TypeError, ValueError) as exc:
-        raise TrackingError(f"a metric step must be a whole number, not {step!r:.50}") from exc
-
-
-def _refused(exc: Exception) -> bool:
-    """True when the store refused the content of a batch (not a transport failure)."""
-    return str(getattr(exc, "error_code", "")) in ("INVALID_PARAMETER_VALUE", "BAD_REQUEST")
-
-
 class MetricBuffer:
     """Metric values of one run waiting to be sent, in the order they were logged.
 
@@ -215,7 +184,11 @@ class MetricBuffer:
 
     def add(self, metrics: Mapping[str, Any], step: int | None) -> None:
         """Check and buffer values logged at one step (same timestamp); flush when due."""
-        now, at = int(time.time() * 1000), _step(step)
+        now = int(time.time() * 1000)
+        try:
+            at = int(step or 0)
+        except (TypeError, ValueError) as exc:
+            raise TrackingError(f"a metric step must be a whole number, not {step!r:.50}") from exc
         if any(self._redactor.leaks(str(key)) for key in metrics):
             raise TrackingError(
                 "a metric name contains the value of a secret variable; rename the metric"
@@ -274,8 +247,8 @@ class MetricBuffer:
                 metrics=[Metric(k, v, ts, step) for k, v, ts, step in entries],
                 synchronous=True,
             )
-        except MlflowException as exc:
-            if not _refused(exc):
+        except MlflowException as exc:  # refused content, not a transport failure: split
+            if exc.error_code not in ("INVALID_PARAMETER_VALUE", "BAD_REQUEST"):
                 raise
             if len(entries) == 1:
                 return [(entries[0], first_line(exc))]
@@ -298,51 +271,36 @@ def display_name(use: DatasetUse) -> str:
     return PurePosixPath(path.replace("\\", "/")).name or use.location
 
 
-def digest(fingerprint: str | None, query: str | None = None) -> str:
-    """MLflow digest from a dslc fingerprint ``"<algo>:<hex>"`` (hex part, first 36 chars);
-    for a live SQL read, which has none, a digest of the query."""
-    if not fingerprint:
-        if query:
-            return "query-" + hashlib.sha256(query.encode()).hexdigest()[: MAX_DIGEST_LEN - 6]
-        return "unknown"
-    return fingerprint.rsplit(":", 1)[-1][:MAX_DIGEST_LEN] or "unknown"
-
-
-def source_of(location: str, query: str | None = None) -> tuple[str, str]:
-    """MLflow source type and source JSON, shaped like MLflow's own dataset sources (a SQL
-    source by its connection variable and query, never the URL the variable holds)."""
-    parsed = urlparse(location)
-    scheme = parsed.scheme.lower()
-    if scheme == "sql":
-        connection = location.split("://", 1)[1]
-        return "sql", json.dumps({"connection": connection, "query": query})
-    if scheme in ("http", "https"):
-        return "http", json.dumps({"url": location})
-    # A one-letter scheme is a Windows drive ("C:\\data"), not a URL.
-    if not scheme or scheme == "file" or len(scheme) == 1:
-        return "local", json.dumps({"uri": location})
-    return scheme, json.dumps({"uri": location})
-
-
-def fingerprint_tag(name: str) -> str:
-    """Run tag key holding a dataset's full fingerprint."""
-    return f"dslc.data.{_TAG_KEY_UNSAFE.sub('_', name)}.fingerprint"
-
-
 def dataset_input(use: DatasetUse, redactor: Redactor) -> Any:
-    """Build the ``mlflow.entities.DatasetInput`` for one dataset use."""
+    """The ``mlflow.entities.DatasetInput`` of one dataset use, its source shaped like
+    MLflow's own (a SQL source by its connection variable and query, never the URL the
+    variable holds), its digest the hex part of dslc's fingerprint (of the query for a live
+    SQL read, which has none)."""
     from mlflow.entities import Dataset, DatasetInput, InputTag
 
     location = redactor.scrub(use.location)  # an URL may carry credentials
     query = redactor.scrub(use.query) if use.query is not None else None
-    source_type, source = source_of(location, query)
-    profile = {"fingerprint": use.fingerprint, "format": use.format, "role": use.role}
+    scheme = urlparse(location).scheme.lower()
+    source: dict[str, Any] = {"uri": location}
+    # A one-letter scheme is a Windows drive ("C:\\data"), not a URL.
+    source_type = "local" if scheme in ("", "file") or len(scheme) == 1 else scheme
+    if scheme == "sql":
+        source = {"connection": location.split("://", 1)[1], "query": query}
+    elif scheme in ("http", "https"):
+        source_type, source = "http", {"url": location}
+    digest = "unknown"
+    if use.fingerprint:
+        digest = use.fingerprint.rsplit(":", 1)[-1][:MAX_DIGEST_LEN] or digest
+    elif query:
+        digest = "query-" + hashlib.sha256(query.encode()).hexdigest()[: MAX_DIGEST_LEN - 6]
     entity = Dataset(
         name=redactor.scrub(display_name(use)),
-        digest=digest(use.fingerprint, query),
+        digest=digest,
         source_type=source_type,
-        source=source,
-        profile=json.dumps(profile),
+        source=json.dumps(source),
+        profile=json.dumps(
+            {"fingerprint": use.fingerprint, "format": use.format, "role": use.role}
+        ),
     )
     return DatasetInput(dataset=entity, tags=[InputTag(key=CONTEXT_TAG, value=use.role)])
 
@@ -368,7 +326,8 @@ class DatasetRecorder:
         )
         if use.fingerprint:
             name = self._redactor.scrub(display_name(use))
-            self._writer.set_tags({fingerprint_tag(name): use.fingerprint})
+            key = f"dslc.data.{_TAG_KEY_UNSAFE.sub('_', name)}.fingerprint"
+            self._writer.client.set_tag(self._writer.run_id, key, use.fingerprint)
         if use.role == "input":
             self._record_dvc_version(use)
 
@@ -387,4 +346,4 @@ class DatasetRecorder:
             return
         md5 = dvc.file_md5(self._root, path)  # None: DVC does not version what was read
         if md5 is not None:
-            self._writer.set_tags({key: md5})
+            self._writer.client.set_tag(self._writer.run_id, key, md5)

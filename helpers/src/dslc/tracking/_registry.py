@@ -93,7 +93,8 @@ def register(
             )
     except Exception as exc:
         raise TrackingError(
-            f"cannot register {uri} as {registered!r} in {_where(store)}: {first_line(exc)}"
+            f"cannot register {uri} as {registered!r} in {scrub_urls(str(store.tracking_uri))}: "
+            f"{first_line(exc)}"
         ) from exc
     info(
         "registered model %r version %s%s",
@@ -185,10 +186,6 @@ def _alias(alias: str) -> str:
     return alias.strip()
 
 
-def _where(store: MlflowClient) -> str:
-    return scrub_urls(str(store.tracking_uri))
-
-
 def _missing(exc: Exception) -> bool:
     code = str(getattr(exc, "error_code", ""))
     return "RESOURCE_DOES_NOT_EXIST" in code or "NOT_FOUND" in code
@@ -217,8 +214,8 @@ def _not_found(store: MlflowClient, name: str, number: str) -> str:
         store.get_registered_model(name)
     except MlflowException:
         return (
-            f"no registered model {name!r} in {_where(store)}; register a version first "
-            "(tracking.register)"
+            f"no registered model {name!r} in {scrub_urls(str(store.tracking_uri))}; register "
+            "a version first (tracking.register)"
         )
     versions = sorted(int(v.version) for v in store.search_model_versions(f"name = '{name}'"))
     listed = ", ".join(map(str, versions[-10:]))

@@ -1,6 +1,5 @@
 """``with tracking.run(...) as run:``: the life of one MLflow run (start, nesting,
-stale runs, finish); what it records is delegated to the sibling modules.
-"""
+stale runs, finish); what it records is in :mod:`._record`."""
 
 from __future__ import annotations
 
@@ -9,10 +8,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .. import _events as events
 from .. import config
 from .._secrets import Redactor, scrub_urls, secret_values
 from . import _models
-from ._context import Source, run_name, run_tags, source
+from ._context import run_name, run_tags, source
 from ._errors import NoActiveRunError, TrackingError, first_line, require_mlflow, warn
 from ._record import DatasetRecorder, MetricBuffer, ParamsAndTags, RunWriter
 from ._store import ensure_store, experiment_id
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 
     from mlflow.models.model import ModelInfo
 
-    from .._events import DatasetUse
 
 ERROR_TAG = "dslc.error"
 MAX_ERROR_LEN = 1000
@@ -54,6 +53,9 @@ class Run:
     """
 
     # Set when the MLflow run starts; _started() and _running() check that it has.
+    _root: Path
+    _redactor: Redactor
+    _params: ParamsAndTags
     _metrics: MetricBuffer
     _datasets: DatasetRecorder
     _unsubscribe: Callable[[], None]
@@ -77,12 +79,7 @@ class Run:
         self._parent_id: str | None = None
         self._parent_run: Run | None = None
         self._live_children = 0
-        self._root = Path()
-        self._redactor = Redactor()
-        self._params = ParamsAndTags(self._redactor)
         self._writer: RunWriter | None = None  # set once the MLflow run exists
-
-    # -- identity -------------------------------------------------------------------
 
     @property
     def id(self) -> str:
@@ -104,12 +101,6 @@ class Run:
     def parent_id(self) -> str | None:
         """Id of the run this one is nested under, or None."""
         return self._parent_id
-
-    def __repr__(self) -> str:
-        run_id = self._writer.run_id if self._writer else None
-        return f"<dslc Run {self.name!r} id={run_id} state={self._state}>"
-
-    # -- lifecycle ------------------------------------------------------------------
 
     def __enter__(self) -> Run:
         if self._state != "new":
@@ -144,14 +135,18 @@ class Run:
         src = source(root)
         self._name = self._redactor.scrub(self._requested_name or run_name(src.stem))
         params = self._params.prepare_params(self._initial_params or {}, self._name)
-        tags = self._start_tags(root, src)
+        # dslc's own tags skip the name rule ("mlflow.source.git.commit" is no secret) but
+        # not the value check; all are cut to MLflow's limit, which start_run does not do.
+        found = run_tags(root, config.project_name(root), src)
+        tags = {k: scrub_urls(v) for k, v in found.items() if not self._redactor.leaks(v)}
+        tags.update(self._params.filter_tags(self._initial_tags or {}))
         try:
             active_run = mlflow.start_run(
                 experiment_id=exp_id,
                 run_name=self._name,
                 nested=parent is not None,
                 parent_run_id=parent,
-                tags=tags,
+                tags={k: v[:MAX_TAG_LEN] for k, v in tags.items()},
             )
         except Exception as exc:
             raise TrackingError(f"cannot start a run on {store_uri}: {first_line(exc)}") from exc
@@ -164,9 +159,13 @@ class Run:
         self._metrics = MetricBuffer(writer, self._redactor)
         self._datasets = DatasetRecorder(writer, self._redactor, root)
         self._experiment_id, self._parent_id = exp_id, parent
-        self._enter_live()
+        self._state = "running"
+        _live().append(self)
+        if self._parent_run is not None:
+            self._parent_run._live_children += 1
+        self._unsubscribe = events.subscribe(self._on_dataset)
         try:
-            self._params.send_params(writer, params)
+            self._params.send(writer, params)
         except BaseException as exc:  # __exit__ will not run: close the run here
             self._finish(exc)
             raise
@@ -190,33 +189,12 @@ class Run:
         _end_stale(mlflow)
         return None
 
-    def _start_tags(self, root: Path, src: Source) -> dict[str, str]:
-        # dslc's own tags skip the name rule ("mlflow.source.git.commit" is no secret) but
-        # not the value check.
-        found = run_tags(root, config.project_name(root), src)
-        tags = {k: scrub_urls(v) for k, v in found.items() if not self._redactor.leaks(v)}
-        tags.update(self._params.filter_tags(self._initial_tags or {}))
-        # Cut to MLflow's limit here: start_run does not cut tags as log_batch does.
-        return {k: v[:MAX_TAG_LEN] for k, v in self._params.start_tags(tags).items()}
-
-    def _enter_live(self) -> None:
-        from .. import _events as events
-
-        self._state = "running"
-        _live().append(self)
-        if self._parent_run is not None:
-            self._parent_run._live_children += 1
-        self._unsubscribe = events.subscribe(self._on_dataset)
-
     def _finish(self, exc: BaseException | None) -> None:
         """Flush, record any error, set the final status, leave the live stack."""
         if self._state != "running":
             return
         if isinstance(exc, SystemExit) and exc.code in (0, None):
             exc = None  # sys.exit(0) inside the block is a normal end
-        status = "FINISHED"
-        if exc is not None:
-            status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
         flush_error: TrackingError | None = None
         try:
             self._unsubscribe()  # no dataset events while closing
@@ -225,9 +203,14 @@ class Run:
             except TrackingError as err:
                 flush_error = err
             error = exc if exc is not None else flush_error
+            status = "FINISHED"
             if error is not None:
-                status = "FAILED" if status == "FINISHED" else status
-                self._record_error(error)
+                status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
+                text = error_text(error, self._redactor)
+                try:
+                    self._started().client.set_tag(self.id, ERROR_TAG, text)
+                except Exception as tag_exc:  # the status still has to be set
+                    warn("could not record the error of run %s: %s", self.name, tag_exc)
             self._terminate(status)
         finally:
             self._state = "ended"
@@ -236,12 +219,6 @@ class Run:
                 self._parent_run._live_children -= 1
         if flush_error is not None:
             raise flush_error
-
-    def _record_error(self, error: BaseException) -> None:
-        try:
-            self._started().set_tags({ERROR_TAG: error_text(error, self._redactor)})
-        except Exception as exc:  # the status still has to be set
-            warn("could not record the error of run %s: %s", self.name, exc)
 
     def _terminate(self, status: str) -> None:
         mlflow, client = require_mlflow(), self._started().client
@@ -269,8 +246,6 @@ class Run:
             )
         return self._writer
 
-    # -- metrics --------------------------------------------------------------------
-
     def log_metric(self, key: str, value: float, step: int | None = None) -> None:
         """Buffer one metric value; ``step`` defaults to 0 as in MLflow."""
         self.log_metrics({key: value}, step)
@@ -287,15 +262,13 @@ class Run:
         """
         return self._metrics.flush() if self._writer is not None else 0
 
-    # -- params and tags ------------------------------------------------------------
-
     def log_params(self, params: Mapping[str, Any] | Any) -> None:
         """Log params, flattened (``model.C``) and stringified; secrets are withheld.
 
         Re-logging a param with the same value is a no-op, with another value an error.
         """
         writer = self._running()
-        self._params.send_params(writer, self._params.prepare_params(params, self.name))
+        self._params.send(writer, self._params.prepare_params(params, self.name))
 
     def log_param(self, key: str, value: Any) -> None:
         """Log one param (see :meth:`log_params`)."""
@@ -303,20 +276,12 @@ class Run:
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         """Set tags (stringified), withholding secrets like :meth:`log_params`."""
-        self._params.send_tags(self._running(), tags)
+        self._params.send(self._running(), {}, tags)
 
-    def set_tag(self, key: str, value: Any) -> None:
-        """Set one tag (see :meth:`set_tags`)."""
-        self.set_tags({key: value})
-
-    # -- datasets -------------------------------------------------------------------
-
-    def _on_dataset(self, use: DatasetUse) -> None:
+    def _on_dataset(self, use: events.DatasetUse) -> None:
         """Record a dataset loaded or saved through dslc.data (innermost live run only)."""
         if self._state == "running" and not self._live_children:
             self._datasets.record(use)
-
-    # -- artifacts and models -------------------------------------------------------
 
     def log_artifact(self, local_path: str | Path, artifact_path: str | None = None) -> None:
         """Upload a file or a folder's content to the run's artifacts."""

@@ -67,16 +67,14 @@ def store_lock(root: Path) -> Iterator[None]:
 
     lock = FileLock(str(config._state_dir(root) / LOCK_NAME), timeout=LOCK_TIMEOUT_S)
     try:
-        lock.acquire()
+        held = lock.acquire()
     except Timeout as exc:
         raise StoreError(
             f"waited {LOCK_TIMEOUT_S:.0f} s for {lock.lock_file}: another process is still "
             "creating the MLflow store; wait for it or stop it, then retry"
         ) from exc
-    try:
+    with held:
         yield
-    finally:
-        lock.release()
 
 
 def ensure_store(root: Path | None = None) -> str:

@@ -129,13 +129,10 @@ def _fit(fixed: list[Column], others: list[Column], width: int) -> list[str]:
         for row in rows
     ]
     if left_out:  # whole names only, within the width: "not shown: a, b, +3 more"
-        text = "not shown:"
-        for i, name in enumerate(left_out):
-            more = len(left_out) - i - 1
-            candidate = f"{text}{',' if i else ''} {name}"
-            if len(candidate + (f", +{more} more" if more else "")) > width:
-                text = f"{text}{',' if i else ''} +{len(left_out) - i} more"
+        for n in range(len(left_out), -1, -1):
+            more = len(left_out) - n
+            note = "not shown: " + ", ".join(left_out[:n] + ([f"+{more} more"] if more else []))
+            if len(note) <= width:
                 break
-            text = candidate
-        lines.append(text)
+        lines.append(note)
     return lines
