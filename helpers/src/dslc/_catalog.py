@@ -474,9 +474,9 @@ def _entries(file: Path, cache: Path | None) -> dict[str, DatasetEntry]:
 
 def cache_path(root: Path) -> Path:
     """Where the parsed catalog of the project at ``root`` is kept between processes."""
-    from . import config
+    from ._state import state_dir
 
-    return config._state_dir(root) / "catalog-cache.json"
+    return state_dir(root) / "catalog-cache.json"
 
 
 def read(file: Path, cache_file: Path | None = None) -> dict[str, DatasetEntry]:

@@ -30,6 +30,7 @@ from . import config
 from ._atomic import clean_stale
 from ._catalog import DatasetEntry
 from ._fingerprint import Progress, fingerprint_path, fingerprint_url
+from ._state import state_dir
 from .errors import CatalogError, DatasetNotFoundError, DslcError, UnsafePathError
 
 Status = Literal["ok", "changed", "lost", "not_built", "unrecorded", "live", "error"]
@@ -104,14 +105,14 @@ def add(
         formats.infer(location)  # fail now, not at the first load
     cat_file = config.paths(r).catalog
     cache = catalog.cache_path(r)
-    with catalog.locked(config._state_dir(r) / "catalog.lock"):
+    with catalog.locked(state_dir(r) / "catalog.lock"):
         _check_parents(name, parents, cat_file, catalog.read(cat_file, cache), replace_existing)
     if on_hash is not None:
         on_hash(location)
     if target.local is not None:  # first: DVC puts a copy back, which dslc then reads
         _track_with_dvc(r, target.local)
     fp = fingerprint(target, on_bytes)
-    with catalog.locked(config._state_dir(r) / "catalog.lock"):
+    with catalog.locked(state_dir(r) / "catalog.lock"):
         entries = catalog.read(cat_file, cache)  # again: it may have changed while hashing
         _check_parents(name, parents, cat_file, entries, replace_existing)
         old = entries.get(name)
@@ -177,7 +178,7 @@ def fingerprint(
             f"dataset {target.name!r} is a live SQL source and has no fingerprint; freeze it "
             f"with `dslc data snapshot {target.name}` and use '{target.name}@latest'"
         )
-    cache = config._state_dir(target.root) / "fingerprints.json"
+    cache = state_dir(target.root) / "fingerprints.json"
     if target.local is None:
         url, opts = target.url or target.location, target.storage_options
         return fingerprint_url(url, opts, cache, on_bytes, trust_cache=trust_cache)

@@ -111,9 +111,8 @@ def load_env(root: Path | None = None) -> None:
 
 @dataclass(frozen=True)
 class Paths:
-    """Standard folders and files of a project, all absolute."""
+    """Standard folders and files of a project, all absolute (the root: :func:`project_root`)."""
 
-    root: Path
     data: Path
     raw: Path
     interim: Path
@@ -131,7 +130,6 @@ def paths(root: Path | None = None) -> Paths:
     r = _root(root)
     data = r / "data"
     return Paths(
-        root=r,
         data=data,
         raw=data / "raw",
         interim=data / "interim",
@@ -177,13 +175,3 @@ def tracking_uri(root: Path | None = None) -> str:
 def artifact_root(root: Path | None = None) -> str:
     """Return the ``file://`` URI of ``<root>/mlartifacts`` (artifacts of the embedded store)."""
     return (_root(root) / "mlartifacts").as_uri()
-
-
-def _state_dir(root: Path | None = None) -> Path:
-    """Return ``<root>/.dslc`` (caches and locks), created on demand and git-ignored."""
-    d = _root(root) / ".dslc"
-    if not d.is_dir():
-        d.mkdir(parents=True, exist_ok=True)
-        # Ignore itself, so caches stay out of git even if the project's .gitignore lacks it.
-        (d / ".gitignore").write_text("*\n", encoding="utf-8")
-    return d

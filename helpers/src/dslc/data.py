@@ -27,6 +27,7 @@ from . import _sql as sql
 from . import config
 from ._fingerprint import Progress, check_regular, fingerprint_path
 from ._locate import Target
+from ._state import state_dir
 from .errors import DatasetNotFoundError, DslcError, LocationError, RawDataWriteError, SqlError
 
 __all__ = ["entries", "fingerprint", "load", "path", "save", "snapshot"]
@@ -59,7 +60,7 @@ def entries() -> dict[str, catalog.DatasetEntry]:
 
 
 def _cache_file(root: Path) -> Path:
-    return config._state_dir(root) / "fingerprints.json"
+    return state_dir(root) / "fingerprints.json"
 
 
 def fingerprint_target(
@@ -301,7 +302,7 @@ def _record(
     root = target.root
     cat_file = config.paths(root).catalog
     cache = catalog.cache_path(root)
-    with catalog.locked(config._state_dir(root) / "catalog.lock"):
+    with catalog.locked(state_dir(root) / "catalog.lock"):
         fp = None if clear else _saved_fingerprint(target, written)
         if fp is None and not clear:
             return None
@@ -340,7 +341,7 @@ def snapshot(name: str) -> catalog.Snapshot:
     frame = result.frame()
     _publish(target, "input", query=result.query)
     cat_file, cache = config.paths(root).catalog, catalog.cache_path(root)
-    with catalog.locked(config._state_dir(root) / "catalog.lock"):
+    with catalog.locked(state_dir(root) / "catalog.lock"):
         entry = catalog.get(cat_file, name, cache)
         if entry is None or entry.sql is None:
             raise SqlError(f"dataset {name!r} left the catalog while it was read; nothing saved")
