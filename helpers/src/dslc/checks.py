@@ -22,11 +22,9 @@ _MAX_VALUE_CHARS = 40
 def _pa() -> Any:
     if importlib.util.find_spec("pandera") is None:
         raise DslcError("dslc.checks needs pandera; install it with: pip install 'dslc[checks]'")
-    try:
-        import pandera.pandas as pandas_api  # pandera >= 0.24 (the pandas-specific namespace)
-    except ImportError:  # pragma: no cover - older pandera
-        import pandera as pandas_api  # type: ignore[no-redef]
-    return pandas_api
+    import pandera.pandas  # pandera's pandas API (pandera >= 0.24)
+
+    return pandera.pandas
 
 
 def _fmt_value(value: Any) -> str:

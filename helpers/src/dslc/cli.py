@@ -367,7 +367,9 @@ def _build_parser() -> argparse.ArgumentParser:
     """The argument parser: :data:`_COMMANDS`, then each command's arguments."""
     parser = _Parser(prog="dslc", description="Data-science lifecycle helpers.")
     parser.add_argument("--version", action="version", version=f"dslc {_version()}")
-    groups = {"": parser.add_subparsers(dest="command", required=True, metavar="COMMAND")}
+    groups: dict[str, Any] = {
+        "": parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    }
     cmd: dict[str, argparse.ArgumentParser] = {}
     for name, (func, text) in _COMMANDS.items():
         group, _, leaf = name.rpartition(" ")
