@@ -43,9 +43,6 @@ def export_project_store(argv: Sequence[str]) -> str:
     A value already in the environment wins over ``.env`` and the default. A missing
     embedded store is created here, by dslc, so that its Default experiment keeps
     artifacts in ``<root>/mlartifacts`` whichever folder the command runs from.
-
-    Raises:
-        ProjectNotFoundError: the working directory is in no dslc project.
     """
     root = config.project_root()
     uri = os.environ[TRACKING] = config.tracking_uri(root)  # loads .env, credentials too
@@ -138,12 +135,8 @@ def plan(
     port: int | None = None,
     workers: int | None = None,
 ) -> Plan:
-    """Read and check the settings (arguments win over the environment and ``.env``).
-
-    Raises:
-        ServerSetupError: a setting is missing or malformed; the message names it.
-        DslcError: MLflow is not installed.
-    """
+    """Read and check the settings (arguments win over the environment and ``.env``);
+    ServerSetupError names a setting that is missing or malformed."""
     r = config.project_root() if root is None else root
     config.load_env(r)
     env = os.environ
@@ -190,12 +183,8 @@ def plan(
 
 
 def check_database(p: Plan) -> None:
-    """Connect once, giving up after :data:`CONNECT_TIMEOUT_S` seconds.
-
-    Raises:
-        ServerSetupError: no driver, or the database refuses or does not answer; one line,
-            the password masked.
-    """
+    """Connect once, giving up after :data:`CONNECT_TIMEOUT_S` seconds; ServerSetupError
+    (one line, the password masked) when there is no driver or the database refuses."""
     from sqlalchemy import create_engine, exc
 
     from ._sql import driver_hint
