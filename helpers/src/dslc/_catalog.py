@@ -19,6 +19,7 @@ from typing import Any
 
 from . import _atomic as atomic
 from . import _formats as formats
+from ._state import state_dir
 from .errors import CatalogError, DslcError
 
 MAX_NAME = 100
@@ -464,9 +465,7 @@ def _entries(file: Path, cache: Path | None) -> dict[str, DatasetEntry]:
 
 def cache_path(root: Path) -> Path:
     """Where the parsed catalog of the project at ``root`` is kept between processes."""
-    from . import config
-
-    return config._state_dir(root) / "catalog-cache.json"
+    return state_dir(root) / "catalog-cache.json"
 
 
 def read(file: Path, cache_file: Path | None = None) -> dict[str, DatasetEntry]:
@@ -510,7 +509,7 @@ def editing(root: Path) -> Iterator[dict[str, DatasetEntry]]:
     from . import config
 
     file, cache = config.paths(root).catalog, cache_path(root)
-    with FileLock(config._state_dir(root) / "catalog.lock"):
+    with FileLock(state_dir(root) / "catalog.lock"):
         before = read(file, cache)
         entries = dict(before)
         yield entries

@@ -214,7 +214,7 @@ def file_md5(root: Path, path: Path) -> str | None:
     file matches; that answer is cached on the file's stamp, so nothing is read."""
     from ._atomic import is_racy, stamp_of
     from ._fingerprint import FingerprintCache
-    from .config import _state_dir
+    from ._state import state_dir
 
     path = Path(path).absolute()
     rel = Path(os.path.relpath(path, root)).as_posix()
@@ -223,7 +223,7 @@ def file_md5(root: Path, path: Path) -> str | None:
     )
     if md5 is None or not path.is_file():
         return None
-    answers = FingerprintCache(_state_dir(root) / "dvc-md5.json", algo="md5")
+    answers = FingerprintCache(state_dir(root) / "dvc-md5.json", algo="md5")
     before = stamp_of(path.stat())
     if answers.get(str(path), before) == md5:
         return md5

@@ -6,6 +6,7 @@ record run inputs and outputs. Data code never imports tracking (or mlflow) this
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable
@@ -40,12 +41,8 @@ def subscribe(fn: Callable[[DatasetUse], None]) -> Callable[[], None]:
         _listeners.append(fn)
 
     def unsubscribe() -> None:
-        with _lock:
-            # Remove this registration only (the same function may be subscribed twice).
-            for i, listener in enumerate(_listeners):
-                if listener is fn:
-                    del _listeners[i]
-                    break
+        with _lock, contextlib.suppress(ValueError):  # ValueError: already unsubscribed
+            _listeners.remove(fn)  # one registration: fn may be subscribed twice
 
     return unsubscribe
 

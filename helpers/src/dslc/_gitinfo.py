@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 _TIMEOUT_S = 3.0
+# Fields before the path in porcelain v2 entries: ordinary (1), renamed (2), unmerged (u).
+_PATH_FIELD = {"1": 8, "2": 9, "u": 10}
 
 
 @dataclass(frozen=True)
@@ -26,12 +28,10 @@ def git_state(path: Path) -> GitState | None:
     repository, no commit yet, git failing or hanging); never raises. ``dirty`` ignores
     untracked files: generated data and outputs often are.
     """
-    folder = Path(path)
-    if not folder.is_dir():
-        folder = folder.parent
+    folder = path if path.is_dir() else path.parent
     # One call gives commit, branch and changes (porcelain v2 headers). Optional locks
     # off: a read-only query must not take index.lock and race with the user's git.
-    cmd = ["git", "-C", str(folder), "status", "--porcelain=v2", "--branch",
+    cmd = ["git", "-C", str(folder), "status", "--porcelain=v2", "-z", "--branch",
            "--untracked-files=no"]  # fmt: skip
     env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"}
     try:
@@ -40,36 +40,20 @@ def git_state(path: Path) -> GitState | None:
         )
     except (OSError, subprocess.SubprocessError, ValueError):
         return None
-    if proc.returncode != 0:
-        return None
-    return _parse_status(proc.stdout)
-
-
-def _parse_status(out: str) -> GitState | None:
-    commit: str | None = None
-    branch: str | None = None
-    dirty = False
+    headers: dict[str, str] = {}
     changed: list[str] = []
-    for line in out.splitlines():
-        if line.startswith("# branch.oid "):
-            oid = line.split(" ", 2)[2].strip()
-            commit = None if oid == "(initial)" else oid
-        elif line.startswith("# branch.head "):
-            head = line.split(" ", 2)[2].strip()
-            branch = None if head == "(detached)" else head
-        elif line and not line.startswith("#"):
-            dirty = True
-            changed.append(_changed_path(line))
-    if commit is None:
+    records = iter(proc.stdout.split("\0") if proc.returncode == 0 else ())
+    for record in records:
+        kind = record[:1]
+        if record.startswith("# branch."):
+            key, _, value = record[2:].partition(" ")
+            headers[key] = value
+        elif kind in _PATH_FIELD:
+            changed.append(record.split(" ", _PATH_FIELD[kind])[-1])
+            if kind == "2":
+                next(records)  # a rename's original path, a record of its own
+    commit, branch = headers.get("branch.oid", "(initial)"), headers.get("branch.head")
+    if commit == "(initial)":
         return None
-    return GitState(commit=commit, branch=branch, dirty=dirty, changed=tuple(changed))
-
-
-# Fields before the path in porcelain v2 entries: ordinary (1), renamed (2), unmerged (u).
-_PATH_FIELD = {"1": 8, "2": 9, "u": 10}
-
-
-def _changed_path(line: str) -> str:
-    fields = line.split(" ", _PATH_FIELD.get(line[:1], 1))
-    path = fields[-1]
-    return path.split("\t", 1)[0] if line.startswith("2 ") else path
+    branch = None if branch == "(detached)" else branch
+    return GitState(commit=commit, branch=branch, dirty=bool(changed), changed=tuple(changed))

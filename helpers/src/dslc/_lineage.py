@@ -18,6 +18,7 @@ from . import config
 from ._atomic import clean_stale
 from ._catalog import DatasetEntry
 from ._fingerprint import Progress, fingerprint_path, fingerprint_url
+from ._state import state_dir
 from .errors import CatalogError, DatasetNotFoundError, DslcError, UnsafePathError
 
 Status = Literal["ok", "changed", "lost", "not_built", "unrecorded", "live", "error"]
@@ -161,7 +162,7 @@ def fingerprint(
 
 def cache_file(root: Path) -> Path:
     """dslc's fingerprint cache of the project at ``root`` (its own: DVC's is never used)."""
-    return config._state_dir(root) / "fingerprints.json"
+    return state_dir(root) / "fingerprints.json"
 
 
 def references(entries: dict[str, DatasetEntry]) -> list[str]:

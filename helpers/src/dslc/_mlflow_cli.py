@@ -1,19 +1,10 @@
 """MLflow's own command line, run for the project: ``dslc mlflow``, ``ui``, ``tracking-server``.
 
-With no ``MLFLOW_TRACKING_URI`` MLflow opens ``sqlite:///mlflow.db`` in the working
-directory, so ``mlflow experiments search`` in ``notebooks/`` would make a second, empty
-store there. ``dslc mlflow ARGS...`` runs ``python -m mlflow ARGS...`` with the URI dslc
-uses (``.env`` of the project root, else the embedded store at the root). Nothing of dslc
-runs when ``mlflow`` itself starts.
-
-``dslc tracking-server``: a wrong database URL or password makes ``mlflow server`` retry
-for two minutes, then print a traceback, and ``--backend-store-uri`` on a command line
-shows the password to ``ps``. So each setting is checked first (one-line errors naming the
-variable), then the database, with a connect timeout; the URL reaches MLflow in
-``MLFLOW_BACKEND_STORE_URI``. Artifacts are proxied (``--serve-artifacts``) into
-``MLFLOW_ARTIFACTS_DESTINATION``. One worker per core (MLflow's default is 4) and no GenAI
-job runner (eight more processes, each loading MLflow) unless ``MLFLOW_WORKERS`` and
-``MLFLOW_SERVER_ENABLE_JOB_EXECUTION`` say otherwise.
+Outside dslc, MLflow opens ``sqlite:///mlflow.db`` in the working directory: a second,
+empty store in ``notebooks/``. Here it gets the URI dslc uses. ``tracking-server`` checks
+each setting, then the database, in one line each, before it hands the URL to ``mlflow
+server`` by environment (a password on a command line shows in ``ps``); the rules are
+in helpers/README.md (Command line).
 """
 
 from __future__ import annotations
@@ -52,9 +43,6 @@ def export_project_store(argv: Sequence[str]) -> str:
     A value already in the environment wins over ``.env`` and the default. A missing
     embedded store is created here, by dslc, so that its Default experiment keeps
     artifacts in ``<root>/mlartifacts`` whichever folder the command runs from.
-
-    Raises:
-        ProjectNotFoundError: the working directory is in no dslc project.
     """
     root = config.project_root()
     uri = os.environ[TRACKING] = config.tracking_uri(root)  # loads .env, credentials too
@@ -87,14 +75,18 @@ def ui(store: str, host: str, port: int) -> int:
     return run(["ui", "--host", host, "--port", str(port), "--workers", "1"], env)
 
 
+def _require_mlflow() -> None:
+    if importlib.util.find_spec("mlflow") is None:
+        raise DslcError("mlflow is not installed; install it with: pip install 'dslc[tracking]'")
+
+
 def run(argv: Sequence[str], environ: Mapping[str, str] = os.environ) -> int:
     """Run ``python -m mlflow ARGS...`` of this environment; its exit status is the command's.
 
     On POSIX MLflow replaces this process, so signals (Ctrl-C, a service manager's
     SIGTERM) reach it directly.
     """
-    if importlib.util.find_spec("mlflow") is None:
-        raise DslcError("mlflow is not installed; install it with: pip install 'dslc[tracking]'")
+    _require_mlflow()
     command = [sys.executable, "-m", "mlflow", *argv]
     # `mlflow models serve` starts `uvicorn` by name: this environment's comes first.
     path = os.pathsep.join([str(Path(sys.executable).parent), environ.get("PATH", "")])
@@ -143,12 +135,8 @@ def plan(
     port: int | None = None,
     workers: int | None = None,
 ) -> Plan:
-    """Read and check the settings (arguments win over the environment and ``.env``).
-
-    Raises:
-        ServerSetupError: a setting is missing or malformed; the message names it.
-        DslcError: MLflow is not installed.
-    """
+    """Read and check the settings (arguments win over the environment and ``.env``);
+    ServerSetupError names a setting that is missing or malformed."""
     r = config.project_root() if root is None else root
     config.load_env(r)
     env = os.environ
@@ -166,8 +154,7 @@ def plan(
         )
     if "://" not in destination and not Path(destination).is_absolute():
         destination = str(r / destination)  # a folder relative to the project root
-    if importlib.util.find_spec("mlflow") is None:
-        raise DslcError("mlflow is not installed; install it with: uv add 'dslc[tracking]'")
+    _require_mlflow()  # it brings SQLAlchemy
     from sqlalchemy import exc
     from sqlalchemy.engine import make_url
 
@@ -196,12 +183,8 @@ def plan(
 
 
 def check_database(p: Plan) -> None:
-    """Connect once, giving up after :data:`CONNECT_TIMEOUT_S` seconds.
-
-    Raises:
-        ServerSetupError: no driver, or the database refuses or does not answer; one line,
-            the password masked.
-    """
+    """Connect once, giving up after :data:`CONNECT_TIMEOUT_S` seconds; ServerSetupError
+    (one line, the password masked) when there is no driver or the database refuses."""
     from sqlalchemy import create_engine, exc
 
     from ._sql import driver_hint
@@ -228,18 +211,6 @@ def check_database(p: Plan) -> None:
         ) from None
 
 
-def environment(p: Plan) -> dict[str, str]:
-    """The variables ``mlflow server`` gets on top of this process's environment."""
-    return {
-        STORE: p.url.render_as_string(hide_password=False),
-        DESTINATION: p.destination,
-        HOST: p.host,
-        PORT: str(p.port),
-        WORKERS: str(p.workers),
-        JOBS: os.environ.get(JOBS, "").strip() or "false",
-    }
-
-
 def serve(p: Plan) -> int:
     """Replace this process by ``mlflow server`` (a service manager then sees MLflow)."""
     print(
@@ -248,4 +219,15 @@ def serve(p: Plan) -> int:
         file=sys.stderr,
         flush=True,
     )
-    return run(["server", "--serve-artifacts"], {**os.environ, **environment(p)})
+    return run(
+        ["server", "--serve-artifacts"],
+        {
+            **os.environ,
+            STORE: p.url.render_as_string(hide_password=False),
+            DESTINATION: p.destination,
+            HOST: p.host,
+            PORT: str(p.port),
+            WORKERS: str(p.workers),
+            JOBS: os.environ.get(JOBS, "").strip() or "false",
+        },
+    )

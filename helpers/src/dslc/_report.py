@@ -65,13 +65,18 @@ class Report:
     summary: str = ""
 
 
+def _root(root: Path | None) -> Path:
+    return config.project_root() if root is None else Path(root).resolve()
+
+
 def _rel(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
 
 
-def _describe(path: Path, nb: Any, p: config.Paths) -> Report | None:
+def _describe(path: Path, nb: Any, root: Path) -> Report | None:
     """The Report for a notebook marked for publishing, None for any other notebook."""
-    where = f"{_rel(path, p.root)}: metadata.dslc"
+    p = config.paths(root)
+    where = f"{_rel(path, root)}: metadata.dslc"
     meta = nb.get("metadata") if isinstance(nb, dict) else None
     dslc = (meta.get("dslc") if isinstance(meta, dict) else None) or {}
     if not isinstance(dslc, dict):
@@ -100,19 +105,20 @@ def _describe(path: Path, nb: Any, p: config.Paths) -> Report | None:
 
 def find(root: Path | None = None) -> list[Report]:
     """Notebooks under ``notebooks/`` whose ``metadata.dslc.publish`` is true, by path."""
+    root = _root(root)
     p = config.paths(root)
     pages: dict[Path, Report] = {}
     for path in sorted(p.notebooks.rglob("*.ipynb")):
         if any(part.startswith(".") for part in path.relative_to(p.notebooks).parts):
             continue  # .ipynb_checkpoints and other hidden copies
         try:
-            r = _describe(path, json.loads(path.read_text(encoding="utf-8")), p)
+            r = _describe(path, json.loads(path.read_text(encoding="utf-8")), root)
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ReportError(f"cannot read {_rel(path, p.root)}: {exc}") from None
+            raise ReportError(f"cannot read {_rel(path, root)}: {exc}") from None
         if r and (r.html in pages or r.html.name == INDEX):
-            what = _rel(pages[r.html].notebook, p.root) if r.html in pages else "the index"
-            raise ReportError(f"{_rel(path, p.root)} and {what} would both write "
-                              f"{_rel(r.html, p.root)}; rename the notebook")  # fmt: skip
+            what = _rel(pages[r.html].notebook, root) if r.html in pages else "the index"
+            raise ReportError(f"{_rel(path, root)} and {what} would both write "
+                              f"{_rel(r.html, root)}; rename the notebook")  # fmt: skip
         if r:
             pages[r.html] = r
     return list(pages.values())
@@ -168,7 +174,7 @@ def execute(report: Report, *, timeout: int = DEFAULT_TIMEOUT, root: Path | None
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
-    where = _rel(report.notebook, config.paths(root).root)
+    where = _rel(report.notebook, _root(root))
     nb = nbformat.read(report.notebook, as_version=4)
     language = nb.metadata.get("kernelspec", {}).get("language", "python")
     if language != "python":  # it would run in this Python, not in the kernel it names
@@ -243,7 +249,7 @@ def render(report: Report, nb: Any, *, root: Path | None = None, provenance: str
         "metadata": {"name": report.notebook.stem, "path": str(report.notebook.parent)},
         "dslc": {
             **vars(report),
-            "source": _rel(report.notebook, config.paths(root).root),
+            "source": _rel(report.notebook, _root(root)),
             "provenance": provenance,
         },
         "dslc_token": token,
@@ -274,28 +280,29 @@ def build(
 
     from ._gitinfo import git_state
 
+    root = _root(root)
     p = config.paths(root)
-    if not (reports := find(p.root)):
+    if not (reports := find(root)):
         raise ReportError(
-            f"no notebook under {_rel(p.notebooks, p.root)}/ is marked for publishing; add "
+            f"no notebook under {_rel(p.notebooks, root)}/ is marked for publishing; add "
             '"dslc": {"publish": true, "title": "..."} to a notebook\'s metadata'
         )
     _require()  # fail on a missing package before spending time on any notebook
     provenance = datetime.now(timezone.utc).strftime("executed %Y-%m-%d %H:%M UTC")
-    if git := git_state(p.root):
+    if git := git_state(root):
         provenance += f" at commit {git.commit[:10]}" + " with uncommitted changes" * git.dirty
     p.reports.mkdir(parents=True, exist_ok=True)
     for i, report in enumerate(reports, 1):
         if on_start:
             on_start(i, len(reports), report)
         started = time.monotonic()
-        nb = execute(report, timeout=timeout, root=p.root)
-        atomic.write_text(report.html, render(report, nb, root=p.root, provenance=provenance))
+        nb = execute(report, timeout=timeout, root=root)
+        atomic.write_text(report.html, render(report, nb, root=root, provenance=provenance))
         if on_done:
             on_done(report, time.monotonic() - started)
     index = Environment(loader=FileSystemLoader(_TEMPLATES), autoescape=True)
     page = index.get_template("dslc-index.html.j2").render(
-        reports=reports, title=f"{config.project_name(p.root)}: reports", generated=provenance
+        reports=reports, title=f"{config.project_name(root)}: reports", generated=provenance
     )
     atomic.write_text(p.reports / INDEX, page)
     return reports

@@ -1,17 +1,8 @@
 """``dslc reproduce RUN_ID``: rebuild a tracked run from its commit and data versions.
 
-The run's tags say what to rebuild: its git commit (``mlflow.source.git.commit``, and
-``dslc.git.dirty`` that it was committed, or ``dslc.git.changes`` that only data
-bookkeeping was not), its command (``dslc.entry_point``) and the md5 of every file it
-read (``dslc._dvc.md5.<path>``). The rebuild happens in a temporary
-``git worktree`` at that commit, so the user's work tree is never touched: DVC checks the
-commit's data out there from the project's own cache (pulling from the remote what the
-cache lacks), each input is set to the exact version the run read, and the command runs
-with the project's environment and a throwaway MLflow store (the rebuild registers no
-model and moves no alias in the project's store). The worktree is removed in every case.
-
-Metrics match when they differ by at most ``tolerance`` relative to the recorded value
-(absolute for a recorded 0): the default 1e-6 allows float formatting noise, nothing more.
+The steps and the tags they read are in helpers/README.md (DVC, ``dslc reproduce``). The
+rebuild happens in a temporary ``git worktree``, so the user's work tree is never touched,
+with a throwaway MLflow store, so no model is registered and no alias moves.
 """
 
 from __future__ import annotations
@@ -38,27 +29,26 @@ TAG_ENTRY_POINT = "dslc.entry_point"
 TAG_CHANGES = "dslc.git.changes"
 
 
-def is_bookkeeping(path: str) -> bool:
-    """A file that only records data versions (dvc.lock, a .dvc pointer, DVC's .gitignore
-    under data/, the catalog's fingerprints): the run's md5 tags say what it read."""
-    name = PurePosixPath(path)
-    return (
-        name.name == "dvc.lock"
-        or name.suffix == ".dvc"
-        or path.endswith("data/catalog.yml")
-        or (name.name == ".gitignore" and "data" in name.parts)
-    )
-
-
 def only_bookkeeping(changes: str | None) -> bool:
-    """True when the run's uncommitted changes (tag ``dslc.git.changes``) were all data
-    bookkeeping: `make train` after new data runs the data stages, which rewrite dvc.lock
-    and the catalog, before training starts."""
+    """True when the run's uncommitted changes (tag ``dslc.git.changes``) only record data
+    versions (dvc.lock, .dvc pointers, DVC's .gitignore under data/, the catalog): `make
+    train` after new data rewrites them before training starts, and the run's md5 tags say
+    what it read."""
+
+    def bookkeeping(path: str) -> bool:
+        name = PurePosixPath(path)
+        return (
+            name.name == "dvc.lock"
+            or name.suffix == ".dvc"
+            or path.endswith("data/catalog.yml")
+            or (name.name == ".gitignore" and "data" in name.parts)
+        )
+
     try:
         paths = json.loads(changes) if changes else None
     except ValueError:
         return False
-    return isinstance(paths, list) and bool(paths) and all(map(is_bookkeeping, paths))
+    return isinstance(paths, list) and bool(paths) and all(map(bookkeeping, paths))
 
 
 class ReproduceError(DslcError):
@@ -104,29 +94,25 @@ def plan(tags: dict[str, str], run_id: str) -> tuple[str, str, dict[str, str]]:
 @contextmanager
 def worktree(root: Path, commit: str) -> Iterator[Path]:
     """A temporary, detached git worktree at ``commit``; removed on the way out."""
-    folder = Path(tempfile.mkdtemp(prefix="dslc-reproduce-")) / "project"
-    result = subprocess.run(
-        ["git", "-C", str(root), "worktree", "add", "--detach", "--quiet", str(folder), commit],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        shutil.rmtree(folder.parent, ignore_errors=True)
-        reason = " ".join(result.stderr.split()) or f"exit {result.returncode}"
-        raise ReproduceError(f"cannot check out commit {commit[:12]}: {reason}")
+
+    def git(*args: str) -> subprocess.CompletedProcess[str]:
+        command = ["git", "-C", str(root), "worktree", *args]
+        return subprocess.run(command, capture_output=True, text=True, check=False)
+
+    temp = tempfile.TemporaryDirectory(prefix="dslc-reproduce-", ignore_cleanup_errors=True)
     try:
-        yield folder
+        with temp as parent:
+            folder = Path(parent) / "project"
+            result = git("add", "--detach", "--quiet", str(folder), commit)
+            if result.returncode != 0:
+                reason = " ".join(result.stderr.split()) or f"exit {result.returncode}"
+                raise ReproduceError(f"cannot check out commit {commit[:12]}: {reason}")
+            try:
+                yield folder
+            finally:
+                git("remove", "--force", str(folder))
     finally:
-        subprocess.run(
-            ["git", "-C", str(root), "worktree", "remove", "--force", str(folder)],
-            capture_output=True,
-            check=False,
-        )
-        shutil.rmtree(folder.parent, ignore_errors=True)
-        subprocess.run(
-            ["git", "-C", str(root), "worktree", "prune"], capture_output=True, check=False
-        )
+        git("prune")  # forget the worktree even if `remove` failed
 
 
 def checkout_data(root: Path, tree: Path, versions: dict[str, str]) -> None:
@@ -195,11 +181,8 @@ def rerun(root: Path, tree: Path, command: str) -> dict[str, float]:
     if result.returncode != 0:
         raise ReproduceError(f"`{command}` failed (exit {result.returncode}) on the run's commit")
     client = MlflowClient(tracking_uri=store)
-    runs = [
-        run
-        for experiment in client.search_experiments()
-        for run in client.search_runs([experiment.experiment_id], order_by=["start_time DESC"])
-    ]
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    runs = client.search_runs(experiments, order_by=["start_time DESC"], max_results=1)
     if not runs:
         raise ReproduceError(f"`{command}` made no tracked run")
     return dict(runs[0].data.metrics)

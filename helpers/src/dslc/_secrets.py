@@ -122,12 +122,8 @@ class Redactor:
 
 
 def scrub(text: str) -> str:
-    """Return ``text`` without secrets, ready for a log line or an error message.
-
-    Removes the value of every secret-named variable (environment and the project's
-    ``.env``, when in a project), URL passwords of any variable, and the credentials of
-    every URL in ``text``. Call it on the full text, before any cut or whitespace clean-up.
-    """
+    """Return ``text`` without the secrets of the environment and the project's ``.env``
+    (see the module docstring); call it on the full text, before any cut or clean-up."""
     from . import config
     from .errors import DslcError
 

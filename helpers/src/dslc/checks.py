@@ -22,11 +22,9 @@ _MAX_VALUE_CHARS = 40
 def _pa() -> Any:
     if importlib.util.find_spec("pandera") is None:
         raise DslcError("dslc.checks needs pandera; install it with: pip install 'dslc[checks]'")
-    try:
-        import pandera.pandas as pandas_api  # pandera >= 0.24 (the pandas-specific namespace)
-    except ImportError:  # pragma: no cover - older pandera
-        import pandera as pandas_api  # type: ignore[no-redef]
-    return pandas_api
+    import pandera.pandas  # pandera's pandas API (pandera >= 0.24)
+
+    return pandera.pandas
 
 
 def _fmt_value(value: Any) -> str:
@@ -64,15 +62,9 @@ def _describe_failures(df: Any, cases: Any) -> str:
 
 
 def expect(df: Any, schema: Any, *, why: str, assumption: str | None = None) -> Any:
-    """Validate ``df`` against a pandera schema; the core of every other helper.
-
-    Args:
-        df: pandas DataFrame.
-        schema: a ``pandera.DataFrameSchema``, or a mapping ``column -> pandera.Column``,
-            ``pandera.Check`` or list of checks.
-        why: why the assumption matters (shown on failure).
-        assumption: short name of the assumption (default: the schema's name or "schema").
-    """
+    """Validate ``df`` against a pandera schema (or a mapping ``column -> pandera.Column``,
+    ``pandera.Check`` or list of checks); ``why`` and ``assumption`` (default: the
+    schema's name) are shown on failure. The core of every other helper."""
     pa = _pa()
     if isinstance(schema, Mapping):
         columns = {}

@@ -10,37 +10,40 @@ one line too (``DSLC_DEBUG=1`` shows its traceback).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from . import config
+from ._secrets import scrub
 from .errors import DslcError
 
+__all__ = ["main"]
+
 DEBUG_ENV = "DSLC_DEBUG"
-
-
-def _scrub(text: str) -> str:
-    """``text`` without secrets: values of secret-named variables, URL credentials."""
-    from ._secrets import scrub
-
-    return scrub(text)
 
 
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors (``dslc: error: ...``) instead of usage + message."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"dslc: error: {_scrub(message)} (see `{self.prog} --help`)\n")
+        self.exit(2, f"dslc: error: {scrub(message)} (see `{self.prog} --help`)\n")
 
 
-def _port(text: str) -> int:
-    value = int(text) if text.strip().isdigit() else -1
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be a port number from 1 to 65535, not {text!r}")
-    return value
+def _whole(what: str, high: int = sys.maxsize) -> Callable[[str], int]:
+    """An argument type: a whole number from 1 to ``high``, else ``must be {what}``."""
+
+    def parse(text: str) -> int:
+        value = int(text) if text.strip().isdecimal() else 0
+        if not 1 <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be {what}, not {text!r}")
+        return value
+
+    return parse
+
+
+_port = _whole("a port number from 1 to 65535", 65535)
 
 
 def _path_arg(text: str) -> str:
@@ -64,11 +67,12 @@ def _version() -> str:
 def _cmd_info(args: argparse.Namespace) -> int:
     from ._gitinfo import git_state
 
-    p = config.paths()
-    rows: list[tuple[str, Any]] = [("project", config.project_name(p.root))]
+    root = config.project_root()
+    p = config.paths(root)
+    rows: list[tuple[str, Any]] = [("project", config.project_name(root)), ("root", root)]
     rows += [(f, getattr(p, f)) for f in p.__dataclass_fields__]
-    rows += [("tracking", config.tracking_uri(p.root)), ("artifacts", config.artifact_root(p.root))]
-    git = git_state(p.root)
+    rows += [("tracking", config.tracking_uri(root)), ("artifacts", config.artifact_root(root))]
+    git = git_state(root)
     if git is None:
         rows.append(("git", "none (not a repository, no commit yet, or git missing)"))
     else:
@@ -85,14 +89,16 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 class _Progress:
-    """Per-dataset progress on stderr: a line each, plus a byte bar when tqdm is present."""
+    """Per-dataset progress on stderr: a line each, or a byte bar (tqdm, on a terminal)."""
 
     def __init__(self) -> None:
         self.bar: Any = None
         self.tqdm: Any = None
-        if importlib.util.find_spec("tqdm") is not None and sys.stderr.isatty():
-            from tqdm import tqdm
-
+        if sys.stderr.isatty():
+            try:
+                from tqdm import tqdm
+            except ImportError:
+                return
             self.tqdm = tqdm
 
     def start(self, i: int, n: int, name: str, location: str) -> None:
@@ -134,17 +140,11 @@ def _cmd_add(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_push(args: argparse.Namespace) -> int:
+def _cmd_transfer(args: argparse.Namespace) -> int:
     from . import _dvc as dvc
 
-    print(dvc.push(config.project_root()))
-    return 0
-
-
-def _cmd_pull(args: argparse.Namespace) -> int:
-    from . import _dvc as dvc
-
-    print(dvc.pull(config.project_root()))
+    transfer = dvc.push if args.action == "push" else dvc.pull
+    print(transfer(config.project_root()))
     return 0
 
 
@@ -170,24 +170,15 @@ def _short(fp: str | None, n: int = 12) -> str:
     return f"{algo}:{digest[:n]}"
 
 
-def _describe(c: Any) -> str | None:
-    """One stdout line per dataset that needs attention; None for one that matches."""
-    if c.status == "changed":
-        return f"changed: {c.name} (recorded {_short(c.recorded)}..., now {_short(c.current)}...)"
-    if c.status == "lost":
-        return f"lost: {c.name} (gone from {c.location}; recorded {_short(c.recorded)}...)"
-    if c.status == "not_built":
-        return f"not built yet: {c.name} ({c.location})"
-    if c.status == "unrecorded":
-        return f"unrecorded: {c.name} (no fingerprint; record it: dslc data add --replace)"
-    if c.status == "live":
-        return f"live: {c.name} (SQL source; `dslc data snapshot {c.name}` freezes it)"
-    if c.status == "error":
-        return f"error: {c.name} ({c.detail})"
-    return None
-
-
-_LABELS = {"not_built": "not built yet"}
+# The stdout line of each dataset `dslc data verify` finds needing attention ("ok": none).
+_VERIFY_LINES = {
+    "changed": "changed: {name} (recorded {recorded}..., now {current}...)",
+    "lost": "lost: {name} (gone from {location}; recorded {recorded}...)",
+    "not_built": "not built yet: {name} ({location})",
+    "unrecorded": "unrecorded: {name} (no fingerprint; record it: dslc data add --replace)",
+    "live": "live: {name} (SQL source; `dslc data snapshot {name}` freezes it)",
+    "error": "error: {name} ({detail})",
+}
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
@@ -196,19 +187,18 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     progress = _Progress()
     counts: dict[str, int] = {}
     try:
-        for c in verify(
-            on_start=lambda i, n, ref, where: progress.start(i, n, ref, where),
-            on_bytes=progress.bytes,
-            full=not args.fast,
-        ):
+        for c in verify(on_start=progress.start, on_bytes=progress.bytes, full=not args.fast):
             progress.close()
             counts[c.status] = counts.get(c.status, 0) + 1
-            line = _describe(c)
-            if line:
-                print(_scrub(line), flush=True)
+            if line := _VERIFY_LINES.get(c.status):
+                recorded, current = _short(c.recorded), _short(c.current)
+                line = line.format(name=c.name, location=c.location, detail=c.detail,
+                                   recorded=recorded, current=current)  # fmt: skip
+                print(scrub(line), flush=True)
     finally:
         progress.close()
-    summary = ", ".join(f"{v} {_LABELS.get(k, k)}" for k, v in sorted(counts.items()))
+    label = {"not_built": "not built yet"}
+    summary = ", ".join(f"{v} {label.get(k, k)}" for k, v in sorted(counts.items()))
     print(f"verified {sum(counts.values())} dataset(s): {summary or 'catalog is empty'}",
           file=sys.stderr)  # fmt: skip
     return 1 if any(counts.get(k) for k in FAILING) else 0
@@ -263,10 +253,10 @@ def _cmd_ui(args: argparse.Namespace) -> int:
 
     uri = config.tracking_uri()
     if uri.startswith(("http://", "https://")):
-        print(f"MLflow tracking server: {_scrub(uri)}")
+        print(f"MLflow tracking server: {scrub(uri)}")
         return 0
     _check_port(args.host, args.port)
-    print(f"MLflow UI on http://{args.host}:{args.port} (store {_scrub(uri)}); Ctrl-C to stop",
+    print(f"MLflow UI on http://{args.host}:{args.port} (store {scrub(uri)}); Ctrl-C to stop",
           file=sys.stderr, flush=True)  # fmt: skip
     return _mlflow_cli.ui(uri, args.host, args.port)
 
@@ -321,14 +311,8 @@ def _cmd_runs(args: argparse.Namespace) -> int:
     from .tracking._table import runs_table
 
     width = shutil.get_terminal_size((80, 24)).columns
-    lines = runs_table(
-        sort=args.sort,
-        reverse=args.reverse,
-        limit=args.limit,
-        width=width,
-        experiment=args.experiment,
-    )
-    print("\n".join(lines))
+    options = {k: getattr(args, k) for k in ("sort", "reverse", "limit", "experiment")}
+    print("\n".join(runs_table(width=width, **options)))
     return 0
 
 
@@ -345,131 +329,115 @@ def _cmd_promote(args: argparse.Namespace) -> int:
     return 0
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a whole number of seconds above 0, not {text!r}")
-    return value
+# Every command: its handler (None for a group of actions) and its line in `--help`.
+_COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int] | None, str]] = {
+    "info": (_cmd_info, "project root, paths, tracking URI, git state"),
+    "data": (None, "dataset catalog: add, verify, list, snapshot"),
+    "data add": (_cmd_add, "record a dataset and its fingerprint in the catalog"),
+    "data verify": (_cmd_verify, "re-hash every dataset; exit 1 if one changed, was lost or fails"),
+    "data list": (_cmd_list, "table of catalog entries"),
+    "data push": (_cmd_transfer, "send DVC-tracked data and outputs to the DVC remote (make push)"),
+    "data pull": (
+        _cmd_transfer,
+        "restore this commit's DVC-tracked data from the remote (make pull)",
+    ),
+    "data snapshot": (
+        _cmd_snapshot,
+        "run a SQL source's query once; freeze the result under data/raw",
+    ),
+    "report": (_cmd_report, "execute the notebooks marked for publishing; render them to reports/"),
+    "runs": (_cmd_runs, "table of the project's runs, best first"),
+    "promote": (_cmd_promote, "point the model's alias (champion) at a version"),
+    "reproduce": (
+        _cmd_reproduce,
+        "re-run a tracked run from its commit and data versions; compare its metrics",
+    ),
+    # Listed for --help: main hands everything after `mlflow` to MLflow untouched.
+    "mlflow": (_cmd_mlflow, "MLflow's own command line on the project's store"),
+    "ui": (_cmd_ui, "open the MLflow UI on the project's store"),
+    "tracking-server": (
+        _cmd_tracking_server,
+        "run the team's MLflow server: database and artifacts from .env "
+        "(MLFLOW_DATABASE_URL, MLFLOW_ARTIFACTS_DESTINATION)",
+    ),
+}
 
 
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a whole number above 0, not {text!r}")
-    return value
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser (exposed for tests and docs)."""
+def _build_parser() -> argparse.ArgumentParser:
+    """The argument parser: :data:`_COMMANDS`, then each command's arguments."""
     parser = _Parser(prog="dslc", description="Data-science lifecycle helpers.")
     parser.add_argument("--version", action="version", version=f"dslc {_version()}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sub.add_parser("info", help="project root, paths, tracking URI, git state").set_defaults(
-        func=_cmd_info
-    )
-    data = sub.add_parser("data", help="dataset catalog: add, verify, list, snapshot")
-    dsub = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
-    add = dsub.add_parser("add", help="record a dataset and its fingerprint in the catalog")
+    groups: dict[str, Any] = {
+        "": parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    }
+    cmd: dict[str, argparse.ArgumentParser] = {}
+    for name, (func, text) in _COMMANDS.items():
+        group, _, leaf = name.rpartition(" ")
+        cmd[name] = groups[group].add_parser(leaf, help=text)
+        if func is None:
+            groups[name] = cmd[name].add_subparsers(dest="action", required=True, metavar="ACTION")
+        cmd[name].set_defaults(func=func)
+    add = cmd["data add"]
     add.add_argument("name", type=_path_arg, help="dataset name (letters, digits, '_', '-')")
-    add.add_argument("path", type=_path_arg,
-                     help="file or folder (shell path, or relative to data/), or URL")  # fmt: skip
+    add.add_argument(
+        "path", type=_path_arg, help="file or folder (shell path, or relative to data/), or URL"
+    )
     add.add_argument("--parent", action="append", metavar="NAME", help="dataset it came from")
     add.add_argument("--description", type=_path_arg, help="one-line description")
     add.add_argument("--format", type=_path_arg, help="format, when the suffix does not tell")
     add.add_argument("--replace", action="store_true", help="update an existing entry")
-    add.set_defaults(func=_cmd_add)
-    ver = dsub.add_parser(
-        "verify", help="re-hash every dataset; exit 1 if one changed, was lost or fails"
-    )
-    ver.add_argument(
+    cmd["data verify"].add_argument(
         "--fast",
         action="store_true",
         help="trust the fingerprint cache for files whose size, times and inode are "
         "unchanged (a change hidden with `touch -r` goes unseen)",
     )
-    ver.set_defaults(func=_cmd_verify)
-    dsub.add_parser("list", help="table of catalog entries").set_defaults(func=_cmd_list)
-    dsub.add_parser(
-        "push", help="send DVC-tracked data and outputs to the DVC remote (make push)"
-    ).set_defaults(func=_cmd_push)
-    dsub.add_parser(
-        "pull", help="restore this commit's DVC-tracked data from the remote (make pull)"
-    ).set_defaults(func=_cmd_pull)
-    snap = dsub.add_parser(
-        "snapshot", help="run a SQL source's query once; freeze the result under data/raw"
+    cmd["data snapshot"].add_argument("name", type=_path_arg, help="catalog name of a SQL source")
+    seconds = _whole("a whole number of seconds above 0")
+    cmd["report"].add_argument("--timeout", type=seconds, default=600, metavar="SECONDS",
+                               help="longest a single cell may run (default: 600)")  # fmt: skip
+    count = _whole("a whole number above 0")
+    runs = cmd["runs"]
+    runs.add_argument(
+        "--sort", metavar="METRIC", help="metric to sort by (default: metric under [tool.dslc])"
     )
-    snap.add_argument("name", type=_path_arg, help="catalog name of a SQL source")
-    snap.set_defaults(func=_cmd_snapshot)
-    rep = sub.add_parser(
-        "report", help="execute the notebooks marked for publishing; render them to reports/"
-    )
-    rep.add_argument("--timeout", type=_positive_int, default=600, metavar="SECONDS",
-                     help="longest a single cell may run (default: 600)")  # fmt: skip
-    rep.set_defaults(func=_cmd_report)
-    runs = sub.add_parser("runs", help="table of the project's runs, best first")
-    runs.add_argument("--sort", metavar="METRIC",
-                      help="metric to sort by (default: metric under [tool.dslc])")  # fmt: skip
     runs.add_argument("--reverse", action="store_true", help="worst (or oldest) first")
-    runs.add_argument("--limit", type=_count, default=20, metavar="N",
+    runs.add_argument("--limit", type=count, default=20, metavar="N",
                       help="show at most N runs (default: 20)")  # fmt: skip
     runs.add_argument("--experiment", metavar="NAME", help="default: the project's")
-    runs.set_defaults(func=_cmd_runs)
-    promote = sub.add_parser("promote", help="point the model's alias (champion) at a version")
+    promote = cmd["promote"]
     promote.add_argument("version", help="registered model version number")
     promote.add_argument("--model", metavar="NAME", help="default: model under [tool.dslc]")
     promote.add_argument("--alias", default="champion", help="default: champion")
-    promote.set_defaults(func=_cmd_promote)
-    again = sub.add_parser(
-        "reproduce",
-        help="re-run a tracked run from its commit and data versions; compare its metrics",
-    )
+    again = cmd["reproduce"]
     again.add_argument("run_id", type=_path_arg, help="MLflow run id (see `dslc runs`)")
     again.add_argument("--tolerance", type=float, default=1e-6, metavar="REL",
                        help="largest relative metric difference (default: 1e-6)")  # fmt: skip
-    again.set_defaults(func=_cmd_reproduce)
-    mlflow = sub.add_parser(
-        "mlflow", add_help=False, help="MLflow's own command line on the project's store"
-    )  # everything after `mlflow` is MLflow's (main passes it untouched, --help too)
-    mlflow.add_argument("args", nargs=argparse.REMAINDER, help="mlflow's arguments")
-    mlflow.set_defaults(func=_cmd_mlflow)
-    ui = sub.add_parser("ui", help="open the MLflow UI on the project's store")
-    ui.add_argument(
+    cmd["ui"].add_argument(
         "--host", type=_host, default="127.0.0.1", help="address (default: 127.0.0.1, local only)"
     )
-    ui.add_argument("--port", type=_port, default=5000, help="port (default: 5000)")
-    ui.set_defaults(func=_cmd_ui)
-    team = sub.add_parser(
-        "tracking-server",
-        help="run the team's MLflow server: database and artifacts from .env "
-        "(MLFLOW_DATABASE_URL, MLFLOW_ARTIFACTS_DESTINATION)",
-    )
+    cmd["ui"].add_argument("--port", type=_port, default=5000, help="port (default: 5000)")
+    team = cmd["tracking-server"]
     team.add_argument("--host", type=_host, help="address (default: MLFLOW_HOST, else 127.0.0.1)")
     team.add_argument("--port", type=_port, help="port (default: MLFLOW_PORT, else 5000)")
     team.add_argument(
-        "--workers", type=_count, metavar="N", help="default: MLFLOW_WORKERS, else one per core"
+        "--workers", type=count, metavar="N", help="default: MLFLOW_WORKERS, else one per core"
     )
-    team.set_defaults(func=_cmd_tracking_server)
     return parser
 
 
 def _setup_logging() -> None:
-    """Console logging for a command: by default dslc's own notes only.
+    """Console logging for a command: dslc's own notes only, unless ``DSLC_LOG_LEVEL`` is set.
 
     Libraries' records (nbclient's, mlflow's...) would repeat what the command's one-line
-    error already says; ``DSLC_LOG_LEVEL`` shows them at that level. It is validated here,
-    like ``DSLC_LOG_FILE``: a bad value is a one-line error before the command runs.
+    error says. Run here, so a bad ``DSLC_LOG_LEVEL`` or ``DSLC_LOG_FILE`` is a one-line
+    error before the command runs.
     """
     import logging
 
-    from .logging import _LEVEL_ENV, setup_logging
+    from .logging import setup_logging
 
-    if os.environ.get(_LEVEL_ENV):
+    if os.environ.get("DSLC_LOG_LEVEL"):
         setup_logging()
     else:
         setup_logging(logging.CRITICAL + 1)
@@ -477,7 +445,7 @@ def _setup_logging() -> None:
 
 
 def _fail(message: str) -> int:
-    print(f"dslc: error: {_scrub(' '.join(message.split()))}", file=sys.stderr)
+    print(f"dslc: error: {scrub(' '.join(message.split()))}", file=sys.stderr)
     return 1
 
 
@@ -487,7 +455,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv[:1] == ["mlflow"]:  # argparse would take MLflow's leading options for dslc's
         args = argparse.Namespace(func=_cmd_mlflow, args=argv[1:])
     else:
-        args = build_parser().parse_args(argv)
+        args = _build_parser().parse_args(argv)
     try:
         _setup_logging()
         return int(args.func(args))

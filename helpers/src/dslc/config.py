@@ -1,8 +1,4 @@
-"""Project root, ``.env`` loading, standard paths and settings.
-
-The root comes from ``pyproject.toml`` files (see :func:`project_root`), never from
-``__file__`` (dslc is an installed package), so every subfolder sees the same project.
-"""
+"""Project root, ``.env`` loading, standard paths and settings (helpers/README.md)."""
 
 from __future__ import annotations
 
@@ -57,10 +53,7 @@ def _read_pyproject(path: Path) -> dict[str, Any] | None:
 def project_root(start: Path | None = None) -> Path:
     """Return the project root (absolute): ``DSLC_PROJECT_ROOT`` when set, else the nearest
     folder upward from ``start`` (default: the working directory) whose ``pyproject.toml``
-    has a ``[tool.dslc]`` table.
-
-    Raises ProjectNotFoundError when there is none, ConfigError when ``DSLC_PROJECT_ROOT``
-    is not an existing folder or a ``pyproject.toml`` is not valid TOML.
+    has a ``[tool.dslc]`` table; never derived from ``__file__`` (dslc is installed).
     """
     env = os.environ.get(_ROOT_ENV, "").strip()
     if env:
@@ -90,11 +83,8 @@ def _root(root: Path | None) -> Path:
 
 
 def load_env(root: Path | None = None) -> None:
-    """Load ``<root>/.env`` into ``os.environ`` without overriding variables already set.
-
-    Anchored at the project root (python-dotenv's ``find_dotenv`` walks up from the
-    caller's file, useless from an installed package); a stat when the file is unchanged.
-    """
+    """Load ``<root>/.env`` into ``os.environ`` without overriding variables already set
+    (a stat when the file is unchanged)."""
     env_file = _root(root) / ".env"
     try:
         st = env_file.stat()
@@ -111,9 +101,8 @@ def load_env(root: Path | None = None) -> None:
 
 @dataclass(frozen=True)
 class Paths:
-    """Standard folders and files of a project, all absolute."""
+    """Standard folders and files of a project, all absolute (the root: :func:`project_root`)."""
 
-    root: Path
     data: Path
     raw: Path
     interim: Path
@@ -131,7 +120,6 @@ def paths(root: Path | None = None) -> Paths:
     r = _root(root)
     data = r / "data"
     return Paths(
-        root=r,
         data=data,
         raw=data / "raw",
         interim=data / "interim",
@@ -163,9 +151,7 @@ def project_name(root: Path | None = None) -> str:
 
 def tracking_uri(root: Path | None = None) -> str:
     """Return ``MLFLOW_TRACKING_URI`` (after loading ``.env``), else the embedded store
-    ``sqlite:///<absolute root>/mlflow.db``; never relative to the working directory, where
-    MLflow's own default would give each notebook folder its own store. Imports no mlflow.
-    """
+    ``sqlite:///<absolute root>/mlflow.db`` (never relative to the working directory)."""
     r = _root(root)
     load_env(r)
     uri = os.environ.get("MLFLOW_TRACKING_URI", "").strip()
@@ -177,13 +163,3 @@ def tracking_uri(root: Path | None = None) -> str:
 def artifact_root(root: Path | None = None) -> str:
     """Return the ``file://`` URI of ``<root>/mlartifacts`` (artifacts of the embedded store)."""
     return (_root(root) / "mlartifacts").as_uri()
-
-
-def _state_dir(root: Path | None = None) -> Path:
-    """Return ``<root>/.dslc`` (caches and locks), created on demand and git-ignored."""
-    d = _root(root) / ".dslc"
-    if not d.is_dir():
-        d.mkdir(parents=True, exist_ok=True)
-        # Ignore itself, so caches stay out of git even if the project's .gitignore lacks it.
-        (d / ".gitignore").write_text("*\n", encoding="utf-8")
-    return d

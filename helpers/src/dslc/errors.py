@@ -13,8 +13,7 @@ class DslcError(Exception):
     """Base class of every dslc error; ``str(err)`` is a single line."""
 
     def __init__(self, message: str) -> None:
-        # Collapse accidental newlines (e.g. from a wrapped OS or YAML message) so the
-        # one-line promise holds wherever the text comes from.
+        # One line wherever the text comes from (a wrapped OS or YAML message).
         super().__init__(" ".join(str(message).split()))
 
 

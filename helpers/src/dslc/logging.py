@@ -76,10 +76,7 @@ def _parse_level(level: str | int, source: str = "") -> int:
 
 
 def _resolve_log_file(log_file: str | Path, source: str = "") -> Path:
-    text = str(log_file)
-    if "\x00" in text:
-        raise ConfigError(f"log file {text!r}{source} contains a NUL character; fix the path")
-    path = Path(text).expanduser()
+    path = Path(log_file).expanduser()
     if not path.is_absolute():
         from .config import project_root
 
@@ -94,10 +91,10 @@ def _resolve_log_file(log_file: str | Path, source: str = "") -> Path:
         # a "--- Logging error ---" traceback in the middle of a run.
         with open(path, "a", encoding="utf-8"):
             pass
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # ValueError: a NUL character
+        reason = getattr(exc, "strerror", None) or exc
         raise ConfigError(
-            f"cannot write the log file {path}{source}: {exc.strerror or exc}; choose a "
-            "writable path"
+            f"cannot write the log file {str(path)!r}{source}: {reason}; choose a writable path"
         ) from None
     return path
 
@@ -109,27 +106,19 @@ def setup_logging(
 ) -> None:
     """Configure console (stderr) and optional file logging on the root logger.
 
-    Safe to call repeatedly: dslc's own handlers are replaced, never duplicated.
-
-    Args:
-        level: level name or number; default ``DSLC_LOG_LEVEL`` or ``INFO``.
-        log_file: also log to this file; default ``DSLC_LOG_FILE``. A relative path is
-            relative to the project root (the working directory outside a project).
-        force: also remove handlers installed by others (like ``basicConfig(force=True)``).
-
-    Raises ConfigError, in one line naming the variable it came from, on an unknown level
-    or a log file that cannot be written (checked now, by opening it).
+    Safe to call repeatedly: dslc's own handlers are replaced, never duplicated. ``level``
+    defaults to ``DSLC_LOG_LEVEL`` or INFO, ``log_file`` to ``DSLC_LOG_FILE`` (relative to
+    the project root, else the working directory); ``force`` also removes handlers others
+    installed. A bad level or an unwritable log file is a one-line ConfigError, naming
+    the variable it came from.
     """
-    if level is not None:
-        lvl = _parse_level(level)
-    else:
-        lvl = _parse_level(os.environ.get(_LEVEL_ENV) or "INFO", f" (from {_LEVEL_ENV})")
-    if log_file is not None:
-        file_path: Path | None = _resolve_log_file(log_file)
-    elif os.environ.get(_FILE_ENV):
-        file_path = _resolve_log_file(os.environ[_FILE_ENV], f" (from {_FILE_ENV})")
-    else:
-        file_path = None
+    level_from = file_from = ""
+    if level is None:
+        level, level_from = os.environ.get(_LEVEL_ENV) or "INFO", f" (from {_LEVEL_ENV})"
+    if log_file is None and os.environ.get(_FILE_ENV):
+        log_file, file_from = os.environ[_FILE_ENV], f" (from {_FILE_ENV})"
+    lvl = _parse_level(level, level_from)
+    file_path = None if log_file is None else _resolve_log_file(log_file, file_from)
     root = logging.getLogger()
     with _lock:
         for h in [h for h in root.handlers if force or getattr(h, _MARK, False)]:
