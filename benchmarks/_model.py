@@ -58,6 +58,8 @@ def train_champion(root: Path) -> str:
     tracking.ensure_store(root)
     with tracking.run(name="bench") as run:
         run.log_metrics({"accuracy": float((model.predict(rows) == target).mean())})
-        info = run.log_model(model, name="model", input_example=rows.head(5))
+        # The model carries this file (its feature function), as a project's model carries
+        # the project's package: it loads wherever its requirements are installed.
+        info = run.log_model(model, name="model", input_example=rows.head(5), code_paths=[__file__])
     tracking.promote_if_better(tracking.register(info))
     return tracking.model_uri()

@@ -65,6 +65,7 @@ MODULE_FILES = {
     "spark.py",
     "spark-log4j2.properties",
     "serve.py",
+    "package.py",
 }
 GITHUB_CI_FILES = {".github/workflows/ci.yml", ".github/workflows/labels.yml"}
 DVC_FILES = {".dvc/config", ".dvc/.gitignore", ".dvcignore", "dvc.yaml", "params.yaml"}
@@ -230,3 +231,33 @@ def test_relative_template_path_pins_dslc_to_its_helpers(tmp_path):
     pyproject = tomllib.loads((tmp_path / "rel" / "pyproject.toml").read_text())
     (requirement,) = [dep for dep in pyproject["project"]["dependencies"] if "dslc" in dep]
     assert requirement.endswith(f"@ {(ROOT / 'helpers').as_uri()}")
+
+
+# The line that names each license in its text, as the LICENSE file must start.
+LICENSE_TITLES = {
+    "MIT": "MIT License",
+    "BSD-3-Clause": "BSD 3-Clause License",
+    "Apache-2.0": "Apache License\nVersion 2.0, January 2004",
+    "Proprietary": "All rights reserved.",
+}
+
+
+@pytest.mark.parametrize("license", LICENSES)
+def test_the_license_file_is_the_license_the_metadata_declares(bake, license):
+    project = bake(license=license, author_name="Ada Lovelace")
+    text = " ".join((project / "LICENSE").read_text().split())
+    titles = {name: " ".join(title.split()) for name, title in LICENSE_TITLES.items()}
+    assert [name for name, title in titles.items() if title in text[:200]] == [license]
+    assert "Ada Lovelace" in text
+    metadata = tomllib.loads((project / "pyproject.toml").read_text())["project"]
+    if license == "Proprietary":
+        assert "license" not in metadata and "Private :: Do Not Upload" in metadata["classifiers"]
+    else:
+        assert metadata["license"] == license
+
+
+@pytest.mark.parametrize("folder", [ROOT, ROOT / "helpers"], ids=["template", "dslc"])
+def test_the_template_and_dslc_ship_the_license_their_metadata_declares(folder):
+    metadata = tomllib.loads((folder / "pyproject.toml").read_text())["project"]
+    assert metadata["license"] == "MIT"
+    assert (folder / "LICENSE").read_text().startswith("MIT License\n")

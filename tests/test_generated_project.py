@@ -53,7 +53,8 @@ def _template_version() -> str:
 def test_make_help_is_the_default_and_lists_the_commands(tmp_path):
     project = bake_cli(tmp_path, ci="none")
     listing = sh("make", project).stdout
-    for target in ("setup", "test", "lint", "format", "data", "train", "predict", "serve", "ui"):
+    targets = ("setup", "test", "lint", "format", "data", "train", "predict", "serve", "package")
+    for target in (*targets, "ui"):
         assert re.search(rf"^\s+{target}\s+\S", listing, re.MULTILINE), target
 
 

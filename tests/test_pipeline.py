@@ -290,7 +290,7 @@ def test_spark_without_java_says_in_one_line_what_to_install(trained, tmp_path):
     assert lines[0].startswith("error: ") and "openjdk-17-jre-headless" in lines[0]
 
 
-@pytest.mark.parametrize("step", ["predict", "serve"])
+@pytest.mark.parametrize("step", ["predict", "serve", "package"])
 def test_scoring_before_any_training_says_so_in_one_line(trained, tmp_path, step):
     empty_store = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db"}
     command = f".venv/bin/python -m {module_name(trained)}.{step}"

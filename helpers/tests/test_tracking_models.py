@@ -322,9 +322,12 @@ class _Installed:
             ' "vcs_info": {"vcs": "git", "commit_id": "0123abc", "requested_revision": "v1"}}',
             "dslc @ git+https://git.example/team/ds-template@0123abc#subdirectory=helpers",
         ),
+        # a folder or a local git clone: a path of this machine only, so the pin stays
+        ('{"url": "file:///srv/ds-template/helpers", "dir_info": {}}', "dslc==0.1.0"),
         (
-            '{"url": "file:///srv/ds-template/helpers", "dir_info": {}}',
-            "dslc @ file:///srv/ds-template/helpers",
+            '{"url": "file:///srv/ds-template", "subdirectory": "helpers",'
+            ' "vcs_info": {"vcs": "git", "commit_id": "0123abc"}}',
+            "dslc==0.1.0",
         ),
         ('{"url": "file:///home/me/dslc", "dir_info": {"editable": true}}', "dslc==0.1.0"),
         (None, "dslc==0.1.0"),  # from an index

@@ -6,7 +6,10 @@ model inputs. ``train`` puts it at the head of the model as a scikit-learn step
 HTTP server all send the raw columns, and no caller re-implements the features.
 
 The model runs this code whenever it scores: after changing it, retrain (``make train``)
-so that the champion and the code agree.
+so that the champion and the code agree. The model carries this package with it (MLflow's
+``code_paths``), and loading it imports this module wherever it runs, in environments
+built from the model's own requirements: so this module imports only what scoring needs
+(pandas) at the top, and dslc and the data steps inside the functions that use them.
 
 ``python -m {{ cookiecutter.module_name }}.features`` splits the raw rows into train and test sets.
 """
@@ -16,9 +19,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pandas as pd
-from dslc import data, get_logger
-
-from {{ cookiecutter.module_name }}.dataset import RAW_DATASET
 
 if TYPE_CHECKING:
     from sklearn.preprocessing import FunctionTransformer
@@ -28,8 +28,6 @@ TEST_DATASET = "iris_test"
 TARGET = "species"
 TEST_SIZE = 0.25
 SEED = 42
-
-log = get_logger(__name__)
 
 
 def add_features(rows: pd.DataFrame) -> pd.DataFrame:
@@ -58,9 +56,14 @@ def split(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def main() -> None:
+    from dslc import data, get_logger
+
+    from {{ cookiecutter.module_name }}.dataset import RAW_DATASET
+
     train, test = split(data.load(RAW_DATASET))
     data.save(train, TRAIN_DATASET)
     data.save(test, TEST_DATASET)
+    log = get_logger(__name__)
     log.info("Split the raw rows: %d for training, %d for testing", len(train), len(test))
 
 

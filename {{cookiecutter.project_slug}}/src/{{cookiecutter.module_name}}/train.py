@@ -21,6 +21,7 @@ import argparse
 {%- if cookiecutter.data_versioning == "dvc" %}
 import json
 {%- endif %}
+from pathlib import Path
 
 import pandas as pd
 from dslc import {% if cookiecutter.data_versioning == "dvc" %}config, {% endif %}data, get_logger, tracking
@@ -86,6 +87,16 @@ def make_model(params: dict):
     return Pipeline([("features", features.transformer()), ("estimator", make_estimator(params))])
 
 
+def model_code() -> str:
+    """This package's folder: the code the model imports when it loads (``features``).
+
+    MLflow copies it into the model (``code_paths``, without ``__pycache__``); the model's
+    requirements then come from what loading it imports, which is why ``features`` imports
+    dslc only inside its functions.
+    """
+    return str(Path(features.__file__).parent)
+
+
 def cross_validate(params: dict, X: pd.DataFrame, y: pd.Series, run) -> float:
     """Score each fold (logged as one metric step per fold) and return the mean."""
     from sklearn.model_selection import StratifiedKFold
@@ -121,7 +132,11 @@ def main(params: dict | None = None) -> str:
         figure = evaluate.confusion_figure(y_test, predictions)
         run.log_figure(figure, "figures/confusion_matrix.png", save_to=True)
         # The example rows give the model its signature: the raw columns and their types.
-        info = run.log_model(model, name="model", input_example=X_test.head(5))
+        # The model carries this package (its feature step), so it loads where the project
+        # is not installed: a server or a container built from the model alone.
+        info = run.log_model(
+            model, name="model", input_example=X_test.head(5), code_paths=[model_code()]
+        )
 
     # Registered once the run has ended, so its metrics are there to compare.
     version = tracking.register(info)

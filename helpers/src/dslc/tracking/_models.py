@@ -121,7 +121,9 @@ def model_requirements(
 
 def installed_from(line: str) -> str:
     """``name==version`` as ``name @ URL`` for a package installed from a URL (PEP 610),
-    such as dslc from the template's git commit; editable and index installs keep the pin."""
+    such as dslc from the template's git commit. Editable, index and local installs
+    (``file:`` URLs: a folder of this machine only) keep the pin, which another machine
+    resolves from its package index."""
     import importlib.metadata
     import json
 
@@ -136,6 +138,14 @@ def installed_from(line: str) -> str:
     if not isinstance(origin, dict) or origin.get("dir_info", {}).get("editable"):
         return line
     url = str(origin.get("url", ""))
+    if url.startswith("file:"):
+        warn(
+            "the model requires %s, installed here from %s: other machines need it on "
+            "their package index",
+            line,
+            url,
+        )
+        return line
     vcs = origin.get("vcs_info")
     if isinstance(vcs, dict) and vcs.get("vcs") and vcs.get("commit_id"):
         url = f"{vcs['vcs']}+{url}@{vcs['commit_id']}"
