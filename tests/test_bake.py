@@ -64,7 +64,6 @@ MODULE_FILES = {
     "predict.py",
     "spark.py",
     "spark-log4j2.properties",
-    "serve.py",
 }
 GITHUB_CI_FILES = {".github/workflows/ci.yml", ".github/workflows/labels.yml"}
 DVC_FILES = {".dvc/config", ".dvc/.gitignore", ".dvcignore", "dvc.yaml", "params.yaml"}
