@@ -64,7 +64,6 @@ MODULE_FILES = {
     "predict.py",
     "spark.py",
     "spark-log4j2.properties",
-    "serve.py",
     "package.py",
 }
 GITHUB_CI_FILES = {".github/workflows/ci.yml", ".github/workflows/labels.yml"}

@@ -14,6 +14,8 @@ import os
 import re
 import shlex
 import shutil
+import urllib.error
+import urllib.request
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -250,6 +252,31 @@ def test_a_bad_request_gets_400_naming_the_column(server, case):
     assert column in answer["message"], answer["message"]
 
 
+HOSTILE_BODIES = {
+    "a number of 5,000 digits": b'{"dataframe_records": [{"sepal_length": ' + b"9" * 5000 + b"}]}",
+    "100,000 nested lists": b"[" * 100_000 + b"]" * 100_000,
+    "20 MB of bad JSON": b'{"dataframe_records": [' + b"x" * 20_000_000 + b"]}",
+    "20 MB of a bad column": b'{"dataframe_split": {"columns": ["'
+    + b"x" * 20_000_000
+    + b'"], "data": [[1]]}}',
+}
+
+
+@pytest.mark.parametrize("case", HOSTILE_BODIES, ids=list(HOSTILE_BODIES))
+def test_malformed_requests_get_a_short_4xx(server, case):
+    """MLflow alone answers the first two with a 500 and echoes the last two whole."""
+    request = urllib.request.Request(
+        f"{server.url}/invocations",
+        data=HOSTILE_BODIES[case],
+        headers={"Content-Type": "application/json"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=120)
+    answer = refused.value.read()
+    assert 400 <= refused.value.code < 500, answer[:300]
+    assert len(answer) < 1000 and json.loads(answer)["message"]
+
+
 def test_pandas_spark_and_http_give_identical_predictions(trained, first_training, server):
     """One model, three ways to score: the same rows, the same answers."""
     if shutil.which("java") is None and not os.environ.get("CI"):
@@ -290,14 +317,21 @@ def test_spark_without_java_says_in_one_line_what_to_install(trained, tmp_path):
     assert lines[0].startswith("error: ") and "openjdk-17-jre-headless" in lines[0]
 
 
-@pytest.mark.parametrize("step", ["predict", "serve", "package"])
-def test_scoring_before_any_training_says_so_in_one_line(trained, tmp_path, step):
+@pytest.mark.parametrize(
+    ("step", "error"),
+    [
+        ("python -m {module}.predict", "error: "),
+        ("dslc serve --port 5999", "dslc: error: "),
+        ("python -m {module}.package", "error: "),
+    ],
+)
+def test_scoring_before_any_training_says_so_in_one_line(trained, tmp_path, step, error):
     empty_store = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db"}
-    command = f".venv/bin/python -m {module_name(trained)}.{step}"
+    command = ".venv/bin/" + step.format(module=module_name(trained))
     result = sh(command, trained, check=False, env=empty_store)
     assert result.returncode == 1
     errors = [line for line in result.stderr.splitlines() if "error" in line.lower()]
-    assert len(errors) == 1 and errors[0].startswith("error: no champion model yet"), errors
+    assert len(errors) == 1 and errors[0].startswith(f"{error}no champion model yet"), errors
     assert "Traceback" not in result.stderr
 
 

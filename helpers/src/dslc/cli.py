@@ -1,5 +1,5 @@
 """The ``dslc`` command: ``info``, ``data add|verify|list|snapshot|push|pull``, ``report``,
-``runs``, ``promote``, ``reproduce``, ``mlflow``, ``ui``, ``tracking-server``.
+``runs``, ``promote``, ``reproduce``, ``serve``, ``mlflow``, ``ui``, ``tracking-server``.
 
 Imports only the standard library and light dslc modules, so ``dslc info`` starts fast
 (no pandas). Every problem is one ``dslc: error: ...`` line: a DslcError or an OS error
@@ -277,6 +277,27 @@ def _cmd_tracking_server(args: argparse.Namespace) -> int:
     return _mlflow_cli.serve(plan)  # replaces this process; returns only in tests
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from . import _serve, tracking
+
+    store = tracking.ensure_store()
+    uri = tracking.model_uri(args.model, alias=args.alias)
+    version = tracking.champion(args.model, alias=args.alias)
+    if version is None:
+        raise DslcError(f"no {args.alias} model yet ({uri}): run `make train` first")
+    _check_port(args.host, args.port)
+    guard = _serve.Guard((args.host, args.port), ("127.0.0.1", 0), args.max_mb * 2**20)
+    env = {**os.environ, "MLFLOW_TRACKING_URI": store,
+           "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}  # fmt: skip
+
+    def ready() -> None:
+        print(f"Serving {uri} (version {version.version}) on "
+              f"http://{args.host}:{args.port}/invocations; Ctrl-C to stop",
+              file=sys.stderr, flush=True)  # fmt: skip
+
+    return _serve.serve(uri, guard, env, on_ready=ready)
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from . import _report as report
 
@@ -355,6 +376,7 @@ _COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int] | None, str]] = {
     # Listed for --help: main hands everything after `mlflow` to MLflow untouched.
     "mlflow": (_cmd_mlflow, "MLflow's own command line on the project's store"),
     "ui": (_cmd_ui, "open the MLflow UI on the project's store"),
+    "serve": (_cmd_serve, "serve the champion over HTTP (MLflow's scoring server, guarded)"),
     "tracking-server": (
         _cmd_tracking_server,
         "run the team's MLflow server: database and artifacts from .env "
@@ -417,6 +439,15 @@ def _build_parser() -> argparse.ArgumentParser:
         "--host", type=_host, default="127.0.0.1", help="address (default: 127.0.0.1, local only)"
     )
     cmd["ui"].add_argument("--port", type=_port, default=5000, help="port (default: 5000)")
+    serve = cmd["serve"]
+    serve.add_argument("--model", metavar="NAME", help="default: model under [tool.dslc]")
+    serve.add_argument("--alias", default="champion", help="default: champion")
+    serve.add_argument(
+        "--host", type=_host, default="127.0.0.1", help="address (default: 127.0.0.1, local only)"
+    )
+    serve.add_argument("--port", type=_port, default=5001, help="port (default: 5001)")
+    serve.add_argument("--max-mb", type=count, default=64, metavar="N",
+                       help="largest request body in MiB (default: 64)")  # fmt: skip
     team = cmd["tracking-server"]
     team.add_argument("--host", type=_host, help="address (default: MLFLOW_HOST, else 127.0.0.1)")
     team.add_argument("--port", type=_port, help="port (default: MLFLOW_PORT, else 5000)")
