@@ -111,7 +111,8 @@ def test_verify_unrecorded_is_not_a_failure(
     [
         (["data", "add", "bad.name", "raw/iris.csv"], "invalid dataset name"),
         (["data", "add", "x", "raw/absent.csv"], "does not exist"),
-        (["data", "add", "x", "raw/iris.csv", "--parent", "ghost"], "ghost not in"),
+        (["data", "add", "x", "raw/iris.csv", "--parent", "ghost"], "parent 'ghost' is not in"),
+        (["data", "add", "x", "raw/iris.csv", "--parent", "x"], "cycle: x -> x"),
         (["data", "add", "iris", "raw/iris.csv"], "--replace"),
         (["data", "add", "x", "raw/iris.csv", "--format", "hdf"], "unknown format"),
         (["data", "add", "x", "../../outside.csv"], "outside the project"),

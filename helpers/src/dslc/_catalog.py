@@ -372,7 +372,7 @@ def _validate(file: Path, doc: Any) -> dict[str, DatasetEntry]:
         errors.sort(key=lambda e: e["type"] != "extra_forbidden")  # a misspelt key first
         raise _problem(file, errors) from None
     entries = {n: _from_yaml(n, m.model_dump(exclude_none=True)) for n, m in datasets.items()}
-    _check_graph(file, entries)
+    check_graph(file, entries)
     return entries
 
 
@@ -390,7 +390,7 @@ def _from_yaml(name: str, raw: Mapping[str, Any]) -> DatasetEntry:
     )
 
 
-def _check_graph(file: Path, entries: Mapping[str, DatasetEntry]) -> None:
+def check_graph(file: Path, entries: Mapping[str, DatasetEntry]) -> None:
     """Every parent exists and no dataset descends from itself."""
     for entry in entries.values():
         for parent in entry.parents:
@@ -482,7 +482,7 @@ def write(file: Path, entries: Mapping[str, DatasetEntry], cache_file: Path | No
     """Atomically rewrite the catalog with ``entries`` (keeping the leading comments)."""
     import yaml
 
-    _check_graph(file, entries)
+    check_graph(file, entries)
     try:
         lines = file.read_text(encoding="utf-8").splitlines(keepends=True)
     except FileNotFoundError:

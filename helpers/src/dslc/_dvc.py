@@ -112,12 +112,7 @@ def push(root: Path) -> str:
     """``dvc push`` to the default remote; DVC's summary line."""
     where = remote(root)
     out = run(root, "push", what=f"push to the DVC remote {where.name!r} ({where.url})")
-    return _summary(out) or "everything is up to date"
-
-
-def _summary(output: str) -> str:
-    lines = [line.strip() for line in output.splitlines() if line.strip()]
-    return lines[-1] if lines else ""
+    return out.strip().rpartition("\n")[2].strip() or "everything is up to date"
 
 
 # --- tracking files ---------------------------------------------------------------------
@@ -242,18 +237,6 @@ def file_md5(root: Path, path: Path) -> str | None:
     return md5
 
 
-def _missing_on_remote(root: Path, where: Remote) -> list[str]:
-    if where.local is not None and not where.local.is_dir():
-        raise DvcError(
-            f"the DVC remote {where.name!r} is the folder {where.local}, which does not exist:"
-            " run `make push` where the data is, or point the remote at the team's folder"
-            f" (uv run dvc remote modify {where.name} url <folder or URL>)"
-        )
-    status = run(root, "status", "--cloud", "--json", what=f"reaching the DVC remote {where.url}")
-    report = json.loads(status or "{}")
-    return sorted(path for path, state in report.items() if state == "missing")
-
-
 def _files(root: Path, out: Output) -> list[tuple[Path, str]]:
     """(destination, md5) of each file of an output; a folder's from its manifest."""
     if not out.md5.endswith(".dir"):
@@ -285,7 +268,16 @@ def pull(root: Path) -> str:
     """Bring every tracked output of this commit from the remote into the work tree, checking
     first that the remote holds it all and that the cache files match their md5."""
     where = remote(root)
-    missing = _missing_on_remote(root, where)
+    if where.local is not None and not where.local.is_dir():
+        raise DvcError(
+            f"the DVC remote {where.name!r} is the folder {where.local}, which does not exist:"
+            " run `make push` where the data is, or point the remote at the team's folder"
+            f" (uv run dvc remote modify {where.name} url <folder or URL>)"
+        )
+    status = run(root, "status", "--cloud", "--json", what=f"reaching the DVC remote {where.url}")
+    missing = sorted(
+        path for path, state in json.loads(status or "{}").items() if state == "missing"
+    )
     if missing:
         shown = ", ".join(missing[:5]) + (
             f" and {len(missing) - 5} more" if len(missing) > 5 else ""

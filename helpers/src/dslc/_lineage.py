@@ -124,15 +124,13 @@ def _check_parents(
     entries: dict[str, DatasetEntry],
     replace_existing: bool,
 ) -> None:
-    missing = [p for p in parents if p not in entries]
-    if missing:
-        raise CatalogError(f"parent(s) {', '.join(missing)} not in {cat_file}; add them first")
-    if name in parents:
-        raise CatalogError(f"dataset {name!r} cannot be its own parent")
+    """Refuse a name already taken, and parents that are missing or form a cycle."""
     if name in entries and not replace_existing:
         raise CatalogError(
             f"dataset {name!r} is already in {cat_file}; pass --replace to update it"
         )
+    new = DatasetEntry(name=name, location="", parents=tuple(parents))
+    catalog.check_graph(cat_file, {**entries, name: new})
 
 
 def fingerprint(
@@ -165,15 +163,6 @@ def cache_file(root: Path) -> Path:
     return state_dir(root) / "fingerprints.json"
 
 
-def references(entries: dict[str, DatasetEntry]) -> list[str]:
-    """What ``verify`` checks, in catalog order: each name, and ``name@id`` per snapshot."""
-    out: list[str] = []
-    for entry in entries.values():
-        out.append(entry.name)
-        out.extend(f"{entry.name}@{s.id}" for s in entry.snapshots)
-    return out
-
-
 def verify(
     root: Path | None = None,
     on_start: Callable[[int, int, str, str], None] | None = None,
@@ -188,7 +177,9 @@ def verify(
     """
     r = config.project_root() if root is None else root
     entries = catalog.read(config.paths(r).catalog, catalog.cache_path(r))
-    refs = references(entries)
+    refs = [
+        r for e in entries.values() for r in (e.name, *(f"{e.name}@{s.id}" for s in e.snapshots))
+    ]
     swept: set[Path] = set()
     for i, ref in enumerate(refs, 1):
         name, snap = catalog.split_ref(ref)

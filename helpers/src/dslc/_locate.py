@@ -19,7 +19,10 @@ from . import _catalog as catalog
 from . import _formats as formats
 from . import config
 from ._catalog import DatasetEntry, Snapshot
+from ._secrets import scrub_urls
 from .errors import DatasetNotFoundError, LocationError, UnsafePathError
+
+redact = scrub_urls  # ``user:password@`` in any URL of a text -> ``***@``
 
 # fsspec's own test for "has a protocol": a scheme followed by :// or by :: (a chain).
 _URL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*(://|::)")
@@ -74,13 +77,6 @@ def is_url(text: str | os.PathLike[str]) -> bool:
 def is_name(text: str | os.PathLike[str]) -> bool:
     """True if ``text`` is a catalog reference: a name, optionally ``@latest`` or ``@<id>``."""
     return isinstance(text, str) and "/" not in text and "\\" not in text and "." not in text
-
-
-def redact(text: str) -> str:
-    """``text`` with the ``user:password@`` part of any URL in it replaced by ``***@``."""
-    from ._secrets import scrub_urls
-
-    return scrub_urls(text)
 
 
 def check_text(text: str) -> None:

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import atexit
 import functools
-import hashlib
 import os
 import re
-import threading
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -20,28 +18,23 @@ from typing import Any
 
 from . import config
 from ._catalog import SqlSource
-from .errors import DslcError, SqlError
+from .errors import SqlError
 
 CONNECT_TIMEOUT_S = 10
 FETCH_ROWS = 50_000  # rows per round trip when the entry sets no chunksize (bench_sql.py)
 
-# The one `uv add` line per driver, by SQLAlchemy drivername (dialect, or dialect+driver).
+# What `uv add` installs for a SQLAlchemy drivername, where it is not the driver's own name
+# (dialect+driver: `uv add driver`; see driver_hint).
 DRIVERS = {
-    "postgresql": 'uv add "psycopg[binary]" (and write the URL as postgresql+psycopg://...)',
-    "postgresql+psycopg": 'uv add "psycopg[binary]"',
-    "postgresql+psycopg2": "uv add psycopg2-binary",
-    "postgresql+pg8000": "uv add pg8000",
-    "mysql": "uv add pymysql (and write the URL as mysql+pymysql://...)",
-    "mysql+pymysql": "uv add pymysql",
-    "mysql+mysqldb": "uv add mysqlclient",
-    "mariadb+pymysql": "uv add pymysql",
-    "mssql": "uv add pyodbc (and write the URL as mssql+pyodbc://...)",
-    "mssql+pyodbc": "uv add pyodbc",
-    "mssql+pymssql": "uv add pymssql",
-    "oracle+oracledb": "uv add oracledb",
-    "snowflake": "uv add snowflake-sqlalchemy",
-    "bigquery": "uv add sqlalchemy-bigquery",
-    "duckdb": "uv add duckdb-engine",
+    "postgresql": '"psycopg[binary]" (and write the URL as postgresql+psycopg://...)',
+    "postgresql+psycopg": '"psycopg[binary]"',
+    "postgresql+psycopg2": "psycopg2-binary",
+    "mysql": "pymysql (and write the URL as mysql+pymysql://...)",
+    "mysql+mysqldb": "mysqlclient",
+    "mssql": "pyodbc (and write the URL as mssql+pyodbc://...)",
+    "snowflake": "snowflake-sqlalchemy",
+    "bigquery": "sqlalchemy-bigquery",
+    "duckdb": "duckdb-engine",
 }
 # How each driver spells "give up connecting after N seconds" (connect_args).
 _TIMEOUT_ARG = {
@@ -65,34 +58,23 @@ _NO_TABLE = re.compile(
 )
 _MISSING_PARAM = re.compile(r"a value is required for bind parameter '([^']+)'", re.IGNORECASE)
 
-_engines: dict[str, tuple[str, Any]] = {}  # variable -> (hash of its URL, Engine)
-_engines_lock = threading.Lock()
+_engines: dict[str, tuple[str, Any]] = {}  # variable -> (its URL, Engine); get/set are atomic
 
 
-# --------------------------------------------------------------------------- engines
-
-
-def dispose_all() -> None:
-    """Close every engine's connections (at exit, or to start afresh)."""
-    with _engines_lock:
-        engines = [e for _, e in _engines.values()]
-        _engines.clear()
-    for engine in engines:
-        engine.dispose()
-
-
-def _forget_in_child() -> None:
-    # A forked child must not use the parent's pooled connections (sockets are shared).
-    for _, engine in _engines.values():
-        engine.dispose(close=False)
+def dispose_all(close: bool = True) -> None:
+    """Close every engine's connections (at exit, or to start afresh). A forked child
+    passes ``close=False``: it must not use, nor close, the parent's pooled sockets."""
+    engines = list(_engines.values())
     _engines.clear()
+    for _, engine in engines:
+        engine.dispose(close=close)
 
 
 @functools.cache
 def _install_hooks() -> None:
     atexit.register(dispose_all)
     if hasattr(os, "register_at_fork"):
-        os.register_at_fork(after_in_child=_forget_in_child)
+        os.register_at_fork(after_in_child=functools.partial(dispose_all, close=False))
 
 
 @dataclass(frozen=True)
@@ -127,9 +109,10 @@ class _Context:
 
 def driver_hint(drivername: str) -> str:
     """The command that installs the driver SQLAlchemy's ``drivername`` needs."""
-    backend = drivername.partition("+")[0]
-    hint = DRIVERS.get(drivername) or DRIVERS.get(backend)
-    return hint or f"install the driver that SQLAlchemy's {drivername!r} dialect needs"
+    backend, _, driver = drivername.partition("+")
+    if package := DRIVERS.get(drivername) or driver or DRIVERS.get(backend):
+        return f"uv add {package}"
+    return f"install the driver that SQLAlchemy's {drivername!r} dialect needs"
 
 
 def _timeouts(url: Any) -> dict[str, Any]:
@@ -159,10 +142,8 @@ def engine(variable: str, dataset: str, root: Path) -> tuple[Any, _Context]:
             f"e.g. {variable}=postgresql+psycopg://user:password@host:5432/database"
         )
     ctx = _Context(dataset, variable, (value,))
-    digest = hashlib.sha256(value.encode()).hexdigest()
-    with _engines_lock:
-        hit = _engines.get(variable)
-    if hit is not None and hit[0] == digest:
+    hit = _engines.get(variable)
+    if hit is not None and hit[0] == value:
         return hit[1], ctx.knowing(hit[1].url)
     from sqlalchemy import create_engine
     from sqlalchemy import exc as sa_exc
@@ -192,9 +173,8 @@ def engine(variable: str, dataset: str, root: Path) -> tuple[Any, _Context]:
             f"({exc.name or exc}); {driver_hint(url.drivername)}"
         ) from None
     _install_hooks()
-    with _engines_lock:
-        old = _engines.get(variable)
-        _engines[variable] = (digest, made)
+    old = _engines.get(variable)
+    _engines[variable] = (value, made)
     if old is not None:
         old[1].dispose()  # the variable changed (a new .env): the old pool goes
     return made, ctx
@@ -224,8 +204,7 @@ def _explain(exc: BaseException, ctx: _Context, source: SqlSource, connecting: b
     # The driver's first line; SQLAlchemy's own errors start with "(module.Class) ".
     text = re.sub(r"^\([\w.]+\)\s*", "", lines[0]) if lines else type(orig).__name__
     sqlstate = str(getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None) or "")
-    full = f"{exc}"
-    if missing := _MISSING_PARAM.search(full):
+    if missing := _MISSING_PARAM.search(str(exc)):
         return ctx.error(
             f"the query needs parameter {missing.group(1)!r}: give it under 'params' in "
             "data/catalog.yml (or pass params={...} to data.load)"
@@ -310,8 +289,6 @@ def _chunks(frames: Iterator[Any], conn: Any, ctx: _Context, source: SqlSource) 
     """The result's DataFrames; errors in one line; the connection closed at the end."""
     try:
         yield from frames
-    except DslcError:
-        raise
     except Exception as exc:
         raise _explain(exc, ctx, source, connecting=False) from None
     finally:
