@@ -151,8 +151,8 @@ def plan(
     url_text = env.get(DATABASE_URL, "").strip()
     if not url_text:
         raise ServerSetupError(
-            f"{DATABASE_URL} is not set: add {DATABASE_URL}={EXAMPLE_URL} and "
-            f"{DATABASE_PASSWORD}=... to .env (see the README)"
+            f"{DATABASE_URL} is not set: add it to .env as {EXAMPLE_URL}, and the password "
+            f"as {DATABASE_PASSWORD} (see the README)"
         )
     destination = env.get(DESTINATION, "").strip()
     if not destination:
