@@ -69,7 +69,7 @@ def _sqlite(project: Path) -> str:
 @pytest.mark.parametrize(
     ("settings", "expected"),
     [
-        ({}, "MLFLOW_DATABASE_URL is not set: add MLFLOW_DATABASE_URL=postgresql+psycopg://"),
+        ({}, "MLFLOW_DATABASE_URL is not set: add it to .env as postgresql+psycopg://"),
         ({"MLFLOW_DATABASE_URL": "  "}, "MLFLOW_DATABASE_URL is not set"),
         ({"MLFLOW_DATABASE_URL": "sqlite:///x.db"}, "MLFLOW_ARTIFACTS_DESTINATION is not set"),
         (

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from . import config
+from ._secrets import scrub
 from .errors import ConfigError, DslcError
 
 TRACKING = "MLFLOW_TRACKING_URI"
@@ -121,12 +122,19 @@ def cores() -> int:
 
 
 def _whole(name: str, text: str, low: int, high: int) -> int:
-    value = int(text) if text.strip().isdigit() else -1
+    # ASCII digits only: int() also takes Arabic-Indic digits, isdigit() passes "\u00b2".
+    value = int(text) if text.isascii() and text.isdigit() else -1
     if not low <= value <= high:
         raise ServerSetupError(
             f"{name}={text!r} is not a whole number from {low} to {high}; fix it in .env"
         )
     return value
+
+
+def _host(text: str) -> str:
+    if any(ord(ch) <= 32 or ch in "/?#@" for ch in text):
+        raise ServerSetupError(f"{HOST}={text!r} is not a host name or address; fix it in .env")
+    return text
 
 
 def plan(
@@ -143,8 +151,8 @@ def plan(
     url_text = env.get(DATABASE_URL, "").strip()
     if not url_text:
         raise ServerSetupError(
-            f"{DATABASE_URL} is not set: add {DATABASE_URL}={EXAMPLE_URL} and "
-            f"{DATABASE_PASSWORD}=... to .env (see the README)"
+            f"{DATABASE_URL} is not set: add it to .env as {EXAMPLE_URL}, and the password "
+            f"as {DATABASE_PASSWORD} (see the README)"
         )
     destination = env.get(DESTINATION, "").strip()
     if not destination:
@@ -174,9 +182,9 @@ def plan(
         url = url.set(password=password)
     return Plan(
         url=url,
-        shown=url.render_as_string(hide_password=True),
+        shown=scrub(url.render_as_string(hide_password=True)),  # ?password=... too
         destination=destination,
-        host=host or env.get(HOST, "").strip() or "127.0.0.1",
+        host=host or _host(env.get(HOST, "").strip() or "127.0.0.1"),
         port=port or _whole(PORT, env.get(PORT, "").strip() or "5000", 1, 65535),
         workers=workers or _whole(WORKERS, env.get(WORKERS, "").strip() or str(cores()), 1, 64),
     )

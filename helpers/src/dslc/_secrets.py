@@ -37,6 +37,9 @@ _SPLIT = re.compile(r"[^0-9A-Za-z]+|(?<=[a-z0-9])(?=[A-Z])")
 # It ends at the last "@" before the host (a raw "@" in a password is read as URL parsers
 # read it), and never crosses "/", "?", "#" or whitespace.
 _URL_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)[^/?#\s@]*(?:@[^/?#\s@]*)*@")
+# A setting written name=value, in a URL's query ("?sslpassword=...") or in text
+# ("PGPASSWORD=..."): its value goes when the name is secret, however short the value is.
+_ASSIGNMENT = re.compile(r"(?<![\w.\-])(?P<name>[A-Za-z_][\w.\-]*)=(?P<value>[^?&#\s'\"]+)")
 
 
 def is_secret_name(name: str) -> bool:
@@ -82,8 +85,12 @@ def secret_values(env_file: Path | None = None) -> frozenset[str]:
 
 
 def scrub_urls(text: str) -> str:
-    """Replace the credentials of every URL in ``text``: ``https://***@host/...``."""
-    return _URL_USERINFO.sub(rf"\g<scheme>{REDACTED}@", text)
+    """Replace credentials found by their place in ``text``, whatever their length: a URL's
+    user part (``https://***@host/...``) and secret-named settings (``?password=***``)."""
+    text = _URL_USERINFO.sub(rf"\g<scheme>{REDACTED}@", text)
+    return _ASSIGNMENT.sub(
+        lambda m: f"{m['name']}={REDACTED}" if is_secret_name(m["name"]) else m[0], text
+    )
 
 
 def _flexible(value: str) -> str:
@@ -121,9 +128,15 @@ class Redactor:
         return scrub_urls(text)
 
 
-def scrub(text: str) -> str:
-    """Return ``text`` without the secrets of the environment and the project's ``.env``
-    (see the module docstring); call it on the full text, before any cut or clean-up."""
+def scrub(text: str, known: Iterable[str] = ()) -> str:
+    """Return ``text`` without secrets: dslc's one scrubbing rule, for every output.
+
+    Removes the secrets of the environment and the project's ``.env`` (see the module
+    docstring), the ``known`` values a caller holds (a connection's password), and
+    credentials found by their place (:func:`scrub_urls`). Values shorter than
+    :data:`MIN_SECRET_LEN` go only by place, so they cannot eat other words. Call it on
+    the full text, before any cut or clean-up.
+    """
     from . import config
     from .errors import DslcError
 
@@ -131,4 +144,4 @@ def scrub(text: str) -> str:
         env_file: Path | None = config.project_root() / ".env"
     except DslcError:  # outside a project: the environment alone
         env_file = None
-    return Redactor(secret_values(env_file)).scrub(text)
+    return Redactor(secret_values(env_file) | set(known)).scrub(text)

@@ -89,10 +89,7 @@ class _Context:
     def scrub(self, text: str) -> str:
         from ._secrets import scrub
 
-        for secret in sorted(self.secrets, key=len, reverse=True):
-            if secret:
-                text = text.replace(secret, "***")
-        return scrub(text)
+        return scrub(text, self.secrets)
 
     def error(self, problem: str) -> SqlError:
         return SqlError(f"dataset {self.dataset!r}: {self.scrub(problem)}")

@@ -84,7 +84,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
     rows.append(("dslc", _version()))
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
-        print(f"{key:<{width}}  {value}")
+        print(scrub(f"{key:<{width}}  {value}"))
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,6 +91,16 @@ def load_env(root: Path | None = None) -> None:
         st = env_file.stat()
     except OSError:
         return
+    if not stat.S_ISREG(st.st_mode):  # reading a FIFO would wait for a writer for ever
+        kind = (
+            "a folder"
+            if stat.S_ISDIR(st.st_mode)
+            else "a FIFO"
+            if stat.S_ISFIFO(st.st_mode)
+            else "not a regular file"
+        )
+        raise ConfigError(f"{env_file} is {kind}, not a file of settings: replace it with a "
+                        "file (copy .env.example) or remove it")  # fmt: skip
     key = (st.st_mtime_ns, st.st_size)
     if _env_loaded.get(env_file) == key:
         return

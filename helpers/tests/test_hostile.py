@@ -1,0 +1,106 @@
+"""Every command given hostile settings or secrets: one line, a few seconds, nothing leaked.
+
+Each command runs as a user runs it (the `dslc` program in a subprocess, in a temporary
+project), so what is checked is everything it prints, on success and on failure.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+DSLC = [sys.executable, "-m", "dslc.cli"]
+SECRET = "S3cret-Pw_9x"
+SERVER_SETTINGS = ("MLFLOW_DATABASE_URL", "MLFLOW_DATABASE_PASSWORD", "MLFLOW_PORT",
+                   "MLFLOW_WORKERS", "MLFLOW_HOST", "MLFLOW_ARTIFACTS_DESTINATION")  # fmt: skip
+
+
+def dslc(project: Path, *argv: str, env: dict[str, str] | None = None, timeout: float = 30):
+    environment = {k: v for k, v in os.environ.items() if k not in SERVER_SETTINGS}
+    environment.update(env or {})
+    return subprocess.run(
+        [*DSLC, *argv], cwd=project, env=environment, capture_output=True, text=True,
+        timeout=timeout,
+    )  # fmt: skip
+
+
+def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
+    output = (result.stdout + result.stderr).strip().splitlines()
+    assert result.returncode not in (0, None), output
+    assert len(output) == 1 and output[0].startswith("dslc: error: "), output
+    assert "bug in dslc" not in output[0]
+    return output[0]
+
+
+# -- secrets in what commands print --------------------------------------------------
+
+TRACKING_URIS = [
+    f"https://bob:{SECRET}@mlflow.example.invalid/",
+    f"https://mlflow.example.invalid/?token={SECRET}",
+    f"https://mlflow.example.invalid/?access_token={SECRET}&x=1",
+    f"postgresql://bob@db.example.invalid/mlflow?password={SECRET}",
+    f"postgresql://bob@db.example.invalid/mlflow?sslmode=require&sslpassword={SECRET}",
+]
+
+
+@pytest.mark.parametrize("uri", TRACKING_URIS)
+def test_info_never_prints_a_tracking_uris_credentials(project: Path, uri: str) -> None:
+    result = dslc(project, "info", env={"MLFLOW_TRACKING_URI": uri})
+    assert SECRET not in result.stdout + result.stderr
+    assert "mlflow.example.invalid" in result.stdout or "db.example.invalid" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"postgresql+psycopg://mlflow@127.0.0.1:1/db?password={SECRET}",
+        f"postgresql+psycopg://mlflow:{SECRET}@127.0.0.1:1/db",
+        f"postgresql+psycopg://mlflow@127.0.0.1:1/db?sslmode=require&sslpassword={SECRET}",
+    ],
+)
+def test_tracking_server_never_prints_the_databases_password(project: Path, url: str) -> None:
+    env = {"MLFLOW_DATABASE_URL": url, "MLFLOW_ARTIFACTS_DESTINATION": str(project / "art")}
+    line = one_error_line(dslc(project, "tracking-server", env=env))
+    assert SECRET not in line and "127.0.0.1" in line
+
+
+# -- hostile settings ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder"])
+@pytest.mark.parametrize("command", [["info"], ["runs"], ["ui", "--port", "1"]])
+def test_an_env_file_that_is_not_a_file_is_one_line(project: Path, kind: str, command):
+    env_file = project / ".env"
+    if kind == "fifo":
+        os.mkfifo(env_file)
+    else:
+        env_file.mkdir()
+    line = one_error_line(dslc(project, *command, timeout=15))
+    assert ".env" in line and ("FIFO" in line or "folder" in line or "not a file" in line)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("MLFLOW_PORT", "²"),
+        ("MLFLOW_PORT", "\u0665\u0660\u0660\u0660"),  # Arabic-Indic: int() takes them
+        ("MLFLOW_PORT", "50 00"),
+        ("MLFLOW_PORT", "70000"),
+        ("MLFLOW_WORKERS", "³"),
+        ("MLFLOW_WORKERS", "-1"),
+        ("MLFLOW_WORKERS", "1e3"),
+        ("MLFLOW_HOST", "a b"),
+    ],
+)
+def test_a_hostile_server_setting_is_one_line_naming_it(project: Path, name: str, value: str):
+    env = {
+        "MLFLOW_DATABASE_URL": "postgresql+psycopg://mlflow@127.0.0.1:1/db",
+        "MLFLOW_ARTIFACTS_DESTINATION": str(project / "art"),
+        name: value,
+    }
+    line = one_error_line(dslc(project, "tracking-server", env=env))
+    assert name in line
