@@ -9,6 +9,7 @@ on a loopback port, and cuts any error answer down to one short message.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import http.server
 import json
@@ -55,17 +56,16 @@ def check_json(body: bytes) -> None:
         raise Refused(400, f"JSON nested too deeply; at most {MAX_DEPTH} levels") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise Refused(400, f"the body is not valid JSON: {str(exc)[:MAX_ERROR_CHARS]}") from None
-    level = [document]
-    for _ in range(MAX_DEPTH + 1):
+    level = [document]  # the values at one depth; a container among them adds a level
+    for _ in range(MAX_DEPTH):
         level = [
             child
             for item in level
             if isinstance(item, (list, dict))
             for child in (item.values() if isinstance(item, dict) else item)
         ]
-        if not level:
-            return
-    raise Refused(400, f"JSON nested too deeply; at most {MAX_DEPTH} levels")
+    if any(isinstance(item, (list, dict)) for item in level):
+        raise Refused(400, f"JSON nested too deeply; at most {MAX_DEPTH} levels")
 
 
 def short_error(status: int, body: bytes) -> bytes:
@@ -89,7 +89,7 @@ class Guard(http.server.ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], upstream: tuple[str, int], max_bytes: int):
         self.upstream, self.max_bytes = upstream, max_bytes
-        self.connections = threading.local()  # one keep-alive connection per thread
+        self.connections = threading.local()  # a kept-alive connection per thread: ~1 ms less
         super().__init__(address, _Handler)
 
 
@@ -130,7 +130,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         headers = {k: v for k, v in self.headers.items() if k.lower() in ("content-type", "accept")}
         try:
             status, answer, kind = self._forward(body, headers)
-        except OSError:
+        except (OSError, http.client.HTTPException):
             self._reply(503, b'{"error_code": "UNAVAILABLE", "message": "model server down"}')
             return
         self._reply(status, short_error(status, answer) if status >= 400 else answer, kind)
@@ -193,15 +193,12 @@ def _stop_with(child: subprocess.Popen[bytes], guard: Guard) -> None:
 
 
 def _stop_group(child: subprocess.Popen[bytes]) -> None:
-    for signum in (signal.SIGTERM, signal.SIGKILL):
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(child.pid, signal.SIGTERM)
         try:
-            os.killpg(child.pid, signum)
             child.wait(10)
-            return
-        except ProcessLookupError:
-            return
         except subprocess.TimeoutExpired:
-            continue
+            os.killpg(child.pid, signal.SIGKILL)
 
 
 def _terminated(signum: int, frame: object) -> None:
