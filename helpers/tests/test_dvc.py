@@ -180,7 +180,7 @@ CLEAN = {
     "mlflow.source.git.commit": "abc123" * 6,
     "dslc.git.dirty": "false",
     "dslc.entry_point": "python -m demo.train",
-    "dslc._dvc.md5.data/processed/train.parquet": "0" * 32,
+    "dslc.dvc.md5.data/processed/train.parquet": "0" * 32,
 }
 
 

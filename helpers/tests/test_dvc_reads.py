@@ -193,3 +193,26 @@ def test_a_pull_checks_each_cache_file_of_a_folder_once(dvc_project: Path, tmp_p
     assert sorted(tool for tool, _ in reads.files()) == ["dslc"] * 3
     assert all("/.dvc/cache/files/md5/" in path for _, path in reads.files())
     assert cli.main(["data", "verify"]) == 0
+
+
+def test_no_tag_key_holds_a_secret_value(dvc_project: Path, monkeypatch) -> None:
+    """A file named after a secret's value: its md5 tag is not written (its key would
+    carry the secret); a plain file's is."""
+    pytest.importorskip("mlflow")
+    from tracking_support import run_data
+
+    from dslc import tracking
+
+    secret = "Sup3r-Secret-Value"
+    monkeypatch.setenv("PGPASSWORD", secret)
+    raw = dvc_project / "data" / "raw"
+    for name in (f"{secret}.csv", "plain.csv"):
+        (raw / name).write_text("a,b\n1,2\n")
+        dvc.run(dvc_project, "add", "-q", str(raw / name))
+    with tracking.run("t") as run:
+        data.load(raw / f"{secret}.csv")
+        data.load(raw / "plain.csv")
+    stored = run_data(run.id)
+    keys = [*stored.data.tags, *stored.data.params, *stored.data.metrics, stored.info.run_name]
+    assert not [key for key in keys if secret in key], keys
+    assert f"{dvc.VERSION_TAG}data/raw/plain.csv" in stored.data.tags, "the control is tagged"

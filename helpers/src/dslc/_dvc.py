@@ -195,8 +195,8 @@ def cache_file(root: Path, md5: str) -> Path:
     return Path(root, ".dvc", "cache", "files", "md5", md5[:2], md5[2:])
 
 
-# Run tags ``dslc._dvc.md5.<path from the root>`` hold the md5 of each input file a run read.
-VERSION_TAG = "dslc._dvc.md5."
+# Run tags ``dslc.dvc.md5.<path from the root>`` hold the md5 of each input file a run read.
+VERSION_TAG = "dslc.dvc.md5."
 
 
 def version_tag(rel: Path | str) -> str:

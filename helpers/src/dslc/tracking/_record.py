@@ -342,7 +342,9 @@ class DatasetRecorder:
         if not (path.is_file() and path.is_relative_to(self._root)):
             return
         key = dvc.version_tag(path.relative_to(self._root))
-        if _TAG_KEY_UNSAFE.search(key):  # MLflow refuses the key: the commit's data stands in
+        # A key MLflow refuses, or one naming a secret (a file named after a password): the
+        # commit's data stands in for this input when the run is reproduced.
+        if _TAG_KEY_UNSAFE.search(key) or self._redactor.leaks(key):
             return
         md5 = dvc.file_md5(self._root, path)  # None: DVC does not version what was read
         if md5 is not None:
