@@ -19,12 +19,9 @@ if TYPE_CHECKING:
 
 __all__ = ["checks", "config", "data", "errors", "get_logger", "setup_logging", "tracking"]
 
-# Every other name in __all__ is a submodule.
-_FROM_LOGGING = frozenset({"get_logger", "setup_logging"})
-
 
 def __getattr__(name: str) -> Any:
-    if name in _FROM_LOGGING:
+    if name in ("get_logger", "setup_logging"):  # the other names in __all__ are modules
         value: Any = getattr(importlib.import_module(f"{__name__}.logging"), name)
     elif name in __all__:
         value = importlib.import_module(f"{__name__}.{name}")
