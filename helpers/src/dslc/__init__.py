@@ -25,13 +25,10 @@ def __getattr__(name: str) -> Any:
         value: Any = getattr(importlib.import_module(f"{__name__}.logging"), name)
     elif name in __all__:
         value = importlib.import_module(f"{__name__}.{name}")
-    elif name == "__version__":
-        from importlib.metadata import PackageNotFoundError, version
+    elif name == "__version__":  # dslc is always installed: its metadata has the version
+        from importlib.metadata import version
 
-        try:
-            value = version("dslc")
-        except PackageNotFoundError:  # a source tree that was never installed
-            value = "0+unknown"
+        value = version("dslc")
     else:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     globals()[name] = value  # later lookups are plain attribute reads

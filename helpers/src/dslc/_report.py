@@ -130,26 +130,6 @@ def _mathml(tex: str, *, display: bool) -> str:
         return f'<{kind} class="dslc-tex">{html.escape(tex)}</{kind}>'
 
 
-def _formulas(nb: Any, resources: Any) -> tuple[Any, Any]:
-    """nbconvert preprocessor: formulas in markdown and text/latex become placeholders."""
-    maths = resources["dslc_maths"]
-
-    def placeholder(m: re.Match[str]) -> str:
-        tex = m["dd"] or m["db"] or m["env"]
-        if not (tex or m["i"] or m["ib"]):
-            return m[0]  # code, or an escaped character
-        maths.append(_mathml(tex or m["i"] or m["ib"], display=bool(tex)))
-        return f"{resources['dslc_token']}{len(maths) - 1}e"
-
-    for cell in nb.cells:
-        if cell.cell_type == "markdown":
-            cell.source = _MATH["markdown"].sub(placeholder, cell.source)
-        for data in (output.get("data", {}) for output in cell.get("outputs", [])):
-            if "text/latex" in data:
-                data["text/latex"] = _MATH["latex"].sub(placeholder, data["text/latex"])
-    return nb, resources
-
-
 def execute(report: Report, *, timeout: int = DEFAULT_TIMEOUT) -> Any:
     """The notebook executed in a fresh kernel of this Python, from the notebook's folder."""
     import nbformat
@@ -210,6 +190,26 @@ def render(report: Report, nb: Any, *, provenance: str = "") -> str:
     from nbconvert import HTMLExporter
     from traitlets.config import Config
 
+    # Placeholders of letters and digits, which markdown and escaping keep and no page holds.
+    token = f"dslc{secrets.token_hex(6)}m"
+    maths: list[str] = []
+
+    def placeholder(m: re.Match[str]) -> str:
+        tex = m["dd"] or m["db"] or m["env"]
+        if not (tex or m["i"] or m["ib"]):
+            return m[0]  # code, or an escaped character
+        maths.append(_mathml(tex or m["i"] or m["ib"], display=bool(tex)))
+        return f"{token}{len(maths) - 1}e"
+
+    def formulas(nb: Any, resources: Any) -> tuple[Any, Any]:  # an nbconvert preprocessor
+        for cell in nb.cells:
+            if cell.cell_type == "markdown":
+                cell.source = _MATH["markdown"].sub(placeholder, cell.source)
+            for data in (output.get("data", {}) for output in cell.get("outputs", [])):
+                if "text/latex" in data:
+                    data["text/latex"] = _MATH["latex"].sub(placeholder, data["text/latex"])
+        return nb, resources
+
     tags = {"remove_cell_tags": {"remove-cell"}, "remove_input_tags": {"remove-input"},
             "remove_all_outputs_tags": {"remove-output"}}  # fmt: skip
     quiet = logging.getLogger("dslc._report.nbconvert")  # it warns on every figure (no alt)
@@ -222,20 +222,15 @@ def render(report: Report, nb: Any, *, provenance: str = "") -> str:
         extra_loaders=[FileSystemLoader(_TEMPLATES)],
         embed_images=True,  # local markdown images too: the page is one self-contained file
     )
-    exporter.register_preprocessor(_formulas, enabled=True)
+    exporter.register_preprocessor(formulas, enabled=True)
     nb.metadata["title"] = report.title  # the page's <title>
     nb.metadata.pop("widgets", None)  # without their saved state, widgets show their text
-    # Placeholders of letters and digits, which markdown and escaping keep and no page holds.
-    token = f"dslc{secrets.token_hex(6)}m"
     resources = {
         "metadata": {"name": report.notebook.stem, "path": str(report.notebook.parent)},
         "dslc": {**vars(report), "provenance": provenance},
-        "dslc_token": token,
-        "dslc_maths": [],
     }
-    page, out = exporter.from_notebook_node(nb, resources=resources)
+    page, _ = exporter.from_notebook_node(nb, resources=resources)
     # Formulas' MathML in the text; in a tag (a heading's id, say), nothing.
-    maths = out["dslc_maths"]
     return re.sub(
         rf"<[^>]*>|{token}(\d+)e",
         lambda m: maths[int(m[1])] if m[1] else re.sub(rf"{token}\d+e", "", m[0]),

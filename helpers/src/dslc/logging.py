@@ -46,16 +46,6 @@ class _ConsoleHandler(logging.Handler):
             self.handleError(record)
 
 
-def _parse_level(level: str | int, source: str) -> int:
-    number = level if isinstance(level, int) else logging.getLevelName(level.strip().upper())
-    if not isinstance(number, int):
-        raise ConfigError(
-            f"unknown log level {str(level)[:40]!r}{source}; use one of DEBUG, INFO, WARNING, "
-            "ERROR, CRITICAL"
-        )
-    return number
-
-
 def _file_handler(log_file: str | Path, source: str) -> logging.FileHandler:
     """A handler on ``log_file`` (relative to the project root, else the working folder),
     opened now: a bad path is one clear error at setup, not a traceback mid-run."""
@@ -92,7 +82,12 @@ def setup_logging(
         level, level_from = os.environ.get(_LEVEL_ENV) or "INFO", f" (from {_LEVEL_ENV})"
     if log_file is None and os.environ.get(_FILE_ENV):
         log_file, file_from = os.environ[_FILE_ENV], f" (from {_FILE_ENV})"
-    lvl = _parse_level(level, level_from)
+    number = level if isinstance(level, int) else logging.getLevelName(level.strip().upper())
+    if not isinstance(number, int):
+        raise ConfigError(
+            f"unknown log level {str(level)[:40]!r}{level_from}; use one of DEBUG, INFO, "
+            "WARNING, ERROR, CRITICAL"
+        )
     console = _ConsoleHandler()
     console.setFormatter(logging.Formatter(_CONSOLE_FORMAT, datefmt="%H:%M:%S"))
     handlers: list[logging.Handler] = [console]
@@ -107,7 +102,7 @@ def setup_logging(
         for h in handlers:
             setattr(h, _MARK, True)
             root.addHandler(h)
-        root.setLevel(lvl)
+        root.setLevel(number)
         for name in _NOISY_LOGGERS:
             logging.getLogger(name).setLevel(logging.WARNING)
 
