@@ -40,8 +40,6 @@ class _ConsoleHandler(logging.Handler):
             else:
                 sys.stderr.write(msg + "\n")
                 sys.stderr.flush()
-        except RecursionError:
-            raise
         except Exception:
             self.handleError(record)
 
