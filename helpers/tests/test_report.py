@@ -329,9 +329,10 @@ def test_pages_load_nothing_and_formulas_are_mathml(
                          "text/plain": "IntSlider(value=3)"}),
         widgets=True,
     )  # fmt: skip
-    r = report.Report(notebook=project / "notebooks" / "01-f.ipynb", html=Path("x"), title="F")
+    path = project / "notebooks" / "01-f.ipynb"
+    r = report.Report(notebook=path, source="notebooks/01-f.ipynb", html=Path("x"), title="F")
     with caplog.at_level(logging.WARNING, logger="dslc._report"):
-        page = report.render(r, nb, root=project)
+        page = report.render(r, nb)
 
     assert external_references(page) == []
     for raw in ("$F_1", "\\frac", "$$", "\\sum", "\\begin{equation}", "\\sqrt"):
@@ -351,8 +352,9 @@ def test_pages_load_nothing_and_formulas_are_mathml(
 
 def _rendered(project: Path, cell: dict[str, Any], where: str) -> str:
     """The HTML of one cell's markdown or output (``where``: its data-mime-type) in a page."""
-    r = report.Report(notebook=project / "notebooks" / "01-f.ipynb", html=Path("x"), title="F")
-    page = report.render(r, _executed(cell), root=project)
+    path = project / "notebooks" / "01-f.ipynb"
+    r = report.Report(notebook=path, source="notebooks/01-f.ipynb", html=Path("x"), title="F")
+    page = report.render(r, _executed(cell))
     start = page.index(f'data-mime-type="{where}"')
     return page[page.index(">", start) + 1 : page.index("</div>", start)]
 

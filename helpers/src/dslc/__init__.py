@@ -19,22 +19,16 @@ if TYPE_CHECKING:
 
 __all__ = ["checks", "config", "data", "errors", "get_logger", "setup_logging", "tracking"]
 
-# Every other name in __all__ is a submodule.
-_FROM_LOGGING = frozenset({"get_logger", "setup_logging"})
-
 
 def __getattr__(name: str) -> Any:
-    if name in _FROM_LOGGING:
+    if name in ("get_logger", "setup_logging"):  # the other names in __all__ are modules
         value: Any = getattr(importlib.import_module(f"{__name__}.logging"), name)
     elif name in __all__:
         value = importlib.import_module(f"{__name__}.{name}")
-    elif name == "__version__":
-        from importlib.metadata import PackageNotFoundError, version
+    elif name == "__version__":  # dslc is always installed: its metadata has the version
+        from importlib.metadata import version
 
-        try:
-            value = version("dslc")
-        except PackageNotFoundError:  # a source tree that was never installed
-            value = "0+unknown"
+        value = version("dslc")
     else:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     globals()[name] = value  # later lookups are plain attribute reads

@@ -14,8 +14,7 @@ _PATH_FIELD = {"1": 8, "2": 9, "u": 10}
 
 @dataclass(frozen=True)
 class GitState:
-    """Commit, branch (None when detached), whether tracked files have changes, and the
-    paths that changed (from the repository's top; renames by their new path)."""
+    """``changed``: tracked paths from the repository's top (renames by their new path)."""
 
     commit: str
     branch: str | None
@@ -24,10 +23,8 @@ class GitState:
 
 
 def git_state(path: Path) -> GitState | None:
-    """Return the git state of the repository containing ``path``, or None (no git, not a
-    repository, no commit yet, git failing or hanging); never raises. ``dirty`` ignores
-    untracked files: generated data and outputs often are.
-    """
+    """The git state of the repository holding ``path``, else None (see helpers/README.md,
+    Git state). Untracked files do not count: generated data and outputs often are."""
     folder = path if path.is_dir() else path.parent
     # One call gives commit, branch and changes (porcelain v2 headers). Optional locks
     # off: a read-only query must not take index.lock and race with the user's git.

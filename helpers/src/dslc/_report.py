@@ -1,8 +1,5 @@
-"""Publish notebooks as self-contained HTML reports (``dslc report``).
-
-nbclient executes them, nbconvert's HTMLExporter renders them. Pages load nothing (they
-are read offline and mailed), so formulas become MathML, which browsers draw themselves.
-"""
+"""Publish notebooks as HTML reports (``dslc report``): nbclient executes, nbconvert renders.
+Pages load nothing (read offline, mailed): formulas become MathML, which browsers draw."""
 
 from __future__ import annotations
 
@@ -57,16 +54,13 @@ class Report:
     """A notebook marked for publishing, its header metadata and where its page goes."""
 
     notebook: Path
+    source: str  # the notebook's path from the project root, as pages and errors show it
     html: Path
     title: str
     authors: tuple[str, ...] = ()
     date: str = ""
     tags: tuple[str, ...] = ()
     summary: str = ""
-
-
-def _root(root: Path | None) -> Path:
-    return config.project_root() if root is None else Path(root).resolve()
 
 
 def _rel(path: Path, root: Path) -> str:
@@ -100,12 +94,12 @@ def _describe(path: Path, nb: Any, root: Path) -> Report | None:
     fields["title"] = fields["title"] or next(headings, "").strip() or path.stem
     # Notebooks in subfolders get the folder in their page name, so names cannot collide.
     name = "-".join(path.relative_to(p.notebooks).with_suffix("").parts)
-    return Report(path, p.reports / f"{name}.html", **fields)
+    return Report(path, _rel(path, root), p.reports / f"{name}.html", **fields)
 
 
 def find(root: Path | None = None) -> list[Report]:
     """Notebooks under ``notebooks/`` whose ``metadata.dslc.publish`` is true, by path."""
-    root = _root(root)
+    root = config.project_root() if root is None else Path(root).resolve()
     p = config.paths(root)
     pages: dict[Path, Report] = {}
     for path in sorted(p.notebooks.rglob("*.ipynb")):
@@ -116,21 +110,12 @@ def find(root: Path | None = None) -> list[Report]:
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ReportError(f"cannot read {_rel(path, root)}: {exc}") from None
         if r and (r.html in pages or r.html.name == INDEX):
-            what = _rel(pages[r.html].notebook, root) if r.html in pages else "the index"
-            raise ReportError(f"{_rel(path, root)} and {what} would both write "
+            what = pages[r.html].source if r.html in pages else "the index"
+            raise ReportError(f"{r.source} and {what} would both write "
                               f"{_rel(r.html, root)}; rename the notebook")  # fmt: skip
         if r:
             pages[r.html] = r
     return list(pages.values())
-
-
-def _require() -> None:
-    extra = ("nbconvert", "nbclient", "ipykernel", "latex2mathml")
-    if missing := [name for name in extra if importlib.util.find_spec(name) is None]:
-        raise ReportError(
-            f"dslc report needs nbconvert, nbclient, ipykernel and latex2mathml ({missing[0]} "
-            "is missing); install them with: pip install 'dslc[report]'"
-        )
 
 
 def _mathml(tex: str, *, display: bool) -> str:
@@ -145,40 +130,18 @@ def _mathml(tex: str, *, display: bool) -> str:
         return f'<{kind} class="dslc-tex">{html.escape(tex)}</{kind}>'
 
 
-def _formulas(nb: Any, resources: Any) -> tuple[Any, Any]:
-    """nbconvert preprocessor: formulas in markdown and text/latex become placeholders."""
-    maths = resources["dslc_maths"]
-
-    def placeholder(m: re.Match[str]) -> str:
-        tex = m["dd"] or m["db"] or m["env"]
-        if not (tex or m["i"] or m["ib"]):
-            return m[0]  # code, or an escaped character
-        maths.append(_mathml(tex or m["i"] or m["ib"], display=bool(tex)))
-        return f"{resources['dslc_token']}{len(maths) - 1}e"
-
-    for cell in nb.cells:
-        if cell.cell_type == "markdown":
-            cell.source = _MATH["markdown"].sub(placeholder, cell.source)
-        for data in (output.get("data", {}) for output in cell.get("outputs", [])):
-            if "text/latex" in data:
-                data["text/latex"] = _MATH["latex"].sub(placeholder, data["text/latex"])
-    return nb, resources
-
-
-def execute(report: Report, *, timeout: int = DEFAULT_TIMEOUT, root: Path | None = None) -> Any:
+def execute(report: Report, *, timeout: int = DEFAULT_TIMEOUT) -> Any:
     """The notebook executed in a fresh kernel of this Python, from the notebook's folder."""
-    _require()
     import nbformat
     from jupyter_client.kernelspec import KernelSpecManager
     from jupyter_client.manager import AsyncKernelManager
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
-    where = _rel(report.notebook, _root(root))
     nb = nbformat.read(report.notebook, as_version=4)
     language = nb.metadata.get("kernelspec", {}).get("language", "python")
     if language != "python":  # it would run in this Python, not in the kernel it names
-        raise ReportError(f"{where}: a {language} notebook; dslc report runs Python ones only")
+        raise ReportError(f"{report.source}: a {language} notebook; dslc report runs Python only")
     # No kernel folders: only ipykernel's built-in spec, which launches sys.executable.
     km = AsyncKernelManager(kernel_spec_manager=KernelSpecManager(kernel_dirs=[]))
     with contextlib.suppress(Exception):  # CurveZMQ where supported: ipykernel warns without
@@ -218,15 +181,34 @@ def execute(report: Report, *, timeout: int = DEFAULT_TIMEOUT, root: Path | None
         problem = f"the kernel died while running {running[0]}"
     except RuntimeError as exc:  # the kernel did not start or answer
         problem = f"could not run a Python kernel: {exc}"
-    raise ReportError(f"{where}: {problem}")
+    raise ReportError(f"{report.source}: {problem}")
 
 
-def render(report: Report, nb: Any, *, root: Path | None = None, provenance: str = "") -> str:
+def render(report: Report, nb: Any, *, provenance: str = "") -> str:
     """The report page of an executed notebook: one HTML file, images embedded."""
-    _require()
     from jinja2 import FileSystemLoader
     from nbconvert import HTMLExporter
     from traitlets.config import Config
+
+    # Placeholders of letters and digits, which markdown and escaping keep and no page holds.
+    token = f"dslc{secrets.token_hex(6)}m"
+    maths: list[str] = []
+
+    def placeholder(m: re.Match[str]) -> str:
+        tex = m["dd"] or m["db"] or m["env"]
+        if not (tex or m["i"] or m["ib"]):
+            return m[0]  # code, or an escaped character
+        maths.append(_mathml(tex or m["i"] or m["ib"], display=bool(tex)))
+        return f"{token}{len(maths) - 1}e"
+
+    def formulas(nb: Any, resources: Any) -> tuple[Any, Any]:  # an nbconvert preprocessor
+        for cell in nb.cells:
+            if cell.cell_type == "markdown":
+                cell.source = _MATH["markdown"].sub(placeholder, cell.source)
+            for data in (output.get("data", {}) for output in cell.get("outputs", [])):
+                if "text/latex" in data:
+                    data["text/latex"] = _MATH["latex"].sub(placeholder, data["text/latex"])
+        return nb, resources
 
     tags = {"remove_cell_tags": {"remove-cell"}, "remove_input_tags": {"remove-input"},
             "remove_all_outputs_tags": {"remove-output"}}  # fmt: skip
@@ -240,24 +222,15 @@ def render(report: Report, nb: Any, *, root: Path | None = None, provenance: str
         extra_loaders=[FileSystemLoader(_TEMPLATES)],
         embed_images=True,  # local markdown images too: the page is one self-contained file
     )
-    exporter.register_preprocessor(_formulas, enabled=True)
+    exporter.register_preprocessor(formulas, enabled=True)
     nb.metadata["title"] = report.title  # the page's <title>
     nb.metadata.pop("widgets", None)  # without their saved state, widgets show their text
-    # Placeholders of letters and digits, which markdown and escaping keep and no page holds.
-    token = f"dslc{secrets.token_hex(6)}m"
     resources = {
         "metadata": {"name": report.notebook.stem, "path": str(report.notebook.parent)},
-        "dslc": {
-            **vars(report),
-            "source": _rel(report.notebook, _root(root)),
-            "provenance": provenance,
-        },
-        "dslc_token": token,
-        "dslc_maths": [],
+        "dslc": {**vars(report), "provenance": provenance},
     }
-    page, out = exporter.from_notebook_node(nb, resources=resources)
+    page, _ = exporter.from_notebook_node(nb, resources=resources)
     # Formulas' MathML in the text; in a tag (a heading's id, say), nothing.
-    maths = out["dslc_maths"]
     return re.sub(
         rf"<[^>]*>|{token}(\d+)e",
         lambda m: maths[int(m[1])] if m[1] else re.sub(rf"{token}\d+e", "", m[0]),
@@ -280,14 +253,19 @@ def build(
 
     from ._gitinfo import git_state
 
-    root = _root(root)
+    root = config.project_root() if root is None else Path(root).resolve()
     p = config.paths(root)
     if not (reports := find(root)):
         raise ReportError(
             f"no notebook under {_rel(p.notebooks, root)}/ is marked for publishing; add "
             '"dslc": {"publish": true, "title": "..."} to a notebook\'s metadata'
         )
-    _require()  # fail on a missing package before spending time on any notebook
+    extra = ("nbconvert", "nbclient", "ipykernel", "latex2mathml")  # checked before any run
+    if missing := [name for name in extra if importlib.util.find_spec(name) is None]:
+        raise ReportError(
+            f"dslc report needs nbconvert, nbclient, ipykernel and latex2mathml ({missing[0]} "
+            "is missing); install them with: pip install 'dslc[report]'"
+        )
     provenance = datetime.now(timezone.utc).strftime("executed %Y-%m-%d %H:%M UTC")
     if git := git_state(root):
         provenance += f" at commit {git.commit[:10]}" + " with uncommitted changes" * git.dirty
@@ -296,8 +274,8 @@ def build(
         if on_start:
             on_start(i, len(reports), report)
         started = time.monotonic()
-        nb = execute(report, timeout=timeout, root=root)
-        atomic.write_text(report.html, render(report, nb, root=root, provenance=provenance))
+        nb = execute(report, timeout=timeout)
+        atomic.write_text(report.html, render(report, nb, provenance=provenance))
         if on_done:
             on_done(report, time.monotonic() - started)
     index = Environment(loader=FileSystemLoader(_TEMPLATES), autoescape=True)

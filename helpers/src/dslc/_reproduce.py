@@ -1,9 +1,5 @@
-"""``dslc reproduce RUN_ID``: rebuild a tracked run from its commit and data versions.
-
-The steps and the tags they read are in helpers/README.md (DVC, ``dslc reproduce``). The
-rebuild happens in a temporary ``git worktree``, so the user's work tree is never touched,
-with a throwaway MLflow store, so no model is registered and no alias moves.
-"""
+"""``dslc reproduce RUN_ID``: rebuild a tracked run from its commit and data versions, in a
+temporary git worktree with a throwaway MLflow store (helpers/README.md, DVC)."""
 
 from __future__ import annotations
 
@@ -17,7 +13,6 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
-from typing import Any
 
 from . import _dvc as dvc
 from . import config
@@ -30,10 +25,8 @@ TAG_CHANGES = "dslc.git.changes"
 
 
 def only_bookkeeping(changes: str | None) -> bool:
-    """True when the run's uncommitted changes (tag ``dslc.git.changes``) only record data
-    versions (dvc.lock, .dvc pointers, DVC's .gitignore under data/, the catalog): `make
-    train` after new data rewrites them before training starts, and the run's md5 tags say
-    what it read."""
+    """True when a run's uncommitted changes (tag ``dslc.git.changes``) only record data
+    versions, which `make train` rewrites before training; its md5 tags say what it read."""
 
     def bookkeeping(path: str) -> bool:
         name = PurePosixPath(path)
@@ -53,18 +46,6 @@ def only_bookkeeping(changes: str | None) -> bool:
 
 class ReproduceError(DslcError):
     """A run cannot be rebuilt: unknown, uncommitted, no command, or its data is gone."""
-
-
-def recorded_run(run_id: str, root: Path) -> Any:
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return MlflowClient(tracking_uri=config.tracking_uri(root)).get_run(run_id)
-    except MlflowException:
-        raise ReproduceError(
-            f"no run {run_id!r} in the project's tracking store: `dslc runs` lists the run ids"
-        ) from None
 
 
 def plan(tags: dict[str, str], run_id: str) -> tuple[str, str, dict[str, str]]:
@@ -105,7 +86,7 @@ def worktree(root: Path, commit: str) -> Iterator[Path]:
             folder = Path(parent) / "project"
             result = git("add", "--detach", "--quiet", str(folder), commit)
             if result.returncode != 0:
-                reason = " ".join(result.stderr.split()) or f"exit {result.returncode}"
+                reason = result.stderr or f"exit {result.returncode}"  # one line: DslcError
                 raise ReproduceError(f"cannot check out commit {commit[:12]}: {reason}")
             try:
                 yield folder
@@ -117,11 +98,8 @@ def worktree(root: Path, commit: str) -> Iterator[Path]:
 
 def checkout_data(root: Path, tree: Path, versions: dict[str, str]) -> None:
     """The commit's DVC data in ``tree`` from the project's cache, then each input at the
-    md5 the run read (fetched from the remote when the cache lacks it).
-
-    Stages the commit had not run yet have no versions to check out: DVC reports them and
-    checks out the rest, so its complaint only matters for the run's own inputs.
-    """
+    md5 the run read (fetched when the cache lacks it). DVC's complaints (stages the commit
+    had not run yet) only matter for the run's own inputs."""
     dvc.run(tree, "cache", "dir", "--local", str(root / ".dvc" / "cache"))
     complaint = _tolerated(tree, "checkout")
     missing = [rel for rel, md5 in versions.items() if not _place(root, tree, rel, md5)]
@@ -193,30 +171,32 @@ def compare(
 ) -> tuple[list[str], bool]:
     """A table (lines) of every recorded metric beside its new value, and whether all match."""
     rows = [("METRIC", "RECORDED", "NEW", "MATCH")]
-    same = True
     for name in sorted(recorded):
         old, now = recorded[name], new.get(name)
         ok = now is not None and abs(now - old) <= tolerance * (abs(old) or 1.0)
-        same &= ok
-        rows.append(
-            (name, f"{old:.6g}", "-" if now is None else f"{now:.6g}", "yes" if ok else "NO")
-        )
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    lines = [
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in rows
-    ]
-    return lines, same
+        shown = "-" if now is None else f"{now:.6g}"
+        rows.append((name, f"{old:.6g}", shown, "yes" if ok else "NO"))
+    widths = [max(map(len, column)) for column in zip(*rows, strict=True)]
+    lines = ["  ".join(map(str.ljust, row, widths)).rstrip() for row in rows]
+    return lines, all(row[3] == "yes" for row in rows[1:])
 
 
-def main(run_id: str, tolerance: float = 1e-6, root: Path | None = None) -> int:
-    r = config.project_root() if root is None else root
+def main(run_id: str, tolerance: float = 1e-6) -> int:
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    r = config.project_root()
     if not dvc.enabled(r):
         raise ReproduceError(
             "dslc reproduce needs the data versions DVC keeps: this project has no .dvc folder"
             " (made with data_versioning=none)"
         )
-    run = recorded_run(run_id, r)
+    try:
+        run = MlflowClient(tracking_uri=config.tracking_uri(r)).get_run(run_id)
+    except MlflowException:
+        raise ReproduceError(
+            f"no run {run_id!r} in the project's tracking store: `dslc runs` lists the run ids"
+        ) from None
     commit, command, versions = plan(dict(run.data.tags), run_id)
     with worktree(r, commit) as tree:
         checkout_data(r, tree, versions)

@@ -1,9 +1,5 @@
-"""Data assumptions as tests: thin, pytest-friendly helpers over pandera.
-
-Each helper returns the DataFrame unchanged when the assumption holds, so it can sit in a
-pipeline, and raises :class:`~dslc.errors.AssumptionError` (an ``AssertionError``) naming
-the assumption, the offending rows or columns, and why it matters.
-"""
+"""Data assumptions as tests over pandera: each returns the DataFrame when the assumption
+holds, else raises ``AssumptionError`` (an ``AssertionError``); see helpers/README.md."""
 
 from __future__ import annotations
 
@@ -67,14 +63,12 @@ def expect(df: Any, schema: Any, *, why: str, assumption: str | None = None) -> 
     schema's name) are shown on failure. The core of every other helper."""
     pa = _pa()
     if isinstance(schema, Mapping):
-        columns = {}
-        for col, spec in schema.items():
-            if isinstance(spec, pa.Column):
-                columns[col] = spec
-            else:
-                checks = list(spec) if isinstance(spec, (list, tuple)) else [spec]
-                columns[col] = pa.Column(checks=checks, nullable=True)
-        schema = pa.DataFrameSchema(columns)
+        schema = pa.DataFrameSchema(
+            {
+                col: spec if isinstance(spec, pa.Column) else pa.Column(checks=spec, nullable=True)
+                for col, spec in schema.items()
+            }
+        )
     label = assumption or getattr(schema, "name", None) or "schema"
     try:
         schema.validate(df, lazy=True)
@@ -126,13 +120,9 @@ def in_range(df: Any, column: str, min: Any = None, max: Any = None, *, why: str
     pa = _pa()
     if min is None and max is None:
         raise DslcError("checks.in_range needs min, max or both")
-    if min is not None and max is not None:
-        check = pa.Check.in_range(min, max)
-    elif min is not None:
-        check = pa.Check.ge(min)
-    else:
-        check = pa.Check.le(max)
+    bounds = [(pa.Check.ge, min), (pa.Check.le, max)]
+    checks = [check(bound) for check, bound in bounds if bound is not None]
     lo = "-inf" if min is None else repr(min)
     hi = "inf" if max is None else repr(max)
-    schema = pa.DataFrameSchema({column: pa.Column(checks=[check], nullable=True)})
+    schema = pa.DataFrameSchema({column: pa.Column(checks=checks, nullable=True)})
     return expect(df, schema, why=why, assumption=f"{column} within [{lo}, {hi}]")

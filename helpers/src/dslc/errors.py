@@ -1,7 +1,5 @@
 """Exceptions raised by dslc: one line says what is wrong and how to fix it (no traceback)."""
 
-from __future__ import annotations
-
 __all__ = [
     "AssumptionError", "CatalogError", "ConfigError", "DatasetNotFoundError", "DslcError",
     "FormatError", "LocationError", "ProjectNotFoundError", "RawDataWriteError",

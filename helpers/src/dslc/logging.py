@@ -40,63 +40,29 @@ class _ConsoleHandler(logging.Handler):
             else:
                 sys.stderr.write(msg + "\n")
                 sys.stderr.flush()
-        except RecursionError:
-            raise
         except Exception:
             self.handleError(record)
 
 
-class _FileHandler(logging.FileHandler):
-    """A file handler that reports a failing write in one line, once, not a traceback."""
-
-    _reported = False
-
-    def handleError(self, record: logging.LogRecord) -> None:
-        if self._reported:
-            return
-        self._reported = True
-        exc = sys.exc_info()[1]
-        reason = getattr(exc, "strerror", None) or exc
-        sys.stderr.write(f"dslc: cannot write the log file {self.baseFilename}: {reason}\n")
-
-
-def _parse_level(level: str | int, source: str = "") -> int:
-    if isinstance(level, int) and not isinstance(level, bool):
-        return level
-    text = str(level).strip().upper()
-    if text.isdecimal():  # not isdigit: int() refuses "²"
-        return int(text)
-    number = logging.getLevelName(text)  # a known name's number, else the text "Level ..."
-    if not isinstance(number, int):
-        raise ConfigError(
-            f"unknown log level {str(level)[:40]!r}{source}; use one of DEBUG, INFO, WARNING, "
-            "ERROR, CRITICAL"
-        )
-    return number
-
-
-def _resolve_log_file(log_file: str | Path, source: str = "") -> Path:
+def _file_handler(log_file: str | Path, source: str) -> logging.FileHandler:
+    """A handler on ``log_file`` (relative to the project root, else the working folder),
+    opened now: a bad path is one clear error at setup, not a traceback mid-run."""
     path = Path(log_file).expanduser()
     if not path.is_absolute():
         from .config import project_root
 
         try:
-            base = project_root()
+            path = project_root() / path
         except ProjectNotFoundError:
-            base = Path.cwd()
-        path = base / path
+            path = path.absolute()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        # Open now, not at the first record: a bad path is one clear error at setup, not
-        # a "--- Logging error ---" traceback in the middle of a run.
-        with open(path, "a", encoding="utf-8"):
-            pass
+        return logging.FileHandler(path, encoding="utf-8")
     except (OSError, ValueError) as exc:  # ValueError: a NUL character
         reason = getattr(exc, "strerror", None) or exc
         raise ConfigError(
             f"cannot write the log file {str(path)!r}{source}: {reason}; choose a writable path"
         ) from None
-    return path
 
 
 def setup_logging(
@@ -106,35 +72,35 @@ def setup_logging(
 ) -> None:
     """Configure console (stderr) and optional file logging on the root logger.
 
-    Safe to call repeatedly: dslc's own handlers are replaced, never duplicated. ``level``
-    defaults to ``DSLC_LOG_LEVEL`` or INFO, ``log_file`` to ``DSLC_LOG_FILE`` (relative to
-    the project root, else the working directory); ``force`` also removes handlers others
-    installed. A bad level or an unwritable log file is a one-line ConfigError, naming
-    the variable it came from.
+    Safe to call repeatedly: dslc's own handlers are replaced, never duplicated; ``force``
+    also removes others'. Defaults and one-line errors: helpers/README.md (Logging).
     """
     level_from = file_from = ""
     if level is None:
         level, level_from = os.environ.get(_LEVEL_ENV) or "INFO", f" (from {_LEVEL_ENV})"
     if log_file is None and os.environ.get(_FILE_ENV):
         log_file, file_from = os.environ[_FILE_ENV], f" (from {_FILE_ENV})"
-    lvl = _parse_level(level, level_from)
-    file_path = None if log_file is None else _resolve_log_file(log_file, file_from)
+    number = level if isinstance(level, int) else logging.getLevelName(level.strip().upper())
+    if not isinstance(number, int):
+        raise ConfigError(
+            f"unknown log level {str(level)[:40]!r}{level_from}; use one of DEBUG, INFO, "
+            "WARNING, ERROR, CRITICAL"
+        )
+    console = _ConsoleHandler()
+    console.setFormatter(logging.Formatter(_CONSOLE_FORMAT, datefmt="%H:%M:%S"))
+    handlers: list[logging.Handler] = [console]
+    if log_file is not None:
+        handlers.append(_file_handler(log_file, file_from))
+        handlers[1].setFormatter(logging.Formatter(_FILE_FORMAT))
     root = logging.getLogger()
     with _lock:
         for h in [h for h in root.handlers if force or getattr(h, _MARK, False)]:
             root.removeHandler(h)
             h.close()
-        console = _ConsoleHandler()
-        console.setFormatter(logging.Formatter(_CONSOLE_FORMAT, datefmt="%H:%M:%S"))
-        handlers: list[logging.Handler] = [console]
-        if file_path is not None:
-            fh = _FileHandler(file_path, encoding="utf-8", delay=True)
-            fh.setFormatter(logging.Formatter(_FILE_FORMAT))
-            handlers.append(fh)
         for h in handlers:
             setattr(h, _MARK, True)
             root.addHandler(h)
-        root.setLevel(lvl)
+        root.setLevel(number)
         for name in _NOISY_LOGGERS:
             logging.getLogger(name).setLevel(logging.WARNING)
 
