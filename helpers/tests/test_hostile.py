@@ -71,16 +71,27 @@ def test_tracking_server_never_prints_the_databases_password(project: Path, url:
 # -- hostile settings ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", ["fifo", "folder"])
+@pytest.mark.parametrize("kind", ["FIFO", "folder", "NUL", "latin-1"])
 @pytest.mark.parametrize("command", [["info"], ["runs"], ["ui", "--port", "1"]])
-def test_an_env_file_that_is_not_a_file_is_one_line(project: Path, kind: str, command):
+def test_an_env_file_that_is_not_a_file_of_settings_is_one_line(project, kind, command):
     env_file = project / ".env"
-    if kind == "fifo":
+    if kind == "FIFO":
         os.mkfifo(env_file)
-    else:
+    elif kind == "folder":
         env_file.mkdir()
+    else:
+        env_file.write_bytes(b"A=1\nB=x\x00y\n" if kind == "NUL" else b"A=caf\xe9\n")
     line = one_error_line(dslc(project, *command, timeout=15))
-    assert ".env" in line and ("FIFO" in line or "folder" in line or "not a file" in line)
+    assert ".env" in line
+
+
+@pytest.mark.parametrize("kind", ["FIFO", "folder"])
+def test_a_pyproject_that_is_not_a_file_is_one_line(project: Path, kind: str) -> None:
+    below = project / "notebooks" / "deeper"
+    below.mkdir(parents=True)
+    (below / "pyproject.toml").mkdir() if kind == "folder" else os.mkfifo(below / "pyproject.toml")
+    line = one_error_line(dslc(below, "info", timeout=15))
+    assert "pyproject.toml" in line and kind in line
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ import os
 import re
 import secrets
 import socket
+import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -154,3 +155,17 @@ def write_text(target: Path, text: str) -> None:
     """Atomically replace ``target`` with ``text`` (UTF-8)."""
     with atomic_path(target) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def read_regular(path: Path) -> bytes:
+    """The bytes of a regular file. Anything else (a FIFO, a folder, a device) is an
+    OSError naming what it is: checked on the open descriptor, as a plain ``open`` of a
+    FIFO would wait for a writer for ever."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else None
+        raise OSError(f"{path} is {kind or 'a socket or device'}, not a regular file")
+    with os.fdopen(fd, "rb") as fh:
+        return fh.read()

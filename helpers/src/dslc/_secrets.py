@@ -70,11 +70,19 @@ def url_password(value: str) -> list[str]:
 def secret_values(env_file: Path | None = None) -> frozenset[str]:
     """Secret values of the environment and of ``env_file`` (see the module docstring)."""
     pairs: list[tuple[str, str | None]] = list(os.environ.items())
-    if env_file is not None and env_file.is_file():
+    if env_file is not None:
+        import io
+
         from dotenv import dotenv_values
 
+        from ._atomic import read_regular
+
+        try:  # a .env that cannot be read holds nothing to hide (its error says so)
+            text = read_regular(env_file).decode("utf-8", "replace")
+        except OSError:
+            text = ""
         # The environment may override .env: the file's own value is a secret too.
-        pairs.extend(dotenv_values(env_file).items())
+        pairs.extend(dotenv_values(stream=io.StringIO(text)).items())
     values: set[str] = set()
     for name, value in pairs:
         if value and "://" in value:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import stat
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ._atomic import read_regular
 from .errors import ConfigError, ProjectNotFoundError
 
 if sys.version_info >= (3, 11):
@@ -42,7 +42,7 @@ def _read_pyproject(path: Path) -> dict[str, Any] | None:
     if cached and cached[0] == key:
         return cached[1]
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(read_regular(path).decode("utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(
             f"cannot read {path}: {exc}; fix the file (it must be valid TOML)"
@@ -91,22 +91,18 @@ def load_env(root: Path | None = None) -> None:
         st = env_file.stat()
     except OSError:
         return
-    if not stat.S_ISREG(st.st_mode):  # reading a FIFO would wait for a writer for ever
-        kind = (
-            "a folder"
-            if stat.S_ISDIR(st.st_mode)
-            else "a FIFO"
-            if stat.S_ISFIFO(st.st_mode)
-            else "not a regular file"
-        )
-        raise ConfigError(f"{env_file} is {kind}, not a file of settings: replace it with a "
-                        "file (copy .env.example) or remove it")  # fmt: skip
     key = (st.st_mtime_ns, st.st_size)
     if _env_loaded.get(env_file) == key:
         return
+    import io
+
     from dotenv import load_dotenv  # deferred: keeps `import dslc` light
 
-    load_dotenv(env_file, override=False)
+    try:
+        load_dotenv(stream=io.StringIO(read_regular(env_file).decode("utf-8")), override=False)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:  # ValueError: a NUL in a value
+        raise ConfigError(f"cannot load {env_file}: {exc}; fix the file (copy .env.example) "
+                          "or remove it") from None  # fmt: skip
     _env_loaded[env_file] = key
 
 
