@@ -115,3 +115,27 @@ def test_a_hostile_server_setting_is_one_line_naming_it(project: Path, name: str
     }
     line = one_error_line(dslc(project, "tracking-server", env=env))
     assert name in line
+
+
+def test_a_log_file_that_is_a_fifo_is_one_line(project: Path) -> None:
+    os.mkfifo(project / "pipe.log")
+    line = one_error_line(dslc(project, "info", env={"DSLC_LOG_FILE": "pipe.log"}, timeout=15))
+    assert "DSLC_LOG_FILE" in line and "pipe.log" in line
+
+
+def test_a_catalog_that_is_a_fifo_is_one_line(project: Path) -> None:
+    catalog = project / "data" / "catalog.yml"
+    catalog.unlink()
+    os.mkfifo(catalog)
+    for command in (["data", "list"], ["data", "verify"]):
+        line = one_error_line(dslc(project, *command, timeout=15))
+        assert "catalog.yml" in line and "FIFO" in line
+
+
+@pytest.mark.parametrize("cache", ["fingerprints.json", "catalog-cache.json"])
+def test_a_cache_that_is_a_fifo_is_ignored_not_waited_for(project: Path, cache: str) -> None:
+    (project / ".dslc").mkdir(exist_ok=True)
+    os.mkfifo(project / ".dslc" / cache)
+    for command in (["data", "list"], ["data", "verify"]):
+        result = dslc(project, *command, timeout=15)
+        assert result.returncode == 0, result.stdout + result.stderr

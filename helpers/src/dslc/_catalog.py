@@ -197,7 +197,7 @@ def _load_yaml(file: Path, size: int) -> Any:
     if size > MAX_BYTES:
         raise CatalogError(f"{file}: larger than {MAX_BYTES >> 20} MiB; is it a catalog?")
     try:
-        loader = _loader()(file.read_text(encoding="utf-8"))
+        loader = _loader()(atomic.read_regular(file).decode("utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         raise CatalogError(f"cannot read {file}: {exc}") from None
     try:
@@ -418,7 +418,7 @@ def _stamp(file: Path) -> Stamp:
 
 def _cached(stamp: Stamp, cache: Path | None) -> dict[str, DatasetEntry] | None:
     try:
-        doc = json.loads(cache.read_text(encoding="utf-8")) if cache else None
+        doc = json.loads(atomic.read_regular(cache).decode("utf-8")) if cache else None
         if doc and doc["key"] == stamp:
             return {name: _from_yaml(name, raw) for name, raw in doc["entries"].items()}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
@@ -484,7 +484,7 @@ def write(file: Path, entries: Mapping[str, DatasetEntry], cache_file: Path | No
 
     check_graph(file, entries)
     try:
-        lines = file.read_text(encoding="utf-8").splitlines(keepends=True)
+        lines = atomic.read_regular(file).decode("utf-8").splitlines(keepends=True)
     except FileNotFoundError:
         lines = []
     # The leading comment block usually documents the schema: keep it.

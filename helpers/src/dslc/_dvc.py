@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ._atomic import read_regular
 from .errors import DslcError
 
 _log = logging.getLogger(__name__)
@@ -125,7 +126,7 @@ def stage_outputs(root: Path) -> set[str]:
     file = Path(root, "dvc.yaml")
     if not file.is_file():
         return set()
-    doc = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    doc = yaml.safe_load(read_regular(file).decode("utf-8")) or {}
     found: set[str] = set()
     for stage in (doc.get("stages") or {}).values():
         wdir = Path(stage.get("wdir") or ".")
@@ -170,11 +171,11 @@ def tracked(root: Path) -> list[Output]:
     outs: list[Output] = []
     lock = Path(root, "dvc.lock")
     if lock.is_file():
-        doc = yaml.safe_load(lock.read_text(encoding="utf-8")) or {}
+        doc = yaml.safe_load(read_regular(lock).decode("utf-8")) or {}
         for stage in (doc.get("stages") or {}).values():
             outs += [Output(o["path"], o["md5"]) for o in stage.get("outs") or () if "md5" in o]
     for file in _dvc_files(root):
-        doc = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+        doc = yaml.safe_load(read_regular(file).decode("utf-8")) or {}
         base = file.parent.relative_to(root)
         for o in doc.get("outs") or ():
             if "md5" in o:

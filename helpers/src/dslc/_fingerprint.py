@@ -91,7 +91,7 @@ class FingerprintCache:
         if self.file is None:
             return {}
         try:
-            doc = json.loads(self.file.read_text(encoding="utf-8"))
+            doc = json.loads(atomic.read_regular(self.file).decode("utf-8"))
         except (OSError, ValueError):
             return {}  # missing or corrupt cache: just rehash
         if doc.get("version") != _CACHE_VERSION or doc.get("algo") != self.algo:

@@ -57,6 +57,8 @@ def _file_handler(log_file: str | Path, source: str) -> logging.FileHandler:
             path = path.absolute()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists() and not path.is_file():  # opening a FIFO would wait for a reader
+            raise OSError(f"{path} is not a regular file")
         return logging.FileHandler(path, encoding="utf-8")
     except (OSError, ValueError) as exc:  # ValueError: a NUL character
         reason = getattr(exc, "strerror", None) or exc
