@@ -139,3 +139,17 @@ def test_a_cache_that_is_a_fifo_is_ignored_not_waited_for(project: Path, cache: 
     for command in (["data", "list"], ["data", "verify"]):
         result = dslc(project, *command, timeout=15)
         assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_log_lines_of_any_logger_are_scrubbed(project: Path) -> None:
+    code = (
+        "import logging; from dslc import setup_logging; setup_logging(log_file='run.log');"
+        "logging.getLogger('somelib').warning('connecting to %s', "
+        f"'postgresql://bob:{SECRET}@db/x?sslpassword={SECRET}')"
+    )
+    env = {**os.environ, "API_TOKEN": SECRET + "-tok"}
+    result = subprocess.run([sys.executable, "-c", code], cwd=project, env=env,
+                            capture_output=True, text=True, timeout=30)  # fmt: skip
+    written = result.stderr + (project / "run.log").read_text()
+    assert "connecting to postgresql://***@db/x?sslpassword=***" in written, written
+    assert SECRET not in written

@@ -9,6 +9,8 @@ Other dslc modules clean a message with :func:`scrub` before showing it.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import re
 from collections.abc import Iterable
@@ -69,20 +71,24 @@ def url_password(value: str) -> list[str]:
 
 def secret_values(env_file: Path | None = None) -> frozenset[str]:
     """Secret values of the environment and of ``env_file`` (see the module docstring)."""
-    pairs: list[tuple[str, str | None]] = list(os.environ.items())
+    from ._atomic import read_regular
+
+    text = ""
     if env_file is not None:
-        import io
-
-        from dotenv import dotenv_values
-
-        from ._atomic import read_regular
-
-        try:  # a .env that cannot be read holds nothing to hide (its error says so)
+        # A .env that cannot be read holds nothing to hide (its own error says why).
+        with contextlib.suppress(OSError):
             text = read_regular(env_file).decode("utf-8", "replace")
-        except OSError:
-            text = ""
-        # The environment may override .env: the file's own value is a secret too.
-        pairs.extend(dotenv_values(stream=io.StringIO(text)).items())
+    return _secrets_of(frozenset(os.environ.items()), text)
+
+
+@functools.lru_cache(maxsize=16)  # scrub runs for every log line: parse each state once
+def _secrets_of(environ: frozenset[tuple[str, str]], env_text: str) -> frozenset[str]:
+    import io
+
+    from dotenv import dotenv_values
+
+    # The environment may override .env: the file's own value is a secret too.
+    pairs = [*environ, *dotenv_values(stream=io.StringIO(env_text)).items()]
     values: set[str] = set()
     for name, value in pairs:
         if value and "://" in value:
@@ -145,11 +151,21 @@ def scrub(text: str, known: Iterable[str] = ()) -> str:
     :data:`MIN_SECRET_LEN` go only by place, so they cannot eat other words. Call it on
     the full text, before any cut or clean-up.
     """
+    env_file = _env_file(os.getcwd(), os.environ.get("DSLC_PROJECT_ROOT"))
+    return _redactor(secret_values(env_file) | frozenset(known)).scrub(text)
+
+
+@functools.lru_cache(maxsize=8)  # looked up once per folder: scrub runs for every log line
+def _env_file(cwd: str, root_setting: str | None) -> Path | None:
     from . import config
     from .errors import DslcError
 
     try:
-        env_file: Path | None = config.project_root() / ".env"
+        return config.project_root(Path(cwd)) / ".env"
     except DslcError:  # outside a project: the environment alone
-        env_file = None
-    return Redactor(secret_values(env_file) | set(known)).scrub(text)
+        return None
+
+
+@functools.lru_cache(maxsize=8)
+def _redactor(values: frozenset[str]) -> Redactor:
+    return Redactor(values)  # its pattern compiled once per set of secrets

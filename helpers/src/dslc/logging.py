@@ -67,6 +67,14 @@ def _file_handler(log_file: str | Path, source: str) -> logging.FileHandler:
         ) from None
 
 
+def _scrubbed(record: logging.LogRecord) -> bool:
+    """Every line dslc's handlers write, whoever logged it, without secrets (_secrets)."""
+    from ._secrets import scrub
+
+    record.msg, record.args = scrub(record.getMessage()), None
+    return True
+
+
 def setup_logging(
     level: str | int | None = None,
     log_file: str | Path | None = None,
@@ -101,6 +109,7 @@ def setup_logging(
             h.close()
         for h in handlers:
             setattr(h, _MARK, True)
+            h.addFilter(_scrubbed)
             root.addHandler(h)
         root.setLevel(number)
         for name in _NOISY_LOGGERS:
