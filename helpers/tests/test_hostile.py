@@ -153,3 +153,13 @@ def test_log_lines_of_any_logger_are_scrubbed(project: Path) -> None:
     written = result.stderr + (project / "run.log").read_text()
     assert "connecting to postgresql://***@db/x?sslpassword=***" in written, written
     assert SECRET not in written
+
+
+def test_catalog_commands_never_print_a_locations_credentials(project: Path) -> None:
+    url = f"https://bob:{SECRET}@example.invalid/x.csv?token={SECRET}-t&x=1"
+    with (project / "data" / "catalog.yml").open("a") as catalog:
+        catalog.write(f'  remote:\n    location: "{url}"\n')
+    for command in (["data", "list"], ["data", "verify"], ["data", "verify", "--fast"]):
+        result = dslc(project, *command, timeout=60)
+        printed = result.stdout + result.stderr
+        assert "example.invalid" in printed and SECRET not in printed, printed

@@ -105,7 +105,7 @@ class _Progress:
         self.close()
         label = f"[{i}/{n}] {name}"
         if self.tqdm is None:
-            print(f"{label}: {location}", file=sys.stderr, flush=True)
+            print(scrub(f"{label}: {location}"), file=sys.stderr, flush=True)
         else:
             self.bar = self.tqdm(desc=label, unit="B", unit_scale=True, leave=False)
 
