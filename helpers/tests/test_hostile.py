@@ -72,7 +72,9 @@ def test_tracking_server_never_prints_the_databases_password(project: Path, url:
 
 
 @pytest.mark.parametrize("kind", ["FIFO", "folder", "NUL", "latin-1"])
-@pytest.mark.parametrize("command", [["info"], ["runs"], ["ui", "--port", "1"]])
+@pytest.mark.parametrize(
+    "command", [["info"], ["runs"], ["ui", "--port", "1"], ["mlflow", "--version"]]
+)
 def test_an_env_file_that_is_not_a_file_of_settings_is_one_line(project, kind, command):
     env_file = project / ".env"
     if kind == "FIFO":
