@@ -132,6 +132,27 @@ def test_git_diff_ignores_fresh_notebook_outputs(own_project):
         notebook.write_text(original)
 
 
+def test_rerunning_a_notebook_and_saving_it_shows_no_git_diff(own_project):
+    """Run, commit (the hook strips it), run again: what Jupyter rewrites is not a change."""
+    path = "notebooks/98-tt-rerun.ipynb"
+    cell = {"cell_type": "code", "execution_count": None, "id": "c1", "metadata": {},
+            "outputs": [], "source": ["print(6 * 7)"]}  # fmt: skip
+    kernel = {"display_name": "Python 3", "language": "python", "name": "python3"}
+    document = {"cells": [cell], "metadata": {"kernelspec": kernel}, "nbformat": 4,
+                "nbformat_minor": 5}  # fmt: skip
+    (own_project / path).write_text(json.dumps(document, indent=1) + "\n")
+    run = f"uv run jupyter nbconvert --to notebook --execute --inplace {path}"
+    sh(run, own_project)
+    # The first commit stops: the hook strips the notebook, which is then added again.
+    commit = f"git add {path} && git commit -q -m 'A notebook'"
+    sh(f"{commit} || {commit}", own_project)
+    assert sh(f"git status --porcelain -- {path}", own_project).stdout == "", "committed"
+    sh(run, own_project)
+    raw = sh(f"git diff --no-textconv --name-only -- {path}", own_project).stdout
+    assert raw.strip() == path, "the run rewrote the file (outputs, language_info)"
+    assert sh(f"git diff -- {path}", own_project).stdout == ""
+
+
 def test_lint_fails_on_a_committed_env_file(own_project):
     (own_project / "config").mkdir(exist_ok=True)
     (own_project / "config" / ".env").write_text("API_TOKEN=abc\n")
