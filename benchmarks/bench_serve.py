@@ -11,17 +11,20 @@ throwaway project. The same ``models:/bench@champion`` is then
 
     (a) loaded in this process with ``mlflow.pyfunc.load_model`` and asked to predict one
         row (a one-row DataFrame) N times: the baseline;
-    (b) served by ``mlflow models serve --env-manager local`` (as ``make serve`` does) on
-        loopback, and sent the same row N times, one request after the other, over one
-        kept-alive connection (``dataframe_split`` JSON);
+    (b) served by ``mlflow models serve --env-manager local`` on loopback, and sent the
+        same row N times, one request after the other, over one kept-alive connection
+        (``dataframe_split`` JSON);
+    (d) served by ``dslc serve``, as ``make serve`` does: (b) behind dslc's guard, which
+        checks each JSON body and forwards it;
     (c) served by ``mlflow models serve --env-manager uv``: MLflow first builds the model's
         own environment from its requirements (and the code it carries), as a server
         elsewhere does; asked like (b), one request to (b) and one to (c) in turn, so
         that the machine's load weighs on both alike.
 
 All get warm-up calls first. Prints p50 and p99 latency of each, their ratios, and the
-local server's requests per second (one client, sequential). Bars: HTTP p50 within 5x of
-the in-process p50; the model's own environment within 1.2x of the local one (p50).
+local server's requests per second (one client, sequential). Bars: ``make serve``'s HTTP
+p50 (d) within 5x of the in-process p50; the model's own environment within 1.2x of the
+local one (p50). Also printed: what the guard adds, (d) against (b).
 Always exits 0. ``--env-manager uv`` needs uv on PATH and a package index (or uv's cache).
 """
 
@@ -86,6 +89,18 @@ def start_server(
     env.pop("PYTHONPATH", None)  # the model's code comes with the model
     command = [sys.executable, "-m", "mlflow", "models", "serve", "--model-uri", uri]
     command += ["--host", "127.0.0.1", "--port", str(port), "--env-manager", env_manager]
+    with open(log, "wb") as output:
+        return subprocess.Popen(
+            command, cwd=root, env=env, stdout=output, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+
+
+def start_guarded(port: int, root: Path, log: Path) -> subprocess.Popen:
+    """``dslc serve`` (MLflow's server behind dslc's guard) on the project's champion."""
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}"}
+    env.pop("PYTHONPATH", None)
+    command = [sys.executable, "-m", "dslc.cli", "serve", "--port", str(port)]
     with open(log, "wb") as output:
         return subprocess.Popen(
             command, cwd=root, env=env, stdout=output, stderr=subprocess.STDOUT,
@@ -159,13 +174,16 @@ def main() -> None:
         body = json.dumps({"dataframe_split": split}).encode()
         servers, asks = [], []
         try:
-            for manager in ("local", "uv"):
+            for manager in ("local", "uv", "guarded"):
                 port, log = free_port(), root / f"serve-{manager}.log"
-                servers.append(start_server(uri, port, root, log, manager))
+                if manager == "guarded":
+                    servers.append(start_guarded(port, root, log))
+                else:
+                    servers.append(start_server(uri, port, root, log, manager))
                 # The first start under uv builds the model's environment: minutes, not ms.
                 wait_until_up(port, servers[-1], log, timeout=900)
                 asks.append(asker(port, body, expected))
-            (remote, own), per_second = over_http(asks, args.requests)
+            (remote, own, guarded), per_second = over_http(asks, args.requests)
         finally:
             for server in servers:
                 os.killpg(server.pid, signal.SIGTERM)
@@ -176,6 +194,7 @@ def main() -> None:
         ("in-process model.predict", local),
         ("HTTP, mlflow models serve", remote),
         ("HTTP, --env-manager uv", own),
+        ("HTTP, dslc serve (make serve)", guarded),
     ]
     print(f"{args.requests} single-row predictions each, after {WARMUP} warm-up calls")
     for label, times in rows:
@@ -183,12 +202,14 @@ def main() -> None:
             f"  {label:28s} p50 {statistics.median(times) * ms:7.2f} ms"
             f"   p99 {percentile(times, 99) * ms:7.2f} ms"
         )
-    p50 = statistics.median(remote) / statistics.median(local)
-    p99 = percentile(remote, 99) / percentile(local, 99)
-    print(f"  HTTP requests per second (one client, sequential, both servers): {per_second:.0f}")
+    p50 = statistics.median(guarded) / statistics.median(local)
+    p99 = percentile(guarded, 99) / percentile(local, 99)
+    print(f"  HTTP requests per second (one client, sequential, all servers): {per_second:.0f}")
     print(f"  in-process calls per second: {len(local) / sum(local):.0f}")
     verdict = "PASS" if p50 <= BAR else "FAIL"
-    print(f"HTTP / in-process: p50 {p50:.2f}x (bar <= {BAR:.0f}x: {verdict}), p99 {p99:.2f}x")
+    print(f"make serve / in-process: p50 {p50:.2f}x (bar <= {BAR:.0f}x: {verdict}), p99 {p99:.2f}x")
+    guard_p50 = statistics.median(guarded) / statistics.median(remote)
+    print(f"dslc serve's guard / mlflow models serve alone: p50 {guard_p50:.2f}x")
     own_p50 = statistics.median(own) / statistics.median(remote)
     own_p99 = percentile(own, 99) / percentile(remote, 99)
     verdict = "PASS" if own_p50 <= OWN_ENVIRONMENT_BAR else "FAIL"

@@ -32,7 +32,15 @@ def fresh(tmp_path_factory):
     """A project as its author has it after `make setup`, nothing run in it yet."""
     project = bake_cli(tmp_path_factory.mktemp("fresh"), ci="none")
     setup = sh("make setup", project)
-    return project, setup.stdout
+    return project, setup.stdout + setup.stderr
+
+
+@pytest.mark.slow
+def test_make_setup_is_quiet_on_success(fresh):
+    _, printed = fresh
+    lines = printed.strip().splitlines()
+    assert len(lines) <= 20, "\n".join(lines)
+    assert "uv.lock pins every package version" in printed, "its advice still shows"
 
 
 def test_make_help_shows_the_addresses_in_force(bake):
