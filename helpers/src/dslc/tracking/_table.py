@@ -3,14 +3,13 @@ helpers/README.md); the columns left out are named below the table."""
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .. import config
 from ._errors import TrackingError, first_line
 from ._registry import declared_metric
-from ._store import client, default_experiment_name
+from ._store import client, find_experiment
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
@@ -30,9 +29,7 @@ def runs_table(
     """Lines of the table of the project's runs, best first by ``sort``."""
     root = config.project_root()
     store = client(root)
-    env_id = os.environ.get("MLFLOW_EXPERIMENT_ID", "").strip() if experiment is None else ""
-    name = experiment or default_experiment_name(root)
-    exp = store.get_experiment(env_id) if env_id else store.get_experiment_by_name(name)
+    exp, name = find_experiment(store, experiment, root)
     if exp is None:
         return [f"no runs yet: experiment {name!r} is empty"]
     metric, higher = sort, True
