@@ -1,9 +1,5 @@
-"""Log models to a run: any scikit-learn estimator, with a signature from an example.
-
-Each scikit-learn model is stored with skops, trusting exactly the types it is made of,
-or with cloudpickle when skops cannot hold it faithfully; helpers/README.md (Models)
-says why and what that means for security.
-"""
+"""Log models to a run: any scikit-learn estimator (skops, else cloudpickle: see
+helpers/README.md, Models), with a signature and requirements inferred."""
 
 from __future__ import annotations
 
@@ -85,8 +81,8 @@ def log_model(
 def model_requirements(
     module: Any, model: Any, flavor: str, arguments: dict[str, Any]
 ) -> list[str] | None:
-    """The pip requirements of what loading ``model`` imports (MLflow's inference, on a
-    scratch copy), minus :data:`NOT_MODEL_REQUIREMENTS`; None when that fails."""
+    """MLflow's inferred requirements (on a scratch copy) minus
+    :data:`NOT_MODEL_REQUIREMENTS`; None when that fails."""
     from mlflow.models import infer_pip_requirements
     from packaging.requirements import InvalidRequirement, Requirement
     from packaging.utils import canonicalize_name
@@ -121,9 +117,7 @@ def model_requirements(
 
 def installed_from(line: str) -> str:
     """``name==version`` as ``name @ URL`` for a package installed from a URL (PEP 610),
-    such as dslc from the template's git commit. Editable, index and local installs
-    (``file:`` URLs: a folder of this machine only) keep the pin, which another machine
-    resolves from its package index."""
+    such as dslc from a git commit; editable, index and ``file:`` installs keep the pin."""
     import importlib.metadata
     import json
 
@@ -173,7 +167,7 @@ def sklearn_serialization(model: Any) -> dict[str, Any]:
 
 
 def infer_signature(model: Any, input_example: Any) -> Any:
-    """Signature from the example and, when the model can predict on it, its output."""
+    """Signature of the example and, when the model predicts on it, of its output."""
     from mlflow.models import ModelSignature
     from mlflow.models import infer_signature as mlflow_infer_signature
 
@@ -194,8 +188,7 @@ def infer_signature(model: Any, input_example: Any) -> Any:
 
 
 def named_output(output: Any) -> Any:
-    """One prediction per row as a column named ``prediction`` (a Series keeps its name),
-    which ``mlflow.pyfunc.spark_udf`` maps to a scalar Spark type, unlike a 1-D tensor."""
+    """1-D predictions as a ``prediction`` column, which ``spark_udf`` maps to a scalar."""
     import numpy as np
     import pandas as pd
 

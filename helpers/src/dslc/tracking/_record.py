@@ -1,7 +1,5 @@
-"""What a run records: params and tags (flattened, secrets withheld), metrics
-(buffered: one ``log_metric`` per value costs a store round trip, about 7 ms on SQLite; a
-batch of 1,000 about as much as one), and the datasets used through :mod:`dslc.data` (from
-what it already knows, with dslc's full-content fingerprint as digest: nothing re-read).
+"""What a run records. Metrics are buffered: one ``log_metric`` per value costs a store
+round trip (about 7 ms on SQLite), a batch of 1,000 about as much as one.
 """
 
 from __future__ import annotations
@@ -38,11 +36,7 @@ def as_mapping(obj: Any) -> Mapping[str, Any] | None:
 
 
 def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
-    """Flatten nested mappings/dataclasses: ``{"model": {"C": 1}}`` -> ``{"model.C": 1}``.
-
-    Lists and other values are kept whole (they become one param, e.g. ``"[1, 2]"``): a
-    list of layer sizes reads better as one value than as ``layers.0``, ``layers.1``...
-    """
+    """``{"model": {"C": 1}}`` -> ``{"model.C": 1}``; lists stay one value (``"[1, 2]"``)."""
     mapping = as_mapping(obj)
     if mapping is None:
         raise TypeError(f"expected a mapping or dataclass, got {type(obj).__name__}")
@@ -99,10 +93,8 @@ def display_name(use: DatasetUse) -> str:
 
 
 def dataset_input(use: DatasetUse, redactor: Redactor) -> Any:
-    """The ``mlflow.entities.DatasetInput`` of one dataset use, its source shaped like
-    MLflow's own (a SQL source by its connection variable and query, never the URL the
-    variable holds), its digest the hex part of dslc's fingerprint (of the query for a live
-    SQL read, which has none)."""
+    """The ``DatasetInput`` of one use, its source shaped like MLflow's own, its digest
+    dslc's fingerprint (of the query for a live SQL read, which has none)."""
     from mlflow.entities import Dataset, DatasetInput, InputTag
 
     location = redactor.scrub(use.location)  # an URL may carry credentials

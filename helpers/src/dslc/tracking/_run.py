@@ -27,30 +27,25 @@ ERROR_TAG = "dslc.error"
 MAX_ERROR_LEN = 1000
 MAX_TAG_LEN = 8000
 
-# Runs whose `with` block is executing, innermost last, per thread (MLflow's own stack of
-# active runs is per thread too).
-_local = threading.local()
+
+class _Live(threading.local):
+    """Runs whose `with` block is executing, innermost last, per thread (MLflow's own stack
+    of active runs is per thread too)."""
+
+    def __init__(self) -> None:
+        self.runs: list[Run] = []
 
 
-def _live() -> list[Run]:
-    stack: list[Run] | None = getattr(_local, "stack", None)
-    if stack is None:
-        stack = _local.stack = []
-    return stack
+_live = _Live()
 
 
 def active() -> Run | None:
-    """Return the innermost dslc run whose ``with`` block is executing, or None."""
-    stack = _live()
-    return stack[-1] if stack else None
+    """The innermost dslc run whose ``with`` block is executing, or None."""
+    return _live.runs[-1] if _live.runs else None
 
 
 class Run:
-    """An MLflow run opened by :func:`dslc.tracking.run`; use it as a context manager.
-
-    Metrics are buffered and sent in batches; params and tags are sent at once, minus
-    anything that looks secret.
-    """
+    """An MLflow run opened by :func:`dslc.tracking.run`, for a ``with`` block."""
 
     # Set when the MLflow run starts; _started() and _running() check that it has.
     _root: Path
@@ -64,13 +59,12 @@ class Run:
         experiment: str | None = None,
         nested: bool | None = None,
     ) -> None:
-        self._requested_name = name
         self._initial_params = params
         self._initial_tags = tags
         self._experiment = experiment
         self._nested = nested
         self._state = "new"  # new -> running -> ended
-        self._name: str | None = None
+        self._name = name
         self._experiment_id: str | None = None
         self._parent_id: str | None = None
         self._parent_run: Run | None = None
@@ -85,7 +79,7 @@ class Run:
     @property
     def name(self) -> str:
         """The run name (readable default: ``<script or notebook>-<YYYYmmdd-HHMMSS>``)."""
-        return self._name or (self._requested_name or "")
+        return self._name or ""
 
     @property
     def experiment_id(self) -> str:
@@ -128,7 +122,7 @@ class Run:
         exp_id = experiment_id(self._experiment, root, store_uri)
         parent = self._resolve_parent(mlflow)
         src = source(root)
-        self._name = redactor.scrub(self._requested_name or run_name(src.stem))
+        self._name = redactor.scrub(self._name or run_name(src.stem))
         recorder = Recorder(redactor, root, store_uri, self._name)
         params = recorder.prepare_params(self._initial_params or {})
         # dslc's own tags skip the name rule ("mlflow.source.git.commit" is no secret) but
@@ -150,7 +144,7 @@ class Run:
         self._recorder = recorder
         self._experiment_id, self._parent_id = exp_id, parent
         self._state = "running"
-        _live().append(self)
+        _live.runs.append(self)
         if self._parent_run is not None:
             self._parent_run._live_children += 1
         self._unsubscribe = events.subscribe(self._on_dataset)
@@ -176,7 +170,8 @@ class Run:
             return None
         if self._nested:  # explicitly asked to nest under a run started outside dslc
             return str(current.info.run_id)
-        _end_stale(mlflow)
+        why = "a stale run left active outside any `with tracking.run()` (a cell that raised?)"
+        _kill_open_runs(mlflow, None, why)
         return None
 
     def _finish(self, exc: BaseException | None) -> None:
@@ -204,7 +199,7 @@ class Run:
             self._terminate(status)
         finally:
             self._state = "ended"
-            _live().remove(self)
+            _live.runs.remove(self)
             if self._parent_run is not None:
                 self._parent_run._live_children -= 1
         if flush_error is not None:
@@ -215,9 +210,7 @@ class Run:
         # Still RUNNING: not ended by the user, so any run above it on MLflow's stack was
         # started inside it with plain mlflow and left open.
         if client.get_run(self.id).info.status == "RUNNING":
-            while (top := mlflow.active_run()) is not None and top.info.run_id != self.id:
-                warn("ending run %s, left open inside run %s", top.info.run_id, self.name)
-                mlflow.end_run("KILLED")
+            _kill_open_runs(mlflow, self.id, f"left open inside run {self.name}")
         top = mlflow.active_run()
         if top is not None and top.info.run_id == self.id:
             mlflow.end_run(status)
@@ -245,17 +238,11 @@ class Run:
         self._running().add_metrics(metrics, step)
 
     def flush(self) -> int:
-        """Send buffered metrics now, in batches of MLflow's limit; return how many.
-
-        On failure the unsent metrics stay buffered (a later flush retries them).
-        """
+        """Send buffered metrics now; return how many (on failure they stay buffered)."""
         return self._recorder.flush() if self._recorder is not None else 0
 
     def log_params(self, params: Mapping[str, Any] | Any) -> None:
-        """Log params, flattened (``model.C``) and stringified; secrets are withheld.
-
-        Re-logging a param with the same value is a no-op, with another value an error.
-        """
+        """Log params, flattened (``model.C``) and stringified; secrets are withheld."""
         recorder = self._running()
         recorder.send(recorder.prepare_params(params))
 
@@ -283,8 +270,7 @@ class Run:
     def log_figure(
         self, figure: Any, artifact_file: str, *, save_to: str | Path | bool | None = None
     ) -> Path | None:
-        """Log a matplotlib or plotly figure as ``artifact_file``, e.g. ``"roc.png"``;
-        ``save_to=True`` or a path also saves it (returns where, else None)."""
+        """Log a matplotlib or plotly figure; ``save_to`` also saves it (returns where)."""
         recorder = self._running()
         recorder.client.log_figure(recorder.run_id, figure, artifact_file)
         if not save_to:
@@ -314,11 +300,7 @@ class Run:
         flavor: str = "sklearn",
         **kwargs: Any,
     ) -> ModelInfo:
-        """Log a model with ``mlflow.<flavor>.log_model``; returns its ``ModelInfo``.
-
-        The signature is inferred from ``input_example`` and the predictions on it, the
-        requirements from what loading the model imports (see :mod:`._models`).
-        """
+        """Log a model with ``mlflow.<flavor>.log_model`` (see :mod:`._models`)."""
         recorder = self._running()
         current = require_mlflow().active_run()
         if current is None or current.info.run_id != recorder.run_id:
@@ -341,13 +323,8 @@ def error_text(error: BaseException, redactor: Redactor) -> str:
     return text if len(text) <= MAX_ERROR_LEN else text[: MAX_ERROR_LEN - 3] + "..."
 
 
-def _end_stale(mlflow: Any) -> None:
-    """End runs left active outside any live ``with`` (e.g. a notebook cell raised)."""
-    while (stale := mlflow.active_run()) is not None:
-        warn(
-            "ending stale MLflow run %s (%s), left active outside any `with "
-            "tracking.run()` (e.g. by a notebook cell that raised); marked KILLED",
-            stale.info.run_id,
-            stale.info.run_name,
-        )
+def _kill_open_runs(mlflow: Any, until: str | None, why: str) -> None:
+    """End the MLflow runs active above run ``until`` as KILLED, with a warning."""
+    while (top := mlflow.active_run()) is not None and top.info.run_id != until:
+        warn("ending MLflow run %s (%s), %s", top.info.run_id, top.info.run_name, why)
         mlflow.end_run("KILLED")

@@ -1,12 +1,6 @@
-"""The project's store: opened once under a file lock, and the experiment runs go to.
-
-MLflow would open ``sqlite:///mlflow.db`` relative to the working directory, and parallel
-first opens of a new SQLite store race in its migrations: dslc sets the URI explicitly and
-opens a store first under ``<root>/.dslc/mlflow-store.lock``. A tracking server gets its
-credentials moved out of the URI, bounded retries, and a probe that fails in seconds: it
-asks a real API endpoint because ``/health`` answers even when the server's database is
-down, and reads HTTP statuses itself because MLflow's client reports a 401 with a JSON
-body like any other error.
+"""The project's store, opened once under ``<root>/.dslc/mlflow-store.lock`` (parallel
+first opens of a new SQLite store race in MLflow's migrations), and the experiment runs
+go to. A tracking server is probed first so that a dead one fails in seconds.
 """
 
 from __future__ import annotations
@@ -48,7 +42,7 @@ _init_lock = threading.Lock()
 
 
 def scheme(store_uri: str) -> str:
-    """Return the URI scheme, lower-case (``"sqlite"``, ``"http"``...; ``""`` for a path)."""
+    """The URI scheme, lower-case (``""`` for a path)."""
     return urlparse(store_uri).scheme.lower()
 
 
@@ -75,11 +69,7 @@ def store_lock(root: Path) -> Iterator[None]:
 
 
 def ensure_store(root: Path | None = None) -> str:
-    """Point mlflow at the project's store and make sure it is usable; return its URI.
-
-    Creates and migrates a database store on first use, under the file lock; probes an
-    http(s) server. Cheap after the first call in a process.
-    """
+    """Point mlflow at the project's store, created or probed on first use; return its URI."""
     r = config.project_root() if root is None else Path(root)
     store_uri = config.tracking_uri(r)
     http = scheme(store_uri) in ("http", "https")
@@ -108,10 +98,8 @@ def _open(store_uri: str, root: Path) -> None:
             client = MlflowClient(tracking_uri=store_uri)
             client.search_experiments(max_results=1)
             client.search_registered_models(max_results=1)
-    except MlflowException as exc:  # an old schema: MLflow's line says `mlflow db upgrade`
+    except (MlflowException, StoreError) as exc:  # an old schema: says `mlflow db upgrade`
         raise StoreError(f"cannot open MLflow store {store_uri}: {first_line(exc)}") from exc
-    except TrackingError:
-        raise
     except Exception as exc:  # SQLAlchemy/OS errors: say which store and where it is set
         raise StoreError(
             f"cannot open MLflow store {store_uri} ({type(exc).__name__}: {first_line(exc)}); "
@@ -122,7 +110,7 @@ def _open(store_uri: str, root: Path) -> None:
 
 
 def client(root: Path | None = None) -> MlflowClient:
-    """Return an ``MlflowClient`` on the project's (initialised) store."""
+    """An ``MlflowClient`` on the project's (initialised) store."""
     store_uri = ensure_store(root)
     from mlflow.tracking import MlflowClient
 
@@ -199,13 +187,11 @@ def prepare_server(store_uri: str) -> str:
     parts = urlsplit(store_uri)
     if "@" not in parts.netloc:
         return store_uri
-    userinfo, host = parts.netloc.rsplit("@", 1)
-    user, _, password = userinfo.partition(":")
-    if user:
-        os.environ.setdefault("MLFLOW_TRACKING_USERNAME", unquote(user))
-    if password:
-        os.environ.setdefault("MLFLOW_TRACKING_PASSWORD", unquote(password))
-    return urlunsplit(parts._replace(netloc=host))
+    if parts.username:
+        os.environ.setdefault("MLFLOW_TRACKING_USERNAME", unquote(parts.username))
+    if parts.password:
+        os.environ.setdefault("MLFLOW_TRACKING_PASSWORD", unquote(parts.password))
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 def probe(store_uri: str, root: Path) -> None:

@@ -107,24 +107,16 @@ def _value_columns(runs: list[Any], metric: str | None) -> list[Column]:
 
 def _fit(fixed: list[Column], others: list[Column], width: int) -> list[str]:
     """The fixed columns, then as many of the others as ``width`` allows."""
-    widths = [max(len(h), *map(len, cells)) for h, cells, _ in fixed + others]
-    shown, used = list(fixed), sum(widths[: len(fixed)]) + len(GAP) * (len(fixed) - 1)
+    shown: list[list[str]] = []  # the padded header and cells of each column shown
     left_out: list[str] = []
-    for column, w in zip(others, widths[len(fixed) :], strict=True):
-        if not left_out and used + len(GAP) + w <= width:
-            shown.append(column)
-            used += len(GAP) + w
+    for n, (header, cells, right) in enumerate(fixed + others):
+        w = max(len(header), *map(len, cells))
+        used = sum(len(column[0]) + len(GAP) for column in shown)
+        if n < len(fixed) or (not left_out and used + w <= width):
+            shown.append([t.rjust(w) if right else t.ljust(w) for t in (header, *cells)])
         else:
-            left_out.append(column[0])
-
-    def cell(text: str, w: int, right: bool) -> str:
-        return text.rjust(w) if right else text.ljust(w)
-
-    rows = [[h for h, _, _ in shown], *zip(*(cells for _, cells, _ in shown), strict=True)]
-    lines = [
-        GAP.join(cell(t, w, c[2]) for t, w, c in zip(row, widths, shown, strict=False)).rstrip()
-        for row in rows
-    ]
+            left_out.append(header)
+    lines = [GAP.join(row).rstrip() for row in zip(*shown, strict=True)]
     if left_out:  # whole names only, within the width: "not shown: a, b, +3 more"
         for n in range(len(left_out), -1, -1):
             more = len(left_out) - n
