@@ -115,9 +115,9 @@ def run_tags(root: Path, project: str, src: Source) -> dict[str, str]:
         found["dslc.git.dirty"] = str(state.dirty).lower()
         if state.branch:
             found["mlflow.source.git.branch"] = state.branch
-    if state is not None and state.changed:
-        # Which files differed from the commit: `dslc reproduce` accepts a run whose only
-        # changes were data bookkeeping (dvc.lock, *.dvc, the catalog). Too many: not listed.
-        listed = json.dumps(list(state.changed))
-        found["dslc.git.changes"] = listed if len(listed) <= MAX_CHANGES_TAG else "many"
+        if state.changed:
+            # Which files differed from the commit: `dslc reproduce` accepts a run whose only
+            # changes were data bookkeeping (dvc.lock, *.dvc, the catalog). Too many: "many".
+            listed = json.dumps(list(state.changed))
+            found["dslc.git.changes"] = listed if len(listed) <= MAX_CHANGES_TAG else "many"
     return found

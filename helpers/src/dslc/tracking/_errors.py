@@ -89,11 +89,8 @@ def _useful(record: logging.LogRecord) -> bool:
 
 @contextlib.contextmanager
 def quiet_mlflow() -> Iterator[None]:
-    """MLflow's loggers at WARNING, minus the known-useless warnings, for one call.
-
-    mlflow.register_model prints to the ``sys.stderr`` of the moment, which no log level
-    controls: stderr is captured, and every other line is passed on afterwards.
-    """
+    """MLflow's loggers at WARNING, minus the known-useless warnings, for one call; its
+    stderr lines (mlflow.register_model prints) minus :data:`_EVENTS` passed on after."""
     mlflow_logger = logging.getLogger("mlflow")
     level = mlflow_logger.level
     mlflow_logger.setLevel(max(level, logging.WARNING))

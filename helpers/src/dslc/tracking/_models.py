@@ -55,18 +55,19 @@ def log_model(
         if signature is None and input_example is not None:
             signature = infer_signature(model, input_example)
         common = {"signature": signature, "input_example": input_example}
+        # pyfunc takes the model as python_model=; the other flavors as their first argument
+        model_args = ((), {"python_model": model}) if flavor == "pyfunc" else ((model,), {})
         if flavor == "sklearn" and not {"serialization_format", "skops_trusted_types"} & set(
             kwargs
         ):
             kwargs.update(sklearn_serialization(model))
         if not _ENVIRONMENT_ARGS & set(kwargs):
-            requirements = model_requirements(module, model, flavor, {**common, **kwargs})
+            requirements = model_requirements(module, model_args, flavor, {**common, **kwargs})
             if requirements is not None:
                 kwargs["pip_requirements"] = requirements
-        if flavor == "pyfunc":
-            logged: ModelInfo = module.log_model(name=name, python_model=model, **common, **kwargs)
-        else:
-            logged = module.log_model(model, name=name, **common, **kwargs)
+        logged: ModelInfo = module.log_model(
+            *model_args[0], name=name, **model_args[1], **common, **kwargs
+        )
     how = ", ".join(filter(None, [flavor, kwargs.get("serialization_format")]))
     registered = (
         f"; registered model {kwargs['registered_model_name']!r} version "
@@ -79,7 +80,7 @@ def log_model(
 
 
 def model_requirements(
-    module: Any, model: Any, flavor: str, arguments: dict[str, Any]
+    module: Any, model_args: Any, flavor: str, arguments: dict[str, Any]
 ) -> list[str] | None:
     """MLflow's inferred requirements (on a scratch copy) minus
     :data:`NOT_MODEL_REQUIREMENTS`; None when that fails."""
@@ -93,10 +94,7 @@ def model_requirements(
     with tempfile.TemporaryDirectory(prefix="dslc-model-") as scratch:
         path = str(Path(scratch) / "model")
         try:
-            if flavor == "pyfunc":
-                module.save_model(path, python_model=model, **save_args)
-            else:
-                module.save_model(model, path, **save_args)
+            module.save_model(*model_args[0], path=path, **model_args[1], **save_args)
             found = infer_pip_requirements(path, getattr(module, "FLAVOR_NAME", flavor))
         except Exception as exc:
             warn(
@@ -153,15 +151,13 @@ def sklearn_serialization(model: Any) -> dict[str, Any]:
     """``log_model`` arguments that serialize ``model`` (see the module docstring)."""
     try:
         import skops.io
-    except ImportError:  # mlflow-skinny comes without skops
-        return {"serialization_format": "cloudpickle"}
-    try:
+
         data = skops.io.dumps(model)
         trusted = skops.io.get_untrusted_types(data=data)
         skops.io.loads(data, trusted=trusted)
-    except Exception:  # skops cannot represent some object of the model
+    except Exception:  # no skops (mlflow-skinny), or it cannot represent part of the model
         return {"serialization_format": "cloudpickle"}
-    if any(t.startswith("__main__.") for t in trusted):
+    if any(t.startswith("__main__.") for t in trusted):  # not loadable elsewhere
         return {"serialization_format": "cloudpickle"}
     return {"serialization_format": "skops", "skops_trusted_types": trusted}
 

@@ -125,14 +125,8 @@ def dataset_input(use: DatasetUse, redactor: Redactor) -> Any:
 
 
 class Recorder:
-    """What one run sends to its store: params and tags (secrets withheld and named in the
-    ``dslc.withheld`` tag), metrics (buffered), and each distinct dataset use once.
-
-    Params and tags are prepared before the run exists; ``run_id`` is set once it does.
-    A metric value MLflow would refuse is dropped alone, with one warning per name; a
-    batch the store still refuses (another server's rules) is split until the refused
-    values are.
-    """
+    """What one run sends to its store (helpers/README.md, Tracking); params and tags are
+    prepared before the run exists, ``run_id`` is set once it does."""
 
     run_id = ""
 
@@ -235,9 +229,8 @@ class Recorder:
             warn("metric %s of run %r dropped: %s", name, self.run_name, reason)
 
     def flush(self) -> int:
-        """Send buffered metrics now, in batches of :data:`BATCH`; return how many were
-        stored. If the store cannot be reached, the unsent metrics stay buffered (a later
-        flush retries them) and TrackingError is raised."""
+        """Send buffered metrics now; return how many were stored. If the store cannot be
+        reached, the unsent ones stay buffered and TrackingError is raised."""
         with self._flush_lock:
             with self._lock:
                 pending, self._pending = self._pending, []

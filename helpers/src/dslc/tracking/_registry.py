@@ -114,15 +114,13 @@ def champion(name: str | None = None, alias: str = CHAMPION) -> ModelVersion | N
     """The version ``alias`` points at, or None (no such alias, or no such model)."""
     from mlflow.exceptions import MlflowException
 
-    registered, store, wanted = model_name(name), client(), _alias(alias)
+    registered, store = model_name(name), client()
     try:
-        model = store.get_registered_model(registered)
-    except MlflowException as exc:
-        if _missing(exc):
+        return store.get_model_version_by_alias(registered, _alias(alias))
+    except MlflowException as exc:  # MLflow says INVALID_PARAMETER_VALUE for a missing alias
+        if _missing(exc) or exc.error_code == "INVALID_PARAMETER_VALUE":
             return None
         raise TrackingError(f"cannot read model {registered!r}: {first_line(exc)}") from exc
-    number = (model.aliases or {}).get(wanted)
-    return None if number is None else _version(store, registered, number)
 
 
 def promote_if_better(

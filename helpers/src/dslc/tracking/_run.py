@@ -29,9 +29,7 @@ MAX_TAG_LEN = 8000
 
 
 class _Live(threading.local):
-    """Runs whose `with` block is executing, innermost last, per thread (MLflow's own stack
-    of active runs is per thread too)."""
-
+    # Runs whose `with` block is executing, innermost last, per thread (as MLflow's own).
     def __init__(self) -> None:
         self.runs: list[Run] = []
 

@@ -118,9 +118,7 @@ def client(root: Path | None = None) -> MlflowClient:
 
 
 def find_experiment(store: MlflowClient, name: str | None, root: Path) -> tuple[Any, str]:
-    """The experiment runs go to (None when it does not exist yet) and how it is named:
-    ``name``, else ``MLFLOW_EXPERIMENT_ID`` / ``MLFLOW_EXPERIMENT_NAME`` (``mlflow run``
-    sets the id), else the project name."""
+    """The experiment runs go to (None if it does not exist yet) and its id or name."""
     env_id = os.environ.get("MLFLOW_EXPERIMENT_ID", "").strip() if name is None else ""
     if env_id:
         return store.get_experiment(env_id), env_id
@@ -130,11 +128,8 @@ def find_experiment(store: MlflowClient, name: str | None, root: Path) -> tuple[
 
 
 def experiment_id(name: str | None, root: Path, store_uri: str) -> str:
-    """The id of the run's experiment (see :func:`find_experiment`), created if needed.
-
-    Without a server, a new experiment keeps its artifacts in ``<root>/mlartifacts``, not
-    the working directory.
-    """
+    """The id of the run's experiment, created (artifacts in ``<root>/mlartifacts`` when
+    no server decides) if needed."""
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
@@ -253,8 +248,7 @@ def probe(store_uri: str, root: Path) -> None:
 
 
 def _root_cause(exc: BaseException) -> BaseException:
-    """The first exception of a chain: the OS's "[Errno 111] Connection refused" under
-    urllib3's and requests' wrappers."""
+    """The first exception of a chain: the OS's reason under urllib3's and requests'."""
     while isinstance(
         cause := exc.__cause__ or exc.__context__ or getattr(exc, "reason", None), BaseException
     ):
