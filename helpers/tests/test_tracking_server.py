@@ -127,7 +127,7 @@ def test_health_ok_but_api_500_fails_fast_in_one_line(
     assert "\n" not in message and server.url in message and "HTTP 500" in message
     assert ".env" in message
     # Bounded: the probe's 4 attempts, and no run was ever started.
-    assert server.count(API) == len(_store.PROBE_BACKOFF_S) + 1
+    assert server.count(API) == _store.PROBE_ATTEMPTS
     assert server.count(f"{API}runs/create") == 0
 
 

@@ -1,9 +1,5 @@
-"""MLflow tracking wired to the project: one store, readable runs, batched metrics.
-
-``with tracking.run(params=...) as run:`` opens a run; ``tracking.register`` and
-``tracking.promote_if_better`` keep ``models:/<name>@champion`` on the best version.
-What dslc adds to plain MLflow is described in helpers/README.md (Tracking). Importing
-this module does not import mlflow; the first run does.
+"""MLflow tracking wired to the project (helpers/README.md, Tracking). Importing this
+module does not import mlflow; the first run does.
 """
 
 from __future__ import annotations
@@ -60,10 +56,8 @@ def run(
 ) -> Run:
     """Open an MLflow run for a ``with`` block: ``with tracking.run() as run: ...``.
 
-    ``name`` defaults to ``<script or notebook>-<YYYYmmdd-HHMMSS>``, ``experiment`` to
-    ``MLFLOW_EXPERIMENT_ID`` / ``MLFLOW_EXPERIMENT_NAME``, else the project name. ``nested``
-    None nests under an enclosing ``tracking.run`` and ends a stale run; True also nests
-    under a run started outside dslc; False refuses to nest.
+    ``nested``: None nests under an enclosing ``tracking.run`` and ends a stale MLflow run;
+    True also nests under a run started outside dslc; False refuses to nest.
     """
     return Run(name=name, params=params, tags=tags, experiment=experiment, nested=nested)
 

@@ -1,8 +1,5 @@
-"""What a run records about where it came from: source, git state, environment.
-
-MLflow derives its source and git tags from ``sys.argv[0]``, which is ``-c`` for
-``python -c`` and the kernel launcher in a notebook, so they are missing exactly where
-data scientists work. dslc derives them from the project root instead.
+"""Where a run came from: source, git state, environment. MLflow derives these from
+``sys.argv[0]`` (``-c``, or the kernel launcher in a notebook); dslc from the project root.
 """
 
 from __future__ import annotations
@@ -69,8 +66,7 @@ def source(root: Path) -> Source:
 
 
 def entry_point(root: Path, src: Source) -> str | None:
-    """The command that started this program, to run it again from the root (``python -m
-    pkg.mod args``, ``python <path> args``, a notebook's path); None when there is none."""
+    """The command that started this program, to run again from the root; None if none."""
     if src.kind == "NOTEBOOK":
         return src.name if src.name.endswith(".ipynb") else None
     argv = sys.argv if sys.argv else [""]
@@ -86,7 +82,7 @@ def entry_point(root: Path, src: Source) -> str | None:
 
 
 def run_name(stem: str) -> str:
-    """Readable default run name: ``<stem>-<YYYYmmdd-HHMMSS>`` in local time."""
+    """``<stem>-<YYYYmmdd-HHMMSS>`` in local time."""
     return f"{stem}-{datetime.now():%Y%m%d-%H%M%S}"
 
 
@@ -119,9 +115,9 @@ def run_tags(root: Path, project: str, src: Source) -> dict[str, str]:
         found["dslc.git.dirty"] = str(state.dirty).lower()
         if state.branch:
             found["mlflow.source.git.branch"] = state.branch
-    if state is not None and state.changed:
-        # Which files differed from the commit: `dslc reproduce` accepts a run whose only
-        # changes were data bookkeeping (dvc.lock, *.dvc, the catalog). Too many: not listed.
-        listed = json.dumps(list(state.changed))
-        found["dslc.git.changes"] = listed if len(listed) <= MAX_CHANGES_TAG else "many"
+        if state.changed:
+            # Which files differed from the commit: `dslc reproduce` accepts a run whose only
+            # changes were data bookkeeping (dvc.lock, *.dvc, the catalog). Too many: "many".
+            listed = json.dumps(list(state.changed))
+            found["dslc.git.changes"] = listed if len(listed) <= MAX_CHANGES_TAG else "many"
     return found

@@ -1,6 +1,4 @@
-"""How :mod:`dslc.tracking` speaks: one-line scrubbed errors, one line per step, and
-MLflow's own chatter muted for one call at a time.
-"""
+"""How :mod:`dslc.tracking` speaks: one-line scrubbed errors and log lines; MLflow muted."""
 
 from __future__ import annotations
 
@@ -55,7 +53,7 @@ class NoActiveRunError(TrackingError):
 
 
 def require_mlflow() -> Any:
-    """Import and return mlflow, or raise a one-line error naming the missing extra."""
+    """mlflow, or a one-line error naming the missing extra."""
     try:
         import mlflow
     except ImportError as exc:
@@ -73,39 +71,31 @@ def first_line(exc: BaseException) -> str:
     return text.splitlines()[0][:MAX_CAUSE_LEN] if text else type(exc).__name__
 
 
-def warn(message: str, *args: Any) -> None:
-    """Log a warning, scrubbed of secrets, on the ``dslc.tracking`` logger."""
-    _log(logging.WARNING, message, args)
-
-
-def info(message: str, *args: Any) -> None:
-    """Log what dslc did (one line per step), scrubbed, on the ``dslc.tracking`` logger."""
-    _log(logging.INFO, message, args)
-
-
-def _log(level: int, message: str, args: tuple[Any, ...]) -> None:
+def warn(message: str, *args: Any, level: int = logging.WARNING) -> None:
+    """Log ``message % args``, scrubbed of secrets, on the ``dslc.tracking`` logger."""
     from ..logging import get_logger  # deferred: configuring logging is a side effect
 
     get_logger("dslc.tracking").log(level, "%s", scrub(message % args if args else message))
 
 
+def info(message: str, *args: Any) -> None:
+    """Log what dslc did (one line per step), like :func:`warn`."""
+    warn(message, *args, level=logging.INFO)
+
+
+def _useful(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith(_NOISE.get(record.name, "\0"))
+
+
 @contextlib.contextmanager
 def quiet_mlflow() -> Iterator[None]:
-    """MLflow's loggers at WARNING, minus the known-useless warnings, for one call.
-
-    The "Successfully registered model ..." lines go to the ``sys.stderr`` of the moment,
-    which no log level controls: stderr is captured for the call, and every other line is
-    passed on afterwards.
-    """
+    """MLflow's loggers at WARNING, minus the known-useless warnings, for one call; its
+    stderr lines (mlflow.register_model prints) minus :data:`_EVENTS` passed on after."""
     mlflow_logger = logging.getLogger("mlflow")
     level = mlflow_logger.level
-    filters = [
-        (logging.getLogger(name), lambda record, start=start: not str(record.msg).startswith(start))
-        for name, start in _NOISE.items()
-    ]
     mlflow_logger.setLevel(max(level, logging.WARNING))
-    for logger, drop in filters:
-        logger.addFilter(drop)
+    for name in _NOISE:
+        logging.getLogger(name).addFilter(_useful)
     captured = io.StringIO()
     try:
         with warnings.catch_warnings(), contextlib.redirect_stderr(captured):
@@ -113,8 +103,8 @@ def quiet_mlflow() -> Iterator[None]:
             warnings.filterwarnings("ignore", message="Operation with range is deprecated")
             yield
     finally:
-        for logger, drop in filters:
-            logger.removeFilter(drop)
+        for name in _NOISE:
+            logging.getLogger(name).removeFilter(_useful)
         mlflow_logger.setLevel(level)
         lines = captured.getvalue().splitlines(keepends=True)
         sys.stderr.write("".join(line for line in lines if not line.startswith(_EVENTS)))

@@ -1,9 +1,5 @@
-"""Log models to a run: any scikit-learn estimator, with a signature from an example.
-
-Each scikit-learn model is stored with skops, trusting exactly the types it is made of,
-or with cloudpickle when skops cannot hold it faithfully; helpers/README.md (Models)
-says why and what that means for security.
-"""
+"""Log models to a run: any scikit-learn estimator (skops, else cloudpickle: see
+helpers/README.md, Models), with a signature and requirements inferred."""
 
 from __future__ import annotations
 
@@ -59,18 +55,19 @@ def log_model(
         if signature is None and input_example is not None:
             signature = infer_signature(model, input_example)
         common = {"signature": signature, "input_example": input_example}
+        # pyfunc takes the model as python_model=; the other flavors as their first argument
+        model_args = ((), {"python_model": model}) if flavor == "pyfunc" else ((model,), {})
         if flavor == "sklearn" and not {"serialization_format", "skops_trusted_types"} & set(
             kwargs
         ):
             kwargs.update(sklearn_serialization(model))
         if not _ENVIRONMENT_ARGS & set(kwargs):
-            requirements = model_requirements(module, model, flavor, {**common, **kwargs})
+            requirements = model_requirements(module, model_args, flavor, {**common, **kwargs})
             if requirements is not None:
                 kwargs["pip_requirements"] = requirements
-        if flavor == "pyfunc":
-            logged: ModelInfo = module.log_model(name=name, python_model=model, **common, **kwargs)
-        else:
-            logged = module.log_model(model, name=name, **common, **kwargs)
+        logged: ModelInfo = module.log_model(
+            *model_args[0], name=name, **model_args[1], **common, **kwargs
+        )
     how = ", ".join(filter(None, [flavor, kwargs.get("serialization_format")]))
     registered = (
         f"; registered model {kwargs['registered_model_name']!r} version "
@@ -83,10 +80,10 @@ def log_model(
 
 
 def model_requirements(
-    module: Any, model: Any, flavor: str, arguments: dict[str, Any]
+    module: Any, model_args: Any, flavor: str, arguments: dict[str, Any]
 ) -> list[str] | None:
-    """The pip requirements of what loading ``model`` imports (MLflow's inference, on a
-    scratch copy), minus :data:`NOT_MODEL_REQUIREMENTS`; None when that fails."""
+    """MLflow's inferred requirements (on a scratch copy) minus
+    :data:`NOT_MODEL_REQUIREMENTS`; None when that fails."""
     from mlflow.models import infer_pip_requirements
     from packaging.requirements import InvalidRequirement, Requirement
     from packaging.utils import canonicalize_name
@@ -97,10 +94,7 @@ def model_requirements(
     with tempfile.TemporaryDirectory(prefix="dslc-model-") as scratch:
         path = str(Path(scratch) / "model")
         try:
-            if flavor == "pyfunc":
-                module.save_model(path, python_model=model, **save_args)
-            else:
-                module.save_model(model, path, **save_args)
+            module.save_model(*model_args[0], path=path, **model_args[1], **save_args)
             found = infer_pip_requirements(path, getattr(module, "FLAVOR_NAME", flavor))
         except Exception as exc:
             warn(
@@ -121,9 +115,7 @@ def model_requirements(
 
 def installed_from(line: str) -> str:
     """``name==version`` as ``name @ URL`` for a package installed from a URL (PEP 610),
-    such as dslc from the template's git commit. Editable, index and local installs
-    (``file:`` URLs: a folder of this machine only) keep the pin, which another machine
-    resolves from its package index."""
+    such as dslc from a git commit; editable, index and ``file:`` installs keep the pin."""
     import importlib.metadata
     import json
 
@@ -159,21 +151,19 @@ def sklearn_serialization(model: Any) -> dict[str, Any]:
     """``log_model`` arguments that serialize ``model`` (see the module docstring)."""
     try:
         import skops.io
-    except ImportError:  # mlflow-skinny comes without skops
-        return {"serialization_format": "cloudpickle"}
-    try:
+
         data = skops.io.dumps(model)
         trusted = skops.io.get_untrusted_types(data=data)
         skops.io.loads(data, trusted=trusted)
-    except Exception:  # skops cannot represent some object of the model
+    except Exception:  # no skops (mlflow-skinny), or it cannot represent part of the model
         return {"serialization_format": "cloudpickle"}
-    if any(t.startswith("__main__.") for t in trusted):
+    if any(t.startswith("__main__.") for t in trusted):  # not loadable elsewhere
         return {"serialization_format": "cloudpickle"}
     return {"serialization_format": "skops", "skops_trusted_types": trusted}
 
 
 def infer_signature(model: Any, input_example: Any) -> Any:
-    """Signature from the example and, when the model can predict on it, its output."""
+    """Signature of the example and, when the model predicts on it, of its output."""
     from mlflow.models import ModelSignature
     from mlflow.models import infer_signature as mlflow_infer_signature
 
@@ -194,8 +184,7 @@ def infer_signature(model: Any, input_example: Any) -> Any:
 
 
 def named_output(output: Any) -> Any:
-    """One prediction per row as a column named ``prediction`` (a Series keeps its name),
-    which ``mlflow.pyfunc.spark_udf`` maps to a scalar Spark type, unlike a 1-D tensor."""
+    """1-D predictions as a ``prediction`` column, which ``spark_udf`` maps to a scalar."""
     import numpy as np
     import pandas as pd
 

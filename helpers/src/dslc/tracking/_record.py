@@ -1,7 +1,5 @@
-"""What a run records: params and tags (flattened, secrets withheld), metrics
-(buffered: one ``log_metric`` per value costs a store round trip, about 7 ms on SQLite; a
-batch of 1,000 about as much as one), and the datasets used through :mod:`dslc.data` (from
-what it already knows, with dslc's full-content fingerprint as digest: nothing re-read).
+"""What a run records. Metrics are buffered: one ``log_metric`` per value costs a store
+round trip (about 7 ms on SQLite), a batch of 1,000 about as much as one.
 """
 
 from __future__ import annotations
@@ -17,38 +15,12 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlparse
 
 from .._events import DatasetUse
 from .._secrets import Redactor, scrub_urls
 from ._errors import TrackingError, first_line, warn
-
-if TYPE_CHECKING:
-    from mlflow.tracking import MlflowClient
-
-
-@dataclasses.dataclass(frozen=True)
-class RunWriter:
-    """An MLflow client bound to one run."""
-
-    client: MlflowClient
-    run_id: str
-    run_name: str
-    store_uri: str
-
-    def log_batch(self, **entities: Any) -> None:
-        """``MlflowClient.log_batch``, which splits batches and cuts values at MLflow's
-        limits; refusals become one-line TrackingErrors."""
-        from mlflow.exceptions import MlflowException
-
-        try:
-            self.client.log_batch(self.run_id, synchronous=True, **entities)
-        except MlflowException as exc:
-            raise TrackingError(
-                f"MLflow refused to log to run {self.run_name!r}: {first_line(exc)}"
-            ) from exc
-
 
 WITHHELD_TAG = "dslc.withheld"
 
@@ -64,11 +36,7 @@ def as_mapping(obj: Any) -> Mapping[str, Any] | None:
 
 
 def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
-    """Flatten nested mappings/dataclasses: ``{"model": {"C": 1}}`` -> ``{"model.C": 1}``.
-
-    Lists and other values are kept whole (they become one param, e.g. ``"[1, 2]"``): a
-    list of layer sizes reads better as one value than as ``layers.0``, ``layers.1``...
-    """
+    """``{"model": {"C": 1}}`` -> ``{"model.C": 1}``; lists stay one value (``"[1, 2]"``)."""
     mapping = as_mapping(obj)
     if mapping is None:
         raise TypeError(f"expected a mapping or dataclass, got {type(obj).__name__}")
@@ -80,62 +48,6 @@ def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
         else:
             flat[name] = value
     return flat
-
-
-class ParamsAndTags:
-    """The params and tags of one run: what was sent, and what was withheld as secret
-    (named in the ``dslc.withheld`` tag). Preparing may run before the run exists."""
-
-    def __init__(self, redactor: Redactor) -> None:
-        self._redactor = redactor
-        self._params: dict[str, str] = {}
-        self.withheld: set[str] = set()
-        self._withheld_sent = ""  # value of the dslc.withheld tag already on the run
-
-    def prepare_params(self, params: Mapping[str, Any] | Any, run_name: str) -> dict[str, str]:
-        """Flatten and stringify; drop secrets and params already sent with the same value
-        (another value: TrackingError)."""
-        prepared: dict[str, str] = {}
-        for key, text in self.filter_tags(flatten(params)).items():
-            previous = self._params.get(key)
-            if previous is not None and previous != text:
-                raise TrackingError(
-                    f"param {key!r} is already {previous!r:.80} in run {run_name!r}; MLflow "
-                    "params cannot change: use another name, a metric, or a new run"
-                )
-            if previous is None:
-                prepared[key] = text
-        return prepared
-
-    def filter_tags(self, tags: Mapping[str, Any]) -> dict[str, str]:
-        """Stringify, dropping (and noting) secret ones; URL credentials become ``***``."""
-        allowed: dict[str, str] = {}
-        for key, value in tags.items():
-            text = value if isinstance(value, str) else str(value)
-            if self._redactor.withhold(key, text):
-                self.withheld.add(self._redactor.scrub(key))  # the name may hold a secret
-            else:
-                allowed[key] = scrub_urls(text)
-        return allowed
-
-    def send(
-        self, writer: RunWriter, params: Mapping[str, str], tags: Mapping[str, Any] | None = None
-    ) -> None:
-        """Send prepared params and ``tags`` (filtered here) in one batch, with the
-        ``dslc.withheld`` tag when it changed."""
-        from mlflow.entities import Param, RunTag
-
-        allowed = self.filter_tags(tags or {})
-        withheld = ",".join(sorted(self.withheld))
-        if withheld != self._withheld_sent:
-            allowed[WITHHELD_TAG] = withheld
-        if params or allowed:
-            writer.log_batch(
-                params=[Param(k, v) for k, v in params.items()],
-                tags=[RunTag(k, v) for k, v in allowed.items()],
-            )
-        self._params.update(params)
-        self._withheld_sent = withheld
 
 
 FLUSH_INTERVAL_S = 15.0
@@ -166,97 +78,6 @@ def refusal(key: Any, value: Any) -> str | None:
     return None
 
 
-class MetricBuffer:
-    """Metric values of one run waiting to be sent, in the order they were logged.
-
-    A value MLflow would refuse is dropped alone, with one warning per name; a batch the
-    store still refuses (another server's rules) is split until the refused values are.
-    """
-
-    def __init__(self, writer: RunWriter, redactor: Redactor) -> None:
-        self._writer = writer
-        self._redactor = redactor
-        self._pending: list[Entry] = []
-        self._warned: set[str] = set()
-        self._lock = threading.Lock()  # guards _pending
-        self._flush_lock = threading.Lock()  # one flush at a time keeps metric order
-        self._last_flush = time.monotonic()
-
-    def add(self, metrics: Mapping[str, Any], step: int | None) -> None:
-        """Check and buffer values logged at one step (same timestamp); flush when due."""
-        now = int(time.time() * 1000)
-        try:
-            at = int(step or 0)
-        except (TypeError, ValueError) as exc:
-            raise TrackingError(f"a metric step must be a whole number, not {step!r:.50}") from exc
-        if any(self._redactor.leaks(str(key)) for key in metrics):
-            raise TrackingError(
-                "a metric name contains the value of a secret variable; rename the metric"
-            )
-        entries = []
-        for key, value in metrics.items():
-            reason = refusal(key, value)
-            if reason is None:
-                entries.append((key, float(value), now, at))
-            else:
-                self._drop(repr(key)[:100], f"MLflow takes {reason}")
-        with self._lock:
-            self._pending.extend(entries)
-            due = len(self._pending) >= BATCH
-        if due or time.monotonic() - self._last_flush > FLUSH_INTERVAL_S:
-            self.flush()
-
-    def _drop(self, name: str, reason: str) -> None:
-        if name not in self._warned:
-            self._warned.add(name)
-            warn("metric %s of run %r dropped: %s", name, self._writer.run_name, reason)
-
-    def flush(self) -> int:
-        """Send buffered metrics now, in batches of :data:`BATCH`; return how many were
-        stored. If the store cannot be reached, the unsent metrics stay buffered (a later
-        flush retries them) and TrackingError is raised."""
-        with self._flush_lock:
-            with self._lock:
-                pending, self._pending = self._pending, []
-            done, refused = 0, []
-            try:
-                for done in range(0, len(pending), BATCH):
-                    refused += self._send(pending[done : done + BATCH])
-            except Exception as exc:
-                with self._lock:  # the failed batch is kept whole: some may be sent twice
-                    self._pending[:0] = pending[done:]
-                raise TrackingError(
-                    f"could not send {len(pending) - done} metrics of run "
-                    f"{self._writer.run_name!r} to {self._writer.store_uri} "
-                    f"({first_line(exc)}); they stay buffered"
-                ) from exc
-            finally:
-                self._last_flush = time.monotonic()
-        for entry, cause in refused:
-            self._drop(repr(entry[0])[:100], f"the store refused it ({cause})")
-        return len(pending) - len(refused)
-
-    def _send(self, entries: Sequence[Entry]) -> list[tuple[Entry, str]]:
-        """Send ``entries``; return those the store refuses, found by halving the batch."""
-        from mlflow.entities import Metric
-        from mlflow.exceptions import MlflowException
-
-        try:
-            self._writer.client.log_batch(
-                self._writer.run_id,
-                metrics=[Metric(k, v, ts, step) for k, v, ts, step in entries],
-                synchronous=True,
-            )
-        except MlflowException as exc:  # refused content, not a transport failure: split
-            if exc.error_code not in ("INVALID_PARAMETER_VALUE", "BAD_REQUEST"):
-                raise
-            if len(entries) == 1:
-                return [(entries[0], first_line(exc))]
-            half = len(entries) // 2
-            return self._send(entries[:half]) + self._send(entries[half:])
-        return []
-
-
 # MLflow stores a dataset digest in a 36-character column.
 MAX_DIGEST_LEN = 36
 CONTEXT_TAG = "mlflow.data.context"  # the "context" MLflow's UI shows beside an input
@@ -272,10 +93,8 @@ def display_name(use: DatasetUse) -> str:
 
 
 def dataset_input(use: DatasetUse, redactor: Redactor) -> Any:
-    """The ``mlflow.entities.DatasetInput`` of one dataset use, its source shaped like
-    MLflow's own (a SQL source by its connection variable and query, never the URL the
-    variable holds), its digest the hex part of dslc's fingerprint (of the query for a live
-    SQL read, which has none)."""
+    """The ``DatasetInput`` of one use, its source shaped like MLflow's own, its digest
+    dslc's fingerprint (of the query for a live SQL read, which has none)."""
     from mlflow.entities import Dataset, DatasetInput, InputTag
 
     location = redactor.scrub(use.location)  # an URL may carry credentials
@@ -305,29 +124,164 @@ def dataset_input(use: DatasetUse, redactor: Redactor) -> Any:
     return DatasetInput(dataset=entity, tags=[InputTag(key=CONTEXT_TAG, value=use.role)])
 
 
-class DatasetRecorder:
-    """Records each distinct dataset use of one run once: an input, and a fingerprint tag."""
+class Recorder:
+    """What one run sends to its store (helpers/README.md, Tracking); params and tags are
+    prepared before the run exists, ``run_id`` is set once it does."""
 
-    def __init__(self, writer: RunWriter, redactor: Redactor, root: Path) -> None:
-        self._writer = writer
-        self._redactor = redactor
-        self._root = root
+    run_id = ""
+
+    def __init__(self, redactor: Redactor, root: Path, store_uri: str, run_name: str) -> None:
+        from mlflow.tracking import MlflowClient
+
+        self.client = MlflowClient(tracking_uri=store_uri)
+        self.redactor = redactor
+        self.root = root
+        self.store_uri = store_uri
+        self.run_name = run_name
+        self.withheld: set[str] = set()
+        self._params: dict[str, str] = {}
+        self._withheld_sent = ""  # value of the dslc.withheld tag already on the run
+        self._pending: list[Entry] = []
+        self._warned: set[str] = set()
         self._seen: set[DatasetUse] = set()
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards _pending and _seen
+        self._flush_lock = threading.Lock()  # one flush at a time keeps metric order
+        self._last_flush = time.monotonic()
 
-    def record(self, use: DatasetUse) -> None:
-        """Log ``use`` as a run input unless the same use was recorded already."""
+    def prepare_params(self, params: Mapping[str, Any] | Any) -> dict[str, str]:
+        """Flatten and stringify; drop secrets and params already sent with the same value
+        (another value: TrackingError)."""
+        prepared: dict[str, str] = {}
+        for key, text in self.filter_tags(flatten(params)).items():
+            previous = self._params.get(key)
+            if previous is not None and previous != text:
+                raise TrackingError(
+                    f"param {key!r} is already {previous!r:.80} in run {self.run_name!r}; "
+                    "MLflow params cannot change: use another name, a metric, or a new run"
+                )
+            if previous is None:
+                prepared[key] = text
+        return prepared
+
+    def filter_tags(self, tags: Mapping[str, Any]) -> dict[str, str]:
+        """Stringify, dropping (and noting) secret ones; URL credentials become ``***``."""
+        allowed: dict[str, str] = {}
+        for key, value in tags.items():
+            text = value if isinstance(value, str) else str(value)
+            if self.redactor.withhold(key, text):
+                self.withheld.add(self.redactor.scrub(key))  # the name may hold a secret
+            else:
+                allowed[key] = scrub_urls(text)
+        return allowed
+
+    def send(self, params: Mapping[str, str], tags: Mapping[str, Any] | None = None) -> None:
+        """Send prepared params and ``tags`` (filtered here) in one batch, with the
+        ``dslc.withheld`` tag when it changed; refusals become one-line TrackingErrors."""
+        from mlflow.entities import Param, RunTag
+        from mlflow.exceptions import MlflowException
+
+        allowed = self.filter_tags(tags or {})
+        withheld = ",".join(sorted(self.withheld))
+        if withheld != self._withheld_sent:
+            allowed[WITHHELD_TAG] = withheld
+        if params or allowed:
+            try:  # log_batch splits batches and cuts values at MLflow's limits
+                self.client.log_batch(
+                    self.run_id,
+                    params=[Param(k, v) for k, v in params.items()],
+                    tags=[RunTag(k, v) for k, v in allowed.items()],
+                    synchronous=True,
+                )
+            except MlflowException as exc:
+                raise TrackingError(
+                    f"MLflow refused to log to run {self.run_name!r}: {first_line(exc)}"
+                ) from exc
+        self._params.update(params)
+        self._withheld_sent = withheld
+
+    def add_metrics(self, metrics: Mapping[str, Any], step: int | None) -> None:
+        """Check and buffer values logged at one step (same timestamp); flush when due."""
+        now = int(time.time() * 1000)
+        try:
+            at = int(step or 0)
+        except (TypeError, ValueError) as exc:
+            raise TrackingError(f"a metric step must be a whole number, not {step!r:.50}") from exc
+        if any(self.redactor.leaks(str(key)) for key in metrics):
+            raise TrackingError(
+                "a metric name contains the value of a secret variable; rename the metric"
+            )
+        entries = []
+        for key, value in metrics.items():
+            reason = refusal(key, value)
+            if reason is None:
+                entries.append((key, float(value), now, at))
+            else:
+                self._drop(repr(key)[:100], f"MLflow takes {reason}")
+        with self._lock:
+            self._pending.extend(entries)
+            due = len(self._pending) >= BATCH
+        if due or time.monotonic() - self._last_flush > FLUSH_INTERVAL_S:
+            self.flush()
+
+    def _drop(self, name: str, reason: str) -> None:
+        if name not in self._warned:
+            self._warned.add(name)
+            warn("metric %s of run %r dropped: %s", name, self.run_name, reason)
+
+    def flush(self) -> int:
+        """Send buffered metrics now; return how many were stored. If the store cannot be
+        reached, the unsent ones stay buffered and TrackingError is raised."""
+        with self._flush_lock:
+            with self._lock:
+                pending, self._pending = self._pending, []
+            done, refused = 0, []
+            try:
+                for done in range(0, len(pending), BATCH):
+                    refused += self._send_metrics(pending[done : done + BATCH])
+            except Exception as exc:
+                with self._lock:  # the failed batch is kept whole: some may be sent twice
+                    self._pending[:0] = pending[done:]
+                raise TrackingError(
+                    f"could not send {len(pending) - done} metrics of run {self.run_name!r} "
+                    f"to {self.store_uri} ({first_line(exc)}); they stay buffered"
+                ) from exc
+            finally:
+                self._last_flush = time.monotonic()
+        for entry, cause in refused:
+            self._drop(repr(entry[0])[:100], f"the store refused it ({cause})")
+        return len(pending) - len(refused)
+
+    def _send_metrics(self, entries: Sequence[Entry]) -> list[tuple[Entry, str]]:
+        """Send ``entries``; return those the store refuses, found by halving the batch."""
+        from mlflow.entities import Metric
+        from mlflow.exceptions import MlflowException
+
+        try:
+            self.client.log_batch(
+                self.run_id,
+                metrics=[Metric(k, v, ts, step) for k, v, ts, step in entries],
+                synchronous=True,
+            )
+        except MlflowException as exc:  # refused content, not a transport failure: split
+            if exc.error_code not in ("INVALID_PARAMETER_VALUE", "BAD_REQUEST"):
+                raise
+            if len(entries) == 1:
+                return [(entries[0], first_line(exc))]
+            half = len(entries) // 2
+            return self._send_metrics(entries[:half]) + self._send_metrics(entries[half:])
+        return []
+
+    def record_dataset(self, use: DatasetUse) -> None:
+        """Log ``use`` as a run input, with a fingerprint tag, unless it was already."""
         with self._lock:
             if use in self._seen:
                 return
             self._seen.add(use)
-        self._writer.client.log_inputs(
-            self._writer.run_id, datasets=[dataset_input(use, self._redactor)]
-        )
+        self.client.log_inputs(self.run_id, datasets=[dataset_input(use, self.redactor)])
         if use.fingerprint:
-            name = self._redactor.scrub(display_name(use))
+            name = self.redactor.scrub(display_name(use))
             key = f"dslc.data.{_TAG_KEY_UNSAFE.sub('_', name)}.fingerprint"
-            self._writer.client.set_tag(self._writer.run_id, key, use.fingerprint)
+            self.client.set_tag(self.run_id, key, use.fingerprint)
         if use.role == "input":
             self._record_dvc_version(use)
 
@@ -336,16 +290,16 @@ class DatasetRecorder:
         serves and ``dslc reproduce`` checks out again."""
         from .. import _dvc as dvc
 
-        if "://" in use.location or not dvc.enabled(self._root):
+        if "://" in use.location or not dvc.enabled(self.root):
             return
         path = Path(use.location)
-        if not (path.is_file() and path.is_relative_to(self._root)):
+        if not (path.is_file() and path.is_relative_to(self.root)):
             return
-        key = dvc.version_tag(path.relative_to(self._root))
+        key = dvc.version_tag(path.relative_to(self.root))
         # A key MLflow refuses, or one naming a secret (a file named after a password): the
         # commit's data stands in for this input when the run is reproduced.
-        if _TAG_KEY_UNSAFE.search(key) or self._redactor.leaks(key):
+        if _TAG_KEY_UNSAFE.search(key) or self.redactor.leaks(key):
             return
-        md5 = dvc.file_md5(self._root, path)  # None: DVC does not version what was read
+        md5 = dvc.file_md5(self.root, path)  # None: DVC does not version what was read
         if md5 is not None:
-            self._writer.client.set_tag(self._writer.run_id, key, md5)
+            self.client.set_tag(self.run_id, key, md5)

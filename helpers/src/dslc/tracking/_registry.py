@@ -1,8 +1,4 @@
-"""The model registry: register versions, and move the alias production follows.
-
-Serving and batch scoring load ``models:/<name>@champion``; :func:`promote_if_better`
-moves it only when a new version beats the champion on the metric of ``[tool.dslc]``.
-"""
+"""The model registry: versions, and the alias (``champion``) that serving loads."""
 
 from __future__ import annotations
 
@@ -38,7 +34,7 @@ class Promotion:
 
 
 def model_name(name: str | None = None) -> str:
-    """``name``, else ``model`` of ``[tool.dslc]``; a one-line error when neither is set."""
+    """``name``, else ``model`` of ``[tool.dslc]``."""
     name = config.settings().get("model") if name is None else name
     if not isinstance(name, str) or not name.strip():
         raise TrackingError(
@@ -49,7 +45,7 @@ def model_name(name: str | None = None) -> str:
 
 
 def declared_metric() -> tuple[str, bool]:
-    """``(metric, higher_is_better)`` of ``[tool.dslc]``; one-line errors when missing."""
+    """``(metric, higher_is_better)`` of ``[tool.dslc]``."""
     table, where = config.settings(), config.project_root() / "pyproject.toml"
     metric, higher = table.get("metric"), table.get("higher_is_better", True)
     if not isinstance(metric, str) or not metric.strip():
@@ -72,11 +68,7 @@ def model_uri(name: str | None = None, alias: str = CHAMPION) -> str:
 def register(
     model: Any, name: str | None = None, *, tags: Mapping[str, Any] | None = None
 ) -> ModelVersion:
-    """Register a logged model as a new version of ``name`` (default: ``[tool.dslc]`` model).
-
-    ``model`` is the ``ModelInfo`` returned by ``run.log_model`` or a model URI
-    (``models:/...``, ``runs:/<run id>/<name>``). Works inside or outside a run.
-    """
+    """Register a ``ModelInfo`` or model URI as a new version of ``name``."""
     uri = getattr(model, "model_uri", model)
     if not isinstance(uri, str) or ":/" not in uri:
         raise TrackingError(
@@ -122,15 +114,13 @@ def champion(name: str | None = None, alias: str = CHAMPION) -> ModelVersion | N
     """The version ``alias`` points at, or None (no such alias, or no such model)."""
     from mlflow.exceptions import MlflowException
 
-    registered, store, wanted = model_name(name), client(), _alias(alias)
+    registered, store = model_name(name), client()
     try:
-        model = store.get_registered_model(registered)
-    except MlflowException as exc:
-        if _missing(exc):
+        return store.get_model_version_by_alias(registered, _alias(alias))
+    except MlflowException as exc:  # MLflow says INVALID_PARAMETER_VALUE for a missing alias
+        if _missing(exc) or exc.error_code == "INVALID_PARAMETER_VALUE":
             return None
         raise TrackingError(f"cannot read model {registered!r}: {first_line(exc)}") from exc
-    number = (model.aliases or {}).get(wanted)
-    return None if number is None else _version(store, registered, number)
 
 
 def promote_if_better(
@@ -141,12 +131,7 @@ def promote_if_better(
     higher_is_better: bool | None = None,
     alias: str = CHAMPION,
 ) -> Promotion:
-    """Move ``alias`` to ``version`` when its run beats the champion's on ``metric``.
-
-    The metric and its direction default to ``[tool.dslc]``. The first version becomes
-    champion; a version that does not beat the champion (a tie does not) leaves it in
-    place. Raises a one-line TrackingError when a run lacks the metric.
-    """
+    """Move ``alias`` to ``version`` when its run beats the champion's on ``metric``."""
     metric, higher = declared_metric() if metric is None else (metric, True)
     if higher_is_better is not None:
         higher = higher_is_better

@@ -14,7 +14,7 @@ from .._secrets import Redactor, scrub_urls, secret_values
 from . import _models
 from ._context import run_name, run_tags, source
 from ._errors import NoActiveRunError, TrackingError, first_line, require_mlflow, warn
-from ._record import DatasetRecorder, MetricBuffer, ParamsAndTags, RunWriter
+from ._record import Recorder
 from ._store import ensure_store, experiment_id
 
 if TYPE_CHECKING:
@@ -27,37 +27,26 @@ ERROR_TAG = "dslc.error"
 MAX_ERROR_LEN = 1000
 MAX_TAG_LEN = 8000
 
-# Runs whose `with` block is executing, innermost last, per thread (MLflow's own stack of
-# active runs is per thread too).
-_local = threading.local()
+
+class _Live(threading.local):
+    # Runs whose `with` block is executing, innermost last, per thread (as MLflow's own).
+    def __init__(self) -> None:
+        self.runs: list[Run] = []
 
 
-def _live() -> list[Run]:
-    stack: list[Run] | None = getattr(_local, "stack", None)
-    if stack is None:
-        stack = _local.stack = []
-    return stack
+_live = _Live()
 
 
 def active() -> Run | None:
-    """Return the innermost dslc run whose ``with`` block is executing, or None."""
-    stack = _live()
-    return stack[-1] if stack else None
+    """The innermost dslc run whose ``with`` block is executing, or None."""
+    return _live.runs[-1] if _live.runs else None
 
 
 class Run:
-    """An MLflow run opened by :func:`dslc.tracking.run`; use it as a context manager.
-
-    Metrics are buffered and sent in batches; params and tags are sent at once, minus
-    anything that looks secret.
-    """
+    """An MLflow run opened by :func:`dslc.tracking.run`, for a ``with`` block."""
 
     # Set when the MLflow run starts; _started() and _running() check that it has.
     _root: Path
-    _redactor: Redactor
-    _params: ParamsAndTags
-    _metrics: MetricBuffer
-    _datasets: DatasetRecorder
     _unsubscribe: Callable[[], None]
 
     def __init__(
@@ -68,18 +57,17 @@ class Run:
         experiment: str | None = None,
         nested: bool | None = None,
     ) -> None:
-        self._requested_name = name
         self._initial_params = params
         self._initial_tags = tags
         self._experiment = experiment
         self._nested = nested
         self._state = "new"  # new -> running -> ended
-        self._name: str | None = None
+        self._name = name
         self._experiment_id: str | None = None
         self._parent_id: str | None = None
         self._parent_run: Run | None = None
         self._live_children = 0
-        self._writer: RunWriter | None = None  # set once the MLflow run exists
+        self._recorder: Recorder | None = None  # set once the MLflow run exists
 
     @property
     def id(self) -> str:
@@ -89,7 +77,7 @@ class Run:
     @property
     def name(self) -> str:
         """The run name (readable default: ``<script or notebook>-<YYYYmmdd-HHMMSS>``)."""
-        return self._name or (self._requested_name or "")
+        return self._name or ""
 
     @property
     def experiment_id(self) -> str:
@@ -128,18 +116,18 @@ class Run:
         config.load_env(root)
         self._root = root
         store_uri = ensure_store(root)
-        self._redactor = Redactor(secret_values(root / ".env"))
-        self._params = ParamsAndTags(self._redactor)
+        redactor = Redactor(secret_values(root / ".env"))
         exp_id = experiment_id(self._experiment, root, store_uri)
         parent = self._resolve_parent(mlflow)
         src = source(root)
-        self._name = self._redactor.scrub(self._requested_name or run_name(src.stem))
-        params = self._params.prepare_params(self._initial_params or {}, self._name)
+        self._name = redactor.scrub(self._name or run_name(src.stem))
+        recorder = Recorder(redactor, root, store_uri, self._name)
+        params = recorder.prepare_params(self._initial_params or {})
         # dslc's own tags skip the name rule ("mlflow.source.git.commit" is no secret) but
         # not the value check; all are cut to MLflow's limit, which start_run does not do.
         found = run_tags(root, config.project_name(root), src)
-        tags = {k: scrub_urls(v) for k, v in found.items() if not self._redactor.leaks(v)}
-        tags.update(self._params.filter_tags(self._initial_tags or {}))
+        tags = {k: scrub_urls(v) for k, v in found.items() if not redactor.leaks(v)}
+        tags.update(recorder.filter_tags(self._initial_tags or {}))
         try:
             active_run = mlflow.start_run(
                 experiment_id=exp_id,
@@ -150,22 +138,16 @@ class Run:
             )
         except Exception as exc:
             raise TrackingError(f"cannot start a run on {store_uri}: {first_line(exc)}") from exc
-        from mlflow.tracking import MlflowClient
-
-        writer = RunWriter(
-            MlflowClient(tracking_uri=store_uri), active_run.info.run_id, self._name, store_uri
-        )
-        self._writer = writer
-        self._metrics = MetricBuffer(writer, self._redactor)
-        self._datasets = DatasetRecorder(writer, self._redactor, root)
+        recorder.run_id = active_run.info.run_id
+        self._recorder = recorder
         self._experiment_id, self._parent_id = exp_id, parent
         self._state = "running"
-        _live().append(self)
+        _live.runs.append(self)
         if self._parent_run is not None:
             self._parent_run._live_children += 1
         self._unsubscribe = events.subscribe(self._on_dataset)
         try:
-            self._params.send(writer, params)
+            recorder.send(params)
         except BaseException as exc:  # __exit__ will not run: close the run here
             self._finish(exc)
             raise
@@ -186,7 +168,8 @@ class Run:
             return None
         if self._nested:  # explicitly asked to nest under a run started outside dslc
             return str(current.info.run_id)
-        _end_stale(mlflow)
+        why = "a stale run left active outside any `with tracking.run()` (a cell that raised?)"
+        _kill_open_runs(mlflow, None, why)
         return None
 
     def _finish(self, exc: BaseException | None) -> None:
@@ -206,7 +189,7 @@ class Run:
             status = "FINISHED"
             if error is not None:
                 status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
-                text = error_text(error, self._redactor)
+                text = error_text(error, self._started().redactor)
                 try:
                     self._started().client.set_tag(self.id, ERROR_TAG, text)
                 except Exception as tag_exc:  # the status still has to be set
@@ -214,7 +197,7 @@ class Run:
             self._terminate(status)
         finally:
             self._state = "ended"
-            _live().remove(self)
+            _live.runs.remove(self)
             if self._parent_run is not None:
                 self._parent_run._live_children -= 1
         if flush_error is not None:
@@ -225,26 +208,24 @@ class Run:
         # Still RUNNING: not ended by the user, so any run above it on MLflow's stack was
         # started inside it with plain mlflow and left open.
         if client.get_run(self.id).info.status == "RUNNING":
-            while (top := mlflow.active_run()) is not None and top.info.run_id != self.id:
-                warn("ending run %s, left open inside run %s", top.info.run_id, self.name)
-                mlflow.end_run("KILLED")
+            _kill_open_runs(mlflow, self.id, f"left open inside run {self.name}")
         top = mlflow.active_run()
         if top is not None and top.info.run_id == self.id:
             mlflow.end_run(status)
         else:  # the user ended it (or it was never on MLflow's stack): still set our status
             client.set_terminated(self.id, status)
 
-    def _started(self) -> RunWriter:
-        if self._writer is None:
+    def _started(self) -> Recorder:
+        if self._recorder is None:
             raise NoActiveRunError("this run has not started; use it as `with tracking.run():`")
-        return self._writer
+        return self._recorder
 
-    def _running(self) -> RunWriter:
-        if self._state != "running" or self._writer is None:
+    def _running(self) -> Recorder:
+        if self._state != "running" or self._recorder is None:
             raise NoActiveRunError(
                 f"run {self.name!r} is {self._state}; log inside its `with tracking.run()` block"
             )
-        return self._writer
+        return self._recorder
 
     def log_metric(self, key: str, value: float, step: int | None = None) -> None:
         """Buffer one metric value; ``step`` defaults to 0 as in MLflow."""
@@ -252,23 +233,16 @@ class Run:
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         """Buffer several metrics at one step (same timestamp)."""
-        self._running()
-        self._metrics.add(metrics, step)
+        self._running().add_metrics(metrics, step)
 
     def flush(self) -> int:
-        """Send buffered metrics now, in batches of MLflow's limit; return how many.
-
-        On failure the unsent metrics stay buffered (a later flush retries them).
-        """
-        return self._metrics.flush() if self._writer is not None else 0
+        """Send buffered metrics now; return how many (on failure they stay buffered)."""
+        return self._recorder.flush() if self._recorder is not None else 0
 
     def log_params(self, params: Mapping[str, Any] | Any) -> None:
-        """Log params, flattened (``model.C``) and stringified; secrets are withheld.
-
-        Re-logging a param with the same value is a no-op, with another value an error.
-        """
-        writer = self._running()
-        self._params.send(writer, self._params.prepare_params(params, self.name))
+        """Log params, flattened (``model.C``) and stringified; secrets are withheld."""
+        recorder = self._running()
+        recorder.send(recorder.prepare_params(params))
 
     def log_param(self, key: str, value: Any) -> None:
         """Log one param (see :meth:`log_params`)."""
@@ -276,28 +250,27 @@ class Run:
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         """Set tags (stringified), withholding secrets like :meth:`log_params`."""
-        self._params.send(self._running(), {}, tags)
+        self._running().send({}, tags)
 
     def _on_dataset(self, use: events.DatasetUse) -> None:
         """Record a dataset loaded or saved through dslc.data (innermost live run only)."""
         if self._state == "running" and not self._live_children:
-            self._datasets.record(use)
+            self._started().record_dataset(use)
 
     def log_artifact(self, local_path: str | Path, artifact_path: str | None = None) -> None:
         """Upload a file or a folder's content to the run's artifacts."""
-        writer, path = self._running(), Path(local_path)
+        recorder, path = self._running(), Path(local_path)
         if not path.exists():
             raise TrackingError(f"cannot log artifact {path}: no such file or folder")
-        upload = writer.client.log_artifacts if path.is_dir() else writer.client.log_artifact
-        upload(writer.run_id, str(path), artifact_path)
+        upload = recorder.client.log_artifacts if path.is_dir() else recorder.client.log_artifact
+        upload(recorder.run_id, str(path), artifact_path)
 
     def log_figure(
         self, figure: Any, artifact_file: str, *, save_to: str | Path | bool | None = None
     ) -> Path | None:
-        """Log a matplotlib or plotly figure as ``artifact_file``, e.g. ``"roc.png"``;
-        ``save_to=True`` or a path also saves it (returns where, else None)."""
-        writer = self._running()
-        writer.client.log_figure(writer.run_id, figure, artifact_file)
+        """Log a matplotlib or plotly figure; ``save_to`` also saves it (returns where)."""
+        recorder = self._running()
+        recorder.client.log_figure(recorder.run_id, figure, artifact_file)
         if not save_to:
             return None
         name = Path(artifact_file).name
@@ -325,14 +298,10 @@ class Run:
         flavor: str = "sklearn",
         **kwargs: Any,
     ) -> ModelInfo:
-        """Log a model with ``mlflow.<flavor>.log_model``; returns its ``ModelInfo``.
-
-        The signature is inferred from ``input_example`` and the predictions on it, the
-        requirements from what loading the model imports (see :mod:`._models`).
-        """
-        writer = self._running()
+        """Log a model with ``mlflow.<flavor>.log_model`` (see :mod:`._models`)."""
+        recorder = self._running()
         current = require_mlflow().active_run()
-        if current is None or current.info.run_id != writer.run_id:
+        if current is None or current.info.run_id != recorder.run_id:
             raise TrackingError(
                 f"run {self.name!r} is not the innermost active run; log the model inside "
                 "the innermost `with tracking.run()`"
@@ -352,13 +321,8 @@ def error_text(error: BaseException, redactor: Redactor) -> str:
     return text if len(text) <= MAX_ERROR_LEN else text[: MAX_ERROR_LEN - 3] + "..."
 
 
-def _end_stale(mlflow: Any) -> None:
-    """End runs left active outside any live ``with`` (e.g. a notebook cell raised)."""
-    while (stale := mlflow.active_run()) is not None:
-        warn(
-            "ending stale MLflow run %s (%s), left active outside any `with "
-            "tracking.run()` (e.g. by a notebook cell that raised); marked KILLED",
-            stale.info.run_id,
-            stale.info.run_name,
-        )
+def _kill_open_runs(mlflow: Any, until: str | None, why: str) -> None:
+    """End the MLflow runs active above run ``until`` as KILLED, with a warning."""
+    while (top := mlflow.active_run()) is not None and top.info.run_id != until:
+        warn("ending MLflow run %s (%s), %s", top.info.run_id, top.info.run_name, why)
         mlflow.end_run("KILLED")

@@ -1,12 +1,6 @@
-"""The project's store: opened once under a file lock, and the experiment runs go to.
-
-MLflow would open ``sqlite:///mlflow.db`` relative to the working directory, and parallel
-first opens of a new SQLite store race in its migrations: dslc sets the URI explicitly and
-opens a store first under ``<root>/.dslc/mlflow-store.lock``. A tracking server gets its
-credentials moved out of the URI, bounded retries, and a probe that fails in seconds: it
-asks a real API endpoint because ``/health`` answers even when the server's database is
-down, and reads HTTP statuses itself because MLflow's client reports a 401 with a JSON
-body like any other error.
+"""The project's store, opened once under ``<root>/.dslc/mlflow-store.lock`` (parallel
+first opens of a new SQLite store race in MLflow's migrations), and the experiment runs
+go to. A tracking server is probed first so that a dead one fails in seconds.
 """
 
 from __future__ import annotations
@@ -16,11 +10,7 @@ import contextlib
 import http.client
 import logging
 import os
-import ssl
 import threading
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,7 +42,7 @@ _init_lock = threading.Lock()
 
 
 def scheme(store_uri: str) -> str:
-    """Return the URI scheme, lower-case (``"sqlite"``, ``"http"``...; ``""`` for a path)."""
+    """The URI scheme, lower-case (``""`` for a path)."""
     return urlparse(store_uri).scheme.lower()
 
 
@@ -79,11 +69,7 @@ def store_lock(root: Path) -> Iterator[None]:
 
 
 def ensure_store(root: Path | None = None) -> str:
-    """Point mlflow at the project's store and make sure it is usable; return its URI.
-
-    Creates and migrates a database store on first use, under the file lock; probes an
-    http(s) server. Cheap after the first call in a process.
-    """
+    """Point mlflow at the project's store, created or probed on first use; return its URI."""
     r = config.project_root() if root is None else Path(root)
     store_uri = config.tracking_uri(r)
     http = scheme(store_uri) in ("http", "https")
@@ -112,10 +98,8 @@ def _open(store_uri: str, root: Path) -> None:
             client = MlflowClient(tracking_uri=store_uri)
             client.search_experiments(max_results=1)
             client.search_registered_models(max_results=1)
-    except MlflowException as exc:  # an old schema: MLflow's line says `mlflow db upgrade`
+    except (MlflowException, StoreError) as exc:  # an old schema: says `mlflow db upgrade`
         raise StoreError(f"cannot open MLflow store {store_uri}: {first_line(exc)}") from exc
-    except TrackingError:
-        raise
     except Exception as exc:  # SQLAlchemy/OS errors: say which store and where it is set
         raise StoreError(
             f"cannot open MLflow store {store_uri} ({type(exc).__name__}: {first_line(exc)}); "
@@ -126,54 +110,48 @@ def _open(store_uri: str, root: Path) -> None:
 
 
 def client(root: Path | None = None) -> MlflowClient:
-    """Return an ``MlflowClient`` on the project's (initialised) store."""
+    """An ``MlflowClient`` on the project's (initialised) store."""
     store_uri = ensure_store(root)
     from mlflow.tracking import MlflowClient
 
     return MlflowClient(tracking_uri=store_uri)
 
 
-def default_experiment_name(root: Path) -> str:
-    """``MLFLOW_EXPERIMENT_NAME`` when set, else the project name."""
-    return os.environ.get("MLFLOW_EXPERIMENT_NAME", "").strip() or config.project_name(root)
+def find_experiment(store: MlflowClient, name: str | None, root: Path) -> tuple[Any, str]:
+    """The experiment runs go to (None if it does not exist yet) and its id or name."""
+    env_id = os.environ.get("MLFLOW_EXPERIMENT_ID", "").strip() if name is None else ""
+    if env_id:
+        return store.get_experiment(env_id), env_id
+    env_name = os.environ.get("MLFLOW_EXPERIMENT_NAME", "").strip()
+    name = name or env_name or config.project_name(root)
+    return store.get_experiment_by_name(name), name
 
 
 def experiment_id(name: str | None, root: Path, store_uri: str) -> str:
-    """Return the id of the run's experiment, creating it if needed.
-
-    ``name`` None means: ``MLFLOW_EXPERIMENT_ID`` / ``MLFLOW_EXPERIMENT_NAME`` when set
-    (``mlflow run`` sets the id), else the project name. Without a server, a new
-    experiment keeps its artifacts in ``<root>/mlartifacts``, not the working directory.
-    """
+    """The id of the run's experiment, created (artifacts in ``<root>/mlartifacts`` when
+    no server decides) if needed."""
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
     mlflow_client = MlflowClient(tracking_uri=store_uri)
-    env_id = os.environ.get("MLFLOW_EXPERIMENT_ID", "").strip() if name is None else ""
-    if env_id:
-        return _checked(mlflow_client.get_experiment(env_id), env_id, store_uri)
-    name = name or default_experiment_name(root)
-    exp = mlflow_client.get_experiment_by_name(name)
+    try:
+        exp, ref = find_experiment(mlflow_client, name, root)
+    except MlflowException as exc:  # MLFLOW_EXPERIMENT_ID names no experiment
+        raise TrackingError(
+            f"{first_line(exc)} in {store_uri}; unset MLFLOW_EXPERIMENT_ID or pass "
+            "experiment=<name>"
+        ) from exc
     if exp is None:
         location = None if is_served(store_uri) else config.artifact_root(root)
         try:  # the lock keeps the project's processes from racing on a SQLite store
             with store_lock(root):
-                mlflow_client.create_experiment(name, artifact_location=location)
+                mlflow_client.create_experiment(ref, artifact_location=location)
         except MlflowException as exc:  # created meanwhile by another client: fine
             if "RESOURCE_ALREADY_EXISTS" not in str(exc.error_code):
                 raise TrackingError(
-                    f"cannot create experiment {name!r} on {store_uri}: {first_line(exc)}"
+                    f"cannot create experiment {ref!r} on {store_uri}: {first_line(exc)}"
                 ) from exc
-        exp = mlflow_client.get_experiment_by_name(name)
-    return _checked(exp, name, store_uri)
-
-
-def _checked(exp: Any, ref: str, store_uri: str) -> str:
-    if exp is None:
-        raise TrackingError(
-            f"experiment {ref!r} does not exist in {store_uri}; unset MLFLOW_EXPERIMENT_ID "
-            "or pass experiment=<name>"
-        )
+        exp = mlflow_client.get_experiment_by_name(ref)
     if exp.lifecycle_stage == "deleted":
         raise TrackingError(
             f"experiment {exp.name!r} is deleted in {store_uri}; restore it with "
@@ -191,8 +169,8 @@ HTTP_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
 }
 PROBE_TIMEOUT_S = 5.0
-# The probe's own retries of transient failures: waits between its 4 attempts.
-PROBE_BACKOFF_S = (0.5, 1.0, 2.0)
+# The probe tries 4 times, waiting 0, 0.5 and 1 s between attempts, on these failures.
+PROBE_ATTEMPTS = 4
 TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 API_PATH = "/api/2.0/mlflow/experiments/search?max_results=1"
 
@@ -204,84 +182,75 @@ def prepare_server(store_uri: str) -> str:
     parts = urlsplit(store_uri)
     if "@" not in parts.netloc:
         return store_uri
-    userinfo, host = parts.netloc.rsplit("@", 1)
-    user, _, password = userinfo.partition(":")
-    if user:
-        os.environ.setdefault("MLFLOW_TRACKING_USERNAME", unquote(user))
-    if password:
-        os.environ.setdefault("MLFLOW_TRACKING_PASSWORD", unquote(password))
-    return urlunsplit(parts._replace(netloc=host))
+    if parts.username:
+        os.environ.setdefault("MLFLOW_TRACKING_USERNAME", unquote(parts.username))
+    if parts.password:
+        os.environ.setdefault("MLFLOW_TRACKING_PASSWORD", unquote(parts.password))
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 def probe(store_uri: str, root: Path) -> None:
-    """Check within seconds that the server answers, and that its API works."""
+    """Check within seconds that the server answers and that its API works, sending the
+    credentials and honouring the TLS variables that MLflow's client would."""
+    import requests
+    from requests.adapters import HTTPAdapter
+    from urllib3.util import Retry
+
     base, env_file = store_uri.rstrip("/"), root / ".env"
-    for path in ("/health", API_PATH):
-        status = _get(base, path, env_file)
-        where = f"MLflow tracking server {base}"
-        if status in (401, 403) and path == API_PATH:
-            raise TrackingError(
-                f"{where} refused the credentials (HTTP {status}); set "
-                "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or user:password in "
-                f"MLFLOW_TRACKING_URI) in {env_file}"
-            )
-        if status == 404 and path == API_PATH:
-            raise TrackingServerError(
-                f"{base} does not look like an MLflow tracking server (HTTP 404 on "
-                f"{API_PATH.split('?')[0]}); fix MLFLOW_TRACKING_URI in {env_file}"
-            )
-        if status is not None and status >= 500:
-            raise TrackingServerError(
-                f"{where} answers but fails: GET {path.split('?')[0]} gave HTTP {status} "
-                f"{http.client.responses.get(status, '')} {len(PROBE_BACKOFF_S) + 1} times; "
-                f"look at the server's log (is its database up?), or fix MLFLOW_TRACKING_URI "
-                f"in {env_file}"
-            )
+    where = f"MLflow tracking server {base}"
+    retry = Retry(
+        total=PROBE_ATTEMPTS - 1,
+        backoff_factor=0.25,
+        status_forcelist=TRANSIENT_STATUS,
+        raise_on_status=False,
+        respect_retry_after_header=False,  # a server asking for minutes would hang the run
+    )
+    with requests.Session() as session:
+        session.mount(base, HTTPAdapter(max_retries=retry))
+        user = os.environ.get("MLFLOW_TRACKING_USERNAME", "")
+        password = os.environ.get("MLFLOW_TRACKING_PASSWORD", "")
+        if token := os.environ.get("MLFLOW_TRACKING_TOKEN"):
+            session.headers["Authorization"] = f"Bearer {token}"
+        elif user or password:
+            basic = base64.b64encode(f"{user}:{password}".encode()).decode()
+            session.headers["Authorization"] = f"Basic {basic}"
+        if os.environ.get("MLFLOW_TRACKING_INSECURE_TLS", "").lower() == "true":
+            session.verify = False
+        elif cert := os.environ.get("MLFLOW_TRACKING_SERVER_CERT_PATH"):
+            session.verify = cert
+        for path in ("/health", API_PATH):
+            try:
+                status = session.get(base + path, timeout=PROBE_TIMEOUT_S).status_code
+            except requests.RequestException as exc:
+                raise TrackingServerUnreachable(
+                    f"{where} does not answer ({_root_cause(exc)}; tried {PROBE_ATTEMPTS} "
+                    f"times); start it (mlflow server ...) or fix MLFLOW_TRACKING_URI in "
+                    f"{env_file}"
+                ) from exc
+            if status in (401, 403) and path == API_PATH:
+                raise TrackingError(
+                    f"{where} refused the credentials (HTTP {status}); set "
+                    "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or user:password "
+                    f"in MLFLOW_TRACKING_URI) in {env_file}"
+                )
+            if status == 404 and path == API_PATH:
+                raise TrackingServerError(
+                    f"{base} does not look like an MLflow tracking server (HTTP 404 on "
+                    f"{API_PATH.split('?')[0]}); fix MLFLOW_TRACKING_URI in {env_file}"
+                )
+            if status >= 500:
+                raise TrackingServerError(
+                    f"{where} answers but fails: GET {path.split('?')[0]} gave HTTP {status} "
+                    f"{http.client.responses.get(status, '')} {PROBE_ATTEMPTS} times; look at "
+                    f"the server's log (is its database up?), or fix MLFLOW_TRACKING_URI in "
+                    f"{env_file}"
+                )
 
 
-def _get(base: str, path: str, env_file: Path) -> int | None:
-    """HTTP status of GET ``path`` (None for a 2xx), retrying transient failures."""
-    request = urllib.request.Request(base + path, headers=_auth_headers())
-    outcome: int | Exception | None = None
-    for pause in (*PROBE_BACKOFF_S, None):
-        try:
-            with urllib.request.urlopen(request, timeout=PROBE_TIMEOUT_S, context=_tls()):
-                return None
-        except urllib.error.HTTPError as exc:  # before URLError, its base class
-            outcome = exc.code
-        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
-            outcome = exc
-        if pause is None or (isinstance(outcome, int) and outcome not in TRANSIENT_STATUS):
-            break
-        time.sleep(pause)
-    if isinstance(outcome, Exception):
-        raise TrackingServerUnreachable(
-            f"MLflow tracking server {base} does not answer "
-            f"({getattr(outcome, 'reason', outcome)}; tried {len(PROBE_BACKOFF_S) + 1} times); "
-            f"start it (mlflow server ...) or fix MLFLOW_TRACKING_URI in {env_file}"
-        ) from outcome
-    return outcome
-
-
-def _auth_headers() -> dict[str, str]:
-    """The credentials MLflow itself would send (a token, else user and password)."""
-    if token := os.environ.get("MLFLOW_TRACKING_TOKEN"):
-        return {"Authorization": f"Bearer {token}"}
-    user = os.environ.get("MLFLOW_TRACKING_USERNAME")
-    password = os.environ.get("MLFLOW_TRACKING_PASSWORD")
-    if not (user or password):
-        return {}
-    return {
-        "Authorization": "Basic "
-        + base64.b64encode(f"{user or ''}:{password or ''}".encode()).decode()
-    }
-
-
-def _tls() -> ssl.SSLContext | None:
-    """Honour MLflow's TLS variables: a custom CA bundle, or no verification at all."""
-    if os.environ.get("MLFLOW_TRACKING_INSECURE_TLS", "").lower() == "true":
-        insecure = ssl.create_default_context()
-        insecure.check_hostname, insecure.verify_mode = False, ssl.CERT_NONE
-        return insecure
-    cert = os.environ.get("MLFLOW_TRACKING_SERVER_CERT_PATH")
-    return ssl.create_default_context(cafile=cert) if cert else None
+def _root_cause(exc: BaseException) -> BaseException:
+    """The first exception of a chain: the OS's reason under urllib3's and requests'."""
+    while isinstance(
+        cause := exc.__cause__ or exc.__context__ or getattr(exc, "reason", None), BaseException
+    ):
+        exc = cause
+    return exc

@@ -3,14 +3,13 @@ helpers/README.md); the columns left out are named below the table."""
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .. import config
 from ._errors import TrackingError, first_line
 from ._registry import declared_metric
-from ._store import client, default_experiment_name
+from ._store import client, find_experiment
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
@@ -30,9 +29,7 @@ def runs_table(
     """Lines of the table of the project's runs, best first by ``sort``."""
     root = config.project_root()
     store = client(root)
-    env_id = os.environ.get("MLFLOW_EXPERIMENT_ID", "").strip() if experiment is None else ""
-    name = experiment or default_experiment_name(root)
-    exp = store.get_experiment(env_id) if env_id else store.get_experiment_by_name(name)
+    exp, name = find_experiment(store, experiment, root)
     if exp is None:
         return [f"no runs yet: experiment {name!r} is empty"]
     metric, higher = sort, True
@@ -110,24 +107,16 @@ def _value_columns(runs: list[Any], metric: str | None) -> list[Column]:
 
 def _fit(fixed: list[Column], others: list[Column], width: int) -> list[str]:
     """The fixed columns, then as many of the others as ``width`` allows."""
-    widths = [max(len(h), *map(len, cells)) for h, cells, _ in fixed + others]
-    shown, used = list(fixed), sum(widths[: len(fixed)]) + len(GAP) * (len(fixed) - 1)
+    shown: list[list[str]] = []  # the padded header and cells of each column shown
     left_out: list[str] = []
-    for column, w in zip(others, widths[len(fixed) :], strict=True):
-        if not left_out and used + len(GAP) + w <= width:
-            shown.append(column)
-            used += len(GAP) + w
+    for n, (header, cells, right) in enumerate(fixed + others):
+        w = max(len(header), *map(len, cells))
+        used = sum(len(column[0]) + len(GAP) for column in shown)
+        if n < len(fixed) or (not left_out and used + w <= width):
+            shown.append([t.rjust(w) if right else t.ljust(w) for t in (header, *cells)])
         else:
-            left_out.append(column[0])
-
-    def cell(text: str, w: int, right: bool) -> str:
-        return text.rjust(w) if right else text.ljust(w)
-
-    rows = [[h for h, _, _ in shown], *zip(*(cells for _, cells, _ in shown), strict=True)]
-    lines = [
-        GAP.join(cell(t, w, c[2]) for t, w, c in zip(row, widths, shown, strict=False)).rstrip()
-        for row in rows
-    ]
+            left_out.append(header)
+    lines = [GAP.join(row).rstrip() for row in zip(*shown, strict=True)]
     if left_out:  # whole names only, within the width: "not shown: a, b, +3 more"
         for n in range(len(left_out), -1, -1):
             more = len(left_out) - n
