@@ -165,3 +165,13 @@ def test_catalog_commands_never_print_a_locations_credentials(project: Path) -> 
         result = dslc(project, *command, timeout=60)
         printed = result.stdout + result.stderr
         assert "example.invalid" in printed and SECRET not in printed, printed
+
+
+@pytest.mark.parametrize("kind", ["FIFO", "folder"])
+def test_a_tracking_store_that_is_not_a_file_is_one_line(project: Path, kind: str) -> None:
+    store = project / "store.db"
+    store.mkdir() if kind == "folder" else os.mkfifo(store)
+    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{store}"}
+    for command in (["runs"], ["serve", "--port", "5998"]):
+        line = one_error_line(dslc(project, *command, env=env, timeout=30))
+        assert "store.db is not a regular file" in line

@@ -91,8 +91,13 @@ def _open(store_uri: str, root: Path) -> None:
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
-    path = store_uri.split(":///", 1)[-1] if scheme(store_uri) == "sqlite" else ""
+    path = store_uri.split(":///", 1)[-1].split("?")[0] if scheme(store_uri) == "sqlite" else ""
     new = bool(path) and not Path(path).exists()
+    if path and not new and not Path(path).is_file():  # SQLite would wait on a FIFO for ever
+        raise StoreError(
+            f"cannot open MLflow store {store_uri}: {path} is not a regular file; fix "
+            f"MLFLOW_TRACKING_URI in {root / '.env'} or remove it to use the default"
+        )
     try:
         with store_lock(root), quiet_mlflow():  # MLflow's INFO lines about its tables
             client = MlflowClient(tracking_uri=store_uri)
