@@ -205,7 +205,7 @@ def test_a_past_run_is_reproduced_after_the_raw_data_changed(author, first_model
 
     # Trained before the new data was committed: only dvc.lock and the catalog differed
     # from the commit, and the run's md5 tags name the data, so it is reproducible too.
-    again = sh(f".venv/bin/dslc reproduce {newer}", author)
+    again = sh(f".venv/bin/dslc reproduce {newer[:8]}", author)  # the ID `dslc runs` shows
     assert f"run {newer} reproduced" in again.stdout, again.stdout
 
     code = next((author / "src").iterdir()) / "evaluate.py"

@@ -237,6 +237,23 @@ def test_compare_within_tolerance() -> None:
     assert not same and lines[1].split() == ["acc", "0.9", "-", "NO"]
 
 
+@pytest.mark.parametrize(
+    ("run_id", "says"),
+    [
+        ("zz", "is not a run id"),
+        ("abc", "is not a run id"),  # too short to name one run
+        ("../../etc", "is not a run id"),
+        ("a" * 33, "is not a run id"),
+        ("abcdef", "no run with id 'abcdef'"),
+    ],
+)
+def test_reproduce_takes_only_a_run_id_or_its_prefix(tproj: Path, capsys, run_id, says) -> None:
+    (tproj / ".dvc").mkdir()
+    assert cli.main(["reproduce", run_id]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and says in err, err
+
+
 def test_reproduce_outside_dvc_is_one_line(project: Path, capsys) -> None:
     assert cli.main(["reproduce", "abc"]) == 1
     err = capsys.readouterr().err

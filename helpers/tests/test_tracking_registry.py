@@ -257,7 +257,8 @@ def test_cli_runs_table_best_first_fits_80_columns(
     assert code == 0 and err == ""
     assert all(len(line) <= 80 for line in out.splitlines())
     header, rows = _table(out)
-    assert header[:6] == ["RUN", "START", "STATUS", "VER", "ALIAS", "score"]
+    assert header[:7] == ["ID", "RUN", "START", "STATUS", "VER", "ALIAS", "score"]
+    assert all(re.fullmatch(r"[0-9a-f]{8}", r["ID"]) for r in rows)
     assert [r["score"] for r in rows] == ["0.9", "0.8", "0.7", "-"]  # no metric: last
     assert (rows[0]["VER"], rows[0]["ALIAS"]) == ("2", "champion")
     assert (rows[1]["VER"], rows[1]["ALIAS"]) == ("3", "-")
@@ -267,13 +268,13 @@ def test_cli_runs_table_best_first_fits_80_columns(
 
     header, rows = _table(cli_run(capsys, "runs", "--sort", "loss", "--limit", "2")[1])
     assert [r["loss"] for r in rows] == ["0.3", "0.2"]  # another metric: highest first
-    assert header[3:5] == ["VER", "loss"]  # no alias among these two runs: no ALIAS column
+    assert header[4:6] == ["VER", "loss"]  # no alias among these two runs: no ALIAS column
     header, rows = _table(cli_run(capsys, "runs", "--reverse")[1])
     assert [r["score"] for r in rows] == ["0.7", "0.8", "0.9", "-"]
 
     monkeypatch.setenv("COLUMNS", "200")  # wide: the other metric and the varying param
     header, rows = _table(cli_run(capsys, "runs")[1])
-    assert header[5:] == ["score", "loss", "C"]  # seed is 0 everywhere: no column
+    assert header[6:] == ["score", "loss", "C"]  # seed is 0 everywhere: no column
     assert [r["C"] for r in rows] == ["1", "2", "0", "-"]
 
 
@@ -286,7 +287,14 @@ def test_cli_runs_names_the_columns_left_out(
         run.log_metrics({"score": 1.0, **metrics})
     lines = cli_run(capsys, "runs")[1].splitlines()
     assert all(len(line) <= 80 for line in lines)
-    assert lines[0].split() == ["RUN", "START", "STATUS", "score", "metric_with_a_long_name_0"]
+    assert lines[0].split() == [
+        "ID",
+        "RUN",
+        "START",
+        "STATUS",
+        "score",
+        "metric_with_a_long_name_0",
+    ]
     assert lines[-1] == "not shown: metric_with_a_long_name_1, metric_with_a_long_name_2, +2 more"
 
 
@@ -297,7 +305,25 @@ def test_cli_runs_without_runs_or_settings(tproj: Path, capsys: pytest.CaptureFi
     with tracking.run("b"):
         pass
     header, rows = _table(cli_run(capsys, "runs")[1])  # no declared metric: newest first
-    assert header == ["RUN", "START", "STATUS"] and [r["RUN"] for r in rows] == ["b", "a"]
+    assert header == ["ID", "RUN", "START", "STATUS"] and [r["RUN"] for r in rows] == ["b", "a"]
+
+
+@pytest.mark.parametrize(
+    "name", ["\x1b[31mred\x1b[0m", "two\nlines", "bell\x07", "back\rwards", "bidi\u202eevil"]
+)
+def test_cli_runs_prints_run_names_and_params_safely(
+    tproj: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    """A teammate's run name or param, from the shared store, cannot drive the terminal."""
+    with tracking.run(name, params={"p": name}) as run:
+        run.log_metric("m", 1.0)
+    with tracking.run("plain", params={"p": "x"}):
+        pass
+    capsys.readouterr()
+    out = cli_run(capsys, "runs")[1]
+    assert all(ch.isprintable() or ch == "\n" for ch in out), repr(out)
+    assert len(out.splitlines()) == 3, out  # the header and one line per run
+    assert run.id[:8] in out
     with pytest.raises(SystemExit) as exit_:
         cli.main(["runs", "--limit", "0"])
     assert exit_.value.code == 2

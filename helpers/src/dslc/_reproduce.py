@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -191,12 +192,26 @@ def main(run_id: str, tolerance: float = 1e-6) -> int:
             "dslc reproduce needs the data versions DVC keeps: this project has no .dvc folder"
             " (made with data_versioning=none)"
         )
-    try:
-        run = MlflowClient(tracking_uri=config.tracking_uri(r)).get_run(run_id)
-    except MlflowException:
+    if not re.fullmatch(r"[0-9a-f]{6,32}", run_id):
         raise ReproduceError(
-            f"no run {run_id!r} in the project's tracking store: `dslc runs` lists the run ids"
-        ) from None
+            f"{run_id[:40]!r} is not a run id: give the ID `dslc runs` shows (6 to 32 hex digits)"
+        )
+    client = MlflowClient(tracking_uri=config.tracking_uri(r))
+    try:  # a prefix, as `dslc runs` shows it, names the one run whose id starts with it
+        experiments = [e.experiment_id for e in client.search_experiments()]
+        found = [
+            run for run in client.search_runs(experiments, max_results=50_000)
+            if run.info.run_id.startswith(run_id)
+        ]  # fmt: skip
+    except MlflowException as exc:
+        raise ReproduceError(f"cannot read the project's tracking store: {exc}") from None
+    if len(found) != 1:
+        raise ReproduceError(
+            f"{'no run' if not found else f'{len(found)} runs'} with id {run_id!r} in the "
+            "project's tracking store: `dslc runs` lists the run ids"
+        )
+    run = found[0]
+    run_id = run.info.run_id
     commit, command, versions = plan(dict(run.data.tags), run_id)
     with worktree(r, commit) as tree:
         checkout_data(r, tree, versions)

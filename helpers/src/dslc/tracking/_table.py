@@ -51,6 +51,10 @@ def runs_table(
     return _fit(fixed, _value_columns(runs, metric), width)
 
 
+def _printable(text: str) -> str:
+    return "".join(ch if ch.isprintable() else "?" for ch in text)
+
+
 def _short(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "~"
 
@@ -79,7 +83,8 @@ def _fixed_columns(store: MlflowClient, runs: list[Any]) -> list[Column]:
     when = [f"{s:%m-%d %H:%M}" if s.year == now.year else f"{s:%Y-%m-%d}" for s in starts]
     versions = [registered.get(r.info.run_id, ([], [])) for r in runs]
     columns: list[Column] = [
-        ("RUN", [_short(r.info.run_name or r.info.run_id, 24) for r in runs], False),
+        ("ID", [r.info.run_id[:8] for r in runs], False),  # `dslc reproduce` takes it, as git
+        ("RUN", [_short(r.info.run_name or "-", 24) for r in runs], False),
         ("START", when, False),
         ("STATUS", [r.info.status for r in runs], False),
     ]
@@ -109,7 +114,9 @@ def _fit(fixed: list[Column], others: list[Column], width: int) -> list[str]:
     """The fixed columns, then as many of the others as ``width`` allows."""
     shown: list[list[str]] = []  # the padded header and cells of each column shown
     left_out: list[str] = []
-    for n, (header, cells, right) in enumerate(fixed + others):
+    for n, (header, raw, right) in enumerate(fixed + others):
+        # Names come from the store, which the team writes: no escape or newline gets out.
+        header, cells = _printable(header), [_printable(cell) for cell in raw]
         w = max(len(header), *map(len, cells))
         used = sum(len(column[0]) + len(GAP) for column in shown)
         if n < len(fixed) or (not left_out and used + w <= width):
