@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -177,7 +179,7 @@ def test_file_md5_is_none_when_dvc_cannot_answer(dvc_project, fake, caplog) -> N
 
 
 CLEAN = {
-    "mlflow.source.git.commit": "abc123" * 6,
+    "mlflow.source.git.commit": "abc1234567" * 4,
     "dslc.git.dirty": "false",
     "dslc.entry_point": "python -m demo.train",
     "dslc.dvc.md5.data/processed/train.parquet": "0" * 32,
@@ -197,6 +199,17 @@ def test_plan_reads_commit_command_and_data_versions() -> None:
         ({"dslc.git.dirty": None}, "uncommitted code"),
         ({"mlflow.source.git.commit": None}, "no git commit"),
         ({"dslc.entry_point": None}, "no command"),
+        # Tags from a shared store that a teammate (or anyone with write access) can set:
+        ({"mlflow.source.git.commit": "--orphan=x"}, "not a git commit id"),
+        ({"mlflow.source.git.commit": "-b"}, "not a git commit id"),
+        ({"mlflow.source.git.commit": "HEAD~1"}, "not a git commit id"),
+        ({"mlflow.source.git.commit": "ABC" + "0" * 37}, "not a git commit id"),
+        ({"dslc.entry_point": 'bash -c "touch /tmp/owned"'}, "runs only a module"),
+        ({"dslc.entry_point": "python -m demo.train; rm -rf ~"}, "runs only a module"),
+        ({"dslc.entry_point": "python -c 'import os'"}, "runs only a module"),
+        ({"dslc.dvc.md5./abs/path/src/demo/predict.py": "0" * 32}, "names no file"),
+        ({"dslc.dvc.md5.data/../../outside.csv": "0" * 32}, "names no file"),
+        ({"dslc.dvc.md5.data/raw/iris.csv": "../../x"}, "names no file"),
     ],
 )
 def test_plan_refuses_in_one_line(change: dict, reason: str) -> None:
@@ -308,3 +321,19 @@ def test_saving_a_file_dvc_tracks_updates_its_pointer(dvc_project: Path, fake) -
     (dvc_project / "data/interim/plain.csv.dvc").write_text("outs:\n- md5: 0\n  path: plain.csv\n")
     data.save(frame, "interim/plain.csv")
     assert fake.calls == [("add", "data/interim/plain.csv")]
+
+
+def test_a_worktree_left_by_a_killed_reproduce_is_removed(project: Path) -> None:
+    from tracking_support import git, make_repo
+
+    make_repo(project)
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # its process id now names no process, as a reproduce killed with -9
+    stale = Path(tempfile.gettempdir()) / f"dslc-reproduce-{gone.pid}-left" / "project"
+    git(project, "worktree", "add", "--detach", "--quiet", str(stale), "HEAD")
+    commit = git(project, "rev-parse", "HEAD")
+    with reproduce.worktree(project, commit) as tree:
+        listed = git(project, "worktree", "list")
+        assert str(stale) not in listed and not stale.parent.exists(), listed
+        assert str(tree) in listed
+    assert git(project, "worktree", "list").count("\n") == 0, "only the project's own"

@@ -6,12 +6,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import shlex
 import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
@@ -54,6 +53,9 @@ def plan(tags: dict[str, str], run_id: str) -> tuple[str, str, dict[str, str]]:
     commit = tags.get(TAG_COMMIT)
     if not commit:
         raise ReproduceError(f"run {run_id} has no git commit: it was not made in a repository")
+    # The store is shared and writable by the team: what it says is checked, not obeyed.
+    if not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", commit):
+        raise ReproduceError(f"run {run_id}'s commit {commit[:50]!r} is not a git commit id")
     if tags.get(TAG_DIRTY) != "false" and not only_bookkeeping(tags.get(TAG_CHANGES)):
         raise ReproduceError(
             f"run {run_id} was made from uncommitted code (commit {commit[:12]} plus changes"
@@ -65,11 +67,19 @@ def plan(tags: dict[str, str], run_id: str) -> tuple[str, str, dict[str, str]]:
             f"run {run_id} records no command to run again (started from python -c, an"
             " interactive session or an unnamed notebook)"
         )
-    versions = {
-        key.removeprefix(dvc.VERSION_TAG): value
-        for key, value in tags.items()
-        if key.startswith(dvc.VERSION_TAG)
-    }
+    if not re.fullmatch(r"python -m [A-Za-z_]\w*(\.[A-Za-z_]\w*)*", command):
+        raise ReproduceError(
+            f"run {run_id} records the command {command[:80]!r}; dslc reproduce runs only a"
+            " module of the run's own commit (python -m package.module)"
+        )
+    versions = {}
+    for key, md5 in tags.items():
+        if key.startswith(dvc.VERSION_TAG):
+            rel = PurePosixPath(key.removeprefix(dvc.VERSION_TAG))
+            if rel.is_absolute() or ".." in rel.parts or not re.fullmatch(r"[0-9a-f]{32}", md5):
+                raise ReproduceError(f"run {run_id} has a data tag {key[:80]!r} = {md5[:40]!r}"
+                                     " that names no file of the project")  # fmt: skip
+            versions[str(rel)] = md5
     return commit, command, versions
 
 
@@ -81,7 +91,10 @@ def worktree(root: Path, commit: str) -> Iterator[Path]:
         command = ["git", "-C", str(root), "worktree", *args]
         return subprocess.run(command, capture_output=True, text=True, check=False)
 
-    temp = tempfile.TemporaryDirectory(prefix="dslc-reproduce-", ignore_cleanup_errors=True)
+    _forget_dead(root, git)
+    # The process id in the name tells a later reproduce whether this one is still alive.
+    prefix = f"dslc-reproduce-{os.getpid()}-"
+    temp = tempfile.TemporaryDirectory(prefix=prefix, ignore_cleanup_errors=True)
     try:
         with temp as parent:
             folder = Path(parent) / "project"
@@ -95,6 +108,23 @@ def worktree(root: Path, commit: str) -> Iterator[Path]:
                 git("remove", "--force", str(folder))
     finally:
         git("prune")  # forget the worktree even if `remove` failed
+
+
+def _forget_dead(root: Path, git: Callable[..., subprocess.CompletedProcess[str]]) -> None:
+    """Remove the worktrees of reproduces that were killed (their process is gone)."""
+    listed = git("list", "--porcelain").stdout
+    for folder in re.findall(r"^worktree (.*/dslc-reproduce-(\d+)-[^/]*/project)$", listed, re.M):
+        path, pid = folder
+        try:
+            os.kill(int(pid), 0)
+            continue  # alive (or another user's): not ours to remove
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue
+        git("remove", "--force", path)
+        shutil.rmtree(Path(path).parent, ignore_errors=True)
+    git("prune")
 
 
 def checkout_data(root: Path, tree: Path, versions: dict[str, str]) -> None:
@@ -152,9 +182,11 @@ def rerun(root: Path, tree: Path, command: str) -> dict[str, float]:
         ),
         "DSLC_PROJECT_ROOT": str(tree),
     }
-    args = shlex.split(command)
-    if args and args[0] == "python":
-        args[0] = sys.executable  # the project's interpreter, as `uv run python` gives
+    module = command.removeprefix("python -m ")
+    source = tree / "src" / Path(*module.split("."))
+    if not (source.with_suffix(".py").is_file() or (source / "__main__.py").is_file()):
+        raise ReproduceError(f"the run's commit has no module {module} under src/")
+    args = [sys.executable, "-m", module]  # the project's interpreter, no shell
     print(f"running `{command}` at {tree}", file=sys.stderr, flush=True)
     result = subprocess.run(args, cwd=tree, env=env, check=False)
     if result.returncode != 0:
