@@ -470,3 +470,58 @@ def test_a_locked_sqlite_source_answers_within_seconds(
         holder.kill()
         holder.wait()
     assert len(data.load("orders")) == 3  # the lock is gone, the data unchanged
+
+
+def _spellings(snap: Path, root: Path) -> list[object]:
+    rel = snap.relative_to(root / "data").as_posix()
+    return [
+        rel, snap, str(snap), f"../data/{rel}", f"raw/snapshots/../snapshots/{rel[14:]}",
+        f"file://{snap}", f"local://{snap}", f"simplecache::file://{snap}",
+        f"filecache::file://{snap}", f"dir::file://{snap.parent}/::{snap.name}",
+        "raw/snapshots/orders/new.parquet",  # a new file in the snapshots folder: no either
+    ]  # fmt: skip
+
+
+def test_no_save_overwrites_a_snapshot_even_with_force(shop: Path) -> None:
+    snap = shop / "data" / data.snapshot("orders").location
+    before = (snap.read_bytes(), snap.stat().st_mode, snap.stat().st_ino)
+    for where in _spellings(snap, shop):
+        for force in (False, True):
+            with pytest.raises(RawDataWriteError, match="snapshots are immutable") as err:
+                data.save(pd.DataFrame({"a": [1]}), where, force=force, format="parquet")
+            assert "\n" not in str(err.value)
+    assert (snap.read_bytes(), snap.stat().st_mode, snap.stat().st_ino) == before
+    assert sorted(p.name for p in snap.parent.iterdir()) == [snap.name]
+
+
+def test_a_snapshot_killed_at_any_point_is_never_writable(shop: Path) -> None:
+    """kill -9 right after the snapshot appears (the catalog not yet written): the file
+    is read-only, unrecorded, and the next snapshot takes another id."""
+    import signal
+    import subprocess
+    import sys
+
+    code = (
+        "import os, signal\nfrom dslc import _atomic, cli\nreal = os.link\n"
+        "def link(*a):\n    real(*a)\n    os.kill(os.getpid(), signal.SIGKILL)\n"
+        "_atomic.os.link = link\ncli.main(['data', 'snapshot', 'orders'])\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=shop, check=False)
+    assert proc.returncode == -signal.SIGKILL
+    (left,) = (shop / "data" / "raw" / "snapshots" / "orders").glob("2*.parquet")
+    assert not left.stat().st_mode & 0o222
+    assert data.entries()["orders"].snapshots == ()
+    assert data.snapshot("orders").id != left.stem
+
+
+def test_replace_refuses_to_drop_a_sql_sources_records(
+    shop: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data.snapshot("orders")
+    cat = shop / "data" / "catalog.yml"
+    before = cat.read_text()
+    for args in (["orders", "raw/iris.csv"], ["orders", "raw/iris.csv", "--replace"]):
+        assert cli.main(["data", "add", *args]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "is a SQL source" in err and "snapshots" in err
+    assert cat.read_text() == before
