@@ -393,9 +393,8 @@ def test_a_sqlite_url_to_a_missing_file_creates_nothing(
 ) -> None:
     monkeypatch.setenv("SHOP_URL", url.format(root=shop))
     before = _tree(shop.parent)
-    with pytest.raises(SqlError, match="unable to open database file") as err:
+    with pytest.raises(SqlError, match="unable to open database file; .* the database in SHOP_U"):
         data.load("orders")
-    assert "\n" not in str(err.value)
     assert cli.main(["data", "snapshot", "orders"]) == 1
     assert _tree(shop.parent) == before
 

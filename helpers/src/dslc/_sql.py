@@ -248,10 +248,10 @@ def _explain(exc: BaseException, ctx: _Context, source: SqlSource, connecting: b
             "again when it is done"
         )
     if connecting:
-        where = f" at {ctx.where}" if ctx.where else ""
+        where, check = (f" at {ctx.where}", "host and port") if ctx.where else ("", "database")
         return ctx.error(
             f"cannot connect to the database of {ctx.variable}{where}: {text}; check that the "
-            f"server runs and that the host and port in {ctx.variable} (.env) are right"
+            f"server runs and that the {check} in {ctx.variable} (.env) are right"
         )
     if source.table is not None and (sqlstate == "42P01" or _NO_TABLE.search(text)):
         return ctx.error(
