@@ -393,7 +393,7 @@ def test_a_sqlite_url_to_a_missing_file_creates_nothing(
 ) -> None:
     monkeypatch.setenv("SHOP_URL", url.format(root=shop))
     before = _tree(shop.parent)
-    with pytest.raises(SqlError, match="unable to open database file; .* the database in SHOP_U"):
+    with pytest.raises(SqlError, match=r"unable to open database file; .* the database in SHOP_U"):
         data.load("orders")
     assert cli.main(["data", "snapshot", "orders"]) == 1
     assert _tree(shop.parent) == before

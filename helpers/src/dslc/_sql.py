@@ -127,7 +127,7 @@ def _connect_args(url: Any) -> dict[str, Any]:
     """Timeouts for connecting and for waiting on a lock, unless the URL sets its own."""
     name = url.drivername
     arg = _TIMEOUT_ARG.get(name) or _TIMEOUT_ARG.get(name.partition("+")[0])
-    args = {arg: CONNECT_TIMEOUT_S} if arg else {}
+    args: dict[str, Any] = {arg: CONNECT_TIMEOUT_S} if arg else {}
     if lock := _LOCK_ARG.get(name):
         args[lock[0]] = lock[1]
     return {k: v for k, v in args.items() if k not in url.query}
