@@ -49,14 +49,7 @@ _TIMEOUT_ARG = {
     "oracle+oracledb": "tcp_connect_timeout",
 }
 _PYSQLITE = ("sqlite", "sqlite+pysqlite")  # Python's sqlite3
-# How each driver spells "give up waiting for another session's lock" (connect_args).
-_LOCK_ARG = {
-    **dict.fromkeys(_PYSQLITE, ("timeout", LOCK_TIMEOUT_S)),  # SQLite's busy timeout
-    **dict.fromkeys(  # libpq's drivers: a server setting given at connection
-        ("postgresql", "postgresql+psycopg", "postgresql+psycopg2"),
-        ("options", f"-c lock_timeout={LOCK_TIMEOUT_S}s"),
-    ),
-}
+_LIBPQ = ("postgresql", "postgresql+psycopg", "postgresql+psycopg2")
 _AUTH = re.compile(
     r"password authentication failed|access denied for user|login failed|"
     r"authentication failed|invalid (user|password)|incorrect password|no password supplied",
@@ -128,8 +121,10 @@ def _connect_args(url: Any) -> dict[str, Any]:
     name = url.drivername
     arg = _TIMEOUT_ARG.get(name) or _TIMEOUT_ARG.get(name.partition("+")[0])
     args: dict[str, Any] = {arg: CONNECT_TIMEOUT_S} if arg else {}
-    if lock := _LOCK_ARG.get(name):
-        args[lock[0]] = lock[1]
+    if name in _PYSQLITE:
+        args["timeout"] = LOCK_TIMEOUT_S  # SQLite's busy timeout
+    elif name in _LIBPQ:  # a server setting given at connection
+        args["options"] = f"-c lock_timeout={LOCK_TIMEOUT_S}s"
     return {k: v for k, v in args.items() if k not in url.query}
 
 
