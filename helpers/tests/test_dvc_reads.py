@@ -216,3 +216,29 @@ def test_no_tag_key_holds_a_secret_value(dvc_project: Path, monkeypatch) -> None
     keys = [*stored.data.tags, *stored.data.params, *stored.data.metrics, stored.info.run_name]
     assert not [key for key in keys if secret in key], keys
     assert f"{dvc.VERSION_TAG}data/raw/plain.csv" in stored.data.tags, "the control is tagged"
+
+
+def test_snapshots_stay_read_only_through_dvc_add_and_pull(
+    dvc_project: Path, tmp_path: Path, monkeypatch
+) -> None:
+    import sqlite3
+
+    con = sqlite3.connect(dvc_project / "shop.db")
+    con.execute("CREATE TABLE orders AS SELECT 1 AS id")
+    con.commit()
+    con.close()
+    monkeypatch.setenv("SHOP_URL", f"sqlite:///{dvc_project / 'shop.db'}")
+    catalog = "datasets:\n  orders:\n    connection: SHOP_URL\n    table: orders\n"
+    (dvc_project / "data" / "catalog.yml").write_text(catalog, encoding="utf-8")
+    dvc.run(dvc_project, "remote", "add", "--default", "storage", str(tmp_path / "remote"))
+    snap = dvc_project / "data" / data.snapshot("orders").location
+    assert snap.with_name(snap.name + ".dvc").is_file()  # dvc add put back a copy
+    assert not snap.stat().st_mode & 0o222
+    dvc.push(dvc_project)
+    snap.unlink()
+    assert cli.main(["data", "pull"]) == 0  # `make pull`: dvc checkout writes a new copy
+    assert not snap.stat().st_mode & 0o222
+    snap.chmod(0o644)  # as a kill during `dvc add` leaves it
+    assert cli.main(["data", "pull"]) == 0
+    assert not snap.stat().st_mode & 0o222
+    assert cli.main(["data", "verify"]) == 0

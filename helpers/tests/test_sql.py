@@ -368,3 +368,159 @@ def test_a_snapshot_outside_dvc_runs_no_dvc(
     fake = FakeDvc(tmp_path / "fake-dvc", monkeypatch)
     data.snapshot("orders")
     assert fake.calls == []
+
+
+def _tree(folder: Path) -> dict[str, tuple[int, int, bytes]]:
+    """Every file under ``folder`` but dslc's caches: (size, mtime, content)."""
+    return {
+        str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns, p.read_bytes())
+        for p in folder.rglob("*")
+        if p.is_file() and ".dslc" not in p.parts
+    }
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite:///missing.db",
+        "sqlite:///data/external/missing.db",
+        "sqlite:///file:missing.db?mode=rwc&uri=true",  # the URL asks to create: still no
+        "sqlite:///{root}/missing.db",
+    ],
+)
+def test_a_sqlite_url_to_a_missing_file_creates_nothing(
+    shop: Path, monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    monkeypatch.setenv("SHOP_URL", url.format(root=shop))
+    before = _tree(shop.parent)
+    with pytest.raises(SqlError, match=r"unable to open database file; .* the database in SHOP_U"):
+        data.load("orders")
+    assert cli.main(["data", "snapshot", "orders"]) == 1
+    assert _tree(shop.parent) == before
+
+
+@pytest.mark.parametrize(
+    ("query", "match"),
+    [
+        ("ATTACH 'new.db' AS x", "not authorized"),
+        ("ATTACH 'file:new.db?mode=rwc' AS x", "not authorized"),
+        ("ATTACH '{root}/data/raw/new.db' AS x", "not authorized"),
+        ("VACUUM INTO 'new.db'", "authorization denied"),
+        ("VACUUM", "authorization denied"),
+        ("CREATE TABLE new (a INTEGER)", "readonly database"),
+        ("DROP TABLE orders", "readonly database"),
+        ("INSERT INTO orders VALUES (9, 1.0, 'eve') RETURNING id", "readonly database"),
+        ("WITH c AS (SELECT 9, 1.0, 'eve') INSERT INTO orders SELECT * FROM c", "readonly"),
+        ("UPDATE orders SET amount = 0 RETURNING id", "readonly database"),
+        ("PRAGMA user_version = 5", "readonly database"),
+        ("PRAGMA journal_mode = WAL", "readonly database"),
+        ("SELECT 1; CREATE TABLE new (a INTEGER)", "one statement at a time"),
+    ],
+)
+def test_a_query_cannot_create_or_change_a_file(
+    shop: Path, capsys: pytest.CaptureFixture[str], query: str, match: str
+) -> None:
+    """Sources are read-only: the database opens read-only and ATTACH (which creates any
+    file it names) is refused by SQLite's authorizer."""
+    cat = shop / "data" / "catalog.yml"
+    cat.write_text(
+        CATALOG + f'  bad:\n    connection: SHOP_URL\n    query: "{query}"\n'.format(root=shop)
+    )
+    before = _tree(shop.parent)
+    with pytest.raises(SqlError, match=match) as err:
+        data.load("bad")
+    assert "\n" not in str(err.value)
+    assert cli.main(["data", "snapshot", "bad"]) == 1
+    assert capsys.readouterr().err.count("\n") == 1
+    assert _tree(shop.parent) == before
+    assert len(data.load("orders_all")) == 4
+
+
+def test_a_locked_sqlite_source_answers_within_seconds(
+    shop: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import subprocess
+    import sys
+    import time
+
+    data.snapshot("orders")  # verify reads it while the database is locked
+    holder = subprocess.Popen(  # another process writes and holds the lock
+        [sys.executable, "-c", "import sqlite3, sys, time\n"
+         f"c = sqlite3.connect({str(shop / 'shop.db')!r}, isolation_level=None)\n"
+         "c.execute('BEGIN EXCLUSIVE'); c.execute('DELETE FROM orders')\n"
+         "print('locked', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+        for call in (lambda: data.load("orders"), lambda: data.snapshot("orders")):
+            start = time.monotonic()
+            with pytest.raises(SqlError, match=r"is locked by another session .*try again") as err:
+                call()
+            assert time.monotonic() - start < sql.LOCK_TIMEOUT_S + 2
+            assert "\n" not in str(err.value)
+        start = time.monotonic()
+        assert cli.main(["data", "verify", "--fast"]) == 0
+        assert cli.main(["data", "snapshot", "orders"]) == 1
+        assert time.monotonic() - start < sql.LOCK_TIMEOUT_S + 3
+        last = capsys.readouterr().err.splitlines()[-1]
+        assert last.startswith("dslc: error: dataset 'orders': the database of SHOP_URL is lo")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert len(data.load("orders")) == 3  # the lock is gone, the data unchanged
+
+
+def _spellings(snap: Path, root: Path) -> list[object]:
+    rel = snap.relative_to(root / "data").as_posix()
+    return [
+        rel, snap, str(snap), f"../data/{rel}", f"raw/snapshots/../snapshots/{rel[14:]}",
+        f"file://{snap}", f"local://{snap}", f"simplecache::file://{snap}",
+        f"filecache::file://{snap}", f"dir::file://{snap.parent}/::{snap.name}",
+        "raw/snapshots/orders/new.parquet",  # a new file in the snapshots folder: no either
+    ]  # fmt: skip
+
+
+def test_no_save_overwrites_a_snapshot_even_with_force(shop: Path) -> None:
+    snap = shop / "data" / data.snapshot("orders").location
+    before = (snap.read_bytes(), snap.stat().st_mode, snap.stat().st_ino)
+    for where in _spellings(snap, shop):
+        for force in (False, True):
+            with pytest.raises(RawDataWriteError, match="snapshots are immutable") as err:
+                data.save(pd.DataFrame({"a": [1]}), where, force=force, format="parquet")
+            assert "\n" not in str(err.value)
+    assert (snap.read_bytes(), snap.stat().st_mode, snap.stat().st_ino) == before
+    assert sorted(p.name for p in snap.parent.iterdir()) == [snap.name]
+
+
+def test_a_snapshot_killed_at_any_point_is_never_writable(shop: Path) -> None:
+    """kill -9 right after the snapshot appears (the catalog not yet written): the file
+    is read-only, unrecorded, and the next snapshot takes another id."""
+    import signal
+    import subprocess
+    import sys
+
+    code = (
+        "import os, signal\nfrom dslc import _atomic, cli\nreal = os.link\n"
+        "def link(*a):\n    real(*a)\n    os.kill(os.getpid(), signal.SIGKILL)\n"
+        "_atomic.os.link = link\ncli.main(['data', 'snapshot', 'orders'])\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=shop, check=False)
+    assert proc.returncode == -signal.SIGKILL
+    (left,) = (shop / "data" / "raw" / "snapshots" / "orders").glob("2*.parquet")
+    assert not left.stat().st_mode & 0o222
+    assert data.entries()["orders"].snapshots == ()
+    assert data.snapshot("orders").id != left.stem
+
+
+def test_replace_refuses_to_drop_a_sql_sources_records(
+    shop: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data.snapshot("orders")
+    cat = shop / "data" / "catalog.yml"
+    before = cat.read_text()
+    for args in (["orders", "raw/iris.csv"], ["orders", "raw/iris.csv", "--replace"]):
+        assert cli.main(["data", "add", *args]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "is a SQL source" in err and "snapshots" in err
+    assert cat.read_text() == before

@@ -227,3 +227,103 @@ def test_missing_variable_and_driver(
         with pytest.raises(SqlError, match=f"is not installed .*; {hint}") as err:
             data.load("orders")
         _one_line(err)
+
+
+def _state(pg: Cluster) -> str:
+    """What a write would change: relations, rows, the sequence, functions, settings."""
+    return pg.psql(
+        "SELECT (SELECT string_agg(relname, ',' ORDER BY relname) FROM pg_class c JOIN"
+        " pg_namespace n ON n.oid = c.relnamespace WHERE nspname IN ('public', 'sales')),"
+        " (SELECT count(*) FROM sales.orders), (SELECT sum(amount) FROM sales.orders),"
+        " (SELECT last_value FROM sales.seq),"
+        " (SELECT string_agg(proname, ',') FROM pg_proc WHERE proname LIKE 'dslc%'),"
+        " (SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database)",
+        "shop",
+    )
+
+
+@pytest.fixture
+def hostile(shop: Path, pg: Cluster) -> Path:
+    """A sequence and a function that writes, owned by reader, for queries to call."""
+    pg.psql(
+        "SET ROLE reader; CREATE SEQUENCE IF NOT EXISTS sales.seq;"
+        " CREATE OR REPLACE FUNCTION sales.grow() RETURNS int LANGUAGE sql AS"
+        " $$ INSERT INTO sales.orders (id) VALUES (0) RETURNING id $$",
+        "shop",
+    )
+    return shop
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "CREATE TABLE sales.new (a int)",
+        "DROP TABLE sales.orders",
+        "INSERT INTO sales.orders (id) VALUES (0) RETURNING id",
+        "UPDATE sales.orders SET amount = 0 RETURNING id",
+        "WITH w AS (INSERT INTO sales.orders (id) VALUES (0) RETURNING id) SELECT * FROM w",
+        "WITH w AS (DELETE FROM sales.orders RETURNING id) SELECT count(*) FROM w",
+        "SELECT sales.grow()",
+        "SELECT nextval('sales.seq')",
+        "SELECT id FROM sales.orders FOR UPDATE",
+        "COMMIT; BEGIN READ WRITE; CREATE TABLE sales.new (a int); COMMIT; SELECT 1",
+        "COMMIT; SET default_transaction_read_only = off; COMMIT; CREATE TABLE sales.new (a int)",
+        "SELECT 1; CREATE TABLE sales.new (a int)",
+        "SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE",
+        "DO $$ BEGIN CREATE TABLE sales.new (a int); END $$",
+        "CREATE DATABASE other",
+        "COPY sales.orders TO '/tmp/dslc-copy.txt'",
+    ],
+)
+def test_a_query_cannot_write_to_the_database(
+    hostile: Path, pg: Cluster, capsys: pytest.CaptureFixture[str], query: str
+) -> None:
+    cat = hostile / "data" / "catalog.yml"
+    cat.write_text(CATALOG + f"  bad:\n    connection: SHOP_URL\n    query: {json.dumps(query)}\n")
+    before = _state(pg)
+    with pytest.raises(SqlError, match="the query failed") as err:
+        data.load("bad")
+    _one_line(err)
+    assert cli.main(["data", "snapshot", "bad"]) == 1
+    assert capsys.readouterr().err.count("\n") == 1
+    assert _state(pg) == before and not Path("/tmp/dslc-copy.txt").exists()
+
+
+def test_a_query_cannot_make_the_next_one_write(hostile: Path, pg: Cluster) -> None:
+    """Transactions are read-only one by one (BEGIN READ ONLY), not by a session default
+    that a query could turn off for the pooled connection's next user."""
+    cat = hostile / "data" / "catalog.yml"
+    off = "SELECT set_config('default_transaction_read_only', 'off', false)"
+    cat.write_text(
+        CATALOG + f'  reset:\n    connection: SHOP_URL\n    query: "{off}"\n'
+        '  grow:\n    connection: SHOP_URL\n    query: "SELECT sales.grow()"\n'
+    )
+    before = _state(pg)
+    sql.dispose_all()
+    data.load("reset")
+    with pytest.raises(SqlError, match="read-only transaction"):
+        data.load("grow")
+    assert _state(pg) == before
+
+
+def test_a_locked_table_answers_within_seconds(
+    shop: Path, pg: Cluster, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import time
+
+    data.snapshot("orders")
+    with psycopg.connect(pg.dsn("shop")) as other:  # another session holds the lock
+        other.execute("SET idle_in_transaction_session_timeout = '20s'")  # a bug fails, not hangs
+        other.execute("LOCK TABLE sales.orders IN ACCESS EXCLUSIVE MODE")
+        for call in (lambda: data.load("orders"), lambda: data.load("orders_table")):
+            start = time.monotonic()
+            with pytest.raises(SqlError, match="is locked by another session") as err:
+                call()
+            assert time.monotonic() - start < sql.LOCK_TIMEOUT_S + 3
+            _one_line(err)
+        start = time.monotonic()
+        assert cli.main(["data", "verify", "--fast"]) == 0
+        assert cli.main(["data", "snapshot", "orders"]) == 1
+        assert time.monotonic() - start < sql.LOCK_TIMEOUT_S + 3
+        assert "is locked by another session" in capsys.readouterr().err.splitlines()[-1]
+    assert len(data.load("orders")) > 0

@@ -127,12 +127,13 @@ def _remove(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_path(target: Path, *, overwrite: bool = True) -> Iterator[Path]:
+def atomic_path(target: Path, *, overwrite: bool = True, mode: int | None = None) -> Iterator[Path]:
     """Yield a temporary path to write; on success it replaces ``target`` atomically.
 
     It is not pre-created, so it gets the umask's permissions (not mkstemp's 0600) and a
-    writer may make it a folder. ``overwrite=False`` raises FileExistsError rather than
-    replace ``target``, decided by the filesystem (a hard link), not by a prior check.
+    writer may make it a folder; ``mode`` sets them before ``target`` appears, so a killed
+    writer never leaves it otherwise. ``overwrite=False`` raises FileExistsError rather
+    than replace ``target``, decided by the filesystem (a hard link), not by a prior check.
     """
     target = Path(target)
     clean_stale(target.parent)
@@ -140,6 +141,8 @@ def atomic_path(target: Path, *, overwrite: bool = True) -> Iterator[Path]:
     try:
         yield tmp
         _fsync_file(tmp)
+        if mode is not None:
+            tmp.chmod(mode)
         if overwrite:
             os.replace(tmp, target)
         else:

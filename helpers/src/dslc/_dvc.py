@@ -150,7 +150,15 @@ def track(root: Path, path: Path) -> str | None:
         return None
     # Not --quiet: it silences ERROR lines too, and the one-line error quotes them.
     run(root, "add", rel, what=f"dvc add {rel}")
+    protect_snapshots(root)
     return rel + ".dvc"
+
+
+def protect_snapshots(root: Path) -> None:
+    """Make snapshots read-only again: ``dvc add`` and ``dvc checkout`` put back writable
+    copies (and a kill during one of them leaves one)."""
+    for file in Path(root, "data", "raw", "snapshots").glob("*/*.parquet"):
+        file.chmod(0o444)
 
 
 # --- pull ---------------------------------------------------------------------------------
@@ -292,4 +300,5 @@ def pull(root: Path) -> str:
     restore = [o for o in outs if not Path(root, o.path).exists()]
     _verify_cache(root, restore)
     run(root, "checkout", what="dvc checkout")
+    protect_snapshots(root)
     return f"{len(restore)} output(s) restored, {len(outs) - len(restore)} already in place"

@@ -95,8 +95,7 @@ def add(
     with catalog.editing(r) as entries:  # checked again: it may have changed while hashing
         _check_parents(name, parents, cat_file, entries, replace_existing)
         old = entries.get(name)
-        base = old if old is not None and old.sql is None else None
-        base = base or DatasetEntry(name=name, location=location)
+        base = old or DatasetEntry(name=name, location=location)
         entry = replace(
             base,
             location=location,
@@ -124,7 +123,14 @@ def _check_parents(
     entries: dict[str, DatasetEntry],
     replace_existing: bool,
 ) -> None:
-    """Refuse a name already taken, and parents that are missing or form a cycle."""
+    """Refuse a name already taken (a SQL source's even with --replace: its connection,
+    query and snapshots would be lost), and parents that are missing or form a cycle."""
+    if (old := entries.get(name)) is not None and old.sql is not None:
+        raise CatalogError(
+            f"dataset {name!r} is a SQL source in {cat_file}: dslc data add does not replace "
+            "its connection, query and snapshots; choose another name, or remove the entry "
+            "from the catalog first"
+        )
     if name in entries and not replace_existing:
         raise CatalogError(
             f"dataset {name!r} is already in {cat_file}; pass --replace to update it"

@@ -276,9 +276,10 @@ def resolve(
     return Target(r, location, format_name, entry, local, touches, opts, storage, snap, url)
 
 
-def is_raw(path: Path, root: Path) -> bool:
-    """True if ``path`` is under ``data/raw`` (lexically or once symlinks are resolved)."""
-    raw = root / "data" / "raw"
+def is_raw(path: Path, root: Path, *sub: str) -> bool:
+    """True if ``path`` is under ``data/raw`` (or ``data/raw/<sub>``), lexically or once
+    symlinks are resolved."""
+    raw = root.joinpath("data", "raw", *sub)
     try:
         return path.is_relative_to(raw) or path.resolve().is_relative_to(raw.resolve())
     except OSError:

@@ -21,6 +21,7 @@ from ._catalog import SqlSource
 from .errors import SqlError
 
 CONNECT_TIMEOUT_S = 10
+LOCK_TIMEOUT_S = 2  # waiting for another session's lock: answer within seconds instead
 FETCH_ROWS = 50_000  # rows per round trip when the entry sets no chunksize (bench_sql.py)
 
 # What `uv add` installs for a SQLAlchemy drivername, where it is not the driver's own name
@@ -47,6 +48,8 @@ _TIMEOUT_ARG = {
     "snowflake": "login_timeout",
     "oracle+oracledb": "tcp_connect_timeout",
 }
+_PYSQLITE = ("sqlite", "sqlite+pysqlite")  # Python's sqlite3
+_LIBPQ = ("postgresql", "postgresql+psycopg", "postgresql+psycopg2")
 _AUTH = re.compile(
     r"password authentication failed|access denied for user|login failed|"
     r"authentication failed|invalid (user|password)|incorrect password|no password supplied",
@@ -56,6 +59,7 @@ _NO_TABLE = re.compile(
     r"no such table|does not exist|doesn't exist|invalid object name|unknown table",
     re.IGNORECASE,
 )
+_LOCKED = re.compile(r"database is locked|lock timeout", re.IGNORECASE)
 _MISSING_PARAM = re.compile(r"a value is required for bind parameter '([^']+)'", re.IGNORECASE)
 
 _engines: dict[str, tuple[str, Any]] = {}  # variable -> (its URL, Engine); get/set are atomic
@@ -112,20 +116,39 @@ def driver_hint(drivername: str) -> str:
     return f"install the driver that SQLAlchemy's {drivername!r} dialect needs"
 
 
-def _timeouts(url: Any) -> dict[str, Any]:
+def _connect_args(url: Any) -> dict[str, Any]:
+    """Timeouts for connecting and for waiting on a lock, unless the URL sets its own."""
     name = url.drivername
     arg = _TIMEOUT_ARG.get(name) or _TIMEOUT_ARG.get(name.partition("+")[0])
-    if arg is None or arg in url.query:
-        return {}  # unknown driver, or the URL sets its own
-    return {arg: CONNECT_TIMEOUT_S}
+    args: dict[str, Any] = {arg: CONNECT_TIMEOUT_S} if arg else {}
+    if name in _PYSQLITE:
+        args["timeout"] = LOCK_TIMEOUT_S  # SQLite's busy timeout
+    elif name in _LIBPQ:  # a server setting given at connection
+        args["options"] = f"-c lock_timeout={LOCK_TIMEOUT_S}s"
+    return {k: v for k, v in args.items() if k not in url.query}
 
 
-def _sqlite_at_root(url: Any, root: Path) -> Any:
-    """``sqlite:///rel.db`` is relative to the project root, not to the working directory."""
+def _sqlite_read_only(url: Any, root: Path) -> Any:
+    """A SQLite URL opened read-only (SQLite's ``mode=ro``), so a missing file is an error,
+    not a new database; ``sqlite:///rel.db`` is relative to the project root."""
     db = url.database
-    if url.get_backend_name() != "sqlite" or not db or db == ":memory:" or db.startswith("file:"):
+    if url.drivername not in _PYSQLITE or not db or db == ":memory:":
         return url
-    return url if Path(db).is_absolute() else url.set(database=str(root / db))
+    from urllib.parse import quote
+
+    path = quote(str(root / db.removeprefix("file:")))
+    return url.set(database=f"file:{path}").update_query_dict({"mode": "ro", "uri": "true"})
+
+
+def _refuse_attach(dbapi_connection: Any, _record: Any) -> None:
+    """ATTACH, and VACUUM INTO (which attaches), create or write any file even on a
+    read-only connection: SQLite asks this authorizer first, and it says no."""
+    import sqlite3
+
+    def authorize(action: int, *_: object) -> int:
+        return sqlite3.SQLITE_DENY if action == sqlite3.SQLITE_ATTACH else sqlite3.SQLITE_OK
+
+    dbapi_connection.set_authorizer(authorize)
 
 
 def engine(variable: str, dataset: str, root: Path) -> tuple[Any, _Context]:
@@ -143,6 +166,7 @@ def engine(variable: str, dataset: str, root: Path) -> tuple[Any, _Context]:
     if hit is not None and hit[0] == value:
         return hit[1], ctx.knowing(hit[1].url)
     from sqlalchemy import create_engine
+    from sqlalchemy import event as sa_event
     from sqlalchemy import exc as sa_exc
     from sqlalchemy.engine import make_url
 
@@ -154,10 +178,10 @@ def engine(variable: str, dataset: str, root: Path) -> tuple[Any, _Context]:
             "host:port/database); fix it in .env"
         ) from None
     ctx = ctx.knowing(url)
-    url = _sqlite_at_root(url, root)
+    url = _sqlite_read_only(url, root)
     try:
         made = create_engine(
-            url, pool_pre_ping=True, hide_parameters=True, connect_args=_timeouts(url)
+            url, pool_pre_ping=True, hide_parameters=True, connect_args=_connect_args(url)
         )
     except sa_exc.NoSuchModuleError:
         raise ctx.error(
@@ -169,6 +193,8 @@ def engine(variable: str, dataset: str, root: Path) -> tuple[Any, _Context]:
             f"the database driver for {url.drivername!r} (from {variable}) is not installed "
             f"({exc.name or exc}); {driver_hint(url.drivername)}"
         ) from None
+    if url.drivername in _PYSQLITE:
+        sa_event.listen(made, "connect", _refuse_attach)
     _install_hooks()
     old = _engines.get(variable)
     _engines[variable] = (value, made)
@@ -211,11 +237,16 @@ def _explain(exc: BaseException, ctx: _Context, source: SqlSource, connecting: b
             f"the database refused the login (authentication failed); check the user and "
             f"password in {ctx.variable} (.env)"
         )
+    if sqlstate == "55P03" or _LOCKED.search(text):
+        return ctx.error(
+            f"the database of {ctx.variable} is locked by another session ({text}); try "
+            "again when it is done"
+        )
     if connecting:
-        where = f" at {ctx.where}" if ctx.where else ""
+        where, check = (f" at {ctx.where}", "host and port") if ctx.where else ("", "database")
         return ctx.error(
             f"cannot connect to the database of {ctx.variable}{where}: {text}; check that the "
-            f"server runs and that the host and port in {ctx.variable} (.env) are right"
+            f"server runs and that the {check} in {ctx.variable} (.env) are right"
         )
     if source.table is not None and (sqlstate == "42P01" or _NO_TABLE.search(text)):
         return ctx.error(
@@ -267,7 +298,11 @@ def read(
         raise _explain(exc, ctx, source, connecting=True) from None
     try:
         # Server-side cursor: the driver holds `fetch` rows at a time, not the whole result.
-        streaming = conn.execution_options(stream_results=True, max_row_buffer=fetch)
+        # Read-only transactions on PostgreSQL (BEGIN READ ONLY): nothing a query does can
+        # write, whatever it sets for the session. Other databases ignore the option.
+        streaming = conn.execution_options(
+            stream_results=True, max_row_buffer=fetch, postgresql_readonly=True
+        )
         frames = pd.read_sql(stmt, streaming, params=params or None, chunksize=fetch, **opts)
     except TypeError as exc:  # an option pandas.read_sql does not take
         conn.close()
@@ -330,12 +365,11 @@ def write_snapshot(frame: Any, folder: Path, base: str, taken: Collection[str] =
         if snap_id in taken:
             continue
         try:
-            with atomic_path(dest, overwrite=False) as tmp:
+            with atomic_path(dest, overwrite=False, mode=0o444) as tmp:
                 frame.to_parquet(tmp)
         except FileExistsError:
             continue
         except (ValueError, TypeError, ImportError) as exc:
             raise SqlError(f"cannot store the result as Parquet: {exc}") from None
-        dest.chmod(0o444)  # immutable on disk too
         return dest
     raise SqlError(f"too many snapshots taken in the same second in {folder}")  # pragma: no cover

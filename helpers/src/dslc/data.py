@@ -137,10 +137,11 @@ def load(name_or_path: NameOrPath, *, format: str | None = None, **options: Any)
 
 
 def _refuse_write(target: Target, force: bool) -> None:
-    if target.snapshot is not None:
+    wheres = (*([target.local] if target.local else []), *target.touches)
+    if target.snapshot or any(locate.is_raw(w, target.root, "snapshots") for w in wheres):
         raise RawDataWriteError(
-            f"refusing to write {target.name!r}: snapshots are immutable; save under another "
-            "name (data/interim or data/processed)"
+            f"refusing to write {target.label}: snapshots are immutable, "
+            "even with force=True; save under another name (data/interim or data/processed)"
         )
     if target.is_sql:
         raise RawDataWriteError(
@@ -149,7 +150,7 @@ def _refuse_write(target: Target, force: bool) -> None:
         )
     if force:
         return
-    for where in (*([target.local] if target.local else []), *target.touches):
+    for where in wheres:
         if locate.is_raw(where, target.root):
             raise RawDataWriteError(
                 f"refusing to write {where}: data/raw is immutable; save under data/interim "
@@ -293,5 +294,4 @@ def snapshot(name: str) -> catalog.Snapshot:
 
     if dvc.enabled(root):  # raw data like any other: versioned, pushed and pulled with DVC
         dvc.track(root, dest)
-        dest.chmod(0o444)  # dvc add puts back a writable copy from its cache
     return snap
