@@ -175,3 +175,13 @@ def test_a_tracking_store_that_is_not_a_file_is_one_line(project: Path, kind: st
     for command in (["runs"], ["serve", "--port", "5998"]):
         line = one_error_line(dslc(project, *command, env=env, timeout=30))
         assert "store.db is not a regular file" in line
+
+
+def test_verify_makes_a_snapshot_left_writable_read_only_again(project: Path) -> None:
+    """As a kill during `dvc add` of a new snapshot leaves it: writable."""
+    snapshot = project / "data" / "raw" / "snapshots" / "sales" / "20260101T000000Z.parquet"
+    snapshot.parent.mkdir(parents=True)
+    snapshot.write_bytes(b"PAR1")
+    snapshot.chmod(0o644)
+    dslc(project, "data", "verify")
+    assert snapshot.stat().st_mode & 0o777 == 0o444

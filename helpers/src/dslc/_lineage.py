@@ -181,7 +181,10 @@ def verify(
     ``on_start(i, n, reference, location)`` is called before each; ``full=False`` trusts
     the stat-keyed fingerprint cache (``--fast``).
     """
+    from . import _dvc as dvc
+
     r = config.project_root() if root is None else root
+    dvc.protect_snapshots(r)  # one left writable by a kill during `dvc add` is mended
     entries = catalog.read(config.paths(r).catalog, catalog.cache_path(r))
     refs = [
         r for e in entries.values() for r in (e.name, *(f"{e.name}@{s.id}" for s in e.snapshots))
