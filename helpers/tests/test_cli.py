@@ -172,6 +172,28 @@ def test_ui_runs_mlflow_ui_with_one_worker_on_the_projects_store(
     assert env["PYTHONWARNINGS"].endswith("ignore:starlette.middleware.wsgi is deprecated")
 
 
+def test_ui_prints_the_address_of_the_projects_runs(
+    tproj: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """MLflow's UI opens an experiment on its GenAI overview unless the address asks for
+    the machine-learning view: the printed address does, on the project's experiment."""
+    from dslc import tracking
+
+    monkeypatch.chdir(tproj)
+    port = _free_port()
+    started = _pretend_mlflow(monkeypatch)
+    code, _, err = run(capsys, "ui", "--port", str(port))  # no experiment yet
+    assert (
+        code == 0 and f"http://127.0.0.1:{port}/#/experiments?workflowType=machine_learning" in err
+    )
+    with tracking.run("r") as r:
+        pass
+    code, _, err = run(capsys, "ui", "--port", str(port))
+    page = f"http://127.0.0.1:{port}/#/experiments/{r.experiment_id}?workflowType=machine_learning"
+    assert code == 0 and page in err, err
+    assert len(started) == 2
+
+
 def test_ui_keeps_a_database_password_off_the_command_line(
     project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

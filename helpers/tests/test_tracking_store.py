@@ -71,6 +71,8 @@ def test_experiment_can_be_named(tproj: Path) -> None:
     exp = client().get_experiment(run.experiment_id)
     assert exp.name == "other"
     assert exp.artifact_location == (tproj / "mlartifacts").as_uri()
+    # The kind MLflow's UI opens on the runs table (not the GenAI overview) for.
+    assert exp.tags.get("mlflow.experimentKind") == "custom_model_development"
 
 
 _PARALLEL_LAUNCHER = """

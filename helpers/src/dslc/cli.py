@@ -256,9 +256,24 @@ def _cmd_ui(args: argparse.Namespace) -> int:
         print(f"MLflow tracking server: {scrub(uri)}")
         return 0
     _check_port(args.host, args.port)
-    print(f"MLflow UI on http://{args.host}:{args.port} (store {scrub(uri)}); Ctrl-C to stop",
+    page = _runs_page(f"http://{args.host}:{args.port}", uri)
+    print(f"MLflow UI on {page} (store {scrub(uri)}); Ctrl-C to stop",
           file=sys.stderr, flush=True)  # fmt: skip
     return _mlflow_cli.ui(uri, args.host, args.port)
+
+
+def _runs_page(base: str, uri: str) -> str:
+    """The project's runs in MLflow's UI. Without ``workflowType=machine_learning`` in the
+    address, the UI opens every experiment on its GenAI overview ("No data available")."""
+    path = uri.removeprefix("sqlite:///")
+    if path == uri or not os.path.isfile(path):  # no store yet: opening one would make it
+        return f"{base}/#/experiments?workflowType=machine_learning"
+    from .tracking._store import client, find_experiment
+
+    root = config.project_root()
+    experiment, _ = find_experiment(client(root), None, root)
+    where = f"/{experiment.experiment_id}" if experiment is not None else ""
+    return f"{base}/#/experiments{where}?workflowType=machine_learning"
 
 
 def _cmd_mlflow(args: argparse.Namespace) -> int:

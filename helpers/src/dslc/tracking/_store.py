@@ -132,6 +132,11 @@ def find_experiment(store: MlflowClient, name: str | None, root: Path) -> tuple[
     return store.get_experiment_by_name(name), name
 
 
+# MLflow's UI opens an experiment of this kind on its training runs, not on the GenAI
+# overview ("Traces 0 ... No data available") it shows an experiment of no known kind.
+KIND = {"mlflow.experimentKind": "custom_model_development"}
+
+
 def experiment_id(name: str | None, root: Path, store_uri: str) -> str:
     """The id of the run's experiment, created (artifacts in ``<root>/mlartifacts`` when
     no server decides) if needed."""
@@ -150,7 +155,7 @@ def experiment_id(name: str | None, root: Path, store_uri: str) -> str:
         location = None if is_served(store_uri) else config.artifact_root(root)
         try:  # the lock keeps the project's processes from racing on a SQLite store
             with store_lock(root):
-                mlflow_client.create_experiment(ref, artifact_location=location)
+                mlflow_client.create_experiment(ref, artifact_location=location, tags=KIND)
         except MlflowException as exc:  # created meanwhile by another client: fine
             if "RESOURCE_ALREADY_EXISTS" not in str(exc.error_code):
                 raise TrackingError(
