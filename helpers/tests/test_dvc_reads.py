@@ -242,3 +242,40 @@ def test_snapshots_stay_read_only_through_dvc_add_and_pull(
     assert cli.main(["data", "pull"]) == 0
     assert not snap.stat().st_mode & 0o222
     assert cli.main(["data", "verify"]) == 0
+
+
+def test_push_sends_everything_or_stops_in_one_line(dvc_project: Path, tmp_path: Path, capsys):
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    dvc.run(dvc_project, "remote", "add", "-d", "storage", str(remote))
+    raw = dvc_project / "data" / "raw" / "a.csv"
+    raw.write_text("a\n1\n")
+    dvc.run(dvc_project, "add", "-q", str(raw))
+    cached = dvc.cache_file(dvc_project, hashlib.md5(raw.read_bytes()).hexdigest())
+
+    def push() -> tuple[int, str]:
+        code = cli.main(["data", "push"])
+        return code, capsys.readouterr().err
+
+    cached.chmod(0o644)
+    cached.write_text("not what was added")  # a cache object gone bad
+    code, err = push()
+    assert code == 1 and err.count("\n") == 1 and "is corrupted" in err, err
+    assert not [p for p in remote.rglob("*") if p.is_file()], "nothing reached the remote"
+
+    cached.unlink()  # mended as the message says
+    dvc.run(dvc_project, "commit", "--force", "-q")
+    assert push()[0] == 0
+    assert (remote / "files" / "md5" / cached.parent.name / cached.name).is_file()
+
+    raw.write_text("a\n2\n")  # changed outside DVC: not what the .dvc file records
+    code, err = push()
+    assert code == 1 and "data/raw/a.csv is not the version" in err, err
+
+
+def test_pull_from_a_remote_that_is_a_file_says_so(dvc_project: Path, tmp_path: Path, capsys):
+    (tmp_path / "remote").write_text("")
+    dvc.run(dvc_project, "remote", "add", "-d", "storage", str(tmp_path / "remote"))
+    assert cli.main(["data", "pull"]) == 1
+    err = capsys.readouterr().err
+    assert "which is a file, not a folder" in err and err.count("\n") == 1, err

@@ -110,9 +110,35 @@ def remote(root: Path) -> Remote:
 
 
 def push(root: Path) -> str:
-    """``dvc push`` to the default remote; DVC's summary line."""
+    """``dvc push`` to the default remote, refused when the work tree's outputs are not the
+    versions this commit records or a cache file is corrupted, and checked afterwards:
+    DVC itself says "Everything is up to date" when an object it could not read stays out."""
     where = remote(root)
+    mend = "delete it, run `uv run dvc commit --force` to cache the work tree's copy again"
+    _verify_cache(root, tracked(root), then=f"{mend}, then `make push`; nothing was pushed")
+    status = json.loads(run(root, "status", "--json", what="dvc status") or "{}")
+    recorded = {out.path for out in tracked(root)}  # a stage never run records nothing yet
+    changed = sorted(
+        path
+        for entries in status.values()
+        for entry in entries if isinstance(entry, dict)
+        for path, state in (entry.get("changed outs") or {}).items()
+        if state == "modified" and path in recorded
+    )  # fmt: skip
+    if changed:
+        raise DvcError(
+            f"{changed[0]} is not the version dvc.lock or its .dvc file records (made outside"
+            " the pipeline?): run `make train` (or `dslc data add --replace`) and commit, then"
+            " push; nothing was pushed"
+        )
     out = run(root, "push", what=f"push to the DVC remote {where.name!r} ({where.url})")
+    after = run(root, "status", "--cloud", "--json", what=f"reaching the DVC remote {where.url}")
+    left = sorted(p for p, state in json.loads(after or "{}").items() if state != "deleted")
+    if left:
+        raise DvcError(
+            f"{left[0]} did not reach the DVC remote {where.name!r} ({where.url}); run"
+            " `make push` again, and check the remote's space and rights"
+        )
     return out.strip().rpartition("\n")[2].strip() or "everything is up to date"
 
 
@@ -257,7 +283,12 @@ def _files(root: Path, out: Output) -> list[tuple[Path, str]]:
         return []  # no manifest yet, or not DVC's: DVC reports it itself
 
 
-def _verify_cache(root: Path, outs: Iterable[Output]) -> None:
+def _verify_cache(
+    root: Path,
+    outs: Iterable[Output],
+    then: str = "delete it and run `make pull` again to fetch a good copy; data/ was left as"
+    " it was",
+) -> None:
     """Refuse a cache file whose content no longer matches its md5 (a corrupted copy)."""
     from ._fingerprint import hash_file
 
@@ -268,8 +299,7 @@ def _verify_cache(root: Path, outs: Iterable[Output]) -> None:
                 raise DvcError(
                     f"the DVC cache file {cached.relative_to(root)} for"
                     f" {destination.relative_to(root)} is corrupted (its content no longer"
-                    " matches its md5): delete it and run `make pull` again to fetch a good"
-                    " copy; data/ was left as it was"
+                    f" matches its md5): {then}"
                 )
 
 
@@ -277,6 +307,12 @@ def pull(root: Path) -> str:
     """Bring every tracked output of this commit from the remote into the work tree, checking
     first that the remote holds it all and that the cache files match their md5."""
     where = remote(root)
+    if where.local is not None and where.local.exists() and not where.local.is_dir():
+        raise DvcError(
+            f"the DVC remote {where.name!r} is {where.local}, which is a file, not a folder:"
+            f" point the remote at the team's folder (uv run dvc remote modify {where.name}"
+            " url <folder or URL>)"
+        )
     if where.local is not None and not where.local.is_dir():
         raise DvcError(
             f"the DVC remote {where.name!r} is the folder {where.local}, which does not exist:"
