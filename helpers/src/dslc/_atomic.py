@@ -34,7 +34,7 @@ def host_tag() -> str:
     return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)  # pid 0 (never one we wrote) is our process group: alive
     except ProcessLookupError:
@@ -50,7 +50,7 @@ def is_stale(path: Path) -> bool:
     if m is None:
         return False
     if m.group(1) == host_tag():
-        return not _alive(int(m.group(2)))
+        return not alive(int(m.group(2)))
     try:
         age = time.time() - path.lstat().st_mtime
     except OSError:

@@ -114,10 +114,11 @@ def push(root: Path) -> str:
     versions this commit records or a cache file is corrupted, and checked afterwards:
     DVC itself says "Everything is up to date" when an object it could not read stays out."""
     where = remote(root)
+    outs = tracked(root)
     mend = "delete it, run `uv run dvc commit --force` to cache the work tree's copy again"
-    _verify_cache(root, tracked(root), then=f"{mend}, then `make push`; nothing was pushed")
+    _verify_cache(root, outs, then=f"{mend}, then `make push`; nothing was pushed")
     status = json.loads(run(root, "status", "--json", what="dvc status") or "{}")
-    recorded = {out.path for out in tracked(root)}  # a stage never run records nothing yet
+    recorded = {out.path for out in outs}  # a stage never run records nothing yet
     changed = sorted(
         path
         for entries in status.values()

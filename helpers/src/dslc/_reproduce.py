@@ -16,6 +16,7 @@ from pathlib import Path, PurePosixPath
 
 from . import _dvc as dvc
 from . import config
+from ._atomic import alive
 from .errors import DslcError
 
 TAG_COMMIT = "mlflow.source.git.commit"
@@ -115,12 +116,7 @@ def _forget_dead(root: Path, git: Callable[..., subprocess.CompletedProcess[str]
     listed = git("list", "--porcelain").stdout
     for folder in re.findall(r"^worktree (.*/dslc-reproduce-(\d+)-[^/]*/project)$", listed, re.M):
         path, pid = folder
-        try:
-            os.kill(int(pid), 0)
-            continue  # alive (or another user's): not ours to remove
-        except ProcessLookupError:
-            pass
-        except PermissionError:
+        if alive(int(pid)):  # still running (or another user's): not ours to remove
             continue
         git("remove", "--force", path)
         shutil.rmtree(Path(path).parent, ignore_errors=True)

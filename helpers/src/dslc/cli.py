@@ -265,10 +265,11 @@ def _cmd_ui(args: argparse.Namespace) -> int:
 def _runs_page(base: str, uri: str) -> str:
     """The project's runs in MLflow's UI. Without ``workflowType=machine_learning`` in the
     address, the UI opens every experiment on its GenAI overview ("No data available")."""
-    path = uri.removeprefix("sqlite:///")
-    if path == uri or not os.path.isfile(path):  # no store yet: opening one would make it
+    from .tracking._store import client, find_experiment, sqlite_path
+
+    path = sqlite_path(uri)
+    if not path or not os.path.isfile(path):  # no store yet: opening one would make it
         return f"{base}/#/experiments?workflowType=machine_learning"
-    from .tracking._store import client, find_experiment
 
     root = config.project_root()
     experiment, _ = find_experiment(client(root), None, root)

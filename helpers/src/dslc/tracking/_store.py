@@ -41,6 +41,11 @@ _initialised: set[str] = set()
 _init_lock = threading.Lock()
 
 
+def sqlite_path(store_uri: str) -> str:
+    """The database file of a ``sqlite:///`` store, "" for any other store."""
+    return store_uri.split(":///", 1)[-1].split("?")[0] if scheme(store_uri) == "sqlite" else ""
+
+
 def scheme(store_uri: str) -> str:
     """The URI scheme, lower-case (``""`` for a path)."""
     return urlparse(store_uri).scheme.lower()
@@ -91,7 +96,7 @@ def _open(store_uri: str, root: Path) -> None:
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
-    path = store_uri.split(":///", 1)[-1].split("?")[0] if scheme(store_uri) == "sqlite" else ""
+    path = sqlite_path(store_uri)
     new = bool(path) and not Path(path).exists()
     if path and not new and not Path(path).is_file():  # SQLite would wait on a FIFO for ever
         raise StoreError(
