@@ -475,8 +475,7 @@ def _spellings(snap: Path, root: Path) -> list[object]:
     rel = snap.relative_to(root / "data").as_posix()
     return [
         rel, snap, str(snap), f"../data/{rel}", f"raw/snapshots/../snapshots/{rel[14:]}",
-        f"file://{snap}", f"local://{snap}", f"simplecache::file://{snap}",
-        f"filecache::file://{snap}", f"dir::file://{snap.parent}/::{snap.name}",
+        f"file://{snap}", f"local://{snap}",
         "raw/snapshots/orders/new.parquet",  # a new file in the snapshots folder: no either
     ]  # fmt: skip
 

@@ -1,7 +1,7 @@
 """Turn a dataset reference, path or URL into a :class:`Target` (helpers/README.md, Data).
 
-Guards are by filesystem, not by spelling: a URL is split into its fsspec layers, and
-whatever ends on the local disk must be inside the project (README, Security model).
+Guards are by filesystem, not by spelling: a URL whose fsspec filesystem is the local
+disk must name a file inside the project (README, Security model).
 Containment is checked on the normalised path, not the resolved one, so a ``data/raw``
 symlinked to a big disk keeps working.
 """
@@ -40,7 +40,6 @@ class Target:
     format: str
     entry: DatasetEntry | None = None
     local: Path | None = None  # set when the dataset is a local file or folder
-    touches: tuple[Path, ...] = ()  # local files a URL reads through (an archive)
     options: dict[str, Any] = field(default_factory=dict)  # reader or writer options
     storage_options: dict[str, Any] | None = None  # fsspec's, for a URL
     snapshot: Snapshot | None = None
@@ -104,102 +103,46 @@ def local_path(text: str | os.PathLike[str], root: Path) -> Path:
     return _inside(p if p.is_absolute() else root / "data" / p, root, raw)
 
 
-Layer = tuple[str, Any, dict[str, Any]]  # (path, filesystem class, its options)
-
-
-def _layers(url: str, storage_options: Mapping[str, Any] | None) -> list[Layer]:
-    """``url`` split into fsspec layers, outermost first, as ``fsspec.url_to_fs`` splits
-    a chain, but without building the filesystems: building one may already read (an
-    archive's index) before dslc has checked where it points. Inner filesystems named by
-    options (``target_protocol``/``fo``, an ``fs`` object) become layers too."""
+def _where(url: str, storage_options: Mapping[str, Any] | None, root: Path) -> Path | None:
+    """The local file ``url`` names (checked to be inside ``root``), or None for a remote
+    store. Chains (``a::b``) and filesystems that wrap another one (caches, archives,
+    ``dir://``, references) read from a place named in their options or inner URL, which
+    dslc would have to follow layer by layer; it refuses them instead."""
     import fsspec
-    from fsspec.core import split_protocol, strip_protocol
-    from fsspec.implementations.cached import CachingFileSystem
-
-    kwargs = dict(storage_options or {})
-    if "protocol" in kwargs:  # would make fsspec read the URL's path with another filesystem
-        raise LocationError(f"cannot use {redact(url)!r}: give the protocol in the URL")
-    bits = url.split("::")
-    if len(bits) > 1:  # in a chain a bare word ("simplecache") is a protocol
-        known = set(fsspec.available_protocols())
-        bits = [b + "://" if b in known or re.fullmatch("[a-z]*", b) else b for b in bits]
-    chain: list[tuple[str, str, dict[str, Any]]] = []  # (path, protocol, options)
-    try:
-        for i in reversed(range(len(bits))):
-            protocol = split_protocol(bits[i])[0] or "file"
-            kw = {**(kwargs.pop(protocol, None) or {}), **(kwargs if i == 0 else {})}
-            path = strip_protocol(bits[i])
-            cls = fsspec.get_filesystem_class(protocol)
-            if (
-                not path
-                and chain
-                and "target_protocol" not in kw
-                and issubclass(cls, CachingFileSystem)
-            ):
-                path = chain[0][0]  # a cache over the next layer opens that layer's path
-            chain.insert(0, (path, protocol, kw))
-    except ImportError as exc:  # a driver such as s3fs is missing
-        raise LocationError(f"cannot use {redact(url)!r}: {exc}") from None
-    except ValueError as exc:
-        raise LocationError(
-            f"cannot use {redact(url)!r}: {exc}; check the protocol (known: "
-            "file, memory, s3, gcs, http, zip, simplecache, ...)"
-        ) from None
-    out: list[Layer] = []
-    for path, protocol, kw in chain:
-        while True:
-            if protocol in _OPAQUE:
-                raise LocationError(
-                    f"dslc cannot check where {protocol!r} URLs read from, so it does not "
-                    f"open them ({redact(url)!r}); copy the data under data/ or use a plain URL"
-                )
-            out.append((path, fsspec.get_filesystem_class(protocol), kw))
-            while (inner := kw.get("fs")) is not None:  # an already built filesystem
-                kw = {"fs": getattr(inner, "fs", None)}
-                out.append((getattr(inner, "path", ""), type(inner), kw))
-            if not kw.get("target_protocol"):
-                break
-            path, protocol = kw.get("fo") or "", kw["target_protocol"]
-            kw = dict(kw.get("target_options") or {})
-    return out
-
-
-def _where(url: str, storage_options: Any, root: Path) -> tuple[Path | None, tuple[Path, ...]]:
-    """(the local file ``url`` is, if only pass-through layers lead to one; the local
-    files and folders it reads or writes through), each checked to be inside ``root``."""
     from fsspec.archive import AbstractArchiveFileSystem
+    from fsspec.core import split_protocol, strip_protocol
     from fsspec.implementations.cached import CachingFileSystem
     from fsspec.implementations.dirfs import DirFileSystem
     from fsspec.implementations.local import LocalFileSystem
 
-    layers = _layers(url, storage_options)
     shown = redact(url)
-    touches: list[Path] = []
-    path = layers[0][0]
-    plain = True  # only pass-through layers so far: the data is the innermost file itself
-    for i, (_, cls, kw) in enumerate(layers):
-        if issubclass(cls, CachingFileSystem):  # opens the same path on the layer below
-            folders = kw.get("cache_storage") or []
-            for folder in [folders] if isinstance(folders, str) else folders:
-                if folder != "TMP":  # fsspec's private temporary folder
-                    touches.append(_inside(_local_form(str(folder)), root, shown))
-        if issubclass(cls, LocalFileSystem):
-            local = _inside(_local_form(path), root, shown)
-            return (local, tuple(touches)) if plain else (None, (*touches, local))
-        if i + 1 == len(layers):
-            return None, tuple(touches)  # ends on a remote or in-memory store
-        if issubclass(cls, DirFileSystem):
-            base = kw.get("path") or kw.get("fo") or layers[i + 1][0]
-            path = f"{base}/{path}" if path else str(base)  # as DirFileSystem._join
-        elif issubclass(cls, AbstractArchiveFileSystem):
-            plain = False  # reads a member of the archive file below
-            path = layers[i + 1][0]
-        elif not issubclass(cls, CachingFileSystem):
-            raise LocationError(
-                f"dslc cannot tell where {cls.__name__} reads {shown!r} from; use a plain "
-                "URL or a path under data/"
-            )
-    raise AssertionError("unreachable: the last layer returns")  # pragma: no cover
+    options = set(storage_options or ()) & {"protocol", "fs", "fo", "target_protocol"}
+    chained = "::" in re.sub(r"\[[0-9A-Fa-f:.]*\]", "", url)  # not an IPv6 host's colons
+    if chained or options:
+        what = "a chained URL (a::b)" if chained else f"storage option {min(options)!r}"
+        raise LocationError(
+            f"cannot use {shown!r}: {what} reads through another filesystem, which dslc "
+            "does not follow; give the data's own URL, or copy it under data/"
+        )
+    protocol = split_protocol(url)[0] or "file"
+    try:
+        cls = fsspec.get_filesystem_class(protocol)
+    except ImportError as exc:  # a driver such as s3fs is missing
+        raise LocationError(f"cannot use {shown!r}: {exc}") from None
+    except ValueError as exc:
+        raise LocationError(
+            f"cannot use {shown!r}: {exc}; check the protocol (known: file, memory, s3, "
+            "gcs, http, ...)"
+        ) from None
+    if issubclass(cls, LocalFileSystem):
+        return _inside(_local_form(strip_protocol(url)), root, shown)
+    wrappers = (CachingFileSystem, DirFileSystem, AbstractArchiveFileSystem)
+    if protocol in _OPAQUE or issubclass(cls, wrappers):
+        raise LocationError(
+            f"dslc cannot check where {protocol!r} URLs read from, so it does not open "
+            f"them ({shown!r}); copy the data under data/ or use a plain URL"
+        )
+    return None
 
 
 def _local_form(path: str) -> str:
@@ -262,7 +205,7 @@ def resolve(
     text = os.fspath(where)
     check_text(text)
     storage = opts.pop("storage_options", None)
-    local, touches = _where(text, storage, r) if is_url(text) else (local_path(text, r), ())
+    local = _where(text, storage, r) if is_url(text) else local_path(text, r)
     location = str(local) if local is not None else redact(text)
     chosen = fmt or (entry.format if entry and snap is None else None)
     chosen = chosen or ("parquet" if snap is not None else None)
@@ -273,7 +216,7 @@ def resolve(
     else:
         format_name = formats.SUFFIXES.get(PurePath(location).suffix.lower(), "")
     url = text if local is None else None
-    return Target(r, location, format_name, entry, local, touches, opts, storage, snap, url)
+    return Target(r, location, format_name, entry, local, opts, storage, snap, url)
 
 
 def is_raw(path: Path, root: Path, *sub: str) -> bool:

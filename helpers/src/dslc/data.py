@@ -137,8 +137,8 @@ def load(name_or_path: NameOrPath, *, format: str | None = None, **options: Any)
 
 
 def _refuse_write(target: Target, force: bool) -> None:
-    wheres = (*([target.local] if target.local else []), *target.touches)
-    if target.snapshot or any(locate.is_raw(w, target.root, "snapshots") for w in wheres):
+    local = target.local
+    if target.snapshot or (local and locate.is_raw(local, target.root, "snapshots")):
         raise RawDataWriteError(
             f"refusing to write {target.label}: snapshots are immutable, "
             "even with force=True; save under another name (data/interim or data/processed)"
@@ -150,12 +150,11 @@ def _refuse_write(target: Target, force: bool) -> None:
         )
     if force:
         return
-    for where in wheres:
-        if locate.is_raw(where, target.root):
-            raise RawDataWriteError(
-                f"refusing to write {where}: data/raw is immutable; save under data/interim "
-                "or data/processed, or pass force=True"
-            )
+    if local and locate.is_raw(local, target.root):
+        raise RawDataWriteError(
+            f"refusing to write {local}: data/raw is immutable; save under data/interim "
+            "or data/processed, or pass force=True"
+        )
 
 
 def save(
