@@ -73,14 +73,13 @@ def test_urls_through_another_filesystem_are_refused(
     folder = outside if where == "outside" else project / "data" / "raw"
     before = sorted(p.name for p in folder.iterdir())
     for url in _wrapped_urls(folder / "secret.csv"):
-        for attempt in (
-            lambda: data.load(url, format="csv"),
-            lambda: data.save(FRAME, url, format="csv", force=True),
-            lambda: data.fingerprint(url),
-        ):
-            with pytest.raises(LocationError) as err:
-                attempt()
-            assert "\n" not in str(err.value)
+        with pytest.raises(LocationError) as err:
+            data.load(url, format="csv")
+        assert "\n" not in str(err.value)
+        with pytest.raises(LocationError):
+            data.save(FRAME, url, format="csv", force=True)
+        with pytest.raises(LocationError):
+            data.fingerprint(url)
     # The inner filesystem given as options (what a catalog's load_options could say).
     for options in (
         {"path": outside.as_posix(), "target_protocol": "file"},
