@@ -43,7 +43,7 @@ def _locate_for_add(path: str, root: Path) -> tuple[str, locate.Target]:
         target = locate.resolve(path, root=root, need_format=False)
         if target.local is None:
             return target.url or target.location, target
-        local = target.local  # a file:// (or cached, dir::) URL is that local file
+        local = target.local  # a file:// or local:// URL is that local file
     else:
         locate.check_text(path)
         p = Path(path).expanduser()
