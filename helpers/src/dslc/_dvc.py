@@ -11,12 +11,14 @@ import importlib.util
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import config
 from ._atomic import read_regular
 from .errors import DslcError
 
@@ -56,22 +58,24 @@ def run(root: Path, *args: str, what: str | None = None) -> str:
             " was made with data_versioning=dvc), then `make setup`"
         )
     env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
-    try:
-        proc = subprocess.run(
-            [sys.executable, "-m", "dvc", *args],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=_TIMEOUT_S,
-            env=env,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        raise DvcError(f"`dvc {' '.join(args)}` did not finish within an hour") from None
+    command = [sys.executable, "-m", "dvc", *args]
+    with subprocess.Popen(command, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True, env=env) as proc:  # fmt: skip
+        try:
+            out, err = proc.communicate(timeout=_TIMEOUT_S)
+        except BaseException as exc:  # Ctrl-C, SIGTERM (cli makes it one), the timeout
+            proc.terminate()  # DVC must not go on writing after dslc has stopped
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            if isinstance(exc, subprocess.TimeoutExpired):
+                raise DvcError(f"`dvc {' '.join(args)}` did not finish within an hour") from None
+            raise
     if proc.returncode != 0:
         doing = what or f"dvc {args[0]}"
-        raise DvcError(f"{doing} failed: {_first_error(proc.stderr + proc.stdout)}")
-    return proc.stdout
+        raise DvcError(f"{doing} failed: {_first_error(err + out)}")
+    return out
 
 
 # --- the remote -------------------------------------------------------------------------
@@ -115,17 +119,10 @@ def push(root: Path) -> str:
     DVC itself says "Everything is up to date" when an object it could not read stays out."""
     where = remote(root)
     outs = tracked(root)
-    mend = "delete it, run `uv run dvc commit --force` to cache the work tree's copy again"
-    _verify_cache(root, outs, then=f"{mend}, then `make push`; nothing was pushed")
-    status = json.loads(run(root, "status", "--json", what="dvc status") or "{}")
-    recorded = {out.path for out in outs}  # a stage never run records nothing yet
-    changed = sorted(
-        path
-        for entries in status.values()
-        for entry in entries if isinstance(entry, dict)
-        for path, state in (entry.get("changed outs") or {}).items()
-        if state == "modified" and path in recorded
-    )  # fmt: skip
+    if bad := _corrupted(root, outs):
+        raise _corrupt(root, bad, "delete it, run `uv run dvc commit --force` to cache the work"
+                       " tree's copy again, then `make push`; nothing was pushed")  # fmt: skip
+    changed = [path for path, state in drift(root, outs) if state == "modified"]
     if changed:
         raise DvcError(
             f"{changed[0]} is not the version dvc.lock or its .dvc file records (made outside"
@@ -141,6 +138,26 @@ def push(root: Path) -> str:
             " `make push` again, and check the remote's space and rights"
         )
     return out.strip().rpartition("\n")[2].strip() or "everything is up to date"
+
+
+def drift(root: Path, outs: list[Output]) -> list[tuple[str, str]]:
+    """(path, state) of each output this commit records that the work tree does not hold
+    as recorded (``modified``, ``deleted``...); a stage never run records nothing yet."""
+    status = json.loads(run(root, "status", "--json", what="dvc status") or "{}")
+    recorded = {out.path for out in outs}
+    return sorted(
+        (path, state)
+        for entries in status.values()
+        for entry in entries if isinstance(entry, dict)
+        for path, state in (entry.get("changed outs") or {}).items()
+        if path in recorded
+    )  # fmt: skip
+
+
+def set_remote(root: Path, url: str) -> None:
+    """Make ``url`` the default remote in the committed ``.dvc/config``."""
+    config.refuse_password(url, "the DVC remote's url")
+    run(root, "remote", "add", "--default", "--force", "storage", url, what="dvc remote add")
 
 
 # --- tracking files ---------------------------------------------------------------------
@@ -284,24 +301,52 @@ def _files(root: Path, out: Output) -> list[tuple[Path, str]]:
         return []  # no manifest yet, or not DVC's: DVC reports it itself
 
 
-def _verify_cache(
-    root: Path,
-    outs: Iterable[Output],
-    then: str = "delete it and run `make pull` again to fetch a good copy; data/ was left as"
-    " it was",
-) -> None:
-    """Refuse a cache file whose content no longer matches its md5 (a corrupted copy)."""
+def _corrupted(root: Path, outs: Iterable[Output]) -> tuple[Path, Path] | None:
+    """(cache file, destination) of the first cache file whose content no longer matches
+    its md5 (a corrupted copy), else None."""
     from ._fingerprint import hash_file
 
     for out in outs:
         for destination, md5 in _files(root, out):
             cached = cache_file(root, md5)
             if cached.is_file() and hash_file(cached, algo="md5") != md5:
-                raise DvcError(
-                    f"the DVC cache file {cached.relative_to(root)} for"
-                    f" {destination.relative_to(root)} is corrupted (its content no longer"
-                    f" matches its md5): {then}"
-                )
+                return cached, destination
+    return None
+
+
+def _corrupt(root: Path, found: tuple[Path, Path], then: str) -> DvcError:
+    cached, destination = (p.relative_to(root) for p in found)
+    return DvcError(f"the DVC cache file {cached} for {destination} is corrupted (its content"
+                    f" no longer matches its md5): {then}")  # fmt: skip
+
+
+# dvc_objects' partial files: ``<name>.<22 random characters>.tmp`` beside their target.
+_PARTIAL = re.compile(r"\.[A-Za-z0-9_-]{22}\.tmp$")
+
+
+def sweep(root: Path) -> int:
+    """Remove the partial files a killed DVC left in the cache and beside the outputs;
+    none while a DVC command runs here (it holds ``.dvc/tmp/lock``). How many."""
+    import fcntl
+
+    lock = Path(root, ".dvc", "tmp", "lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("a") as held:
+        try:  # DVC's own lock (zc.lockfile: flock), held only while sweeping
+            fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return 0
+        outs = stage_outputs(root) | {o.path for o in tracked(root)}
+        found = [*Path(root, ".dvc", "cache", "files", "md5").glob("*/*.tmp")]
+        for folder in {Path(root, out).parent for out in outs}:
+            found += folder.glob("*.tmp")
+        found += [
+            f for out in outs if Path(root, out).is_dir() for f in Path(root, out).rglob("*.tmp")
+        ]
+        partial = {f for f in found if _PARTIAL.search(f.name) and f.is_file()}
+        for file in partial:
+            file.unlink(missing_ok=True)
+    return len(partial)
 
 
 def pull(root: Path) -> str:
@@ -320,6 +365,7 @@ def pull(root: Path) -> str:
             " run `make push` where the data is, or point the remote at the team's folder"
             f" (uv run dvc remote modify {where.name} url <folder or URL>)"
         )
+    sweep(root)  # a pull killed before left them
     status = run(root, "status", "--cloud", "--json", what=f"reaching the DVC remote {where.url}")
     missing = sorted(
         path for path, state in json.loads(status or "{}").items() if state == "missing"
@@ -332,10 +378,28 @@ def pull(root: Path) -> str:
             f"the DVC remote {where.name!r} ({where.url}) lacks data this commit records:"
             f" {shown}; run `make push` in the clone that made it; data/ was left as it was"
         )
-    run(root, "fetch", what=f"fetch from the DVC remote {where.name!r} ({where.url})")
     outs = tracked(root)
     restore = [o for o in outs if not Path(root, o.path).exists()]
-    _verify_cache(root, restore)
-    run(root, "checkout", what="dvc checkout")
+    # What the cache held before the fetch: a bad object fetched now is the remote's.
+    held = {cache_file(root, md5) for o in restore for _, md5 in _files(root, o)}
+    held = {file for file in held if file.is_file()}
+    try:
+        run(root, "fetch", what=f"fetch from the DVC remote {where.name!r} ({where.url})")
+        if bad := _corrupted(root, restore):
+            if bad[0] in held:
+                raise _corrupt(root, bad, "delete it and run `make pull` again to fetch a good"
+                               " copy; data/ was left as it was")  # fmt: skip
+            bad[0].unlink()  # just fetched: keeping it would only make DVC trust it
+            obj = bad[0].relative_to(Path(root, ".dvc", "cache")).as_posix()
+            raise DvcError(
+                f"the DVC remote {where.name!r} ({where.url}) holds a damaged copy of"
+                f" {bad[1].relative_to(root)} (its {obj} does not match its md5): delete that"
+                " object from the remote, then `make push` in a clone whose copy is good;"
+                " data/ was left as it was"
+            )
+        if outs:  # by path: a stage that never ran (no dvc.lock entry) has nothing to restore
+            run(root, "checkout", *[o.path for o in outs], what="dvc checkout")
+    finally:
+        sweep(root)  # what an interrupted fetch or checkout left
     protect_snapshots(root)
     return f"{len(restore)} output(s) restored, {len(outs) - len(restore)} already in place"
