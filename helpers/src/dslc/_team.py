@@ -83,8 +83,9 @@ def doctor(root: Path) -> int:
         status = dvc.run(root, "status", "--cloud", "--json", what=f"reaching {where.url}")
         missing = sorted(p for p, s in json.loads(status or "{}").items() if s == "missing")
         if missing:
-            raise ConfigError(f"{where.url} lacks {missing[0]} (and {len(missing) - 1} more):"
-                              " `make push` in the clone that made it")  # fmt: skip
+            more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+            raise ConfigError(f"{where.url} lacks {missing[0]}{more}: `make push` in the clone"
+                              " that made it")  # fmt: skip
         return f"{where.name} ({where.url}) reachable, holds this commit's data"
 
     def store() -> str:
