@@ -100,7 +100,7 @@ def test_the_remote_is_read_from_every_config_level_in_one_dvc_start(dvc_project
 
 def test_pull_from_a_remote_folder_that_does_not_exist_is_one_line(dvc_project, fake):
     _remote(fake, "../../nowhere")
-    with pytest.raises(dvc.DvcError, match=r"the folder .*/nowhere, which does not exist"):
+    with pytest.raises(dvc.DvcError, match=r"is /.*/nowhere, a folder that does not exist"):
         dvc.pull(dvc_project)
 
 
@@ -284,27 +284,12 @@ def test_plan_refuses_in_one_line(change: dict, reason: str) -> None:
     assert "\n" not in str(caught.value)
 
 
-@pytest.mark.parametrize(
-    ("changes", "accepted"),
-    [
-        (["dvc.lock", "data/catalog.yml", "data/raw/new.csv.dvc", "data/raw/.gitignore"], True),
-        (["sub/project/dvc.lock"], True),  # a project in a folder of a bigger repository
-        (["dvc.lock", "params.yaml"], False),
-        (["src/demo/train.py"], False),
-        ("many", False),
-        ([], False),
-    ],
-)
-def test_a_run_with_only_data_bookkeeping_uncommitted_is_reproducible(changes, accepted):
-    tags = {**CLEAN, "dslc.git.dirty": "true"}
-    tags["dslc.git.changes"] = changes if isinstance(changes, str) else json.dumps(changes)
-    if accepted:
-        assert reproduce.plan(tags, "r1")[1] == "python -m demo.train"
-    else:
-        with pytest.raises(reproduce.ReproduceError, match="uncommitted code"):
-            reproduce.plan(tags, "r1")
-        tags["dslc.git.patch"] = "dslc/changes.patch"  # recorded: reproducible
-        assert reproduce.plan(tags, "r1")[1] == "python -m demo.train"
+def test_a_dirty_run_is_reproducible_when_it_recorded_its_changes() -> None:
+    tags = {**CLEAN, "dslc.git.dirty": "true", "dslc.git.changes": '["src/demo/train.py"]'}
+    with pytest.raises(reproduce.ReproduceError, match="uncommitted code"):
+        reproduce.plan(tags, "r1")
+    tags["dslc.git.patch"] = "dslc/changes.patch"  # recorded: reproducible
+    assert reproduce.plan(tags, "r1")[1] == "python -m demo.train"
 
 
 def test_recorded_changes_apply_only_when_asked(project: Path, tmp_path: Path) -> None:

@@ -96,8 +96,8 @@ def remote(root: Path) -> Remote:
     name = options.get("core.remote", "").strip()
     if not name:
         raise DvcError(
-            "no DVC remote is set: name one with `uv run dvc remote add --default storage"
-            " <folder or URL>` (see .dvc/config)"
+            "no DVC remote is set: name one with `uv run dslc team --remote <folder or URL>`"
+            " (see .dvc/config)"
         )
     url = options.get(f"remote.{name}.url", "").strip()
     if not url:
@@ -130,9 +130,7 @@ def push(root: Path) -> str:
             " push; nothing was pushed"
         )
     out = run(root, "push", what=f"push to the DVC remote {where.name!r} ({where.url})")
-    after = run(root, "status", "--cloud", "--json", what=f"reaching the DVC remote {where.url}")
-    left = sorted(p for p, state in json.loads(after or "{}").items() if state != "deleted")
-    if left:
+    if left := sorted(p for p, state in cloud(root, where).items() if state != "deleted"):
         raise DvcError(
             f"{left[0]} did not reach the DVC remote {where.name!r} ({where.url}); run"
             " `make push` again, and check the remote's space and rights"
@@ -152,6 +150,12 @@ def drift(root: Path, outs: list[Output]) -> list[tuple[str, str]]:
         for path, state in (entry.get("changed outs") or {}).items()
         if path in recorded
     )  # fmt: skip
+
+
+def cloud(root: Path, where: Remote) -> dict[str, str]:
+    """{path: state} of the outputs whose objects the cache and the remote do not share."""
+    status = run(root, "status", "--cloud", "--json", what=f"reaching the DVC remote {where.url}")
+    return dict(json.loads(status or "{}"))
 
 
 def set_remote(root: Path, url: str) -> None:
@@ -329,20 +333,16 @@ def sweep(root: Path) -> int:
     none while a DVC command runs here (it holds ``.dvc/tmp/lock``). How many."""
     import fcntl
 
-    lock = Path(root, ".dvc", "tmp", "lock")
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    with lock.open("a") as held:
+    Path(root, ".dvc", "tmp").mkdir(parents=True, exist_ok=True)
+    with Path(root, ".dvc", "tmp", "lock").open("a") as lock:
         try:  # DVC's own lock (zc.lockfile: flock), held only while sweeping
-            fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             return 0
-        outs = stage_outputs(root) | {o.path for o in tracked(root)}
+        outs = [Path(root, out) for out in stage_outputs(root) | {o.path for o in tracked(root)}]
         found = [*Path(root, ".dvc", "cache", "files", "md5").glob("*/*.tmp")]
-        for folder in {Path(root, out).parent for out in outs}:
-            found += folder.glob("*.tmp")
-        found += [
-            f for out in outs if Path(root, out).is_dir() for f in Path(root, out).rglob("*.tmp")
-        ]
+        for out in outs:
+            found += [*out.parent.glob("*.tmp"), *(out.rglob("*.tmp") if out.is_dir() else ())]
         partial = {f for f in found if _PARTIAL.search(f.name) and f.is_file()}
         for file in partial:
             file.unlink(missing_ok=True)
@@ -353,24 +353,15 @@ def pull(root: Path) -> str:
     """Bring every tracked output of this commit from the remote into the work tree, checking
     first that the remote holds it all and that the cache files match their md5."""
     where = remote(root)
-    if where.local is not None and where.local.exists() and not where.local.is_dir():
-        raise DvcError(
-            f"the DVC remote {where.name!r} is {where.local}, which is a file, not a folder:"
-            f" point the remote at the team's folder (uv run dvc remote modify {where.name}"
-            " url <folder or URL>)"
-        )
     if where.local is not None and not where.local.is_dir():
+        what = "a file, not a folder" if where.local.exists() else "a folder that does not exist"
         raise DvcError(
-            f"the DVC remote {where.name!r} is the folder {where.local}, which does not exist:"
-            " run `make push` where the data is, or point the remote at the team's folder"
-            f" (uv run dvc remote modify {where.name} url <folder or URL>)"
+            f"the DVC remote {where.name!r} is {where.local}, {what}: run `make push` where the"
+            " data is, or point the remote at the team's folder (`uv run dslc team --remote"
+            " <folder or URL>`)"
         )
     sweep(root)  # a pull killed before left them
-    status = run(root, "status", "--cloud", "--json", what=f"reaching the DVC remote {where.url}")
-    missing = sorted(
-        path for path, state in json.loads(status or "{}").items() if state == "missing"
-    )
-    if missing:
+    if missing := sorted(path for path, state in cloud(root, where).items() if state == "missing"):
         shown = ", ".join(missing[:5]) + (
             f" and {len(missing) - 5} more" if len(missing) > 5 else ""
         )

@@ -3,7 +3,6 @@ temporary git worktree with a throwaway MLflow store (helpers/README.md, DVC).""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -22,7 +21,6 @@ from .errors import DslcError
 TAG_COMMIT = "mlflow.source.git.commit"
 TAG_DIRTY = "dslc.git.dirty"
 TAG_ENTRY_POINT = "dslc.entry_point"
-TAG_CHANGES = "dslc.git.changes"
 TAG_PATCH, PATCH = "dslc.git.patch", "dslc/changes.patch"  # tracking/_run.py records them
 
 
@@ -38,15 +36,6 @@ def bookkeeping(path: str) -> bool:
     )
 
 
-def only_bookkeeping(changes: str | None) -> bool:
-    """True when a run's uncommitted changes (tag ``dslc.git.changes``) are all bookkeeping."""
-    try:
-        paths = json.loads(changes) if changes else None
-    except ValueError:
-        return False
-    return isinstance(paths, list) and bool(paths) and all(map(bookkeeping, paths))
-
-
 class ReproduceError(DslcError):
     """A run cannot be rebuilt: unknown, uncommitted, no command, or its data is gone."""
 
@@ -59,8 +48,7 @@ def plan(tags: dict[str, str], run_id: str) -> tuple[str, str, dict[str, str]]:
     # The store is shared and writable by the team: what it says is checked, not obeyed.
     if not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", commit):
         raise ReproduceError(f"run {run_id}'s commit {commit[:50]!r} is not a git commit id")
-    dirty = tags.get(TAG_DIRTY) != "false" and not only_bookkeeping(tags.get(TAG_CHANGES))
-    if dirty and TAG_PATCH not in tags:
+    if tags.get(TAG_DIRTY) != "false" and TAG_PATCH not in tags:
         raise ReproduceError(
             f"run {run_id} was made from uncommitted code (commit {commit[:12]} plus changes"
             " made before dslc recorded them), so nothing holds what it ran"

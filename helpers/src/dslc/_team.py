@@ -80,9 +80,7 @@ def doctor(root: Path) -> int:
 
     def remote() -> str:
         where = dvc.remote(root)
-        status = dvc.run(root, "status", "--cloud", "--json", what=f"reaching {where.url}")
-        missing = sorted(p for p, s in json.loads(status or "{}").items() if s == "missing")
-        if missing:
+        if missing := sorted(p for p, s in dvc.cloud(root, where).items() if s == "missing"):
             more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
             raise ConfigError(f"{where.url} lacks {missing[0]}{more}: `make push` in the clone"
                               " that made it")  # fmt: skip
