@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 from fakedvc import FakeDvc
 
 from dslc import cli, config
@@ -94,3 +94,24 @@ def test_doctor_prints_a_line_per_check_and_fails_if_one_does(tproj: Path, fake,
         "FAIL  remote", "ok    tracking", "FAIL  champion", "ok    data"
     ]  # fmt: skip
     assert "lacks data/raw/iris.csv" in lines[0] and "make train" in lines[2]
+
+
+def test_a_run_records_the_uncommitted_work_it_ran_from(tproj: Path, tmp_path: Path) -> None:
+    from tracking_support import git, make_repo, run_data
+
+    from dslc import tracking
+
+    make_repo(tproj)
+    (tproj / ".git/info/exclude").write_text("mlflow.db\ndata/\n.dslc/\nmlartifacts/\n")
+    with tracking.run(name="clean") as run:
+        pass
+    assert "dslc.git.patch" not in run_data(run.id).data.tags
+    (tproj / "pyproject.toml").write_text((tproj / "pyproject.toml").read_text() + "# edit\n")
+    (tproj / "src/demo/new.py").write_text("X = 1\n")
+    with tracking.run(name="dirty") as run:
+        pass
+    assert run_data(run.id).data.tags["dslc.git.patch"] == "dslc/changes.patch"
+    folder = tracking.client().download_artifacts(run.id, "dslc/changes.patch", str(tmp_path))
+    patch = Path(folder).read_text()
+    assert "+# edit" in patch and "+++ b/src/demo/new.py" in patch
+    assert git(tproj, "status", "--porcelain").splitlines() == ["M pyproject.toml", "?? src/"]
