@@ -54,6 +54,9 @@ def team(ready_project, tmp_path_factory) -> Iterator[SimpleNamespace]:
     teammate = base / "elsewhere" / "teammate"
     sh(f"git clone --quiet {author} {teammate}", base)
     sh(f"cp -al {author / '.venv'} {teammate / '.venv'} && make setup", teammate)
+    for project in (author, teammate):  # hard links: each must still import its own code
+        [pth] = (project / ".venv").glob("lib/python*/site-packages/_editable_impl_*.pth")
+        assert pth.read_text().strip() == str(project / "src"), pth.read_text()
     yield SimpleNamespace(author=author, teammate=teammate, base=base)
     for project in (author, teammate):
         shutil.rmtree(project / ".venv", ignore_errors=True)

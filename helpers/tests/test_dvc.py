@@ -175,6 +175,23 @@ def test_partial_files_of_a_killed_dvc_are_swept_unless_dvc_runs(dvc_project: Pa
     assert [f.exists() for f in partial + kept] == [False, False, True, True]
 
 
+def test_an_interrupted_pull_leaves_no_partial_file(dvc_project, tmp_path, fake, monkeypatch):
+    _remote(fake, str(tmp_path))
+    partial = dvc_project / "data/processed/train.parquet.0123456789abcdefABCD_-.tmp"
+    real_run = dvc.run
+
+    def killed_checkout(root, *args, what=None):
+        if args[:1] == ("fetch",):
+            partial.write_bytes(b"half a file")  # what DVC leaves when it is killed
+            raise KeyboardInterrupt
+        return real_run(root, *args, what=what)
+
+    monkeypatch.setattr(dvc, "run", killed_checkout)
+    with pytest.raises(KeyboardInterrupt):
+        dvc.pull(dvc_project)
+    assert not partial.exists()
+
+
 def test_an_interrupted_dvc_command_is_stopped(dvc_project: Path, fake, monkeypatch) -> None:
     """Ctrl-C or SIGTERM (cli turns it into the same) stops DVC too, not only dslc."""
     started: list[subprocess.Popen] = []
