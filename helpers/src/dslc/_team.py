@@ -57,13 +57,14 @@ def known_run(root: Path, summary: Path) -> str | None:
 
     from .tracking import client
 
-    try:
-        run_id = json.loads(read_regular(summary)).get("run_id")
-    except FileNotFoundError:
+    if not summary.exists():
         return None
-    except (OSError, ValueError, AttributeError) as exc:
-        return f"cannot read {summary}: {exc}"
-    if not isinstance(run_id, str) or not re.fullmatch(r"[0-9a-f]{32}", run_id):
+    try:
+        data = json.loads(read_regular(summary) or b"{}")
+    except ValueError as exc:
+        raise ConfigError(f"{summary} is not JSON: {exc}") from None
+    run_id = str(data.get("run_id") if isinstance(data, dict) else "")
+    if not re.fullmatch(r"[0-9a-f]{32}", run_id):
         return f"{summary} names no run id"
     try:
         client(root).get_run(run_id)
