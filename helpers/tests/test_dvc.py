@@ -446,3 +446,29 @@ def test_a_worktree_left_by_a_killed_reproduce_is_removed(project: Path) -> None
         assert str(stale) not in listed and not stale.parent.exists(), listed
         assert str(tree) in listed
     assert git(project, "worktree", "list").count("\n") == 0, "only the project's own"
+
+
+def test_sigterm_stops_dslc_and_the_dvc_it_runs(dvc_project: Path, tmp_path: Path) -> None:
+    import os
+    import signal
+    import time
+
+    fake = tmp_path / "slow-dvc"
+    (fake / "dvc").mkdir(parents=True)
+    (fake / "dvc/__init__.py").write_text("")
+    pid_file = tmp_path / "dvc.pid"
+    (fake / "dvc/__main__.py").write_text(
+        f"import os, time\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\ntime.sleep(60)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(fake), "DSLC_PROJECT_ROOT": str(dvc_project)}
+    dslc = subprocess.Popen([sys.executable, "-m", "dslc.cli", "data", "pull"], env=env,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline = time.monotonic() + 30
+    while not pid_file.exists() or not pid_file.read_text():
+        assert time.monotonic() < deadline, "DVC never started"
+        time.sleep(0.05)
+    dslc.send_signal(signal.SIGTERM)
+    assert dslc.wait(10) == 130 and "interrupted" in dslc.stderr.read()
+    child = int(pid_file.read_text())
+    with pytest.raises(ProcessLookupError):  # killed and reaped, not left running
+        os.kill(child, 0)

@@ -65,6 +65,7 @@ def run(root: Path, *args: str, what: str | None = None) -> str:
             out, err = proc.communicate(timeout=_TIMEOUT_S)
         except BaseException as exc:  # Ctrl-C, SIGTERM (cli makes it one), the timeout
             proc.kill()  # DVC stops with dslc; pull sweeps the partial files it leaves
+            proc.wait()  # reaped here: Popen waits only 0.25 s after a KeyboardInterrupt
             if isinstance(exc, subprocess.TimeoutExpired):
                 raise DvcError(f"`dvc {' '.join(args)}` did not finish within an hour") from None
             raise
