@@ -277,8 +277,8 @@ def test_plan_reads_commit_command_and_data_versions() -> None:
 @pytest.mark.parametrize(
     ("change", "reason"),
     [
-        ({"dslc.git.dirty": "true"}, "before dslc recorded them"),
-        ({"dslc.git.dirty": None}, "before dslc recorded them"),
+        ({"dslc.git.dirty": "true"}, "the run did not record"),
+        ({"dslc.git.dirty": None}, "the run did not record"),
         ({"mlflow.source.git.commit": None}, "no git commit"),
         ({"dslc.entry_point": None}, "no command"),
         # Tags from a shared store that a teammate (or anyone with write access) can set:

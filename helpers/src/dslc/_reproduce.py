@@ -17,11 +17,12 @@ from . import _dvc as dvc
 from . import config
 from ._atomic import alive
 from .errors import DslcError
+from .tracking._run import PATCH_ARTIFACT as PATCH
+from .tracking._run import PATCH_TAG as TAG_PATCH
 
 TAG_COMMIT = "mlflow.source.git.commit"
 TAG_DIRTY = "dslc.git.dirty"
 TAG_ENTRY_POINT = "dslc.entry_point"
-TAG_PATCH, PATCH = "dslc.git.patch", "dslc/changes.patch"  # tracking/_run.py records them
 
 
 def bookkeeping(path: str) -> bool:
@@ -51,7 +52,7 @@ def plan(tags: dict[str, str], run_id: str) -> tuple[str, str, dict[str, str]]:
     if tags.get(TAG_DIRTY) != "false" and TAG_PATCH not in tags:
         raise ReproduceError(
             f"run {run_id} was made from uncommitted code (commit {commit[:12]} plus changes"
-            " made before dslc recorded them), so nothing holds what it ran"
+            " the run did not record), so nothing holds what it ran"
         )
     command = tags.get(TAG_ENTRY_POINT)
     if not command:
