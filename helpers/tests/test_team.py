@@ -115,3 +115,10 @@ def test_a_run_records_the_uncommitted_work_it_ran_from(tproj: Path, tmp_path: P
     patch = Path(folder).read_text()
     assert "+# edit" in patch and "+++ b/src/demo/new.py" in patch
     assert git(tproj, "status", "--porcelain").splitlines() == ["M pyproject.toml", "?? src/"]
+
+
+def test_doctor_without_dvc_checks_the_store_and_the_champion(tproj: Path, fake, capsys):
+    assert cli.main(["doctor"]) == 1  # no model named: no champion
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["ok    tracking", "FAIL  champion"]
+    assert fake.calls == []
