@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -99,7 +100,7 @@ def test_the_remote_is_read_from_every_config_level_in_one_dvc_start(dvc_project
 
 def test_pull_from_a_remote_folder_that_does_not_exist_is_one_line(dvc_project, fake):
     _remote(fake, "../../nowhere")
-    with pytest.raises(dvc.DvcError, match=r"the folder .*/nowhere, which does not exist"):
+    with pytest.raises(dvc.DvcError, match=r"is /.*/nowhere, a folder that does not exist"):
         dvc.pull(dvc_project)
 
 
@@ -127,7 +128,88 @@ def test_pull_refuses_a_corrupted_cache_file(dvc_project, tmp_path, fake):
 
     cached.write_bytes(good)
     assert dvc.pull(dvc_project) == "1 output(s) restored, 0 already in place"
-    assert fake.calls[-1] == ("checkout",)
+    # By path: a stage of dvc.yaml that never ran has no version to check out.
+    assert fake.calls[-1] == ("checkout", "data/raw/new.csv")
+
+
+def test_a_damaged_object_fetched_from_the_remote_is_the_remotes_to_mend(
+    dvc_project, tmp_path, fake, monkeypatch
+):
+    """Deleting the cache file and pulling again would fetch the same bad copy: the error
+    names the remote's object instead, and the bad copy does not stay in the cache."""
+    md5 = hashlib.md5(b"good").hexdigest()
+    (dvc_project / "data/raw/new.csv.dvc").write_text(f"outs:\n- md5: {md5}\n  path: new.csv\n")
+    cached = dvc.cache_file(dvc_project, md5)
+    _remote(fake, str(tmp_path))
+    real_run = dvc.run
+
+    def fetch_bad_copy(root, *args, what=None):
+        if args[:1] == ("fetch",):
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            cached.write_bytes(b"damaged")
+        return real_run(root, *args, what=what)
+
+    monkeypatch.setattr(dvc, "run", fetch_bad_copy)
+    said = rf"damaged copy of data/raw/new.csv \(its files/md5/{md5[:2]}/{md5[2:]} does not.*push"
+    with pytest.raises(dvc.DvcError, match=said):
+        dvc.pull(dvc_project)
+    assert not cached.exists() and not (dvc_project / "data/raw/new.csv").exists()
+
+
+def test_partial_files_of_a_killed_dvc_are_swept_unless_dvc_runs(dvc_project: Path) -> None:
+    import fcntl
+
+    partial = [
+        dvc_project / "data/processed/train.parquet.0123456789abcdefABCD_-.tmp",
+        dvc.cache_file(dvc_project, "ab" * 16).with_name(".0123456789abcdefABCD_-.tmp"),
+    ]
+    kept = [dvc_project / "data/processed/notes.tmp", dvc_project / "data/processed/x.csv"]
+    for file in partial + kept:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.write_text("x")
+    (dvc_project / ".dvc/tmp").mkdir()
+    with (dvc_project / ".dvc/tmp/lock").open("a") as lock:  # DVC running: left alone
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        assert dvc.sweep(dvc_project) == 0
+    assert dvc.sweep(dvc_project) == 2
+    assert [f.exists() for f in partial + kept] == [False, False, True, True]
+
+
+def test_an_interrupted_pull_leaves_no_partial_file(dvc_project, tmp_path, fake, monkeypatch):
+    _remote(fake, str(tmp_path))
+    partial = dvc_project / "data/processed/train.parquet.0123456789abcdefABCD_-.tmp"
+    real_run = dvc.run
+
+    def killed_checkout(root, *args, what=None):
+        if args[:1] == ("fetch",):
+            partial.write_bytes(b"half a file")  # what DVC leaves when it is killed
+            raise KeyboardInterrupt
+        return real_run(root, *args, what=what)
+
+    monkeypatch.setattr(dvc, "run", killed_checkout)
+    with pytest.raises(KeyboardInterrupt):
+        dvc.pull(dvc_project)
+    assert not partial.exists()
+
+
+def test_an_interrupted_dvc_command_is_stopped(dvc_project: Path, fake, monkeypatch) -> None:
+    """Ctrl-C or SIGTERM (cli turns it into the same) stops DVC too, not only dslc."""
+    started: list[subprocess.Popen] = []
+    popen = subprocess.Popen
+
+    class Interrupted(popen):  # type: ignore[misc,valid-type]
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__([sys.executable, "-c", "import time; time.sleep(60)"], **{
+                k: v for k, v in kwargs.items() if k != "cwd"})  # fmt: skip
+            started.append(self)
+
+        def communicate(self, *args, **kwargs):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(subprocess, "Popen", Interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        dvc.run(dvc_project, "fetch")
+    assert started[0].poll() is not None
 
 
 STATUS = "data status --json --granular data/raw/iris.csv"
@@ -195,8 +277,8 @@ def test_plan_reads_commit_command_and_data_versions() -> None:
 @pytest.mark.parametrize(
     ("change", "reason"),
     [
-        ({"dslc.git.dirty": "true"}, "uncommitted code"),
-        ({"dslc.git.dirty": None}, "uncommitted code"),
+        ({"dslc.git.dirty": "true"}, "the run did not record"),
+        ({"dslc.git.dirty": None}, "the run did not record"),
         ({"mlflow.source.git.commit": None}, "no git commit"),
         ({"dslc.entry_point": None}, "no command"),
         # Tags from a shared store that a teammate (or anyone with write access) can set:
@@ -219,25 +301,52 @@ def test_plan_refuses_in_one_line(change: dict, reason: str) -> None:
     assert "\n" not in str(caught.value)
 
 
-@pytest.mark.parametrize(
-    ("changes", "accepted"),
-    [
-        (["dvc.lock", "data/catalog.yml", "data/raw/new.csv.dvc", "data/raw/.gitignore"], True),
-        (["sub/project/dvc.lock"], True),  # a project in a folder of a bigger repository
-        (["dvc.lock", "params.yaml"], False),
-        (["src/demo/train.py"], False),
-        ("many", False),
-        ([], False),
-    ],
-)
-def test_a_run_with_only_data_bookkeeping_uncommitted_is_reproducible(changes, accepted):
-    tags = {**CLEAN, "dslc.git.dirty": "true"}
-    tags["dslc.git.changes"] = changes if isinstance(changes, str) else json.dumps(changes)
-    if accepted:
-        assert reproduce.plan(tags, "r1")[1] == "python -m demo.train"
-    else:
-        with pytest.raises(reproduce.ReproduceError, match="uncommitted code"):
-            reproduce.plan(tags, "r1")
+def test_a_dirty_run_is_reproducible_when_it_recorded_its_changes() -> None:
+    tags = {**CLEAN, "dslc.git.dirty": "true", "dslc.git.changes": '["src/demo/train.py"]'}
+    with pytest.raises(reproduce.ReproduceError, match="uncommitted code"):
+        reproduce.plan(tags, "r1")
+    tags["dslc.git.patch"] = "dslc/changes.patch"  # recorded: reproducible
+    assert reproduce.plan(tags, "r1")[1] == "python -m demo.train"
+
+
+def test_recorded_changes_apply_only_when_asked(project: Path, tmp_path: Path) -> None:
+    from tracking_support import git, make_repo
+
+    from dslc._gitinfo import changes_patch
+
+    make_repo(project)
+    (project / ".git/info/exclude").write_text("data/raw/\n")  # data is DVC's
+    git(project, "add", "-f", "data/catalog.yml")
+    git(project, "commit", "-qm", "catalog")
+    clean = tmp_path / "clean"
+    git(project, "worktree", "add", "--detach", "--quiet", str(clean), "HEAD")
+    patch = tmp_path / "changes.patch"
+
+    (project / "data/catalog.yml").write_text("datasets: {}\n")  # bookkeeping only
+    patch.write_bytes(changes_patch(project))
+    reproduce.apply_changes(clean, patch, "r1", allowed=False)  # nothing to apply
+    assert git(clean, "status", "--porcelain") == ""
+
+    (project / "src").mkdir(exist_ok=True)
+    (project / "src/new.py").write_text("print('new')\n")  # untracked: recorded too
+    (project / "pyproject.toml").write_text("[tool.dslc]\n# changed\n")
+    patch.write_bytes(changes_patch(project / "src"))  # from any folder of the repository
+    with pytest.raises(reproduce.ReproduceError, match="--apply-changes") as refused:
+        reproduce.apply_changes(clean, patch, "r1", allowed=False)
+    assert "src/new.py" in str(refused.value) and "pyproject.toml" in str(refused.value)
+    assert git(clean, "status", "--porcelain") == ""
+    reproduce.apply_changes(clean, patch, "r1", allowed=True)
+    assert (clean / "src/new.py").read_text() == "print('new')\n"
+    assert (clean / "data/catalog.yml").read_text() == "datasets: {}\n"
+
+    # A hand-made patch from the store that reaches outside the worktree is refused by git.
+    outside = "--- /dev/null\n+++ b/../outside.txt\n@@ -0,0 +1 @@\n+x\n"
+    patch.write_text(
+        "diff --git a/../outside.txt b/../outside.txt\nnew file mode 100644\n" + outside
+    )
+    with pytest.raises(reproduce.ReproduceError):
+        reproduce.apply_changes(clean, patch, "r1", allowed=True)
+    assert not (tmp_path / "outside.txt").exists()
 
 
 def test_compare_within_tolerance() -> None:
@@ -337,3 +446,29 @@ def test_a_worktree_left_by_a_killed_reproduce_is_removed(project: Path) -> None
         assert str(stale) not in listed and not stale.parent.exists(), listed
         assert str(tree) in listed
     assert git(project, "worktree", "list").count("\n") == 0, "only the project's own"
+
+
+def test_sigterm_stops_dslc_and_the_dvc_it_runs(dvc_project: Path, tmp_path: Path) -> None:
+    import os
+    import signal
+    import time
+
+    fake = tmp_path / "slow-dvc"
+    (fake / "dvc").mkdir(parents=True)
+    (fake / "dvc/__init__.py").write_text("")
+    pid_file = tmp_path / "dvc.pid"
+    (fake / "dvc/__main__.py").write_text(
+        f"import os, time\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\ntime.sleep(60)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(fake), "DSLC_PROJECT_ROOT": str(dvc_project)}
+    dslc = subprocess.Popen([sys.executable, "-m", "dslc.cli", "data", "pull"], env=env,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline = time.monotonic() + 30
+    while not pid_file.exists() or not pid_file.read_text():
+        assert time.monotonic() < deadline, "DVC never started"
+        time.sleep(0.05)
+    dslc.send_signal(signal.SIGTERM)
+    assert dslc.wait(10) == 130 and "interrupted" in dslc.stderr.read()
+    child = int(pid_file.read_text())
+    with pytest.raises(ProcessLookupError):  # killed and reaped, not left running
+        os.kill(child, 0)

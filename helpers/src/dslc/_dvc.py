@@ -11,12 +11,14 @@ import importlib.util
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import config
 from ._atomic import read_regular
 from .errors import DslcError
 
@@ -56,22 +58,21 @@ def run(root: Path, *args: str, what: str | None = None) -> str:
             " was made with data_versioning=dvc), then `make setup`"
         )
     env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
-    try:
-        proc = subprocess.run(
-            [sys.executable, "-m", "dvc", *args],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=_TIMEOUT_S,
-            env=env,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        raise DvcError(f"`dvc {' '.join(args)}` did not finish within an hour") from None
+    command = [sys.executable, "-m", "dvc", *args]
+    with subprocess.Popen(command, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True, env=env) as proc:  # fmt: skip
+        try:
+            out, err = proc.communicate(timeout=_TIMEOUT_S)
+        except BaseException as exc:  # Ctrl-C, SIGTERM (cli makes it one), the timeout
+            proc.kill()  # DVC stops with dslc; pull sweeps the partial files it leaves
+            proc.wait()  # reaped here: Popen waits only 0.25 s after a KeyboardInterrupt
+            if isinstance(exc, subprocess.TimeoutExpired):
+                raise DvcError(f"`dvc {' '.join(args)}` did not finish within an hour") from None
+            raise
     if proc.returncode != 0:
         doing = what or f"dvc {args[0]}"
-        raise DvcError(f"{doing} failed: {_first_error(proc.stderr + proc.stdout)}")
-    return proc.stdout
+        raise DvcError(f"{doing} failed: {_first_error(err + out)}")
+    return out
 
 
 # --- the remote -------------------------------------------------------------------------
@@ -92,8 +93,8 @@ def remote(root: Path) -> Remote:
     name = options.get("core.remote", "").strip()
     if not name:
         raise DvcError(
-            "no DVC remote is set: name one with `uv run dvc remote add --default storage"
-            " <folder or URL>` (see .dvc/config)"
+            "no DVC remote is set: name one with `uv run dslc team --remote <folder or URL>`"
+            " (see .dvc/config)"
         )
     url = options.get(f"remote.{name}.url", "").strip()
     if not url:
@@ -115,17 +116,10 @@ def push(root: Path) -> str:
     DVC itself says "Everything is up to date" when an object it could not read stays out."""
     where = remote(root)
     outs = tracked(root)
-    mend = "delete it, run `uv run dvc commit --force` to cache the work tree's copy again"
-    _verify_cache(root, outs, then=f"{mend}, then `make push`; nothing was pushed")
-    status = json.loads(run(root, "status", "--json", what="dvc status") or "{}")
-    recorded = {out.path for out in outs}  # a stage never run records nothing yet
-    changed = sorted(
-        path
-        for entries in status.values()
-        for entry in entries if isinstance(entry, dict)
-        for path, state in (entry.get("changed outs") or {}).items()
-        if state == "modified" and path in recorded
-    )  # fmt: skip
+    if bad := _corrupted(root, outs):
+        raise _corrupt(root, bad, "delete it, run `uv run dvc commit --force` to cache the work"
+                       " tree's copy again, then `make push`; nothing was pushed")  # fmt: skip
+    changed = [path for path, state in drift(root, outs) if state == "modified"]
     if changed:
         raise DvcError(
             f"{changed[0]} is not the version dvc.lock or its .dvc file records (made outside"
@@ -133,14 +127,38 @@ def push(root: Path) -> str:
             " push; nothing was pushed"
         )
     out = run(root, "push", what=f"push to the DVC remote {where.name!r} ({where.url})")
-    after = run(root, "status", "--cloud", "--json", what=f"reaching the DVC remote {where.url}")
-    left = sorted(p for p, state in json.loads(after or "{}").items() if state != "deleted")
-    if left:
+    if left := sorted(p for p, state in cloud(root, where).items() if state != "deleted"):
         raise DvcError(
             f"{left[0]} did not reach the DVC remote {where.name!r} ({where.url}); run"
             " `make push` again, and check the remote's space and rights"
         )
     return out.strip().rpartition("\n")[2].strip() or "everything is up to date"
+
+
+def drift(root: Path, outs: list[Output]) -> list[tuple[str, str]]:
+    """(path, state) of each output this commit records that the work tree does not hold
+    as recorded (``modified``, ``deleted``...); a stage never run records nothing yet."""
+    status = json.loads(run(root, "status", "--json", what="dvc status") or "{}")
+    recorded = {out.path for out in outs}
+    return sorted(
+        (path, state)
+        for entries in status.values()
+        for entry in entries if isinstance(entry, dict)
+        for path, state in (entry.get("changed outs") or {}).items()
+        if path in recorded
+    )  # fmt: skip
+
+
+def cloud(root: Path, where: Remote) -> dict[str, str]:
+    """{path: state} of the outputs whose objects the cache and the remote do not share."""
+    status = run(root, "status", "--cloud", "--json", what=f"reaching the DVC remote {where.url}")
+    return dict(json.loads(status or "{}"))
+
+
+def set_remote(root: Path, url: str) -> None:
+    """Make ``url`` the default remote in the committed ``.dvc/config``."""
+    config.refuse_password(url, "the DVC remote's url")
+    run(root, "remote", "add", "--default", "--force", "storage", url, what="dvc remote add")
 
 
 # --- tracking files ---------------------------------------------------------------------
@@ -284,47 +302,63 @@ def _files(root: Path, out: Output) -> list[tuple[Path, str]]:
         return []  # no manifest yet, or not DVC's: DVC reports it itself
 
 
-def _verify_cache(
-    root: Path,
-    outs: Iterable[Output],
-    then: str = "delete it and run `make pull` again to fetch a good copy; data/ was left as"
-    " it was",
-) -> None:
-    """Refuse a cache file whose content no longer matches its md5 (a corrupted copy)."""
+def _corrupted(root: Path, outs: Iterable[Output]) -> tuple[Path, Path] | None:
+    """(cache file, destination) of the first cache file whose content no longer matches
+    its md5 (a corrupted copy), else None."""
     from ._fingerprint import hash_file
 
     for out in outs:
         for destination, md5 in _files(root, out):
             cached = cache_file(root, md5)
             if cached.is_file() and hash_file(cached, algo="md5") != md5:
-                raise DvcError(
-                    f"the DVC cache file {cached.relative_to(root)} for"
-                    f" {destination.relative_to(root)} is corrupted (its content no longer"
-                    f" matches its md5): {then}"
-                )
+                return cached, destination
+    return None
+
+
+def _corrupt(root: Path, found: tuple[Path, Path], then: str) -> DvcError:
+    cached, destination = (p.relative_to(root) for p in found)
+    return DvcError(f"the DVC cache file {cached} for {destination} is corrupted (its content"
+                    f" no longer matches its md5): {then}")  # fmt: skip
+
+
+# dvc_objects' partial files: ``<name>.<22 random characters>.tmp`` beside their target.
+_PARTIAL = re.compile(r"\.[A-Za-z0-9_-]{22}\.tmp$")
+
+
+def sweep(root: Path) -> int:
+    """Remove the partial files a killed DVC left in the cache and beside the outputs;
+    none while a DVC command runs here (it holds ``.dvc/tmp/lock``). How many."""
+    import fcntl
+
+    Path(root, ".dvc", "tmp").mkdir(parents=True, exist_ok=True)
+    with Path(root, ".dvc", "tmp", "lock").open("a") as lock:
+        try:  # DVC's own lock (zc.lockfile: flock), held only while sweeping
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return 0
+        outs = [Path(root, out) for out in stage_outputs(root) | {o.path for o in tracked(root)}]
+        found = [*Path(root, ".dvc", "cache", "files", "md5").glob("*/*.tmp")]
+        for out in outs:
+            found += [*out.parent.glob("*.tmp"), *(out.rglob("*.tmp") if out.is_dir() else ())]
+        partial = {f for f in found if _PARTIAL.search(f.name) and f.is_file()}
+        for file in partial:
+            file.unlink(missing_ok=True)
+    return len(partial)
 
 
 def pull(root: Path) -> str:
     """Bring every tracked output of this commit from the remote into the work tree, checking
     first that the remote holds it all and that the cache files match their md5."""
     where = remote(root)
-    if where.local is not None and where.local.exists() and not where.local.is_dir():
-        raise DvcError(
-            f"the DVC remote {where.name!r} is {where.local}, which is a file, not a folder:"
-            f" point the remote at the team's folder (uv run dvc remote modify {where.name}"
-            " url <folder or URL>)"
-        )
     if where.local is not None and not where.local.is_dir():
+        what = "a file, not a folder" if where.local.exists() else "a folder that does not exist"
         raise DvcError(
-            f"the DVC remote {where.name!r} is the folder {where.local}, which does not exist:"
-            " run `make push` where the data is, or point the remote at the team's folder"
-            f" (uv run dvc remote modify {where.name} url <folder or URL>)"
+            f"the DVC remote {where.name!r} is {where.local}, {what}: run `make push` where the"
+            " data is, or point the remote at the team's folder (`uv run dslc team --remote"
+            " <folder or URL>`)"
         )
-    status = run(root, "status", "--cloud", "--json", what=f"reaching the DVC remote {where.url}")
-    missing = sorted(
-        path for path, state in json.loads(status or "{}").items() if state == "missing"
-    )
-    if missing:
+    sweep(root)  # a pull killed before left them
+    if missing := sorted(path for path, state in cloud(root, where).items() if state == "missing"):
         shown = ", ".join(missing[:5]) + (
             f" and {len(missing) - 5} more" if len(missing) > 5 else ""
         )
@@ -332,10 +366,28 @@ def pull(root: Path) -> str:
             f"the DVC remote {where.name!r} ({where.url}) lacks data this commit records:"
             f" {shown}; run `make push` in the clone that made it; data/ was left as it was"
         )
-    run(root, "fetch", what=f"fetch from the DVC remote {where.name!r} ({where.url})")
     outs = tracked(root)
     restore = [o for o in outs if not Path(root, o.path).exists()]
-    _verify_cache(root, restore)
-    run(root, "checkout", what="dvc checkout")
+    # What the cache held before the fetch: a bad object fetched now is the remote's.
+    held = {cache_file(root, md5) for o in restore for _, md5 in _files(root, o)}
+    held = {file for file in held if file.is_file()}
+    try:
+        run(root, "fetch", what=f"fetch from the DVC remote {where.name!r} ({where.url})")
+        if bad := _corrupted(root, restore):
+            if bad[0] in held:
+                raise _corrupt(root, bad, "delete it and run `make pull` again to fetch a good"
+                               " copy; data/ was left as it was")  # fmt: skip
+            bad[0].unlink()  # just fetched: keeping it would only make DVC trust it
+            obj = bad[0].relative_to(Path(root, ".dvc", "cache")).as_posix()
+            raise DvcError(
+                f"the DVC remote {where.name!r} ({where.url}) holds a damaged copy of"
+                f" {bad[1].relative_to(root)} (its {obj} does not match its md5): delete that"
+                " object from the remote, then `make push` in a clone whose copy is good;"
+                " data/ was left as it was"
+            )
+        if outs:  # by path: a stage that never ran (no dvc.lock entry) has nothing to restore
+            run(root, "checkout", *[o.path for o in outs], what="dvc checkout")
+    finally:
+        sweep(root)  # what an interrupted fetch or checkout left
     protect_snapshots(root)
     return f"{len(restore)} output(s) restored, {len(outs) - len(restore)} already in place"

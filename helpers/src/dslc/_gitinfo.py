@@ -54,3 +54,30 @@ def git_state(path: Path) -> GitState | None:
         return None
     branch = None if branch == "(detached)" else branch
     return GitState(commit=commit, branch=branch, dirty=bool(changed), changed=tuple(changed))
+
+
+def changes_patch(path: Path) -> bytes:
+    """What the work tree holds beyond HEAD as one patch for ``git apply``: changes to tracked
+    files and every untracked, not ignored file, as DVC experiments keep them; b"" when
+    there are none or git cannot say. Paths from the repository's top; no index touched."""
+    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}
+    top = str(path)
+
+    def git(*args: str) -> bytes:
+        try:
+            done = subprocess.run(["git", "-C", top, *args], capture_output=True, env=env,
+                                  timeout=60, check=False)  # fmt: skip
+        except (OSError, subprocess.SubprocessError):
+            return b""
+        return done.stdout
+
+    top = git("rev-parse", "--show-toplevel").decode().strip()
+    if not top:
+        return b""
+    # Plain patches whatever the user's config: no textconv (notebooks), a/ and b/ prefixes.
+    diff = ["diff", "--no-textconv", "--no-ext-diff", "--no-color", "--binary",
+            "--src-prefix=a/", "--dst-prefix=b/"]  # fmt: skip
+    patch = git(*diff, "HEAD")
+    for name in filter(None, git("ls-files", "--others", "--exclude-standard", "-z").split(b"\0")):
+        patch += git(*diff, "--no-index", "--", "/dev/null", name.decode())
+    return patch

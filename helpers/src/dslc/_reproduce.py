@@ -3,7 +3,6 @@ temporary git worktree with a throwaway MLflow store (helpers/README.md, DVC).""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -18,31 +17,24 @@ from . import _dvc as dvc
 from . import config
 from ._atomic import alive
 from .errors import DslcError
+from .tracking._run import PATCH_ARTIFACT as PATCH
+from .tracking._run import PATCH_TAG as TAG_PATCH
 
 TAG_COMMIT = "mlflow.source.git.commit"
 TAG_DIRTY = "dslc.git.dirty"
 TAG_ENTRY_POINT = "dslc.entry_point"
-TAG_CHANGES = "dslc.git.changes"
 
 
-def only_bookkeeping(changes: str | None) -> bool:
-    """True when a run's uncommitted changes (tag ``dslc.git.changes``) only record data
-    versions, which `make train` rewrites before training; its md5 tags say what it read."""
-
-    def bookkeeping(path: str) -> bool:
-        name = PurePosixPath(path)
-        return (
-            name.name == "dvc.lock"
-            or name.suffix == ".dvc"
-            or path.endswith("data/catalog.yml")
-            or (name.name == ".gitignore" and "data" in name.parts)
-        )
-
-    try:
-        paths = json.loads(changes) if changes else None
-    except ValueError:
-        return False
-    return isinstance(paths, list) and bool(paths) and all(map(bookkeeping, paths))
+def bookkeeping(path: str) -> bool:
+    """A file that only records data versions, which `make train` rewrites before training
+    (a run's md5 tags say what it read)."""
+    name = PurePosixPath(path)
+    return (
+        name.name == "dvc.lock"
+        or name.suffix == ".dvc"
+        or path.endswith("data/catalog.yml")
+        or (name.name == ".gitignore" and "data" in name.parts)
+    )
 
 
 class ReproduceError(DslcError):
@@ -57,10 +49,10 @@ def plan(tags: dict[str, str], run_id: str) -> tuple[str, str, dict[str, str]]:
     # The store is shared and writable by the team: what it says is checked, not obeyed.
     if not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", commit):
         raise ReproduceError(f"run {run_id}'s commit {commit[:50]!r} is not a git commit id")
-    if tags.get(TAG_DIRTY) != "false" and not only_bookkeeping(tags.get(TAG_CHANGES)):
+    if tags.get(TAG_DIRTY) != "false" and TAG_PATCH not in tags:
         raise ReproduceError(
             f"run {run_id} was made from uncommitted code (commit {commit[:12]} plus changes"
-            " git does not have), so no commit holds what it ran; commit, then run it again"
+            " the run did not record), so nothing holds what it ran"
         )
     command = tags.get(TAG_ENTRY_POINT)
     if not command:
@@ -121,6 +113,32 @@ def _forget_dead(root: Path, git: Callable[..., subprocess.CompletedProcess[str]
         git("remove", "--force", path)
         shutil.rmtree(Path(path).parent, ignore_errors=True)
     git("prune")
+
+
+def apply_changes(tree: Path, patch: Path, run_id: str, allowed: bool) -> None:
+    """Apply the run's recorded uncommitted changes in ``tree`` (``git apply`` refuses paths
+    outside it). Code from the shared store runs only with ``--apply-changes``."""
+
+    def git(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["git", "-C", str(tree), "apply", *args, str(patch)],
+                              capture_output=True, text=True, check=False)  # fmt: skip
+
+    listed = git("--numstat")
+    paths = [line.split("\t", 2)[-1] for line in listed.stdout.splitlines()]
+    if listed.returncode != 0:
+        raise ReproduceError(f"run {run_id}'s recorded changes are no patch: {listed.stderr}")
+    if all(map(bookkeeping, paths)):  # data versions only: the md5 tags put the data back
+        return
+    shown = ", ".join(paths[:10]) + (f" and {len(paths) - 10} more" if len(paths) > 10 else "")
+    if not allowed:
+        raise ReproduceError(
+            f"run {run_id} was made from uncommitted changes to {shown}, kept in the tracking"
+            " store, which the team can write: read them (`dslc mlflow artifacts download -r"
+            f" {run_id} -a {PATCH}`), then run `dslc reproduce {run_id} --apply-changes`"
+        )
+    print(f"applying the run's uncommitted changes to {shown}", file=sys.stderr, flush=True)
+    if (applied := git("--whitespace=nowarn")).returncode != 0:
+        raise ReproduceError(f"run {run_id}'s changes do not apply: {applied.stderr}")
 
 
 def checkout_data(root: Path, tree: Path, versions: dict[str, str]) -> None:
@@ -210,7 +228,7 @@ def compare(
     return lines, all(row[3] == "yes" for row in rows[1:])
 
 
-def main(run_id: str, tolerance: float = 1e-6) -> int:
+def main(run_id: str, tolerance: float = 1e-6, apply: bool = False) -> int:
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
@@ -242,6 +260,12 @@ def main(run_id: str, tolerance: float = 1e-6) -> int:
     run_id = run.info.run_id
     commit, command, versions = plan(dict(run.data.tags), run_id)
     with worktree(r, commit) as tree:
+        if TAG_PATCH in run.data.tags:  # the changes, not the tag's value: that names nothing
+            try:
+                patch = Path(client.download_artifacts(run_id, PATCH, str(tree.parent)))
+            except (MlflowException, OSError) as exc:
+                raise ReproduceError(f"cannot read run {run_id}'s {PATCH}: {exc}") from None
+            apply_changes(tree, patch, run_id, apply)
         checkout_data(r, tree, versions)
         new = rerun(r, tree, command)
     lines, same = compare(dict(run.data.metrics), new, tolerance)

@@ -1,5 +1,6 @@
 """The ``dslc`` command: ``info``, ``data add|verify|list|snapshot|push|pull``, ``report``,
-``runs``, ``promote``, ``reproduce``, ``serve``, ``mlflow``, ``ui``, ``tracking-server``.
+``runs``, ``promote``, ``reproduce``, ``team``, ``doctor``, ``serve``, ``mlflow``, ``ui``,
+``tracking-server``.
 
 Imports only the standard library and light dslc modules, so ``dslc info`` starts fast
 (no pandas). Every problem is one ``dslc: error: ...`` line: a DslcError or an OS error
@@ -11,8 +12,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 from . import config
@@ -151,7 +155,23 @@ def _cmd_transfer(args: argparse.Namespace) -> int:
 def _cmd_reproduce(args: argparse.Namespace) -> int:
     from . import _reproduce as reproduce
 
-    return reproduce.main(args.run_id, tolerance=args.tolerance)
+    return reproduce.main(args.run_id, tolerance=args.tolerance, apply=args.apply_changes)
+
+
+def _cmd_team(args: argparse.Namespace) -> int:
+    from . import _team
+
+    if args.remote is None and args.tracking_uri is None:
+        raise DslcError("give --remote URL, --tracking-uri URI or both (see `dslc team --help`)")
+    changed = _team.configure(config.project_root(), args.remote, args.tracking_uri)
+    print(f"team settings written: commit {' and '.join(changed)}")
+    return 0
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from . import _team
+
+    return _team.doctor(config.project_root())
 
 
 def _cmd_snapshot(args: argparse.Namespace) -> int:
@@ -347,6 +367,13 @@ def _cmd_runs(args: argparse.Namespace) -> int:
 
     from .tracking._table import runs_table
 
+    if args.check:
+        from . import _team
+
+        missing = _team.known_run(config.project_root(), Path(args.check).absolute())
+        if missing:
+            print(scrub(f"dslc: {missing}"), file=sys.stderr)
+        return 1 if missing else 0
     width = shutil.get_terminal_size((80, 24)).columns
     options = {k: getattr(args, k) for k in ("sort", "reverse", "limit", "experiment")}
     print("\n".join(runs_table(width=width, **options)))
@@ -389,6 +416,8 @@ _COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int] | None, str]] = {
         _cmd_reproduce,
         "re-run a tracked run from its commit and data versions; compare its metrics",
     ),
+    "team": (_cmd_team, "commit the team's DVC remote and tracking server (no secrets)"),
+    "doctor": (_cmd_doctor, "check remote, tracking store, champion and data; exit 1 on a fail"),
     # Listed for --help: main hands everything after `mlflow` to MLflow untouched.
     "mlflow": (_cmd_mlflow, "MLflow's own command line on the project's store"),
     "ui": (_cmd_ui, "open the MLflow UI on the project's store"),
@@ -443,6 +472,8 @@ def _build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--limit", type=count, default=20, metavar="N",
                       help="show at most N runs (default: 20)")  # fmt: skip
     runs.add_argument("--experiment", metavar="NAME", help="default: the project's")
+    runs.add_argument("--check", type=_path_arg, metavar="FILE",
+                      help="exit 1 if the store lacks the run_id in FILE (JSON)")  # fmt: skip
     promote = cmd["promote"]
     promote.add_argument("version", help="registered model version number")
     promote.add_argument("--model", metavar="NAME", help="default: model under [tool.dslc]")
@@ -451,6 +482,12 @@ def _build_parser() -> argparse.ArgumentParser:
     again.add_argument("run_id", type=_path_arg, help="MLflow run id (see `dslc runs`)")
     again.add_argument("--tolerance", type=float, default=1e-6, metavar="REL",
                        help="largest relative metric difference (default: 1e-6)")  # fmt: skip
+    again.add_argument("--apply-changes", action="store_true",
+                       help="apply the uncommitted changes the run recorded")  # fmt: skip
+    team = cmd["team"]
+    team.add_argument("--remote", type=_path_arg, metavar="URL", help="DVC remote: folder or URL")
+    team.add_argument("--tracking-uri", type=_path_arg, metavar="URI",
+                      help="the team's MLflow server, e.g. http://mlflow-host:5000")  # fmt: skip
     cmd["ui"].add_argument(
         "--host", type=_host, default="127.0.0.1", help="address (default: 127.0.0.1, local only)"
     )
@@ -504,6 +541,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         args = _build_parser().parse_args(argv)
     try:
+        if threading.current_thread() is threading.main_thread():  # SIGTERM cleans up as Ctrl-C
+            signal.signal(signal.SIGTERM, signal.default_int_handler)
         _setup_logging()
         return int(args.func(args))
     except DslcError as exc:

@@ -156,13 +156,26 @@ def project_name(root: Path | None = None) -> str:
     return name if isinstance(name, str) and name.strip() else r.name
 
 
+def refuse_password(url: str, what: str) -> None:
+    """ConfigError for a URL holding a password: team settings are committed, never secret."""
+    from urllib.parse import urlsplit
+
+    if urlsplit(url).password is not None:
+        raise ConfigError(f"{what} holds a password, and it would be committed: give it"
+                          " without one (credentials go in .env)")  # fmt: skip
+
+
 def tracking_uri(root: Path | None = None) -> str:
-    """Return ``MLFLOW_TRACKING_URI`` (after loading ``.env``), else the embedded store
+    """Return ``MLFLOW_TRACKING_URI`` (after loading ``.env``), else the team's
+    ``tracking_uri`` of ``[tool.dslc]``, else the embedded store
     ``sqlite:///<absolute root>/mlflow.db`` (never relative to the working directory)."""
     r = _root(root)
     load_env(r)
     uri = os.environ.get("MLFLOW_TRACKING_URI", "").strip()
     if uri:
+        return uri
+    if uri := str(settings(r).get("tracking_uri") or "").strip():
+        refuse_password(uri, "tracking_uri in [tool.dslc] of pyproject.toml")
         return uri
     return f"sqlite:///{(r / 'mlflow.db').as_posix()}"
 

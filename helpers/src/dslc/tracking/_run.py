@@ -3,13 +3,15 @@ stale runs, finish); what it records is in :mod:`._record`."""
 
 from __future__ import annotations
 
+import tempfile
 import threading
 from collections.abc import Callable, Mapping
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from .. import _events as events
 from .. import config
+from .._gitinfo import changes_patch
 from .._secrets import Redactor, scrub_urls, secret_values
 from . import _models
 from ._context import run_name, run_tags, source
@@ -24,6 +26,8 @@ if TYPE_CHECKING:
 
 
 ERROR_TAG = "dslc.error"
+# The run's uncommitted work (helpers/README.md, dslc reproduce).
+PATCH_TAG, PATCH_ARTIFACT = "dslc.git.patch", "dslc/changes.patch"
 MAX_ERROR_LEN = 1000
 MAX_TAG_LEN = 8000
 
@@ -128,6 +132,12 @@ class Run:
         found = run_tags(root, config.project_name(root), src)
         tags = {k: scrub_urls(v) for k, v in found.items() if not redactor.leaks(v)}
         tags.update(recorder.filter_tags(self._initial_tags or {}))
+        changes = changes_patch(root)  # what `dslc reproduce` applies on the run's commit
+        if changes and redactor.leaks(changes.decode("utf-8", "replace")):
+            warn("uncommitted changes not recorded: they hold a secret's value")
+            changes = b""
+        if changes:
+            tags[PATCH_TAG] = PATCH_ARTIFACT
         try:
             active_run = mlflow.start_run(
                 experiment_id=exp_id,
@@ -148,6 +158,11 @@ class Run:
         self._unsubscribe = events.subscribe(self._on_dataset)
         try:
             recorder.send(params)
+            if changes:
+                with tempfile.TemporaryDirectory() as folder:
+                    patch = Path(folder, PurePosixPath(PATCH_ARTIFACT).name)
+                    patch.write_bytes(changes)
+                    recorder.client.log_artifact(recorder.run_id, str(patch), "dslc")
         except BaseException as exc:  # __exit__ will not run: close the run here
             self._finish(exc)
             raise
