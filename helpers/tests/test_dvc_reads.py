@@ -278,4 +278,4 @@ def test_pull_from_a_remote_that_is_a_file_says_so(dvc_project: Path, tmp_path: 
     dvc.run(dvc_project, "remote", "add", "-d", "storage", str(tmp_path / "remote"))
     assert cli.main(["data", "pull"]) == 1
     err = capsys.readouterr().err
-    assert "which is a file, not a folder" in err and err.count("\n") == 1, err
+    assert "a file, not a folder" in err and err.count("\n") == 1, err
