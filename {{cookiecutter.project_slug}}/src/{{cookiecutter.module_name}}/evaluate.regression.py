@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pandas as pd
 from matplotlib.figure import Figure
-from sklearn.metrics import PredictionErrorDisplay, mean_absolute_error, r2_score, root_mean_squared_error
+from sklearn.metrics import (
+    PredictionErrorDisplay,
+    mean_absolute_error,
+    r2_score,
+    root_mean_squared_error,
+)
 from sklearn.model_selection import KFold
 
 # Where the run logs the figure, and where `make train` saves a copy (reports/).

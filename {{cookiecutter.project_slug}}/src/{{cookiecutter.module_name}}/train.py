@@ -1,13 +1,9 @@
-"""Train, evaluate and register the model; every run is tracked in MLflow.
+"""Train, evaluate and register the model (raw rows -> features -> estimator) in MLflow.
 
-Parameters come from the ``train`` section of params.yaml only: ``estimator`` names one of
-``estimators.ESTIMATORS`` and ``estimators`` holds each one's arguments. The model is the
-feature step then the estimator, so it takes raw rows. Each run registers a version, which
-becomes the champion (what ``predict`` and ``serve`` use) only if it beats the current one
-on the metric named in pyproject.toml's ``[tool.dslc]``; models/train.json records them.
+params.yaml's ``train`` section is the one source of parameters (``estimator`` picks one of
+``estimators.ESTIMATORS``). A new version becomes the champion only if it beats the current
+one on the metric that pyproject.toml names under ``[tool.dslc]``.
 """
-
-from __future__ import annotations
 
 import json
 from pathlib import Path
@@ -53,9 +49,8 @@ def cross_validate(params: dict, X: pd.DataFrame, y: pd.Series) -> dict[str, flo
 def main() -> str:
     """Run the training pipeline; returns the MLflow run id."""
     params = load_params()
-    name, cv_folds, seed = params["estimator"], params["cv_folds"], params["seed"]
-    logged = {"estimator": name, **(params["estimators"].get(name) or {}), "cv_folds": cv_folds}
-    logged["seed"] = seed
+    name, chosen = params["estimator"], params["estimators"].get(params["estimator"]) or {}
+    logged = {"estimator": name, **chosen, "cv_folds": params["cv_folds"], "seed": params["seed"]}
     with tracking.run(name="train", params=logged) as run:
         # Loaded inside the run, so it records which data (by fingerprint) it used.
         train, test = data.load(TRAIN_DATASET), data.load(TEST_DATASET)
@@ -67,12 +62,9 @@ def main() -> str:
         scores = {f"test_{key}": val for key, val in evaluate.scores(y_test, predictions).items()}
         run.log_metrics(scores)
         run.log_figure(evaluate.figure(y_test, predictions), evaluate.FIGURE, save_to=True)
-        # The example rows give the model its signature (the raw columns and their types).
-        # It carries this package (its feature step): it loads where the project is not
-        # installed, in a server or a container built from the model alone.
+        # Example rows give the model its signature; it carries this package (its features).
         code = str(Path(features.__file__).parent)
         info = run.log_model(model, name="model", input_example=X_test.head(5), code_paths=[code])
-
     version = tracking.register(info)  # after the run, so its metrics are there to compare
     outcome = tracking.promote_if_better(version.version)
     shown = ", ".join(f"{key} {value:.3f}" for key, value in scores.items())
