@@ -169,6 +169,12 @@ def test_train_and_predict_print_no_library_warnings(train_output):
     assert noise(train_output) == []
 
 
+def test_train_and_predict_print_no_dvc_hints_or_progress_bars(train_output):
+    """DVC's `git add`, autostage and `dvc push` hints, tqdm's bar in a log: none."""
+    for hint in ("git add", "autostage", "dvc push", "cross-validation"):
+        assert hint not in train_output, train_output[-3000:]
+
+
 def test_train_says_one_line_per_model_step_not_mlflows(train_output):
     """dslc's lines for logging and registering the model; none of MLflow's own."""
     mlflow_lines = [line for line in train_output.splitlines() if MLFLOW_SAYS.search(line)]
