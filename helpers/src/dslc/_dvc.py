@@ -326,8 +326,9 @@ _PARTIAL = re.compile(r"\.[A-Za-z0-9_-]{22}\.tmp$")
 
 
 def sweep(root: Path) -> int:
-    """Remove the partial files a killed DVC left in the cache and beside the outputs;
-    none while a DVC command runs here (it holds ``.dvc/tmp/lock``). How many."""
+    """Remove the partial files a killed DVC left beside the outputs (its cache is DVC's
+    own: left alone); none while a DVC command runs here (it holds ``.dvc/tmp/lock``).
+    How many."""
     import fcntl
 
     Path(root, ".dvc", "tmp").mkdir(parents=True, exist_ok=True)
@@ -337,7 +338,7 @@ def sweep(root: Path) -> int:
         except OSError:
             return 0
         outs = [Path(root, out) for out in stage_outputs(root) | {o.path for o in tracked(root)}]
-        found = [*Path(root, ".dvc", "cache", "files", "md5").glob("*/*.tmp")]
+        found: list[Path] = []
         for out in outs:
             found += [*out.parent.glob("*.tmp"), *(out.rglob("*.tmp") if out.is_dir() else ())]
         partial = {f for f in found if _PARTIAL.search(f.name) and f.is_file()}
