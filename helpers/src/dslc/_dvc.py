@@ -329,6 +329,8 @@ def sweep(root: Path) -> int:
     """Remove the partial files a killed DVC left beside the outputs (its cache is DVC's
     own: left alone); none while a DVC command runs here (it holds ``.dvc/tmp/lock``).
     How many."""
+    if os.name == "nt":  # DVC's lock is an flock, which Windows lacks: nothing is removed
+        return 0
     import fcntl
 
     Path(root, ".dvc", "tmp").mkdir(parents=True, exist_ok=True)
