@@ -7,7 +7,7 @@ import atexit
 import functools
 import os
 import re
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -217,17 +217,17 @@ def _explain(exc: BaseException, ctx: _Context, source: SqlSource, connecting: b
 
 @dataclass
 class Result:
-    """A query's result as it streams in."""
+    """A query's result."""
 
     query: str  # the SQL text (recorded with the use and in snapshots)
     params: dict[str, Any]
-    frames: Iterator[Any]  # DataFrames of the fetch size; the connection closes after them
+    frames: Iterator[Any]  # its DataFrames (one unless chunked); the connection closes after
     chunked: bool  # the caller asked for chunks (``chunksize``)
-    assembly: dict[str, Any]  # read_sql options that decide how chunks become one frame
 
     def frame(self) -> Any:
-        """The whole result as one DataFrame, as ``pandas.read_sql`` would give it."""
-        return _assemble(self.frames, **self.assembly)
+        """The whole result as one DataFrame (not asked for in chunks)."""
+        (whole,) = self.frames
+        return whole
 
 
 def read(
@@ -236,8 +236,8 @@ def read(
     """Run ``source``'s query or read its table through a server-side cursor.
 
     ``options`` go to ``pandas.read_sql``; ``params`` override the entry's, and
-    ``chunksize=N`` sets the rows per fetch and marks the result as wanted in chunks.
-    Every failure is a one-line SqlError naming the dataset, without credentials.
+    ``chunksize=N`` returns frames of N rows as they are fetched. Every failure is a
+    one-line SqlError naming the dataset, without credentials.
     """
     import pandas as pd
 
@@ -250,7 +250,6 @@ def read(
     params = {**source.params, **(opts.pop("params", None) or {})}
     eng, ctx = engine(source.connection, dataset, root)
     stmt, shown = _statement(source, eng.dialect)
-    fetch = chunked or source.chunksize or FETCH_ROWS
     try:
         conn = eng.connect()
     except Exception as exc:
@@ -259,24 +258,22 @@ def read(
         # Server-side cursor: the driver holds `fetch` rows at a time, not the whole result.
         # Read-only transactions on PostgreSQL (BEGIN READ ONLY): nothing a query does can
         # write, whatever it sets for the session. Other databases ignore the option.
+        fetch = chunked or source.chunksize or FETCH_ROWS
         streaming = conn.execution_options(
             stream_results=True, max_row_buffer=fetch, postgresql_readonly=True
         )
-        frames = pd.read_sql(stmt, streaming, params=params or None, chunksize=fetch, **opts)
+        got: Any = pd.read_sql(stmt, streaming, params=params or None, chunksize=chunked, **opts)
     except TypeError as exc:  # an option pandas.read_sql does not take
         conn.close()
         raise ctx.error(f"{exc}; check load_options in data/catalog.yml") from None
     except Exception as exc:
         conn.close()
         raise _explain(exc, ctx, source, connecting=False) from None
-    assembly: dict[str, Any] = {
-        k: opts[k] for k in ("index_col", "coerce_float", "dtype_backend") if k in opts
-    }
-    chunks = _chunks(iter(frames), conn, ctx, source)
-    return Result(shown, params, chunks, chunked is not None, assembly)
+    frames = _frames(got if chunked else iter([got]), conn, ctx, source)
+    return Result(shown, params, frames, chunked is not None)
 
 
-def _chunks(frames: Iterator[Any], conn: Any, ctx: _Context, source: SqlSource) -> Iterator[Any]:
+def _frames(frames: Iterator[Any], conn: Any, ctx: _Context, source: SqlSource) -> Iterator[Any]:
     """The result's DataFrames; errors in one line; the connection closed at the end."""
     try:
         yield from frames
@@ -284,32 +281,6 @@ def _chunks(frames: Iterator[Any], conn: Any, ctx: _Context, source: SqlSource) 
         raise _explain(exc, ctx, source, connecting=False) from None
     finally:
         conn.close()
-
-
-def _assemble(
-    frames: Iterable[Any],
-    *,
-    index_col: Any = None,
-    coerce_float: bool = True,
-    dtype_backend: str = "numpy",
-) -> Any:
-    """One DataFrame from chunks, with the dtypes ``pandas.read_sql`` gives the whole result:
-    a column whose dtype differs between chunks (all NULL in one) is inferred again."""
-    import pandas as pd
-
-    parts = list(frames)
-    if len(parts) == 1:
-        return parts[0]
-    out = pd.concat(parts, ignore_index=index_col is None)
-    if dtype_backend == "numpy":
-        for col in out.columns:
-            if len({str(p[col].dtype) for p in parts}) > 1:
-                values = out[col].to_numpy(dtype=object)
-                again = pd.DataFrame.from_records(
-                    list(zip(values, strict=True)), columns=["c"], coerce_float=coerce_float
-                )["c"]
-                out[col] = again.array
-    return out
 
 
 def write_snapshot(frame: Any, folder: Path, base: str, taken: Collection[str] = ()) -> Path:
