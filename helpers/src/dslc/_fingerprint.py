@@ -165,12 +165,9 @@ def fingerprint_path(
     trust_cache: bool = True,
     written: os.stat_result | None = None,
 ) -> str:
-    """Fingerprint of a local file or folder (all files, sorted, with relative names).
-
-    ``cache_file`` None disables caching; ``trust_cache=False`` re-hashes (and refreshes
-    the cache); ``written``: the stat of the file as dslc has just written it whole,
-    cached even though its timestamps are fresh. FileNotFoundError if it is not there.
-    """
+    """Fingerprint of a local file or folder (all files, sorted, with relative names);
+    ``written``: the stat of the file as dslc has just written it whole, cached although
+    its timestamps are fresh."""
     p = Path(path).absolute()
     cache = FingerprintCache(cache_file)
     try:

@@ -53,8 +53,8 @@ _engines: dict[str, tuple[str, Any]] = {}  # variable -> (its URL, Engine); get/
 
 
 def dispose_all(close: bool = True) -> None:
-    """Close every engine's connections (at exit, or to start afresh). A forked child
-    passes ``close=False``: it must not use, nor close, the parent's pooled sockets."""
+    """Close every engine's connections; a forked child must not use, nor close, the
+    parent's pooled sockets (``close=False``)."""
     engines = list(_engines.values())
     _engines.clear()
     for _, engine in engines:
@@ -132,8 +132,7 @@ def _refuse_attach(dbapi_connection: Any, _record: Any) -> None:
 
 
 def engine(variable: str, dataset: str, root: Path) -> tuple[Any, _Context]:
-    """The process's engine for the URL in environment variable ``variable``; SqlError if
-    the variable is unset or not a URL, or the driver is missing."""
+    """The process's engine for the URL in environment variable ``variable``."""
     config.load_env(root)
     value = os.environ.get(variable, "").strip()
     if not value:
