@@ -3,8 +3,7 @@
 Run: uv run --project helpers python benchmarks/bench_sql.py [--rows 1000000] [--repeat 5]
 Bar (ARCHITECTURE.md, Bars): data.load within 1.1x of pandas.read_sql on the
 same engine (time ratio <= 1.1). Peak memory of both is printed beside it: data.load
-streams the result in chunks through a server-side cursor, read_sql fetches every row as
-Python objects first.
+fetches through a server-side cursor, read_sql all at once.
 
 Starts its own throwaway PostgreSQL cluster on loopback (helpers/tests/pgcluster.py; needs
 Debian's postgresql package). Each measurement runs in a fresh process, with the driver

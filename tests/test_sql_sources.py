@@ -272,22 +272,22 @@ def _error_cases(wh: Warehouse, wrong: str) -> dict[str, tuple[str, dict, str]]:
     return {
         "wrong password": (
             "orders", {VARIABLE: wh.url.replace(quote(wh.password, safe=""), wrong)},
-            "refused the login (authentication failed); check the user and password",
+            'password authentication failed for user "analyst"',
         ),
         "unknown user": (
             "orders", {VARIABLE: f"postgresql+psycopg://nobody:{wrong}@127.0.0.1:{port}/shop"},
-            "refused the login",
+            'password authentication failed for user "nobody"',
         ),
         "unreachable port": (
             "orders_table", {VARIABLE: wh.url.replace(f":{port}/", f":{closed}/")},
-            f"cannot connect to the database of {VARIABLE} at 127.0.0.1:{closed}",
+            f'connection to server at "127.0.0.1", port {closed} failed',
         ),
         "unknown host": (
             "orders_table", {VARIABLE: wh.url.replace("127.0.0.1", "warehouse.invalid")},
-            f"cannot connect to the database of {VARIABLE} at warehouse.invalid:{port}",
+            "failed to resolve host 'warehouse.invalid'",
         ),
-        "unknown table": ("no_table", {}, "table 'sales.nosuch' does not exist"),
-        "unknown schema": ("no_schema", {}, "table 'nowhere.orders' does not exist"),
+        "unknown table": ("no_table", {}, 'relation "sales.nosuch" does not exist'),
+        "unknown schema": ("no_schema", {}, 'relation "nowhere.orders" does not exist'),
         "misspelt table in a query": ("bad_query", {}, "the query failed"),
         "variable not set": ("unset_variable", {}, "environment variable NOT_SET_URL is not set"),
         "variable empty": ("orders", {VARIABLE: ""}, f"environment variable {VARIABLE} is not set"),

@@ -377,7 +377,7 @@ def test_verify_full_does_not_trust_a_lying_cache(
     recorded = yaml.safe_load((project / "data" / "catalog.yml").read_text())
     st = f.stat()
     stamp = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
-    doc["entries"][str(f)] = [stamp, recorded["datasets"]["iris"]["fingerprint"]]
+    doc["sha256-v3"][str(f)] = [stamp, recorded["datasets"]["iris"]["fingerprint"]]
     cache.write_text(json.dumps(doc))  # the cache now claims the old content
     assert run(capsys, "data", "verify", "--fast")[0] == 0  # fast: trusts the cache
     code, out, _ = run(capsys, "data", "verify")  # the default re-hashes

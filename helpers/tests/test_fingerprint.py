@@ -84,7 +84,7 @@ def test_corrupt_cache_is_ignored(project: Path) -> None:
     age(project / "data" / "raw" / "iris.csv")
     assert data.fingerprint("iris").startswith("sha256:")
     doc = json.loads((state / "fingerprints.json").read_text())
-    assert doc["algo"] == "sha256" and len(doc["entries"]) == 1
+    assert list(doc) == ["sha256-v3"] and len(doc["sha256-v3"]) == 1
 
 
 def test_directory_fingerprint(project: Path) -> None:

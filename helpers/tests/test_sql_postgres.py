@@ -152,10 +152,11 @@ def _one_line(err: pytest.ExceptionInfo[SqlError]) -> str:
 def test_wrong_password(shop: Path, pg: Cluster, monkeypatch: pytest.MonkeyPatch) -> None:
     for wrong in ("wrong-Pa55word", "", quote(PASSWORD[:-1], safe="")):
         monkeypatch.setenv("SHOP_URL", pg.url("reader", wrong, "shop"))
-        with pytest.raises(SqlError, match="refused the login") as err:
+        with pytest.raises(SqlError, match=r"password authentication failed|no password") as err:
             data.load("orders")
         msg = _one_line(err)
-        assert "check the user and password in SHOP_URL (.env)" in msg
+        assert msg.startswith("dataset 'orders': cannot connect to the database of SHOP_URL: ")
+        assert msg.endswith("check that the server runs and the URL in SHOP_URL (.env)")
         assert not wrong or wrong not in msg
 
 
@@ -185,8 +186,8 @@ def test_unreachable_server_fails_fast(
 @pytest.mark.parametrize(
     ("entry", "match"),
     [
-        ("table: sales.nope", "table 'sales.nope' does not exist in the database of SHOP_URL"),
-        ("table: nope", "table 'nope' does not exist"),
+        ("table: sales.nope", 'the query failed: relation "sales.nope" does not exist'),
+        ("table: nope", "the query failed: relation \"nope\" does not exist.*; check 'table'"),
         ("query: SELECT * FROM nope", 'the query failed: relation "nope" does not exist'),
         ("query: SELECT 1 +", "the query failed: syntax error"),
         # Fails on the server half way through the stream, after rows were fetched.
@@ -194,7 +195,7 @@ def test_unreachable_server_fails_fast(
             "query: SELECT 1 / (i - 600000) FROM generate_series(1, 1000000) AS i",
             "the query failed: division by zero",
         ),
-        ("query: SELECT * FROM big WHERE id < :top", "needs parameter 'top'"),
+        ("query: SELECT * FROM big WHERE id < :top", "bind parameter 'top'"),
     ],
 )
 def test_query_errors(
@@ -224,7 +225,7 @@ def test_missing_variable_and_driver(
         if importlib.util.find_spec(driver) is not None:
             continue  # installed here: nothing is missing
         monkeypatch.setenv("SHOP_URL", url.replace("+psycopg", f"+{driver}"))
-        with pytest.raises(SqlError, match=f"is not installed .*; {hint}") as err:
+        with pytest.raises(SqlError, match=f"cannot load the driver .*; {hint}") as err:
             data.load("orders")
         _one_line(err)
 

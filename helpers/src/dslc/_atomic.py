@@ -1,8 +1,6 @@
 """Atomic file replacement: readers see the old file or the new one, never half of one.
-
 The temporary file sits beside the target (so ``os.replace`` is atomic) and its name says
-which host and process wrote it, so a later write can remove a dead writer's leftovers.
-"""
+which host and process wrote it, so a later write can remove a dead writer's leftovers."""
 
 from __future__ import annotations
 
@@ -18,10 +16,10 @@ import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 TMP_PREFIX = ".dslc-tmp-"
 _TMP_RE = re.compile(rf"{re.escape(TMP_PREFIX)}([0-9a-f]{{8}})-(\d+)-[0-9a-f]{{12}}-")
-OTHER_HOST_STALE_S = 24 * 3600  # a writer elsewhere: we cannot see its process
 FINE_RACY_NS = 50_000_000  # ns-resolution filesystems tick every few ms
 _COARSE_RACY_NS = 2_000_000_000  # FAT, HFS+, some NFS: 1-2 s timestamps
 _NAME_MAX = 255  # bytes in a file name on the usual filesystems
@@ -45,17 +43,10 @@ def alive(pid: int) -> bool:
 
 
 def is_stale(path: Path) -> bool:
-    """True if ``path`` is a temporary file of a writer that is certainly gone."""
+    """True if ``path`` is a temporary file of a writer on this machine that is gone (another
+    machine's process cannot be seen: its files are left alone)."""
     m = _TMP_RE.match(path.name)
-    if m is None:
-        return False
-    if m.group(1) == host_tag():
-        return not alive(int(m.group(2)))
-    try:
-        age = time.time() - path.lstat().st_mtime
-    except OSError:
-        return False
-    return age > OTHER_HOST_STALE_S
+    return m is not None and m[1] == host_tag() and not alive(int(m[2]))
 
 
 def clean_stale(folder: Path) -> None:
@@ -160,8 +151,8 @@ def write_text(target: Path, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
-def read_regular(path: Path) -> bytes:
-    """The bytes of a regular file. Anything else (a FIFO, a folder, a device) is an
+def open_regular(path: Path) -> BinaryIO:
+    """A regular file opened for reading. Anything else (a FIFO, a folder, a device) is an
     OSError naming what it is: checked on the open descriptor, as a plain ``open`` of a
     FIFO would wait for a writer for ever."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
@@ -170,5 +161,11 @@ def read_regular(path: Path) -> bytes:
         os.close(fd)
         kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else None
         raise OSError(f"{path} is {kind or 'a socket or device'}, not a regular file")
-    with os.fdopen(fd, "rb") as fh:
+    if hasattr(os, "set_blocking"):  # not on Windows before Python 3.12
+        os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb", buffering=0)
+
+
+def read_regular(path: Path) -> bytes:
+    with open_regular(path) as fh:
         return fh.read()

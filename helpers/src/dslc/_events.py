@@ -37,8 +37,7 @@ def subscribe(fn: Callable[[DatasetUse], None]) -> Callable[[], None]:
     return unsubscribe
 
 
-def has_listeners() -> bool:
-    """True when someone listens (lets callers skip work such as fingerprinting)."""
+def has_listeners() -> bool:  # lets callers skip work such as fingerprinting
     return bool(_listeners)
 
 

@@ -1,5 +1,4 @@
-"""Full-content fingerprints (``"sha256:<hex>"``) with a stat-keyed cache that is dslc's
-own (helpers/README.md, Fingerprints): another tool's hashes are never read or written.
+"""Full-content fingerprints (``"sha256:<hex>"``) and dslc's own stat-keyed cache of them.
 
 A file modified in the same timestamp tick as it was hashed could keep its stamp, so such
 "racy" files are not cached (as git does), unless dslc renamed the file into place whole.
@@ -7,6 +6,7 @@ A file modified in the same timestamp tick as it was hashed could keep its stamp
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -22,30 +22,18 @@ from .errors import SpecialFileError
 
 ALGO = "sha256"
 CHUNK = 1 << 20  # 1 MiB: big enough to amortise syscalls, small enough to stay in L2
-_CACHE_VERSION = 2  # 2: stamps include ctime_ns
+_CACHE_VERSION = 3  # 3: one key, algo and version
 _log = logging.getLogger(__name__)
 
 Progress = Callable[[int], None]  # called with the number of bytes just hashed
 
 
 def _hash_fileobj(fh: Any, on_bytes: Progress | None, algo: str = ALGO) -> str:
-    """Hex digest of a file object's content."""
     h = hashlib.new(algo)
-    buf = bytearray(CHUNK)
-    view = memoryview(buf)
-    readinto = getattr(fh, "readinto", None)
-    while True:
-        if readinto is not None:
-            n = readinto(buf)
-            data: Any = view[:n]
-        else:  # some fsspec files only offer read()
-            data = fh.read(CHUNK)
-            n = len(data)
-        if not n:
-            break
+    while data := fh.read(CHUNK):
         h.update(data)
         if on_bytes is not None:
-            on_bytes(n)
+            on_bytes(len(data))
     return h.hexdigest()
 
 
@@ -60,21 +48,8 @@ def check_regular(path: Path, st: os.stat_result) -> None:
 
 
 def hash_file(path: Path, on_bytes: Progress | None = None, algo: str = ALGO) -> str:
-    """Hex digest of a regular file's content, uncached; checked on the open descriptor,
-    so a FIFO swapped in after a ``stat`` cannot block the hash."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            check_regular(Path(path), st)
-            raise SpecialFileError(f"{path} is a folder where a file was expected")
-        if hasattr(os, "set_blocking"):
-            os.set_blocking(fd, True)
-        fh = os.fdopen(fd, "rb", buffering=0)
-    except BaseException:
-        os.close(fd)
-        raise
-    with fh:
+    """Hex digest of a regular file's content, uncached."""
+    with atomic.open_regular(path) as fh:
         return _hash_fileobj(fh, on_bytes, algo)
 
 
@@ -83,47 +58,42 @@ class FingerprintCache:
 
     def __init__(self, file: Path | None, algo: str = ALGO) -> None:
         self.file = file
-        self.algo = algo
-        self._entries: dict[str, list[Any]] | None = None
+        self.header = f"{algo}-v{_CACHE_VERSION}"  # the one key of the file's object
         self._dirty: dict[str, list[Any]] = {}
 
     def _read(self) -> dict[str, list[Any]]:
         if self.file is None:
             return {}
         try:
-            doc = json.loads(atomic.read_regular(self.file).decode("utf-8"))
-        except (OSError, ValueError):
-            return {}  # missing or corrupt cache: just rehash
-        if doc.get("version") != _CACHE_VERSION or doc.get("algo") != self.algo:
-            return {}
-        entries = doc.get("entries")
+            entries = json.loads(atomic.read_regular(self.file).decode("utf-8"))[self.header]
+        except (OSError, ValueError, TypeError, KeyError):
+            return {}  # none, corrupt or another version's: just rehash
         return entries if isinstance(entries, dict) else {}
 
+    @functools.cached_property
+    def _entries(self) -> dict[str, list[Any]]:
+        return self._read()
+
     def get(self, key: str, stamp: list[Any]) -> str | None:
-        if self._entries is None:
-            self._entries = self._read()
         hit = self._entries.get(key)
         if isinstance(hit, list) and len(hit) == 2 and hit[0] == stamp:
             return str(hit[1])
         return None
 
     def put(self, key: str, stamp: list[Any], fp: str) -> None:
-        if self._entries is None:
-            self._entries = self._read()
         self._entries[key] = self._dirty[key] = [stamp, fp]
 
     def flush(self) -> None:
         # Merged into the file as it is now: other processes may have written meanwhile.
         if not self._dirty or self.file is None:
             return
-        merged = self._read()
-        merged.update(self._dirty)
+        merged = {**self._read(), **self._dirty}
         # Forget files that no longer exist, so the cache does not grow forever.
         merged = {k: v for k, v in merged.items() if "://" in k or os.path.exists(k)}
-        doc = {"version": _CACHE_VERSION, "algo": self.algo, "entries": merged}
         try:
             self.file.parent.mkdir(parents=True, exist_ok=True)
-            atomic.write_text(self.file, json.dumps(doc, separators=(",", ":")))
+            text = json.dumps({self.header: merged}, separators=(",", ":"))
+            atomic.write_text(self.file, text)
         except OSError as exc:  # a read-only project still gets fingerprints
             _log.warning("could not write fingerprint cache %s: %s", self.file, exc)
         self._entries = merged
@@ -195,12 +165,9 @@ def fingerprint_path(
     trust_cache: bool = True,
     written: os.stat_result | None = None,
 ) -> str:
-    """Fingerprint of a local file or folder (all files, sorted, with relative names).
-
-    ``cache_file`` None disables caching; ``trust_cache=False`` re-hashes (and refreshes
-    the cache); ``written``: the stat of the file as dslc has just written it whole,
-    cached even though its timestamps are fresh. FileNotFoundError if it is not there.
-    """
+    """Fingerprint of a local file or folder (all files, sorted, with relative names);
+    ``written``: the stat of the file as dslc has just written it whole, cached although
+    its timestamps are fresh."""
     p = Path(path).absolute()
     cache = FingerprintCache(cache_file)
     try:

@@ -13,8 +13,8 @@ from .errors import FormatError
 
 @dataclass(frozen=True)
 class Format:
-    """How to read and write one format: ``<module>.<reader>(src)``, and for a ``frame``
-    format the DataFrame method ``writer``, else ``<module>.<writer>(obj, dest)``."""
+    """One format: ``<module>.<reader>(src)``; a ``frame`` format writes with the DataFrame
+    method ``writer``, another with ``<module>.<writer>(obj, dest)``."""
 
     name: str
     reader: str

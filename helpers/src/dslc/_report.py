@@ -23,17 +23,14 @@ from . import config
 from .errors import ReportError
 
 INDEX = "index.html"
-DEFAULT_TIMEOUT = 600  # seconds per cell
 # The page (nbconvert's "lab" page, dslc's header, no CDN scripts) and the index.
 _TEMPLATES = Path(__file__).with_name("report_templates")
 log = logging.getLogger(__name__)
 
 
 def _math_pattern(markdown: bool) -> re.Pattern[str]:
-    r"""Formulas as Jupyter finds them: $$..$$, \[..\], \begin{env}..\end{env}, $..$, \(..\).
-
-    Markdown eats a backslash before brackets (so ``\\[``); its code and escapes stay.
-    """
+    r"""Formulas as Jupyter finds them ($$, \[, \begin{env}, $, \(); in markdown, which eats a
+    backslash before brackets (so ``\\[``), code and escapes are kept as they are."""
     b = r"\\\\" if markdown else r"\\"  # a backslash before brackets
     line = r"(?:[^\n]|\n(?![ \t]*\n))"  # any character, but no blank line
     code = rf"^ {{0,3}}(`{{3,}}|~{{3,}}).*?(?:^ {{0,3}}\1[ \t]*$|\Z)|(`+){line}+?(?<!`)\2(?!`)|"
@@ -130,7 +127,7 @@ def _mathml(tex: str, *, display: bool) -> str:
         return f'<{kind} class="dslc-tex">{html.escape(tex)}</{kind}>'
 
 
-def execute(report: Report, *, timeout: int = DEFAULT_TIMEOUT) -> Any:
+def execute(report: Report, *, timeout: int) -> Any:
     """The notebook executed in a fresh kernel of this Python, from the notebook's folder."""
     import nbformat
     from jupyter_client.kernelspec import KernelSpecManager
@@ -241,14 +238,12 @@ def render(report: Report, nb: Any, *, provenance: str = "") -> str:
 def build(
     root: Path | None = None,
     *,
-    timeout: int = DEFAULT_TIMEOUT,
+    timeout: int,
     on_start: Callable[[int, int, Report], None] | None = None,
     on_done: Callable[[Report, float], None] | None = None,
 ) -> list[Report]:
-    """Execute and render every notebook marked for publishing, then write the index.
-
-    At the first notebook that fails, its old page stays whole and no index is written.
-    """
+    """Execute and render every notebook marked for publishing, then write the index; at
+    the first notebook that fails, its old page stays whole and no index is written."""
     from jinja2 import Environment, FileSystemLoader
 
     from ._gitinfo import git_state

@@ -1,11 +1,5 @@
-"""Keep secrets out of everything dslc writes: MLflow params and tags, logs, errors.
-
-A name is secret when it holds KEY, SECRET, TOKEN, PASSWORD or CREDENTIAL as names are
-written (segments split on punctuation and camelCase), or names a connection URL; secret
-values are those of secret-named variables (environment and ``.env``) and every URL's
-password. The rule errs on the safe side; the README (Secrets) lists it with examples.
-Other dslc modules clean a message with :func:`scrub` before showing it.
-"""
+"""dslc's one scrubbing rule for everything it writes: MLflow params and tags, logs, errors.
+Which names and values are secret: helpers/README.md (Secrets)."""
 
 from __future__ import annotations
 
@@ -16,6 +10,10 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
+
+from . import config
+from ._atomic import read_regular
+from .errors import DslcError
 
 MIN_SECRET_LEN = 5
 REDACTED = "***"
@@ -45,16 +43,14 @@ _ASSIGNMENT = re.compile(r"(?<![\w.\-])(?P<name>[A-Za-z_][\w.\-]*)=(?P<value>[^?
 
 
 def is_secret_name(name: str) -> bool:
-    """True when ``name`` looks like it holds a secret (see the module docstring)."""
+    """True when ``name`` looks like it holds a secret (helpers/README.md, Secrets)."""
     segments = [seg.lower() for seg in _SPLIT.split(name) if seg]
     for i, seg in enumerate(segments):
         if _STRONG.search(seg) or _KEY_OR_TOKEN.match(seg):
             return True
         if seg in _PLURAL and i > 0 and segments[i - 1] in _PREFIXES:
             return True
-    if not segments:
-        return False
-    last = segments[-1]
+    last = segments[-1] if segments else ""
     if last in _LAST or (last == "pwd" and len(segments) > 1):
         return True
     return last in _CONNECTION and len(segments) > 1 and segments[-2] in _DATABASES
@@ -70,9 +66,7 @@ def url_password(value: str) -> list[str]:
 
 
 def secret_values(env_file: Path | None = None) -> frozenset[str]:
-    """Secret values of the environment and of ``env_file`` (see the module docstring)."""
-    from ._atomic import read_regular
-
+    """Secret values of the environment and of ``env_file`` (helpers/README.md, Secrets)."""
     text = ""
     if env_file is not None:
         # A .env that cannot be read holds nothing to hide (its own error says why).
@@ -107,11 +101,6 @@ def scrub_urls(text: str) -> str:
     )
 
 
-def _flexible(value: str) -> str:
-    """A pattern matching ``value`` with any whitespace run where it has one."""
-    return r"\s+".join(re.escape(part) for part in value.split())
-
-
 class Redactor:
     """Finds and removes given secret values (and URL credentials) in any text."""
 
@@ -119,9 +108,10 @@ class Redactor:
         # Counted without whitespace: every match is then longer than "***", so each
         # replacement in scrub() shortens the text.
         kept = {v.strip() for v in values if len("".join(v.split())) >= MIN_SECRET_LEN}
-        # Longest first, so a secret that contains another is removed whole.
-        ordered = sorted(kept, key=len, reverse=True)
-        self._pattern = re.compile("|".join(map(_flexible, ordered))) if ordered else None
+        # Longest first, so a secret that contains another is removed whole; any run of
+        # whitespace where it has one.
+        ordered = [r"\s+".join(map(re.escape, v.split())) for v in sorted(kept, key=len)[::-1]]
+        self._pattern = re.compile("|".join(ordered)) if ordered else None
 
     def leaks(self, text: str) -> bool:
         """True when ``text`` contains a secret value."""
@@ -143,23 +133,15 @@ class Redactor:
 
 
 def scrub(text: str, known: Iterable[str] = ()) -> str:
-    """Return ``text`` without secrets: dslc's one scrubbing rule, for every output.
-
-    Removes the secrets of the environment and the project's ``.env`` (see the module
-    docstring), the ``known`` values a caller holds (a connection's password), and
-    credentials found by their place (:func:`scrub_urls`). Values shorter than
-    :data:`MIN_SECRET_LEN` go only by place, so they cannot eat other words. Call it on
-    the full text, before any cut or clean-up.
-    """
+    """``text`` without the secrets of the environment and the project's ``.env``, the
+    ``known`` values a caller holds, and credentials found by their place (``scrub_urls``).
+    Call it on the full text, before any cut or clean-up."""
     env_file = _env_file(os.getcwd(), os.environ.get("DSLC_PROJECT_ROOT"))
     return _redactor(secret_values(env_file) | frozenset(known)).scrub(text)
 
 
 @functools.lru_cache(maxsize=8)  # looked up once per folder: scrub runs for every log line
 def _env_file(cwd: str, root_setting: str | None) -> Path | None:
-    from . import config
-    from .errors import DslcError
-
     try:
         return config.project_root(Path(cwd)) / ".env"
     except DslcError:  # outside a project: the environment alone

@@ -1,9 +1,5 @@
 """SQL sources: catalog entries read through SQLAlchemy (helpers/README.md, SQL sources).
-
-Only the connection variable's NAME is ever carried; the URL lives in SQLAlchemy's
-engine, and messages are scrubbed of it and its password. This module only reads and
-writes: ``dslc.data`` resolves names and records each use.
-"""
+Only the connection variable's NAME is carried; messages are scrubbed of its URL."""
 
 from __future__ import annotations
 
@@ -11,13 +7,14 @@ import atexit
 import functools
 import os
 import re
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from . import config
 from ._catalog import SqlSource
+from ._secrets import scrub
 from .errors import SqlError
 
 CONNECT_TIMEOUT_S = 10
@@ -50,24 +47,14 @@ _TIMEOUT_ARG = {
 }
 _PYSQLITE = ("sqlite", "sqlite+pysqlite")  # Python's sqlite3
 _LIBPQ = ("postgresql", "postgresql+psycopg", "postgresql+psycopg2")
-_AUTH = re.compile(
-    r"password authentication failed|access denied for user|login failed|"
-    r"authentication failed|invalid (user|password)|incorrect password|no password supplied",
-    re.IGNORECASE,
-)
-_NO_TABLE = re.compile(
-    r"no such table|does not exist|doesn't exist|invalid object name|unknown table",
-    re.IGNORECASE,
-)
 _LOCKED = re.compile(r"database is locked|lock timeout", re.IGNORECASE)
-_MISSING_PARAM = re.compile(r"a value is required for bind parameter '([^']+)'", re.IGNORECASE)
 
 _engines: dict[str, tuple[str, Any]] = {}  # variable -> (its URL, Engine); get/set are atomic
 
 
 def dispose_all(close: bool = True) -> None:
-    """Close every engine's connections (at exit, or to start afresh). A forked child
-    passes ``close=False``: it must not use, nor close, the parent's pooled sockets."""
+    """Close every engine's connections; a forked child must not use, nor close, the
+    parent's pooled sockets (``close=False``)."""
     engines = list(_engines.values())
     _engines.clear()
     for _, engine in engines:
@@ -83,29 +70,22 @@ def _install_hooks() -> None:
 
 @dataclass(frozen=True)
 class _Context:
-    """What an error message may say: the dataset, the variable's name, host and port."""
+    """What an error message may say: the dataset and the variable's name."""
 
     dataset: str
     variable: str
     secrets: tuple[str, ...] = ()  # the URL and its password, to scrub from driver text
-    where: str = ""  # "host:port" when the URL has them
-
-    def scrub(self, text: str) -> str:
-        from ._secrets import scrub
-
-        return scrub(text, self.secrets)
 
     def error(self, problem: str) -> SqlError:
-        return SqlError(f"dataset {self.dataset!r}: {self.scrub(problem)}")
+        return SqlError(f"dataset {self.dataset!r}: {scrub(problem, self.secrets)}")
 
     def knowing(self, url: Any) -> _Context:
-        """This context once the URL is parsed: its password scrubbed, its host shown."""
+        """This context once the URL is parsed: its password scrubbed, as typed or quoted."""
         from urllib.parse import quote, quote_plus
 
         password = url.password or ""
         more = (password, quote(password, safe=""), quote_plus(password))
-        where = f"{url.host}:{url.port}" if url.host and url.port else (url.host or "")
-        return replace(self, secrets=(*self.secrets, *(s for s in more if s)), where=where)
+        return replace(self, secrets=(*self.secrets, *(s for s in more if s)))
 
 
 def driver_hint(drivername: str) -> str:
@@ -152,8 +132,7 @@ def _refuse_attach(dbapi_connection: Any, _record: Any) -> None:
 
 
 def engine(variable: str, dataset: str, root: Path) -> tuple[Any, _Context]:
-    """The process's engine for the URL in environment variable ``variable``; SqlError if
-    the variable is unset or not a URL, or the driver is missing."""
+    """The process's engine for the URL in environment variable ``variable``."""
     config.load_env(root)
     value = os.environ.get(variable, "").strip()
     if not value:
@@ -183,15 +162,10 @@ def engine(variable: str, dataset: str, root: Path) -> tuple[Any, _Context]:
         made = create_engine(
             url, pool_pre_ping=True, hide_parameters=True, connect_args=_connect_args(url)
         )
-    except sa_exc.NoSuchModuleError:
+    except (sa_exc.NoSuchModuleError, ImportError) as exc:  # no such dialect, or driver
         raise ctx.error(
-            f"no SQLAlchemy dialect for {url.drivername!r} (from {variable}); "
+            f"cannot load the driver for {url.drivername!r} (from {variable}): {exc}; "
             f"{driver_hint(url.drivername)}"
-        ) from None
-    except ImportError as exc:
-        raise ctx.error(
-            f"the database driver for {url.drivername!r} (from {variable}) is not installed "
-            f"({exc.name or exc}); {driver_hint(url.drivername)}"
         ) from None
     if url.drivername in _PYSQLITE:
         sa_event.listen(made, "connect", _refuse_attach)
@@ -219,56 +193,40 @@ def _statement(source: SqlSource, dialect: Any) -> tuple[Any, str]:
 
 
 def _explain(exc: BaseException, ctx: _Context, source: SqlSource, connecting: bool) -> SqlError:
-    """One line for a SQLAlchemy or driver error: what went wrong and what to do."""
+    """One line for a SQLAlchemy or driver error: the driver's own words, and what to fix."""
     while getattr(exc, "orig", None) is None and exc.__cause__ is not None:
         exc = exc.__cause__  # pandas wraps SQLAlchemy's error in its own DatabaseError
     orig = getattr(exc, "orig", None) or exc
-    lines = [line.strip() for line in str(orig).splitlines() if line.strip()]
-    # The driver's first line; SQLAlchemy's own errors start with "(module.Class) ".
-    text = re.sub(r"^\([\w.]+\)\s*", "", lines[0]) if lines else type(orig).__name__
-    sqlstate = str(getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None) or "")
-    if missing := _MISSING_PARAM.search(str(exc)):
-        return ctx.error(
-            f"the query needs parameter {missing.group(1)!r}: give it under 'params' in "
-            "data/catalog.yml (or pass params={...} to data.load)"
-        )
-    if sqlstate.startswith("28") or _AUTH.search(text):
-        return ctx.error(
-            f"the database refused the login (authentication failed); check the user and "
-            f"password in {ctx.variable} (.env)"
-        )
-    if sqlstate == "55P03" or _LOCKED.search(text):
+    first = next((ln.strip() for ln in str(orig).splitlines() if ln.strip()), type(orig).__name__)
+    # SQLAlchemy's own errors wrap the driver's first line in "(module.Class) " and a link.
+    text = re.sub(r"^\([\w.]+\)\s*|\s*\(Background on .*$", "", first)
+    if _LOCKED.search(text):
         return ctx.error(
             f"the database of {ctx.variable} is locked by another session ({text}); try "
             "again when it is done"
         )
     if connecting:
-        where, check = (f" at {ctx.where}", "host and port") if ctx.where else ("", "database")
         return ctx.error(
-            f"cannot connect to the database of {ctx.variable}{where}: {text}; check that the "
-            f"server runs and that the {check} in {ctx.variable} (.env) are right"
+            f"cannot connect to the database of {ctx.variable}: {text}; check that the server "
+            f"runs and the URL in {ctx.variable} (.env)"
         )
-    if source.table is not None and (sqlstate == "42P01" or _NO_TABLE.search(text)):
-        return ctx.error(
-            f"table {source.table!r} does not exist in the database of {ctx.variable} "
-            f"({text}); check 'table' in data/catalog.yml (schema.table)"
-        )
-    return ctx.error(f"the query failed: {text}; fix 'query' in data/catalog.yml")
+    key = "query" if source.table is None else "table"
+    return ctx.error(f"the query failed: {text}; check '{key}' and 'params' in data/catalog.yml")
 
 
 @dataclass
 class Result:
-    """A query's result as it streams in."""
+    """A query's result."""
 
     query: str  # the SQL text (recorded with the use and in snapshots)
     params: dict[str, Any]
-    frames: Iterator[Any]  # DataFrames of the fetch size; the connection closes after them
+    frames: Iterator[Any]  # its DataFrames (one unless chunked); the connection closes after
     chunked: bool  # the caller asked for chunks (``chunksize``)
-    assembly: dict[str, Any]  # read_sql options that decide how chunks become one frame
 
     def frame(self) -> Any:
-        """The whole result as one DataFrame, as ``pandas.read_sql`` would give it."""
-        return _assemble(self.frames, **self.assembly)
+        """The whole result as one DataFrame (not asked for in chunks)."""
+        (whole,) = self.frames
+        return whole
 
 
 def read(
@@ -277,8 +235,8 @@ def read(
     """Run ``source``'s query or read its table through a server-side cursor.
 
     ``options`` go to ``pandas.read_sql``; ``params`` override the entry's, and
-    ``chunksize=N`` sets the rows per fetch and marks the result as wanted in chunks.
-    Every failure is a one-line SqlError naming the dataset, without credentials.
+    ``chunksize=N`` returns frames of N rows as they are fetched. Every failure is a
+    one-line SqlError naming the dataset, without credentials.
     """
     import pandas as pd
 
@@ -291,7 +249,6 @@ def read(
     params = {**source.params, **(opts.pop("params", None) or {})}
     eng, ctx = engine(source.connection, dataset, root)
     stmt, shown = _statement(source, eng.dialect)
-    fetch = chunked or source.chunksize or FETCH_ROWS
     try:
         conn = eng.connect()
     except Exception as exc:
@@ -300,24 +257,22 @@ def read(
         # Server-side cursor: the driver holds `fetch` rows at a time, not the whole result.
         # Read-only transactions on PostgreSQL (BEGIN READ ONLY): nothing a query does can
         # write, whatever it sets for the session. Other databases ignore the option.
+        fetch = chunked or source.chunksize or FETCH_ROWS
         streaming = conn.execution_options(
             stream_results=True, max_row_buffer=fetch, postgresql_readonly=True
         )
-        frames = pd.read_sql(stmt, streaming, params=params or None, chunksize=fetch, **opts)
+        got: Any = pd.read_sql(stmt, streaming, params=params or None, chunksize=chunked, **opts)
     except TypeError as exc:  # an option pandas.read_sql does not take
         conn.close()
         raise ctx.error(f"{exc}; check load_options in data/catalog.yml") from None
     except Exception as exc:
         conn.close()
         raise _explain(exc, ctx, source, connecting=False) from None
-    assembly: dict[str, Any] = {
-        k: opts[k] for k in ("index_col", "coerce_float", "dtype_backend") if k in opts
-    }
-    chunks = _chunks(iter(frames), conn, ctx, source)
-    return Result(shown, params, chunks, chunked is not None, assembly)
+    frames = _frames(got if chunked else iter([got]), conn, ctx, source)
+    return Result(shown, params, frames, chunked is not None)
 
 
-def _chunks(frames: Iterator[Any], conn: Any, ctx: _Context, source: SqlSource) -> Iterator[Any]:
+def _frames(frames: Iterator[Any], conn: Any, ctx: _Context, source: SqlSource) -> Iterator[Any]:
     """The result's DataFrames; errors in one line; the connection closed at the end."""
     try:
         yield from frames
@@ -325,32 +280,6 @@ def _chunks(frames: Iterator[Any], conn: Any, ctx: _Context, source: SqlSource) 
         raise _explain(exc, ctx, source, connecting=False) from None
     finally:
         conn.close()
-
-
-def _assemble(
-    frames: Iterable[Any],
-    *,
-    index_col: Any = None,
-    coerce_float: bool = True,
-    dtype_backend: str = "numpy",
-) -> Any:
-    """One DataFrame from chunks, with the dtypes ``pandas.read_sql`` gives the whole result:
-    a column whose dtype differs between chunks (all NULL in one) is inferred again."""
-    import pandas as pd
-
-    parts = list(frames)
-    if len(parts) == 1:
-        return parts[0]
-    out = pd.concat(parts, ignore_index=index_col is None)
-    if dtype_backend == "numpy":
-        for col in out.columns:
-            if len({str(p[col].dtype) for p in parts}) > 1:
-                values = out[col].to_numpy(dtype=object)
-                again = pd.DataFrame.from_records(
-                    list(zip(values, strict=True)), columns=["c"], coerce_float=coerce_float
-                )["c"]
-                out[col] = again.array
-    return out
 
 
 def write_snapshot(frame: Any, folder: Path, base: str, taken: Collection[str] = ()) -> Path:

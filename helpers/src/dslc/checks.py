@@ -46,21 +46,19 @@ def _describe_failures(df: Any, cases: Any) -> str:
         more = f" and {len(idx) - _SHOWN_ROWS} more" if len(idx) > _SHOWN_ROWS else ""
         parts.append(f"{len(idx)} of {len(df)} rows break it: {', '.join(shown)}{more}")
     for _, case in cases[cases["index"].isna()].iterrows():
-        check = str(case["check"])
-        if check == "column_in_dataframe":
+        if case["check"] == "column_in_dataframe":
             parts.append(f"column {case['failure_case']!r} is missing")
         elif case["column"] is None and case["failure_case"] is False:
             parts.append("the check returned False")
         else:
-            where = f"column {case['column']!r}: " if case["column"] is not None else ""
-            parts.append(f"{where}{check} failed ({_fmt_value(case['failure_case'])})")
+            where = f"column {case['column']!r}: " * (case["column"] is not None)
+            parts.append(f"{where}{case['check']} failed ({_fmt_value(case['failure_case'])})")
     return "; ".join(parts) or "validation failed"
 
 
 def expect(df: Any, schema: Any, *, why: str, assumption: str | None = None) -> Any:
-    """Validate ``df`` against a pandera schema (or a mapping ``column -> pandera.Column``,
-    ``pandera.Check`` or list of checks); ``why`` and ``assumption`` (default: the
-    schema's name) are shown on failure. The core of every other helper."""
+    """Validate ``df`` against a pandera schema, or a mapping of columns to
+    ``pandera.Column``, ``pandera.Check`` or lists of checks (helpers/README.md)."""
     pa = _pa()
     if isinstance(schema, Mapping):
         schema = pa.DataFrameSchema(
@@ -81,10 +79,7 @@ def expect(df: Any, schema: Any, *, why: str, assumption: str | None = None) -> 
 
 
 def assume(df: Any, description: str, predicate: Callable[[Any], Any], *, why: str) -> Any:
-    """Check a custom assumption: ``predicate(df)`` returns a boolean Series (per row) or bool.
-
-    Example: ``checks.assume(df, "end after start", lambda d: d.end > d.start, why=...)``.
-    """
+    """A custom assumption: ``predicate(df)`` returns a boolean Series (per row) or bool."""
     pa = _pa()
     schema = pa.DataFrameSchema(checks=[pa.Check(predicate, error=description)])
     return expect(df, schema, why=why, assumption=description)

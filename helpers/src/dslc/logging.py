@@ -8,6 +8,8 @@ import sys
 import threading
 from pathlib import Path
 
+from ._secrets import scrub
+from .config import project_root
 from .errors import ConfigError, ProjectNotFoundError
 
 __all__ = ["get_logger", "setup_logging"]
@@ -49,8 +51,6 @@ def _file_handler(log_file: str | Path, source: str) -> logging.FileHandler:
     opened now: a bad path is one clear error at setup, not a traceback mid-run."""
     path = Path(log_file).expanduser()
     if not path.is_absolute():
-        from .config import project_root
-
         try:
             path = project_root() / path
         except ProjectNotFoundError:
@@ -68,9 +68,7 @@ def _file_handler(log_file: str | Path, source: str) -> logging.FileHandler:
 
 
 def _scrubbed(record: logging.LogRecord) -> bool:
-    """Every line dslc's handlers write, whoever logged it, without secrets (_secrets)."""
-    from ._secrets import scrub
-
+    """Every line dslc's handlers write, whoever logged it, without secrets."""
     record.msg, record.args = scrub(record.getMessage()), None
     return True
 
@@ -80,11 +78,8 @@ def setup_logging(
     log_file: str | Path | None = None,
     force: bool = False,
 ) -> None:
-    """Configure console (stderr) and optional file logging on the root logger.
-
-    Safe to call repeatedly: dslc's own handlers are replaced, never duplicated; ``force``
-    also removes others'. Defaults and one-line errors: helpers/README.md (Logging).
-    """
+    """Console (stderr) and optional file logging on the root logger (helpers/README.md,
+    Logging): dslc's own handlers are replaced, never duplicated; ``force`` removes all."""
     level_from = file_from = ""
     if level is None:
         level, level_from = os.environ.get(_LEVEL_ENV) or "INFO", f" (from {_LEVEL_ENV})"
@@ -117,12 +112,8 @@ def setup_logging(
 
 
 def get_logger(name: str | None = None) -> logging.Logger:
-    """Return the logger ``name`` (default: the calling module's ``__name__``).
-
-    Configures logging with defaults unless the root logger has a handler already: dslc's
-    own, or the application's (its setup is respected). pytest's capture handlers, which
-    print nothing, do not count.
-    """
+    """The logger ``name`` (default: the caller's module); sets up logging with defaults
+    unless the root logger has a handler (pytest's capture handlers print nothing)."""
     if name is None:
         name = sys._getframe(1).f_globals.get("__name__", "dslc")
     if all(type(h).__module__.startswith("_pytest") for h in logging.getLogger().handlers):
