@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import platform
 import shlex
@@ -21,8 +20,6 @@ from .. import _gitinfo as gitinfo
 # Versions worth knowing when a result cannot be reproduced. Read from package metadata:
 # importing them would cost seconds.
 KEY_PACKAGES = ("mlflow", "pandas", "numpy", "scikit-learn")
-
-MAX_CHANGES_TAG = 4000  # characters; MLflow keeps tag values up to 8000
 
 
 @dataclass(frozen=True)
@@ -115,9 +112,4 @@ def run_tags(root: Path, project: str, src: Source) -> dict[str, str]:
         found["dslc.git.dirty"] = str(state.dirty).lower()
         if state.branch:
             found["mlflow.source.git.branch"] = state.branch
-        if state.changed:
-            # Which files differed from the commit: `dslc reproduce` accepts a run whose only
-            # changes were data bookkeeping (dvc.lock, *.dvc, the catalog). Too many: "many".
-            listed = json.dumps(list(state.changed))
-            found["dslc.git.changes"] = listed if len(listed) <= MAX_CHANGES_TAG else "many"
     return found
