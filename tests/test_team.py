@@ -5,8 +5,8 @@ dvc.lock has no predictions), pushes; the teammate clones, pulls, checks, predic
 the team's champion, trains from uncommitted work and pushes; the author reproduces that
 run. A clone on a store of its own trains at its first `make train`.
 
-The team store is a SQLite file both clones name (a stand-in for `make tracking-server`,
-which test_postgres.py runs): what matters here is that it is committed and shared.
+The team store is a real `mlflow server` on loopback (SQLite behind it; test_postgres.py
+runs `make tracking-server` on PostgreSQL): both clones reach it by the committed URI.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import yaml
 
 from tests.conftest import copy_project
 from tests.generated import commit_all, sh
+from tests.servers import background, free_port
 
 pytestmark = pytest.mark.slow
 RAN = re.compile(r"Running stage '(\w+)'")
@@ -41,7 +42,17 @@ def team(ready_project, tmp_path_factory) -> Iterator[SimpleNamespace]:
     (base / "elsewhere").mkdir()
     (base / "store").mkdir()
     author = copy_project(ready_project, base / "author")
-    uri = f"sqlite:///{base / 'store' / 'mlflow.db'}"
+    port = free_port()
+    uri = f"http://127.0.0.1:{port}"
+    server = (
+        f".venv/bin/mlflow server --backend-store-uri sqlite:///{base / 'store' / 'mlflow.db'}"
+        f" --artifacts-destination {base / 'store' / 'artifacts'} --host 127.0.0.1 --port {port}"
+    )
+    with background(server, author, f"{uri}/health", base / "server.log"):
+        yield from _play(author, base, uri)
+
+
+def _play(author: Path, base: Path, uri: str) -> Iterator[SimpleNamespace]:
     said = sh(f".venv/bin/dslc team --remote {base / 'remote'} --tracking-uri {uri}", author)
     assert "commit .dvc/config and pyproject.toml" in said.stdout
     commit_all(author, "Team settings")
