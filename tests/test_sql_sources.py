@@ -240,12 +240,13 @@ def test_snapshots_are_immutable_files_recorded_in_the_catalog(warehouse, tmp_pa
         assert snap["params"] == {"least": 50}
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", snap["taken"])  # UTC
         assert not path.stat().st_mode & 0o222  # read-only
-        # Raw data like any other under DVC: a pointer with the file's md5, seen by git.
+        # Raw data like any other under DVC: a pointer with the file's md5, staged for the
+        # next commit (the project's DVC autostages what it records).
         pointer = path.with_name(path.name + ".dvc")
         recorded = yaml.safe_load(pointer.read_text())["outs"][0]["md5"]
         assert recorded == hashlib.md5(path.read_bytes()).hexdigest()
         listed = sh(f"git status --porcelain --untracked-files=all -- {pointer}", project)
-        assert listed.stdout.strip() == f"?? {pointer.relative_to(project)}"
+        assert listed.stdout.strip() == f"A  {pointer.relative_to(project)}"
     # The raw data guard holds for snapshots too: saving over one is refused.
     refused = warehouse.run(
         "uv run python -c 'from dslc import data; "
