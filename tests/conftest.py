@@ -28,6 +28,7 @@ if str(ROOT) not in sys.path:
 LONGEST_FIRST = (
     "test_pipeline.py",
     "test_regression.py",
+    "test_team.py",
     "test_dvc.py",
     "test_postgres.py",
     "test_generated_project.py",

@@ -152,7 +152,7 @@ def test_make_train_and_predict_use_the_team_server_after_one_env_line(
     # Runs, params and the registry live in PostgreSQL.
     stored = postgres.psql(
         f"SELECT status FROM runs WHERE run_uuid = '{run['id']}';"
-        f"SELECT value FROM params WHERE run_uuid = '{run['id']}' AND key = 'model.C';"
+        f"SELECT value FROM params WHERE run_uuid = '{run['id']}' AND key = 'C';"
         "SELECT count(*) FROM model_versions;",
         database="mlflow",
     )
