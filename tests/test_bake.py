@@ -67,7 +67,6 @@ MODULE_FILES = {
     "split.py",
     "train.py",
     "predict.py",
-    "package.py",
 }
 GITHUB_CI_FILES = {".github/workflows/ci.yml", ".github/workflows/labels.yml"}
 DVC_FILES = {".dvc/config", ".dvc/.gitignore", ".dvcignore", "dvc.yaml"}

@@ -342,7 +342,7 @@ def test_spark_without_java_says_in_one_line_what_to_install(trained, tmp_path):
     [
         ("python -m {module}.predict", "error: "),
         ("dslc serve --port 5999", "dslc: error: "),
-        ("python -m {module}.package", "error: "),
+        ("dslc package", "dslc: error: "),
     ],
 )
 def test_scoring_before_any_training_says_so_in_one_line(trained, tmp_path, step, error):

@@ -328,3 +328,44 @@ def test_cli_runs_prints_run_names_and_params_safely(
         cli.main(["runs", "--limit", "0"])
     assert exit_.value.code == 2
     assert "must be a whole number above 0, not '0'" in capsys.readouterr().err
+
+
+# -- dslc package ----------------------------------------------------------------------
+
+
+def test_package_writes_the_champion_with_mlflows_dockerfile(
+    rproj: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = cli_run(capsys, "package")
+    assert (code, err.strip()) == (
+        1,
+        "dslc: error: no champion model yet (models:/demo@champion): run `make train` first",
+    )
+    assert not (rproj / "dist").exists()
+    tracking.promote_if_better(train({"score": 0.5}).version)
+    (rproj / "dist" / "model").mkdir(parents=True)
+    (rproj / "dist" / "model" / "stale.txt").write_text("from an earlier package")
+    code, _, err = cli_run(capsys, "package")
+    assert code == 0, err
+    folder = rproj / "dist" / "model"
+    said = err.strip().splitlines()[-1]
+    assert said == f"Packaged demo version 1 in {folder}: docker build -t demo {folder}"
+    assert "COPY model_dir /opt/ml/model" in (folder / "Dockerfile").read_text()
+    meta = (folder / "model_dir" / "registered_model_meta").read_text()
+    assert "model_name: demo" in meta and "model_version: '1'" in meta.replace('"', "'")
+    assert not (folder / "stale.txt").exists()  # the folder is replaced whole
+
+
+def test_package_of_a_model_mlflow_cannot_read_leaves_no_folder(
+    rproj: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    version = train({"score": 0.5})
+    tracking.promote(version.version)
+    mlflow.MlflowClient().delete_run(version.run_id)  # its artifacts stay, the run goes
+    for artifacts in (rproj / "mlartifacts").rglob("MLmodel"):
+        artifacts.write_text("not: [a model")  # a damaged model file
+    capsys.readouterr()
+    code, _, err = cli_run(capsys, "package", "--output", str(rproj / "out"))
+    assert code == 1 and err.startswith("dslc: error: mlflow models generate-dockerfile: ")
+    assert err.count("\n") == 1 and "Error" in err, err
+    assert not (rproj / "out").exists()

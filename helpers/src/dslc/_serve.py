@@ -14,6 +14,7 @@ import http.client
 import http.server
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -21,6 +22,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from .errors import DslcError
@@ -230,3 +232,28 @@ def serve(
         guard.server_close()
         _stop_group(child)
     return child.returncode if child.returncode and child.returncode > 0 else 0
+
+
+def package(uri: str, output: Path, store: str) -> None:
+    """``mlflow models generate-dockerfile`` for ``uri`` into ``output`` (replaced whole);
+    one-line DslcError, and no folder left, when MLflow fails or the model requires a
+    file of this machine, which an image cannot install."""
+    import shutil
+
+    shutil.rmtree(output, ignore_errors=True)
+    env = {**os.environ, "MLFLOW_TRACKING_URI": store}
+    env["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"  # a bar per file says nothing here
+    command = [sys.executable, "-m", "mlflow", "models", "generate-dockerfile"]
+    command += ["--model-uri", uri, "--output-directory", str(output)]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    lines = result.stderr.strip().splitlines() or ["no output"]
+    # The exception's line of a traceback, else the last line MLflow printed.
+    problem = ([ln for ln in lines if re.match(r"[\w.]+(Error|Exception)\b", ln)] or lines)[-1]
+    if result.returncode == 0:
+        lines = (output / "model_dir" / "requirements.txt").read_text().splitlines()
+        local = [line for line in lines if "file:" in line]
+        if not local:
+            return
+        problem = f"{uri} requires a folder of this machine ({local[0]}); run `make train`"
+    shutil.rmtree(output, ignore_errors=True)
+    raise DslcError(f"mlflow models generate-dockerfile: {problem}")

@@ -1,6 +1,6 @@
 """The ``dslc`` command: ``info``, ``data add|verify|list|snapshot|push|pull``, ``report``,
-``runs``, ``promote``, ``reproduce``, ``team``, ``doctor``, ``serve``, ``mlflow``, ``ui``,
-``tracking-server``.
+``runs``, ``promote``, ``reproduce``, ``team``, ``doctor``, ``package``, ``serve``,
+``mlflow``, ``ui``, ``tracking-server``.
 
 Imports only the standard library and light dslc modules, so ``dslc info`` starts fast
 (no pandas). Every problem is one ``dslc: error: ...`` line: a DslcError or an OS error
@@ -313,14 +313,39 @@ def _cmd_tracking_server(args: argparse.Namespace) -> int:
     return _mlflow_cli.serve(plan)  # replaces this process; returns only in tests
 
 
+def _champion(args: argparse.Namespace) -> Any:
+    from . import tracking
+
+    version = tracking.champion(args.model, alias=args.alias)
+    if version is None:
+        uri = tracking.model_uri(args.model, alias=args.alias)
+        raise DslcError(f"no {args.alias} model yet ({uri}): run `make train` first")
+    return version
+
+
+def _cmd_package(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from . import _serve, tracking
+
+    store = tracking.ensure_store()
+    version = _champion(args)
+    default = config.project_root() / "dist" / "model"
+    output = Path(args.output).absolute() if args.output else default
+    # The version itself, not the alias: the folder holds what this line reports.
+    _serve.package(f"models:/{version.name}/{version.version}", output, store)
+    tag = version.name.replace("_", "-")
+    print(f"Packaged {version.name} version {version.version} in {output}: "
+          f"docker build -t {tag} {output}", file=sys.stderr)  # fmt: skip
+    return 0
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     from . import _serve, tracking
 
     store = tracking.ensure_store()
     uri = tracking.model_uri(args.model, alias=args.alias)
-    version = tracking.champion(args.model, alias=args.alias)
-    if version is None:
-        raise DslcError(f"no {args.alias} model yet ({uri}): run `make train` first")
+    version = _champion(args)
     _check_port(args.host, args.port)
     guard = _serve.Guard((args.host, args.port), ("127.0.0.1", 0), args.max_mb * 2**20)
     env = {**os.environ, "MLFLOW_TRACKING_URI": store,
@@ -421,6 +446,10 @@ _COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int] | None, str]] = {
     # Listed for --help: main hands everything after `mlflow` to MLflow untouched.
     "mlflow": (_cmd_mlflow, "MLflow's own command line on the project's store"),
     "ui": (_cmd_ui, "open the MLflow UI on the project's store"),
+    "package": (
+        _cmd_package,
+        "the champion as a deployable folder: model, code, requirements, Dockerfile",
+    ),
     "serve": (_cmd_serve, "serve the champion over HTTP (MLflow's scoring server, guarded)"),
     "tracking-server": (
         _cmd_tracking_server,
@@ -492,9 +521,12 @@ def _build_parser() -> argparse.ArgumentParser:
         "--host", type=_host, default="127.0.0.1", help="address (default: 127.0.0.1, local only)"
     )
     cmd["ui"].add_argument("--port", type=_port, default=5000, help="port (default: 5000)")
+    for name in ("serve", "package"):
+        cmd[name].add_argument("--model", metavar="NAME", help="default: model under [tool.dslc]")
+        cmd[name].add_argument("--alias", default="champion", help="default: champion")
+    cmd["package"].add_argument("--output", type=_path_arg,
+                                help="folder to write (default: dist/model)")  # fmt: skip
     serve = cmd["serve"]
-    serve.add_argument("--model", metavar="NAME", help="default: model under [tool.dslc]")
-    serve.add_argument("--alias", default="champion", help="default: champion")
     serve.add_argument(
         "--host", type=_host, default="127.0.0.1", help="address (default: 127.0.0.1, local only)"
     )
