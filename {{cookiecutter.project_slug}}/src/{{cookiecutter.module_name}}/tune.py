@@ -57,7 +57,8 @@ def storage_url() -> str:
             "error: runs go to a tracking server, so the study must be shared too: set "
             "OPTUNA_DATABASE_URL in .env (README, Tuning)"
         )
-    return f"sqlite:///{Path(store.removeprefix('sqlite:///').split('?')[0]).with_name('optuna.db')}"
+    mlflow_db = Path(store.removeprefix("sqlite:///").split("?")[0])
+    return f"sqlite:///{mlflow_db.with_name('optuna.db')}"
 
 
 def fail_trial_run(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:

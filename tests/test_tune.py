@@ -1,0 +1,185 @@
+"""Slow: `make tune` in a baked project, as the README's Tuning section says.
+
+A small search (the fast logistic regression) with its nested runs; two workers on one
+study; a search killed with kill -9 and started again; and the same study on the team's
+PostgreSQL behind the team's MLflow server (tests/test_postgres.py's fixture). Each test
+but the last gives its search a store of its own (MLFLOW_TRACKING_URI, which wins over
+.env), so the tests do not share studies whatever their order.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.generated import ENV, sh
+from tests.test_postgres import team_server  # noqa: F401 (a module fixture: the server)
+
+pytestmark = pytest.mark.slow
+
+MODULE = "my_ds_project"
+STUDY = f"{MODULE}-logistic_regression"
+# The study and the MLflow runs of a search, as JSON: trials by number, runs by name.
+INSPECT = f"""
+import json, optuna, mlflow
+from dslc import config
+from {MODULE} import tune
+study = optuna.load_study(study_name="{STUDY}", storage=tune.storage_url())
+client = mlflow.MlflowClient(config.tracking_uri())
+experiment = client.get_experiment_by_name(config.project_name())
+runs = client.search_runs([experiment.experiment_id])
+print(json.dumps({{
+    "trials": [[t.number, t.state.name, t.params, len(t.intermediate_values)]
+               for t in study.trials],
+    "runs": [{{"name": r.info.run_name, "status": r.info.status, "params": r.data.params,
+              "metrics": r.data.metrics, "tags": r.data.tags, "id": r.info.run_id}} for r in runs],
+}}))
+"""
+
+
+def store(tmp_path: Path) -> dict:
+    """A fresh local store for one search: mlflow.db, and optuna.db beside it."""
+    return {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+
+
+def inspect(project: Path, env: dict) -> dict:
+    return json.loads(sh(f".venv/bin/python -c '{INSPECT}'", project, env=env).stdout)
+
+
+def check_search(found: dict, trials: int) -> dict:
+    """Trials 0..n-1 finished, each with one nested run holding its parameters once."""
+    finished = [t for t in found["trials"] if t[1] in ("COMPLETE", "PRUNED")]
+    assert sorted(t[0] for t in finished) == list(range(trials)), found["trials"]
+    (parent,) = [r for r in found["runs"] if r["name"] == f"tune-{STUDY}"]
+    assert parent["status"] == "FINISHED"
+    children = [r for r in found["runs"] if r["tags"].get("mlflow.parentRunId") == parent["id"]]
+    done = [r for r in children if r["status"] == "FINISHED"]
+    assert sorted(int(r["params"]["trial"]) for r in done) == list(range(trials))
+    by_number = {t[0]: t for t in finished}
+    for run in done:
+        _, state, params, steps = by_number[int(run["params"]["trial"])]
+        assert float(run["params"]["C"]) == pytest.approx(params["C"])
+        assert {"cv_f1_macro_mean", "cv_f1_macro_std"} <= set(run["metrics"])
+        assert run["tags"]["optuna.state"] == state and steps >= 1  # reported per fold
+    assert "best.C" in parent["tags"] and "best_trial" in parent["metrics"]
+    return parent
+
+
+def test_a_search_logs_nested_runs_trains_the_best_and_applies_it(own_project, tmp_path):
+    env = store(tmp_path)
+    result = sh("make tune TRIALS=4", own_project, env=env)
+    found = inspect(own_project, env)
+    parent = check_search(found, 4)
+    scores = {t[0]: t for t in found["trials"]}
+    best = int(parent["metrics"]["best_trial"])
+    assert float(parent["tags"]["best.C"]) == pytest.approx(scores[best][2]["C"])
+    # The best trial trained on the whole training set, registered, as `make train` does.
+    (trained,) = [r for r in found["runs"] if r["name"] == "train"]
+    assert float(trained["params"]["C"]) == pytest.approx(scores[best][2]["C"])
+    assert "registered version 1" in result.stdout + result.stderr
+
+    params = own_project / "params.yaml"
+    before = params.read_text()
+    try:
+        sh("make tune-apply", own_project, env=env)
+        after = params.read_text()
+        assert [line for line in after.splitlines() if line.lstrip().startswith("#")] == [
+            line for line in before.splitlines() if line.lstrip().startswith("#")
+        ]
+        assert f"C: {scores[best][2]['C']}" in after
+    finally:
+        params.write_text(before)
+
+    # The seed gives the same trials: a new study in another store proposes them again.
+    again = store(tmp_path / "again")
+    sh(f".venv/bin/python -m {MODULE}.tune --trials 4", own_project, env=again)
+    assert [t[2] for t in inspect(own_project, again)["trials"]] == [t[2] for t in found["trials"]]
+
+
+def test_two_workers_share_one_study_without_losing_or_repeating_a_trial(own_project, tmp_path):
+    env = store(tmp_path)
+    sh("make tune TRIALS=6 WORKERS=2", own_project, env=env)
+    found = inspect(own_project, env)
+    check_search(found, 6)
+    assert all(t[1] != "FAIL" for t in found["trials"]), found["trials"]
+
+
+def test_a_search_killed_with_kill_9_resumes(own_project, tmp_path):
+    env = store(tmp_path)
+    sh("make data", own_project)  # what `make tune` does first
+    command = [".venv/bin/python", "-m", f"{MODULE}.tune", "--trials", "5"]
+    with open(tmp_path / "first.log", "wb") as log:
+        search = subprocess.Popen(
+            command, cwd=own_project, env={**ENV, **env}, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 300
+        while True:  # two trials done and a third one running: kill it there
+            assert time.monotonic() < deadline and search.poll() is None, (
+                tmp_path / "first.log"
+            ).read_text()
+            with_db = (tmp_path / "optuna.db").exists()
+            states = [t[1] for t in inspect(own_project, env)["trials"]] if with_db else []
+            if states.count("COMPLETE") + states.count("PRUNED") >= 2 and "RUNNING" in states:
+                break
+            time.sleep(0.2)
+    finally:
+        os.killpg(search.pid, signal.SIGKILL)
+        search.wait()
+    killed = inspect(own_project, env)
+    kept = {t[0]: t[2] for t in killed["trials"] if t[1] in ("COMPLETE", "PRUNED")}
+    (running,) = [t[0] for t in killed["trials"] if t[1] == "RUNNING"]
+
+    sh(f".venv/bin/python -m {MODULE}.tune --trials 5", own_project, env=env)
+    found = inspect(own_project, env)
+    states = {t[0]: t[1] for t in found["trials"]}
+    assert states[running] == "FAIL"
+    assert {t[0]: t[2] for t in found["trials"] if t[0] in kept} == kept  # kept as they were
+    assert sum(s in ("COMPLETE", "PRUNED") for s in states.values()) == 5
+    assert len(states) == 6  # the killed trial is not run again under its number
+    (parent,) = [r for r in found["runs"] if r["name"] == f"tune-{STUDY}"]
+    assert parent["status"] == "FINISHED"
+    (dead,) = [r for r in found["runs"] if r["params"].get("trial") == str(running)]
+    assert dead["status"] == "FAILED"
+
+
+def test_the_team_server_and_its_postgresql_hold_one_study_for_every_machine(
+    own_project,
+    postgres,
+    team_server,  # noqa: F811 (the fixture imported above)
+):
+    env_file = own_project / ".env"
+    original = env_file.read_text()
+    # With runs on a server, a study needs the team's database: one line says so.
+    missing = sh("make tune TRIALS=2", own_project, check=False)
+    assert missing.returncode != 0 and "error: " in missing.stderr
+    assert "OPTUNA_DATABASE_URL" in missing.stderr.strip().splitlines()[-1]
+
+    password = "pg-" + secrets.token_urlsafe(12)
+    url = postgres.create_database("optuna", "optuna", password)
+    env_file.write_text(original + f"\nOPTUNA_DATABASE_URL={url}\n")
+    try:
+        # Two "machines" at once: two `make tune` in one folder share nothing but .env.
+        first = subprocess.Popen(
+            ["make", "tune", "TRIALS=4"], cwd=own_project, env=ENV,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        second = sh("make tune TRIALS=4", own_project)
+        output = first.communicate(timeout=900)[0].decode() + second.stdout + second.stderr
+        assert first.returncode == 0, output
+        found = inspect(own_project, {})
+    finally:
+        env_file.write_text(original)
+    assert found["runs"] and all(password not in json.dumps(r) for r in found["runs"])
+    assert password not in output
+    check_search(found, 4)
+    tables = postgres.psql("SELECT count(*) FROM trials", database="optuna")
+    assert int(tables.strip()) >= 4
