@@ -54,15 +54,15 @@ def null_run(*a, **k):
     yield Null()
 
 mode, trials, name = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-if mode == "null":
-    tune.tracking = type("T", (), {{"run": staticmethod(null_run),
-                                    "client": staticmethod(tracking.client)}})
 import warnings, yaml
 warnings.filterwarnings("ignore")
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 params = yaml.safe_load((config.project_root() / "params.yaml").read_text())
 study, created = tune.open_study(name, params["tune"]["seed"])
 parent = tune.parent_run(study, created, {{}})
+if mode == "null":
+    tune.tracking = type("T", (), {{"run": staticmethod(null_run),
+                                    "client": staticmethod(tracking.client)}})
 start = time.perf_counter()
 tune.work(study, params, trials, parent)
 wall = time.perf_counter() - start
@@ -128,6 +128,7 @@ def main() -> int:
     parser.add_argument("--project", type=Path, help="a set-up project (default: bake one)")
     parser.add_argument("--trials", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--only", choices=("workers", "tracking"), help="one measurement")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-tune-") as tmp:
         folder = Path(tmp)
@@ -135,38 +136,46 @@ def main() -> int:
         module = next(p.parent.name for p in (project / "src").glob("*/tune.py"))
         print(f"project {project}, {args.trials} trials per search, {os.cpu_count()} cores")
 
-        rates = {
-            w: trials_per_minute(project, module, w, args.trials, folder / f"w{w}") for w in (1, 2)
-        }
-        print(
-            f"trials per minute: 1 worker {rates[1]:.1f}, 2 workers {rates[2]:.1f}: "
-            f"ratio {rates[2] / rates[1]:.2f}x (bar: >= 1.6x)"
-        )
-
-        means: dict[str, list[float]] = {"tracked": [], "null": []}
-        for repeat in range(args.repeats):
-            for mode in ("tracked", "null"):
-                env = store(folder / f"{mode}{repeat}")
-                out = sh(
-                    [
-                        ".venv/bin/python",
-                        "-c",
-                        SEARCH.format(module=module),
-                        mode,
-                        str(args.trials),
-                        f"bench-{mode}-{repeat}",
-                    ],
-                    project,
-                    env,
-                )
-                means[mode].append(json.loads(out.strip().splitlines()[-1])["mean"])
-        tracked, alone = statistics.median(means["tracked"]), statistics.median(means["null"])
-        print(
-            f"per trial: Optuna alone {alone * 1000:.0f} ms, with dslc's nested runs "
-            f"{tracked * 1000:.0f} ms: tracking {100 * (tracked / alone - 1):+.1f}% "
-            "(bar: < 5%)"
-        )
+        if args.only != "tracking":
+            workers(project, module, args.trials, folder)
+        if args.only != "workers":
+            tracking(project, module, args.trials, args.repeats, folder)
     return 0
+
+
+def workers(project: Path, module: str, trials: int, folder: Path) -> None:
+    rates = {w: trials_per_minute(project, module, w, trials, folder / f"w{w}") for w in (1, 2)}
+    print(
+        f"trials per minute: 1 worker {rates[1]:.1f}, 2 workers {rates[2]:.1f}: "
+        f"ratio {rates[2] / rates[1]:.2f}x (bar: >= 1.6x; load average before: "
+        f"{os.getloadavg()[0]:.1f})"
+    )
+
+
+def tracking(project: Path, module: str, trials: int, repeats: int, folder: Path) -> None:
+    means: dict[str, list[float]] = {"tracked": [], "null": []}
+    for repeat in range(repeats):
+        for mode in ("tracked", "null"):
+            env = store(folder / f"{mode}{repeat}")
+            out = sh(
+                [
+                    ".venv/bin/python",
+                    "-c",
+                    SEARCH.format(module=module),
+                    mode,
+                    str(trials),
+                    f"bench-{mode}-{repeat}",
+                ],
+                project,
+                env,
+            )
+            means[mode].append(json.loads(out.strip().splitlines()[-1])["mean"])
+    tracked, alone = statistics.median(means["tracked"]), statistics.median(means["null"])
+    print(
+        f"per trial: Optuna alone {alone * 1000:.0f} ms, with dslc's nested runs "
+        f"{tracked * 1000:.0f} ms: tracking {100 * (tracked / alone - 1):+.1f}% "
+        "(bar: < 5%)"
+    )
 
 
 if __name__ == "__main__":
