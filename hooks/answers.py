@@ -32,6 +32,9 @@ from typing import Any
 # need 3.11, so `make setup` could not resolve them for it.
 PYTHON_VERSIONS = ("3.11", "3.12", "3.13")
 LICENSES = ("MIT", "BSD-3-Clause", "Apache-2.0", "Proprietary")
+# The example's problem. The template holds a file per problem where they differ, named
+# `<name>.<problem>.<suffix>`; the post-generation hook keeps the chosen one as `<name>.<suffix>`.
+PROBLEMS = ("classification", "regression")
 
 Rule = Callable[[str], "str | None"]
 
@@ -169,6 +172,7 @@ RULES: dict[str, Rule] = {
     "ci": choice("github", "none"),
     "dslc_source": dslc_source,
     "data_versioning": choice("dvc", "none"),
+    "problem": choice(*PROBLEMS),
 }
 
 # Characters no file may receive from an answer. Controls (NUL, tab, newline, escape...) and

@@ -1,7 +1,9 @@
 """Finish the generated project: drop unselected options, create .env, start git.
 
 Directories cannot be made conditional by their names in cookiecutter, so options that
-remove whole folders are applied here. Runs inside the new project folder, once every file
+remove whole folders are applied here, and so is the example's problem: where the files
+differ by problem, the template holds `<name>.<problem>.<suffix>` for each, and the chosen
+one becomes `<name>.<suffix>`. Runs inside the new project folder, once every file
 is written: rendering this file released the folder that pre_gen_project.py claimed.
 """
 
@@ -16,7 +18,19 @@ ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")
 CI = ANSWERS["ci"]
 DATA_VERSIONING = ANSWERS["data_versioning"]
 # What exists only for DVC; the other files speak of DVC only inside Jinja conditionals.
-DVC_FILES = (".dvc", ".dvcignore", "dvc.yaml", "params.yaml")
+DVC_FILES = (".dvc", ".dvcignore", "dvc.yaml")
+PROBLEM = ANSWERS["problem"]
+PROBLEMS = ("classification", "regression")  # as PROBLEMS in hooks/answers.py
+
+
+def select_problem_files() -> None:
+    """Each file that differs by problem: the chosen problem's under its final name."""
+    for path in sorted(p for p in Path().rglob("*.*.*") if p.is_file()):
+        name, problem, suffix = path.name.rsplit(".", 2)
+        if problem == PROBLEM:
+            path.rename(path.with_name(f"{name}.{suffix}"))
+        elif problem in PROBLEMS:
+            path.unlink()
 
 
 def prune_unselected_options() -> None:
@@ -62,6 +76,7 @@ def init_git() -> None:
 
 
 def main() -> int:
+    select_problem_files()
     prune_unselected_options()
     create_env_file()
     init_git()

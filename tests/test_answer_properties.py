@@ -21,7 +21,14 @@ from cookiecutter.main import cookiecutter
 from hypothesis import HealthCheck, Phase, assume, event, example, given, settings
 from hypothesis import strategies as st
 
-from hooks.answers import BIDI_CONTROLS, LICENSES, PYTHON_VERSIONS, RULES, project_imports
+from hooks.answers import (
+    BIDI_CONTROLS,
+    LICENSES,
+    PROBLEMS,
+    PYTHON_VERSIONS,
+    RULES,
+    project_imports,
+)
 from tests.conftest import ROOT
 
 # Any code point, lone surrogates (bytes that are not UTF-8) and controls included.
@@ -62,6 +69,7 @@ GOOD: dict[str, st.SearchStrategy[str]] = {
     "license": st.sampled_from(LICENSES),
     "ci": st.sampled_from(["github", "none"]),
     "data_versioning": st.sampled_from(["dvc", "none"]),
+    "problem": st.sampled_from(PROBLEMS),
     "dslc_source": st.one_of(
         st.sampled_from(["auto", "index"]),
         st.from_regex(

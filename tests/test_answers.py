@@ -104,6 +104,8 @@ BAD_ANSWERS = [
     ("license", "GPL-3.0"),
     ("license", "mit"),
     ("ci", "gitlab"),
+    ("problem", "clustering"),
+    ("problem", "Regression"),
     ("dslc_source", "whatever"),
     ("dslc_source", "pip install dslc"),
     ("dslc_source", "https://host/with space"),

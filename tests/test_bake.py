@@ -42,8 +42,11 @@ COMMON_FILES = {
     "tests/test_evaluate.py",
     "tests/test_features.py",
     "tests/test_source_data.py",
-    "tests/test_spark.py",
+    "tests/test_train.py",
     "tests/test_notebooks.py",
+    "conf/log4j2.properties",
+    "conf/spark-defaults.conf",
+    "params.yaml",
     "docs/lifecycle.md",
     "docs/charter.md",
     ".github/ISSUE_TEMPLATE/ask.yml",
@@ -60,14 +63,15 @@ MODULE_FILES = {
     "dataset.py",
     "features.py",
     "evaluate.py",
+    "estimators.py",
+    "split.py",
     "train.py",
+    "tune.py",
     "predict.py",
-    "spark.py",
-    "spark-log4j2.properties",
     "package.py",
 }
 GITHUB_CI_FILES = {".github/workflows/ci.yml", ".github/workflows/labels.yml"}
-DVC_FILES = {".dvc/config", ".dvc/.gitignore", ".dvcignore", "dvc.yaml", "params.yaml"}
+DVC_FILES = {".dvc/config", ".dvc/.gitignore", ".dvcignore", "dvc.yaml"}
 
 # Jinja left in a file means a variable or block did not render. GitHub Actions
 # expressions (${{ ... }}) are the one legitimate use of braces in generated files.
@@ -91,15 +95,28 @@ def project_files(project: Path) -> set[str]:
     }
 
 
-# Every combination with DVC (the default), and each CI choice without it.
-COMBINATIONS = [(*combination, "dvc") for combination in itertools.product(PYTHONS, LICENSES, CIS)]
-COMBINATIONS += [(PYTHONS[0], LICENSES[0], ci, "none") for ci in CIS]
+# Every combination with DVC (the default) on the classification example, each CI choice
+# without DVC, and the regression example with and without DVC.
+COMBINATIONS = [
+    (*combination, "dvc", "classification")
+    for combination in itertools.product(PYTHONS, LICENSES, CIS)
+]
+COMBINATIONS += [(PYTHONS[0], LICENSES[0], ci, "none", "classification") for ci in CIS]
+COMBINATIONS += [(PYTHONS[0], LICENSES[0], "github", dv, "regression") for dv in ("dvc", "none")]
+# The metric that decides the champion, and its direction, per problem.
+CHAMPION_METRIC = {"classification": ("test_f1_macro", True), "regression": ("test_rmse", False)}
 
 
-@pytest.mark.parametrize(("python_version", "license", "ci", "data_versioning"), COMBINATIONS)
-def test_every_combination_bakes_clean(bake, python_version, license, ci, data_versioning):
+@pytest.mark.parametrize(
+    ("python_version", "license", "ci", "data_versioning", "problem"), COMBINATIONS
+)
+def test_every_combination_bakes_clean(bake, python_version, license, ci, data_versioning, problem):
     project = bake(
-        python_version=python_version, license=license, ci=ci, data_versioning=data_versioning
+        python_version=python_version,
+        license=license,
+        ci=ci,
+        data_versioning=data_versioning,
+        problem=problem,
     )
 
     assert project_files(project) == expected_files("demo_project", ci, data_versioning)
@@ -111,7 +128,8 @@ def test_every_combination_bakes_clean(bake, python_version, license, ci, data_v
 
     pyproject = tomllib.loads((project / "pyproject.toml").read_text())
     assert pyproject["project"]["requires-python"] == f">={python_version}"
-    assert "dslc" in pyproject["tool"]
+    settings = pyproject["tool"]["dslc"]
+    assert (settings["metric"], settings["higher_is_better"]) == CHAMPION_METRIC[problem]
     assert pyproject["project"].get("license") == (None if license == "Proprietary" else license)
     classifiers = [
         c.rsplit(" :: ", 1)[1] for c in pyproject["project"]["classifiers"] if "Python ::" in c
@@ -125,6 +143,29 @@ def test_every_combination_bakes_clean(bake, python_version, license, ci, data_v
         assert not (project / ".github" / "workflows").exists()
 
     _assert_ruff_clean(project)
+
+
+@pytest.mark.parametrize("problem", ["classification", "regression"])
+def test_the_problem_selects_whole_files_and_python_holds_no_jinja_blocks(bake, problem):
+    """The example's Python comes whole from the template, for either answer: no `{%` in
+    the template's files that became it, and train.py short enough to read at a glance."""
+    project = bake(problem=problem)
+    template = ROOT / "{{cookiecutter.project_slug}}"
+    sources = [path for path in template.rglob("*.py") if path.name.count(".") == 1]
+    sources += template.rglob(f"*.{problem}.py")
+    assert len(sources) == len(list(project.glob("src/*/*.py")) + list(project.glob("tests/*.py")))
+    assert [path.name for path in sources if "{%" in path.read_text()] == []
+    assert len((project / "src/demo_project/train.py").read_text().splitlines()) <= 80
+    params = yaml.safe_load((project / "params.yaml").read_text())["train"]
+    estimators = (project / "src/demo_project/estimators.py").read_text()
+    assert len(params["estimators"]) >= 3
+    assert all(f'"{name}":' in estimators for name in params["estimators"])
+    figure = "confusion_matrix" if problem == "classification" else "predicted_vs_actual"
+    outs = yaml.safe_load((project / "dvc.yaml").read_text())["stages"]["train"]["outs"]
+    assert outs == [f"reports/figures/{figure}.png"]
+    assert (
+        f'FIGURE = "figures/{figure}.png"' in (project / "src/demo_project/evaluate.py").read_text()
+    )
 
 
 def _assert_parses(path: Path, text: str) -> None:

@@ -22,7 +22,7 @@ _FILE_FORMAT = "%(asctime)s %(levelname)-7s %(name)s [%(process)d]: %(message)s"
 # Chatty at INFO/DEBUG and rarely what a data scientist wants to read.
 _NOISY_LOGGERS = (
     "alembic", "asyncio", "boto3", "botocore", "fsspec", "git", "httpx", "matplotlib", "mlflow",
-    "numexpr", "PIL", "s3fs", "s3transfer", "sqlalchemy", "urllib3",
+    "numexpr", "PIL", "py4j", "s3fs", "s3transfer", "sqlalchemy", "urllib3",
 )  # fmt: skip
 _lock = threading.Lock()
 

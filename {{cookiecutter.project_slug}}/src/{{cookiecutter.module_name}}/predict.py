@@ -1,7 +1,9 @@
 """Batch predictions from the champion model, the same model the HTTP server answers with.
 
 ``make predict`` scores the test rows with pandas; ``make predict ENGINE=spark`` scores
-them with Spark (see ``spark``). Both write the same predictions dataset.
+them with Spark, as a Spark UDF of the same model: on this machine's cores, or on the
+cluster that ``SPARK_MASTER`` (in .env) names. Both write the same predictions dataset.
+The Makefile finds Java and quiets Spark's own logging (``conf/``) for the Spark engine.
 """
 
 from __future__ import annotations
@@ -9,69 +11,61 @@ from __future__ import annotations
 import argparse
 import os
 
+import mlflow
 import pandas as pd
-from dslc import data, get_logger, tracking
+from dslc import config, data, get_logger, tracking
 
-from {{ cookiecutter.module_name }}.features import TARGET, TEST_DATASET
-
-PREDICTIONS_DATASET = "iris_predictions"
-ENGINES = ("pandas", "spark")
+from {{ cookiecutter.module_name }}.dataset import PREDICTIONS_DATASET, TARGET, TEST_DATASET
 
 log = get_logger(__name__)
-
-
-def model_uri() -> str:
-    """The model production uses, for batch and online scoring alike.
-
-    ``models:/<model>@champion``, the model named by ``[tool.dslc] model`` in
-    pyproject.toml. ``make train`` moves the champion alias to a new version only when it
-    scores better; ``make promote VERSION=n`` moves it by hand.
-    """
-    return tracking.model_uri()
 
 
 def champion():
     """The registered version that is champion; stops in one line when there is none yet."""
     version = tracking.champion()
     if version is None:
-        raise SystemExit(f"error: no champion model yet ({model_uri()}): run `make train` first")
+        uri = tracking.model_uri()
+        raise SystemExit(f"error: no champion model yet ({uri}): run `make train` first")
     return version
 
 
 def predict(rows: pd.DataFrame, uri: str | None = None) -> pd.Series:
     """Predictions for raw rows, from the model loaded as the server loads it (pyfunc)."""
-    import mlflow
-
-    model = mlflow.pyfunc.load_model(uri or model_uri())
+    model = mlflow.pyfunc.load_model(uri or tracking.model_uri())
     return pd.Series(model.predict(rows), index=rows.index, name="prediction")
+
+
+def predict_spark(rows: pd.DataFrame, uri: str | None = None) -> pd.Series:
+    """The same predictions, computed by Spark's Python workers (in the order of ``rows``).
+
+    ``env_manager="local"``: the workers use this project's environment, the one the model
+    was trained in, rather than building one.
+    """
+    from pyspark.sql import SparkSession  # the optional spark group: only Spark users have it
+
+    builder = SparkSession.builder.appName(config.project_name())  # after reading .env
+    if os.environ.get("SPARK_MASTER"):  # a cluster
+        builder = builder.master(os.environ["SPARK_MASTER"])
+    else:  # local mode, on this machine's cores: keep Spark on the loopback interface
+        builder = builder.config("spark.driver.bindAddress", "127.0.0.1")
+        builder = builder.config("spark.driver.host", "127.0.0.1")
+    frame = builder.getOrCreate().createDataFrame(rows)
+    model = uri or tracking.model_uri()
+    udf = mlflow.pyfunc.spark_udf(frame.sparkSession, model, env_manager="local")
+    scored = frame.withColumn("prediction", udf()).select("prediction").toPandas()
+    return pd.Series(scored["prediction"].to_numpy(), index=rows.index, name="prediction")
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--engine", choices=ENGINES, default="pandas")
-    args = parser.parse_args(argv)
-    # A progress bar per model file says nothing worth reading in a batch job's log.
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-
+    parser.add_argument("--engine", choices=("pandas", "spark"), default="pandas")
+    engine = parser.parse_args(argv).engine
     tracking.ensure_store()
     champion()
     rows = data.load(TEST_DATASET).drop(columns=[TARGET])
-    if args.engine == "spark":
-        from {{ cookiecutter.module_name }} import spark
-
-        try:
-            predictions = spark.predict(rows, model_uri())
-        except spark.SparkUnavailable as exc:
-            raise SystemExit(f"error: {exc}") from None
-    else:
-        predictions = predict(rows)
+    predictions = predict_spark(rows) if engine == "spark" else predict(rows)
     data.save(rows.assign(prediction=predictions), PREDICTIONS_DATASET)
-    log.info(
-        "Wrote %d predictions (%s) to %s",
-        len(rows),
-        args.engine,
-        data.path(PREDICTIONS_DATASET),
-    )
+    log.info("Wrote %d predictions (%s) to %s", len(rows), engine, data.path(PREDICTIONS_DATASET))
 
 
 if __name__ == "__main__":

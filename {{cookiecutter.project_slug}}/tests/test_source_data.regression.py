@@ -6,10 +6,9 @@ Each check says which assumption broke, on which rows, and why it matters (dslc.
 import pytest
 from dslc import checks
 
-from {{ cookiecutter.module_name }}.dataset import load_source
-from {{ cookiecutter.module_name }}.features import TARGET
+from {{ cookiecutter.module_name }}.dataset import TARGET, load_source
 
-MEASUREMENTS = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+MEASUREMENTS = ["age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"]
 
 
 @pytest.fixture(scope="module")
@@ -23,11 +22,11 @@ def test_source_has_the_model_columns_and_no_missing_values(source):
 
 
 @pytest.mark.parametrize("column", MEASUREMENTS)
-def test_measurements_are_positive_centimetres(source, column):
-    checks.assume(
-        source,
-        f"{column} is positive",
-        lambda frame: frame[column] > 0,
-        why="a non-positive length means a unit or entry error",
+def test_measurements_are_centred_and_scaled(source, column):
+    checks.in_range(
+        source, column, min=-1, max=1, why="raw units here mean the source stopped scaling them"
     )
-    checks.in_range(source, column, max=100, why="lengths above 1 m suggest millimetres, not cm")
+
+
+def test_progression_is_a_positive_score(source):
+    checks.in_range(source, TARGET, min=0, max=1000, why="the score runs from 25 to 346")

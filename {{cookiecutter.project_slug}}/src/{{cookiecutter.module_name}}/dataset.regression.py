@@ -1,30 +1,33 @@
-"""Get the raw data: the iris measurements bundled with scikit-learn, so no download.
+"""Get the raw data: the diabetes data bundled with scikit-learn, so no download.
 
 Replace ``load_source`` with your own acquisition (a database query, an export, an
 fsspec URL) and keep the rest: raw data is written once and never edited afterwards.
+The names of the datasets (``data/catalog.yml``) and of the target column live here.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 from dslc import data, get_logger
+from sklearn.datasets import load_diabetes
 
-RAW_DATASET = "iris_raw"
+RAW_DATASET = "diabetes_raw"
+TRAIN_DATASET = "diabetes_train"
+TEST_DATASET = "diabetes_test"
+PREDICTIONS_DATASET = "diabetes_predictions"
+TARGET = "progression"
+# A numeric target: the split draws rows at random, without strata.
+STRATIFY = False
 
 log = get_logger(__name__)
 
 
 def load_source() -> pd.DataFrame:
-    """The source data: four measurements in cm (sepal_length, ...) and the species."""
-    from sklearn.datasets import load_iris
-
-    bunch = load_iris(as_frame=True)
-    # "sepal length (cm)" -> "sepal_length": the names every later step, and every
-    # request to the served model, use.
-    frame = bunch.frame.rename(columns=lambda name: name.removesuffix(" (cm)").replace(" ", "_"))
-    frame = frame.rename(columns={"target": "species"})
-    frame["species"] = frame["species"].map(dict(enumerate(bunch.target_names)))
-    return frame
+    """The source data: ten baseline measurements of 442 patients (age, sex, bmi, bp and
+    six blood serum values s1...s6, each centred and scaled by scikit-learn) and the
+    disease progression one year later."""
+    frame = load_diabetes(as_frame=True).frame
+    return frame.rename(columns={"target": TARGET})
 
 
 def main() -> None:

@@ -5,16 +5,16 @@ import pandas as pd
 from matplotlib import pyplot as plt
 from matplotlib.figure import Figure
 
-from {{ cookiecutter.module_name }}.evaluate import confusion_figure, scores
+from {{ cookiecutter.module_name }}.evaluate import figure, scores
 
 
-def test_confusion_figure_leaves_backend_and_open_figures_alone():
+def test_figure_leaves_backend_and_open_figures_alone():
     backend = matplotlib.get_backend()
     open_figures = plt.get_fignums()
     truth = pd.Series(["setosa", "virginica", "virginica"])
-    figure = confusion_figure(truth, pd.Series(["setosa", "setosa", "virginica"]))
-    assert isinstance(figure, Figure)
-    assert figure.axes[0].get_title() == "Confusion matrix (test set)"
+    result = figure(truth, pd.Series(["setosa", "setosa", "virginica"]))
+    assert isinstance(result, Figure)
+    assert result.axes[0].get_title() == "Confusion matrix (test set)"
     assert matplotlib.get_backend() == backend
     assert plt.get_fignums() == open_figures
 
