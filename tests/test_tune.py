@@ -67,7 +67,7 @@ def check_search(found: dict, trials: int) -> dict:
         _, state, params, steps = by_number[int(run["params"]["trial"])]
         assert float(run["params"]["C"]) == pytest.approx(params["C"])
         assert {"cv_f1_macro_mean", "cv_f1_macro_std"} <= set(run["metrics"])
-        assert run["tags"]["optuna.state"] == state and steps >= 1  # reported per fold
+        assert (run["metrics"]["folds"] < 5) == (state == "PRUNED") and steps >= 1
     assert "best.C" in parent["tags"] and "best_trial" in parent["metrics"]
     return parent
 

@@ -146,8 +146,10 @@ def work(study: optuna.Study, params: dict, trials: int, parent: str) -> None:
                     break
             pruned = len(scores) < folds
             mean, std = statistics.fmean(scores), statistics.pstdev(scores)
-            run.log_metrics({f"cv_{metric}_mean": mean, f"cv_{metric}_std": std})
-            run.set_tags({"optuna.state": "PRUNED" if pruned else "COMPLETE"})
+            # One batch at the run's end (no tag call): fewer `folds` marks a pruned trial.
+            run.log_metrics(
+                {f"cv_{metric}_mean": mean, f"cv_{metric}_std": std, "folds": len(scores)}
+            )
         shown = f" (pruned after {len(scores)} folds)" if pruned else ""
         log.info("Trial %d: cv %s %.4f%s %s", trial.number, metric, mean, shown, searched)
         if pruned:
@@ -187,9 +189,9 @@ def apply_best(study: optuna.Study, name: str) -> None:
     """The estimator's line in params.yaml with the best trial's values; comments stay."""
     file = config.project_root() / "params.yaml"
     text = file.read_text(encoding="utf-8")
-    match = re.search(rf"^ +{re.escape(name)}: *(\{{.*?\}})", text, flags=re.M)
+    match = re.search(r"^ +" + re.escape(name) + r": *(\{.*?\})", text, flags=re.M)
     if match is None:
-        sys.exit(f"error: params.yaml has no line '{name}: {{...}}' under train.estimators")
+        sys.exit(f"error: params.yaml has no one-line entry for {name} under train.estimators")
     values = {**yaml.safe_load(match[1]), **study.best_trial.params}
     flow = yaml.safe_dump(values, default_flow_style=True, sort_keys=False).strip()
     file.write_text(text[: match.start(1)] + flow + text[match.end(1) :], encoding="utf-8")
