@@ -46,6 +46,7 @@ print(json.dumps({{
 
 def store(tmp_path: Path) -> dict:
     """A fresh local store for one search: mlflow.db, and optuna.db beside it."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     return {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
 
 
