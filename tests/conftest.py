@@ -27,6 +27,7 @@ if str(ROOT) not in sys.path:
 # module passes on its own and in any order.
 LONGEST_FIRST = (
     "test_pipeline.py",
+    "test_regression.py",
     "test_dvc.py",
     "test_postgres.py",
     "test_generated_project.py",

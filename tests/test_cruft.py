@@ -101,8 +101,8 @@ def test_update_brings_template_changes_and_keeps_the_projects_own(tmp_path):
         {
             f"{PROJECT}/.env.example": "NEW_SETTING=1\n",
             f"{PROJECT}/src/{MODULE}/train.py": "# template\n",
-            f"{PROJECT}/data/catalog.yml": "# template\n",
-            f"{PROJECT}/tests/test_features.py": "# template\n",
+            f"{PROJECT}/data/catalog.classification.yml": "# template\n",
+            f"{PROJECT}/tests/test_features.classification.py": "# template\n",
         },
         "Improve the template",
     )

@@ -83,7 +83,7 @@ def test_the_model_holds_its_code_and_requirements_from_an_index_only(away):
     files = {path.relative_to(away.model).as_posix() for path in away.model.rglob("*")}
     package = away.project / "src" / MODULE
     code = {f"code/{MODULE}/{path.relative_to(package)}" for path in package.rglob("*.py")}
-    code |= {f"code/{MODULE}/spark-log4j2.properties", "code", f"code/{MODULE}"}
+    code |= {"code", f"code/{MODULE}"}
     files.discard("registered_model_meta")  # written when the version is registered
     assert files == MODEL_FILES | code, "the model holds the package's code and nothing else"
 

@@ -77,7 +77,7 @@ def test_dvc_project_starts_initialized_with_a_folder_remote(bake):
     assert list(stages) == ["data", "features", "train", "predict"]
     assert stages["train"]["params"] == ["train"]
     params = yaml.safe_load((project / "params.yaml").read_text())
-    assert params["train"]["model"]["C"] == 1.0
+    assert params["train"]["estimators"][params["train"]["estimator"]]["C"] == 1.0
     dependencies = tomllib.loads((project / "pyproject.toml").read_text())["project"]
     assert any(d.startswith("dvc>=") for d in dependencies["dependencies"])
 

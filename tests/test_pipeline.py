@@ -8,6 +8,7 @@ pipeline against a real `mlflow server` on loopback by changing only `.env`.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -20,6 +21,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import yaml
 
 from tests.generated import sh
 from tests.servers import background, free_port, post_json
@@ -76,10 +78,20 @@ def test_train_run_records_everything(trained, first_training):
     run = _train_run(summary)
 
     assert run["status"] == "FINISHED"
-    assert run["params"]["model.C"] == "1.0" and run["params"]["cv_folds"] == "5"
-    assert {"test_accuracy", "test_f1_macro", "cv_accuracy", "cv_accuracy_mean"} <= set(
-        run["metrics"]
-    )
+    # The chosen estimator and its own arguments only, not the other ready estimators'.
+    assert run["params"] == {
+        "estimator": "logistic_regression",
+        "C": "1.0",
+        "max_iter": "500",
+        "cv_folds": "5",
+        "seed": "0",
+    }
+    assert set(run["metrics"]) == {
+        f"{stage}_{score}{stat}"
+        for stage, stats in (("test", [""]), ("cv", ["_mean", "_std"]))
+        for score in ("accuracy", "f1_macro")
+        for stat in stats
+    }, "cross-validation as mean and spread, never one fold's value under a bare name"
     assert run["tags"]["mlflow.source.git.commit"] == commit
     assert "figures/confusion_matrix.png" in run["artifacts"]
     inputs = {item["name"]: item["digest"] for item in run["inputs"]}
@@ -155,6 +167,12 @@ def test_train_says_in_one_line_what_became_of_the_new_version(train_output):
 
 def test_train_and_predict_print_no_library_warnings(train_output):
     assert noise(train_output) == []
+
+
+def test_train_and_predict_print_no_dvc_hints_or_progress_bars(train_output):
+    """DVC's `git add`, autostage and `dvc push` hints, tqdm's bar in a log: none."""
+    for hint in ("git add", "autostage", "dvc push", "cross-validation"):
+        assert hint not in train_output, train_output[-3000:]
 
 
 def test_train_says_one_line_per_model_step_not_mlflows(train_output):
@@ -308,12 +326,14 @@ def test_serve_prints_no_library_warnings(server):
 
 
 def test_spark_without_java_says_in_one_line_what_to_install(trained, tmp_path):
-    (tmp_path / "bash").symlink_to(shutil.which("bash"))  # and nothing else on PATH
-    command = f".venv/bin/python -m {module_name(trained)}.predict --engine spark"
-    result = sh(command, trained, check=False, env={"PATH": str(tmp_path), "JAVA_HOME": ""})
-    assert result.returncode == 1
-    lines = (result.stdout + result.stderr).strip().splitlines()
-    assert len(lines) == 1, lines
+    for tool in ("bash", "make"):  # and nothing else on PATH: no java, no uv
+        (tmp_path / tool).symlink_to(shutil.which(tool))
+    env = {"PATH": str(tmp_path), "JAVA_HOME": ""}
+    result = sh("make predict ENGINE=spark", trained, check=False, env=env)
+    assert result.returncode != 0
+    # Besides make's own "*** [Makefile:n: predict] Error 1".
+    lines = [line for line in (result.stdout + result.stderr).splitlines() if "error" in line]
+    assert len(lines) == 1, result.stdout + result.stderr
     assert lines[0].startswith("error: ") and "openjdk-17-jre-headless" in lines[0]
 
 
@@ -335,8 +355,28 @@ def test_scoring_before_any_training_says_so_in_one_line(trained, tmp_path, step
     assert "Traceback" not in result.stderr
 
 
+@contextlib.contextmanager
+def train_params(project: Path, **changes):
+    """params.yaml's `train` section with `changes` (dotted keys reach into estimators)."""
+    file = project / "params.yaml"
+    original = file.read_text()
+    document = yaml.safe_load(original)
+    for key, value in changes.items():
+        *path, last = key.split("__")
+        section = document["train"]
+        for name in path:
+            section = section[name]
+        section[last] = value
+    file.write_text(yaml.safe_dump(document))
+    try:
+        yield
+    finally:
+        file.write_text(original)
+
+
 def test_a_worse_run_keeps_the_champion_and_make_promote_moves_it(trained):
-    worse = sh(f".venv/bin/python -m {module_name(trained)}.train --C 0.01", trained)
+    with train_params(trained, estimators__logistic_regression__C=0.01):
+        worse = sh(f".venv/bin/python -m {module_name(trained)}.train", trained)
     (line,) = [line for line in worse.stderr.splitlines() if "registered version" in line]
     summary = runs(trained)
     version = max(int(model["version"]) for model in summary["models"])
@@ -387,92 +427,44 @@ def test_mlproject_entry_points_drive_the_same_pipeline(trained, tmp_path):
     experiment = sh(
         ".venv/bin/python -c 'from dslc import config; print(config.project_name())'", trained
     ).stdout.strip()
-    sh(
-        f"uv run mlflow run . -e train -P C=0.5 --env-manager local --experiment-name {experiment}",
-        trained,
-        env=store,
-    )
+    command = f"uv run mlflow run . -e train --env-manager local --experiment-name {experiment}"
+    with train_params(trained, estimators__logistic_regression__C=0.5):
+        sh(command, trained, env=store)
     summary = runs(trained, env=store)
     (run,) = summary["runs"]
     assert run["status"] == "FINISHED"
     assert run["tags"]["mlflow.project.entryPoint"] == "train"
-    assert run["params"]["C"] == "0.5" and run["params"]["model.C"] == "0.5"
-    assert {"test_accuracy", "cv_accuracy_mean"} <= set(run["metrics"])
+    assert run["params"]["estimator"] == "logistic_regression" and run["params"]["C"] == "0.5"
+    assert {"test_accuracy", "cv_accuracy_mean", "cv_accuracy_std"} <= set(run["metrics"])
     assert "figures/confusion_matrix.png" in run["artifacts"]
     assert {"iris_train", "iris_test"} <= {item["name"] for item in run["inputs"]}
     assert [m["run_id"] for m in summary["models"]] == [run["id"]]
 
 
-# Estimators a project may swap in for the example's, as `train.make_estimator` bodies
-# with their `PARAMS["model"]`: tree ensembles, and a ColumnTransformer with one-hot
-# encoding. Swapping one must need no other change.
-ESTIMATORS = {
-    "random_forest": (
-        {"n_estimators": 50},
-        "from sklearn.ensemble import RandomForestClassifier\n\n"
-        "    return RandomForestClassifier(random_state=params['seed'], **params['model'])",
-    ),
-    "gradient_boosting": (
-        {"n_estimators": 30},
-        "from sklearn.ensemble import GradientBoostingClassifier\n\n"
-        "    return GradientBoostingClassifier(random_state=params['seed'], **params['model'])",
-    ),
-    "hist_gradient_boosting": (
-        {"max_iter": 30},
-        "from sklearn.ensemble import HistGradientBoostingClassifier\n\n"
-        "    return HistGradientBoostingClassifier(random_state=params['seed'], **params['model'])",
-    ),
-    "one_hot_column_transformer": (
-        {"C": 1.0},
-        "from sklearn.compose import ColumnTransformer\n"
-        "    from sklearn.linear_model import LogisticRegression\n"
-        "    from sklearn.pipeline import make_pipeline\n"
-        "    from sklearn.preprocessing import OneHotEncoder, StandardScaler\n\n"
-        "    columns = ColumnTransformer(\n"
-        "        [('width', OneHotEncoder(handle_unknown='ignore'), ['petal_width'])],\n"
-        "        remainder=StandardScaler(),\n"
-        "    )\n"
-        "    return make_pipeline(columns, LogisticRegression(max_iter=500, **params['model']))",
-    ),
-}
-
-
-def swap_estimator(train_py: str, kind: str) -> str:
-    """train.py with the example estimator replaced by `kind`, and nothing else changed."""
-    params, body = ESTIMATORS[kind]
-    swapped = re.sub(
-        r'"model": \{"C": 1\.0, "max_iter": 500\}', f'"model": {params!r}', train_py, count=1
-    )
-    swapped, replaced = re.subn(
-        r'(def make_estimator\(params: dict\):\n    """.*?"""\n).*?(?=\n\n\ndef make_model)',
-        lambda match: match[1] + "    " + body,
-        swapped,
-        count=1,
-        flags=re.S,
-    )
-    assert replaced == 1 and swapped != train_py, "train.py no longer has the expected shape"
-    return swapped
-
-
 @pytest.fixture
 def swap(trained, tmp_path):
-    """Swap the estimator in the shared project for one test, on a store of its own."""
-    train_py = trained / "src" / module_name(trained) / "train.py"
+    """Another ready estimator, chosen in params.yaml for one test, on a store of its own."""
     predictions = trained / "data" / "processed" / "iris_predictions.csv"
-    originals = {path: path.read_text() for path in (train_py, predictions)}
+    original = predictions.read_text()
     store = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/swapped.db"}
     try:
-        yield SimpleNamespace(train_py=train_py, env=store, tmp_path=tmp_path)
+        yield SimpleNamespace(env=store, tmp_path=tmp_path)
     finally:
-        for path, text in originals.items():
-            path.write_text(text)
+        predictions.write_text(original)
 
 
-def test_a_swapped_estimator_trains_predicts_and_serves_through_make(trained, swap):
-    swap.train_py.write_text(swap_estimator(swap.train_py.read_text(), "random_forest"))
-    sh("make train predict", trained, env=swap.env)
+def test_another_estimator_trains_predicts_and_serves_through_make(trained, swap):
+    with train_params(trained, estimator="random_forest"):
+        sh("make train predict", trained, env=swap.env)
     rows = read_rows(trained / "data" / "processed" / "iris_predictions.csv")
-    assert runs(trained, env=swap.env)["champion"] == "1"
+    (run,) = [run for run in runs(trained, env=swap.env)["runs"] if run["name"].startswith("train")]
+    assert run["params"] == {
+        "estimator": "random_forest",
+        "n_estimators": "200",
+        "max_depth": "8",
+        "cv_folds": "5",
+        "seed": "0",
+    }
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -487,30 +479,30 @@ def test_a_swapped_estimator_trains_predicts_and_serves_through_make(trained, sw
     assert batch["predictions"] == [row["prediction"] for row in rows]
 
 
-SWAPPED_ROUND_TRIP = """
+ROUND_TRIP = """
 import sys
 
 from dslc import data, tracking
 
 from {module} import predict, train
-from {module}.features import TARGET, TEST_DATASET, TRAIN_DATASET
+from {module}.dataset import TARGET, TEST_DATASET, TRAIN_DATASET
 
 train_rows, test_rows = data.load(TRAIN_DATASET), data.load(TEST_DATASET)
 X_test = test_rows.drop(columns=[TARGET])
-run_id = train.main({{**train.PARAMS, "cv_folds": 2}})
+run_id = train.main()
 (version,) = tracking.client().search_model_versions(f"run_id = '{{run_id}}'")
 served = predict.predict(X_test, f"models:/{{version.name}}/{{version.version}}")
-fitted = train.make_model(train.PARAMS).fit(train_rows.drop(columns=[TARGET]), train_rows[TARGET])
+model = train.make_model(train.load_params())
+fitted = model.fit(train_rows.drop(columns=[TARGET]), train_rows[TARGET])
 assert list(served) == list(fitted.predict(X_test)), sys.argv[1]
 print(version.version)
 """
 
 
-@pytest.mark.parametrize("kind", [kind for kind in ESTIMATORS if kind != "random_forest"])
-def test_a_swapped_estimator_logs_registers_and_loads_back(trained, swap, kind):
+def test_another_estimator_logs_registers_and_loads_back(trained, swap):
     """Cheaper than through make: train.main, then predict.predict on what it registered."""
-    swap.train_py.write_text(swap_estimator(swap.train_py.read_text(), kind))
     script = swap.tmp_path / "round_trip.py"
-    script.write_text(SWAPPED_ROUND_TRIP.format(module=module_name(trained)))
-    result = sh(f".venv/bin/python {script} {kind}", trained, env=swap.env)
+    script.write_text(ROUND_TRIP.format(module=module_name(trained)))
+    with train_params(trained, estimator="hist_gradient_boosting", cv_folds=2):
+        result = sh(f".venv/bin/python {script} hist_gradient_boosting", trained, env=swap.env)
     assert result.stdout.split() == ["1"], result.stdout
