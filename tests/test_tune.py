@@ -14,10 +14,10 @@ import os
 import secrets
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.generated import ENV, sh
 from tests.test_postgres import team_server  # noqa: F401 (a module fixture: the server)
@@ -28,11 +28,11 @@ MODULE = "my_ds_project"
 STUDY = f"{MODULE}-logistic_regression"
 # The study and the MLflow runs of a search, as JSON: trials by number, runs by name.
 INSPECT = f"""
-import json, optuna, mlflow
-from dslc import config
+import json, optuna
+from dslc import config, tracking
 from {MODULE} import tune
 study = optuna.load_study(study_name="{STUDY}", storage=tune.storage_url())
-client = mlflow.MlflowClient(config.tracking_uri())
+client = tracking.client()  # which creates the store under a lock, as the search does
 experiment = client.get_experiment_by_name(config.project_name())
 runs = client.search_runs([experiment.experiment_id])
 print(json.dumps({{
@@ -41,6 +41,22 @@ print(json.dumps({{
     "runs": [{{"name": r.info.run_name, "status": r.info.status, "params": r.data.params,
               "metrics": r.data.metrics, "tags": r.data.tags, "id": r.info.run_id}} for r in runs],
 }}))
+"""
+# Waits in the project until its search has two trials finished and runs a third one whose
+# MLflow run exists: the moment to kill it. The study exists once a trial has ended.
+TRIAL_RUNNING = f"""
+import re, sys, time, optuna
+from {MODULE} import tune
+while not re.search("Trial [0-9]+:", open(sys.argv[1]).read()):
+    time.sleep(0.1)
+study = optuna.load_study(study_name="{STUDY}", storage=tune.storage_url())
+while True:
+    trials = study.get_trials(deepcopy=False)
+    if sum(t.state in tune.FINISHED for t in trials) >= 2 and any(
+        t.state.name == "RUNNING" and tune.CHILD in t.user_attrs for t in trials
+    ):
+        break
+    time.sleep(0.05)
 """
 
 
@@ -75,26 +91,40 @@ def check_search(found: dict, trials: int) -> dict:
 
 def test_a_search_logs_nested_runs_trains_the_best_and_applies_it(own_project, tmp_path):
     env = store(tmp_path)
+    summary = own_project / "models" / "train.json"  # what a training's last line says
+    # A champion first, trained with params.yaml's values, for the best trial to challenge.
+    sh(f"make data && .venv/bin/python -m {MODULE}.train", own_project, env=env)
+    champion = json.loads(summary.read_text())
+    early = sh("make tune-apply", own_project, env=env, check=False)  # no search yet
+    assert early.returncode != 0 and "error: " in early.stderr and "make tune" in early.stderr
     result = sh("make tune TRIALS=4", own_project, env=env)
     found = inspect(own_project, env)
     parent = check_search(found, 4)
     scores = {t[0]: t for t in found["trials"]}
     best = int(parent["metrics"]["best_trial"])
     assert float(parent["tags"]["best.C"]) == pytest.approx(scores[best][2]["C"])
-    # The best trial trained on the whole training set, registered, as `make train` does.
-    (trained,) = [r for r in found["runs"] if r["name"] == "train"]
+    # The best trial trained on the whole training set, registered, as `make train` does,
+    # and the champion only if it scores better on the test set.
+    challenger = json.loads(summary.read_text())
+    (trained,) = [r for r in found["runs"] if r["id"] == challenger["run_id"]]
+    assert trained["name"] == "train"
     assert float(trained["params"]["C"]) == pytest.approx(scores[best][2]["C"])
-    assert "registered version 1" in result.stdout + result.stderr
+    assert "registered version 2" in result.stdout + result.stderr
+    better = challenger["test_f1_macro"] > champion["test_f1_macro"]
+    assert challenger["champion"] == ("2" if better else "1"), (champion, challenger)
 
     params = own_project / "params.yaml"
     before = params.read_text()
     try:
         sh("make tune-apply", own_project, env=env)
-        after = params.read_text()
-        assert [line for line in after.splitlines() if line.lstrip().startswith("#")] == [
-            line for line in before.splitlines() if line.lstrip().startswith("#")
+        after = params.read_text().splitlines()
+        # One line changed, the estimator's own; every comment and other line as it was.
+        changed = [
+            (old, new) for old, new in zip(before.splitlines(), after, strict=True) if old != new
         ]
-        assert f"C: {scores[best][2]['C']}" in after
+        assert len(changed) == 1, changed
+        written = {"logistic_regression": {"C": scores[best][2]["C"], "max_iter": 500}}
+        assert yaml.safe_load(changed[0][1].strip()) == written
     finally:
         params.write_text(before)
 
@@ -122,16 +152,13 @@ def test_a_search_killed_with_kill_9_resumes(own_project, tmp_path):
             start_new_session=True,
         )  # fmt: skip
     try:
-        deadline = time.monotonic() + 300
-        while True:  # two trials done and a third one running: kill it there
-            assert time.monotonic() < deadline and search.poll() is None, (
-                tmp_path / "first.log"
-            ).read_text()
-            with_db = (tmp_path / "optuna.db").exists()
-            states = [t[1] for t in inspect(own_project, env)["trials"]] if with_db else []
-            if states.count("COMPLETE") + states.count("PRUNED") >= 2 and "RUNNING" in states:
-                break
-            time.sleep(0.2)
+        sh(
+            f".venv/bin/python -c '{TRIAL_RUNNING}' {tmp_path / 'first.log'}",
+            own_project,
+            300,
+            env=env,
+        )
+        assert search.poll() is None, (tmp_path / "first.log").read_text()
     finally:
         os.killpg(search.pid, signal.SIGKILL)
         search.wait()
@@ -161,8 +188,10 @@ def test_the_team_server_and_its_postgresql_hold_one_study_for_every_machine(
     original = env_file.read_text()
     # With runs on a server, a study needs the team's database: one line says so.
     missing = sh("make tune TRIALS=2", own_project, check=False)
-    assert missing.returncode != 0 and "error: " in missing.stderr
-    assert "OPTUNA_DATABASE_URL" in missing.stderr.strip().splitlines()[-1]
+    # Besides `make data`'s log and make's own "*** [Makefile:n: tune] Error 1".
+    lines = [line for line in missing.stderr.splitlines() if "error" in line]
+    assert missing.returncode != 0 and len(lines) == 1, missing.stderr
+    assert lines[0].startswith("error: ") and "OPTUNA_DATABASE_URL" in lines[0]
 
     password = "pg-" + secrets.token_urlsafe(12)
     url = postgres.create_database("optuna", "optuna", password)
