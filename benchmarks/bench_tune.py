@@ -4,15 +4,17 @@ Run by hand from the repository root:
 
     uv run python benchmarks/bench_tune.py [--project PATH] [--trials 16]
 
-With no `--project`, it bakes a project (classification, random forest) and runs
-`make setup` and `make data` in it; a set-up project of yours works too (its
-`params.yaml` estimator is used, so choose a single-threaded one with some work per
-trial, like the random forest). Every measurement gets a fresh study in a store of its
-own (`MLFLOW_TRACKING_URI` set to a temporary SQLite file, `optuna.db` beside it):
+With no `--project`, it bakes a project (classification, a random forest of 300 to 600
+trees: single-threaded, a few seconds a trial) and runs `make setup` and `make data` in
+it; a set-up project of yours works too (its `params.yaml` estimator is used, so choose a
+single-threaded one with some work per trial). Every measurement gets a fresh study in a
+store of its own (`MLFLOW_TRACKING_URI` set to a temporary SQLite file, `optuna.db`
+beside it):
 
 1. Trials per minute of `python -m <module>.tune --workers 1` and `--workers 2`: finished
    trials over the time from the first trial's start to the last one's end, as the
-   study records them (process start-up and the final training are not trials).
+   study records them (process start-up and the final training are not trials; the
+   second worker's start-up, while the first one sets up, is).
 2. Tracking per trial: the same seeded search (the same trials, in the same order) with
    dslc's nested MLflow runs, and with `tracking.run` replaced by a stand-in that logs
    nothing (Optuna alone); in one process, alternating, medians of the runs' mean trial
@@ -42,6 +44,7 @@ SEARCH = r"""
 import contextlib, json, sys, time
 import optuna
 from dslc import config, tracking
+from filelock import FileLock
 from {module} import tune
 
 class Null:  # Optuna alone: the trial's run logs nothing
@@ -64,7 +67,7 @@ if mode == "null":
     tune.tracking = type("T", (), {{"run": staticmethod(null_run),
                                     "client": staticmethod(tracking.client)}})
 start = time.perf_counter()
-tune.work(study, params, trials, parent)
+tune.work(study, params, trials, parent, FileLock(config.project_root() / "models" / "tune.lock"))
 wall = time.perf_counter() - start
 done = [t for t in study.trials if t.state in tune.FINISHED]
 spans = [(t.datetime_complete - t.datetime_start).total_seconds() for t in done]
@@ -87,7 +90,9 @@ def bake(folder: Path) -> Path:
     project = folder / "my-ds-project"
     params = project / "params.yaml"
     text = params.read_text()
-    params.write_text(text.replace("estimator: logistic_regression", "estimator: random_forest", 1))
+    text = text.replace("estimator: logistic_regression", "estimator: random_forest", 1)
+    text = text.replace("n_estimators: {low: 50, high: 400}", "n_estimators: {low: 300, high: 600}")
+    params.write_text(text)
     sh(["make", "setup", "data"], project)
     return project
 
@@ -127,6 +132,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--project", type=Path, help="a set-up project (default: bake one)")
     parser.add_argument("--trials", type=int, default=16)
+    parser.add_argument("--tracking-trials", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--only", choices=("workers", "tracking"), help="one measurement")
     args = parser.parse_args()
@@ -134,12 +140,15 @@ def main() -> int:
         folder = Path(tmp)
         project = args.project.resolve() if args.project else bake(folder)
         module = next(p.parent.name for p in (project / "src").glob("*/tune.py"))
-        print(f"project {project}, {args.trials} trials per search, {os.cpu_count()} cores")
+        print(
+            f"project {project}, {args.trials} trials per search ({args.tracking_trials} for "
+            f"tracking), {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}"
+        )
 
         if args.only != "tracking":
             workers(project, module, args.trials, folder)
         if args.only != "workers":
-            tracking(project, module, args.trials, args.repeats, folder)
+            tracking(project, module, args.tracking_trials, args.repeats, folder)
     return 0
 
 
