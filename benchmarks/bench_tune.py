@@ -153,11 +153,15 @@ def main() -> int:
 
 
 def workers(project: Path, module: str, trials: int, folder: Path) -> None:
-    rates = {w: trials_per_minute(project, module, w, trials, folder / f"w{w}") for w in (1, 2)}
+    rates, loads = {}, []
+    for count in (1, 2):
+        loads.append(os.getloadavg()[0])  # other work on the cores skews the ratio: say so
+        rates[count] = trials_per_minute(project, module, count, trials, folder / f"w{count}")
+    loads.append(os.getloadavg()[0])
     print(
         f"trials per minute: 1 worker {rates[1]:.1f}, 2 workers {rates[2]:.1f}: "
-        f"ratio {rates[2] / rates[1]:.2f}x (bar: >= 1.6x; load average before: "
-        f"{os.getloadavg()[0]:.1f})"
+        f"ratio {rates[2] / rates[1]:.2f}x (bar: >= 1.6x; load average before, between "
+        f"and after: {', '.join(f'{load:.1f}' for load in loads)})"
     )
 
 
@@ -183,7 +187,7 @@ def tracking(project: Path, module: str, trials: int, repeats: int, folder: Path
     print(
         f"per trial: Optuna alone {alone * 1000:.0f} ms, with dslc's nested runs "
         f"{tracked * 1000:.0f} ms: tracking {100 * (tracked / alone - 1):+.1f}% "
-        "(bar: < 5%)"
+        f"(bar: < 5%; load average after: {os.getloadavg()[0]:.1f})"
     )
 
 
