@@ -66,6 +66,7 @@ MODULE_FILES = {
     "estimators.py",
     "split.py",
     "train.py",
+    "tune.py",
     "predict.py",
 }
 GITHUB_CI_FILES = {".github/workflows/ci.yml", ".github/workflows/labels.yml"}

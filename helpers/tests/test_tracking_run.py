@@ -69,6 +69,20 @@ def test_nested_true_nests_under_a_foreign_run(tproj: Path) -> None:
     assert run_data(outer.info.run_id).info.status == "FINISHED"
 
 
+def test_parent_nests_under_a_run_of_another_process_and_leaves_it_running(
+    tproj: Path,
+) -> None:
+    # A study's run, which parallel workers share: not active here, and left as it was.
+    with tracking.run("first") as first:
+        pass
+    parent = client().create_run(first.experiment_id).info.run_id
+    with tracking.run(parent=parent) as child:
+        pass
+    assert child.parent_id == parent
+    assert run_data(child.id).data.tags["mlflow.parentRunId"] == parent
+    assert run_data(parent).info.status == "RUNNING" and mlflow.active_run() is None
+
+
 def test_plain_runs_left_open_inside_are_ended_and_a_run_ended_by_hand_keeps_its_status(
     tproj: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

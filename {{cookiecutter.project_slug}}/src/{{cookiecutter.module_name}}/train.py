@@ -46,9 +46,9 @@ def cross_validate(params: dict, X: pd.DataFrame, y: pd.Series) -> dict[str, flo
     return {f"cv_{name}_{s}": float(v) for s, col in stats.items() for name, v in col.items()}
 
 
-def main() -> str:
-    """Run the training pipeline; returns the MLflow run id."""
-    params = load_params()
+def main(params: dict | None = None) -> str:
+    """Run the training pipeline (params.yaml's ``train``, or ``params``); returns the run id."""
+    params = params or load_params()
     name, chosen = params["estimator"], params["estimators"].get(params["estimator"]) or {}
     logged = {"estimator": name, **chosen, "cv_folds": params["cv_folds"], "seed": params["seed"]}
     with tracking.run(name="train", params=logged) as run:

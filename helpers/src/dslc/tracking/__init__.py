@@ -53,13 +53,16 @@ def run(
     tags: Mapping[str, Any] | None = None,
     experiment: str | None = None,
     nested: bool | None = None,
+    parent: str | None = None,
 ) -> Run:
     """Open an MLflow run for a ``with`` block: ``with tracking.run() as run: ...``.
 
     ``nested``: None nests under an enclosing ``tracking.run`` and ends a stale MLflow run;
-    True also nests under a run started outside dslc; False refuses to nest.
+    True also nests under a run started outside dslc; False refuses to nest. ``parent``: the
+    id of a run to nest under that is not active in this process (another process's, such
+    as a study's run that parallel workers share), when no dslc run encloses this one.
     """
-    return Run(name=name, params=params, tags=tags, experiment=experiment, nested=nested)
+    return Run(name, params, tags, experiment, nested, parent)
 
 
 def _current() -> Run:

@@ -60,8 +60,10 @@ class Run:
         tags: Mapping[str, Any] | None = None,
         experiment: str | None = None,
         nested: bool | None = None,
+        parent: str | None = None,
     ) -> None:
         self._initial_params = params
+        self._parent = parent
         self._initial_tags = tags
         self._experiment = experiment
         self._nested = nested
@@ -180,12 +182,12 @@ class Run:
             self._parent_run = enclosing
             return str(current.info.run_id) if current is not None else enclosing.id
         if current is None:
-            return None
+            return self._parent
         if self._nested:  # explicitly asked to nest under a run started outside dslc
             return str(current.info.run_id)
         why = "a stale run left active outside any `with tracking.run()` (a cell that raised?)"
         _kill_open_runs(mlflow, None, why)
-        return None
+        return self._parent
 
     def _finish(self, exc: BaseException | None) -> None:
         """Flush, record any error, set the final status, leave the live stack."""
