@@ -374,9 +374,22 @@ def train_params(project: Path, **changes):
         file.write_text(original)
 
 
+def test_training_outside_dvc_is_refused_before_it_writes(trained):
+    """python -m <module>.train would leave outputs that dvc.lock does not record."""
+    summary = trained / "models" / "train.json"
+    before = summary.read_bytes(), runs(trained)
+    refused = sh(f".venv/bin/python -m {module_name(trained)}.train", trained, check=False)
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert refused.stderr.strip().splitlines() == [
+        "error: train writes outputs that dvc.lock records, so it runs as DVC's stage: "
+        "`make train` (dvc repro train), not directly"
+    ]
+    assert (summary.read_bytes(), runs(trained)) == before
+
+
 def test_a_worse_run_keeps_the_champion_and_make_promote_moves_it(trained):
     with train_params(trained, estimators__logistic_regression__C=0.01):
-        worse = sh(f".venv/bin/python -m {module_name(trained)}.train", trained)
+        worse = sh("make train", trained)
     (line,) = [line for line in worse.stderr.splitlines() if "registered version" in line]
     summary = runs(trained)
     version = max(int(model["version"]) for model in summary["models"])

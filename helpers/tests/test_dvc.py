@@ -475,3 +475,23 @@ def test_sigterm_stops_dslc_and_the_dvc_it_runs(dvc_project: Path, tmp_path: Pat
     child = int(pid_file.read_text())
     with pytest.raises(ProcessLookupError):  # killed and reaped, not left running
         os.kill(child, 0)
+
+
+def test_a_stage_script_runs_only_as_dvcs_stage(dvc_project: Path, monkeypatch) -> None:
+    from dslc import data
+
+    monkeypatch.delenv("DVC_STAGE", raising=False)
+    with pytest.raises(SystemExit) as stopped:
+        data.require_stage("train")
+    message = str(stopped.value.code)
+    assert message.startswith("error: train writes outputs that dvc.lock records")
+    assert "`make train` (dvc repro train)" in message and "\n" not in message
+    monkeypatch.setenv("DVC_STAGE", "train")  # what DVC sets for a stage's command
+    data.require_stage("train")
+
+
+def test_a_stage_script_runs_directly_without_dvc(project: Path, monkeypatch) -> None:
+    from dslc import data
+
+    monkeypatch.delenv("DVC_STAGE", raising=False)
+    data.require_stage("train")

@@ -22,7 +22,7 @@ from ._fingerprint import check_regular, fingerprint_path
 from ._locate import Target
 from .errors import DatasetNotFoundError, DslcError, LocationError, RawDataWriteError, SqlError
 
-__all__ = ["entries", "fingerprint", "load", "path", "save", "snapshot"]
+__all__ = ["entries", "fingerprint", "load", "path", "require_stage", "save", "snapshot"]
 
 _log = logging.getLogger(__name__)
 NameOrPath = str | os.PathLike[str]
@@ -294,3 +294,18 @@ def snapshot(name: str) -> catalog.Snapshot:
     if dvc.enabled(root):  # raw data like any other: versioned, pushed and pulled with DVC
         dvc.track(root, dest)
     return snap
+
+
+def require_stage(stage: str) -> None:
+    """Stop (exit 1) a script that writes DVC stage ``stage``'s outputs unless DVC runs it.
+
+    Run directly in a DVC project, it would leave outputs that dvc.lock does not record.
+    DVC sets ``DVC_STAGE`` for the commands of its stages; projects without DVC pass.
+    """
+    from . import _dvc as dvc
+
+    if dvc.enabled(config.project_root()) and not os.environ.get("DVC_STAGE"):
+        raise SystemExit(
+            f"error: {stage} writes outputs that dvc.lock records, so it runs as DVC's "
+            f"stage: `make {stage}` (dvc repro {stage}), not directly"
+        )

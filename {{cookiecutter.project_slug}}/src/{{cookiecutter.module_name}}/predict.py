@@ -1,19 +1,18 @@
 """Batch predictions from the champion model, the same model the HTTP server answers with.
 
 ``make predict`` scores the test rows with pandas; ``make predict ENGINE=spark`` scores
-them with Spark, as a Spark UDF of the same model: on this machine's cores, or on the
-cluster that ``SPARK_MASTER`` (in .env) names. Both write the same predictions dataset.
-The Makefile finds Java and quiets Spark's own logging (``conf/``) for the Spark engine.
+them with Spark, as a Spark UDF of the same model. Both write the same predictions dataset.
+Where Spark runs (this machine, or a cluster) is set in conf/spark-defaults.conf, and the
+Makefile finds Java; this module only asks Spark for its session.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 
 import mlflow
 import pandas as pd
-from dslc import config, data, get_logger, tracking
+from dslc import data, get_logger, tracking
 
 from {{ cookiecutter.module_name }}.dataset import PREDICTIONS_DATASET, TARGET, TEST_DATASET
 
@@ -43,13 +42,7 @@ def predict_spark(rows: pd.DataFrame, uri: str | None = None) -> pd.Series:
     """
     from pyspark.sql import SparkSession  # the optional spark group: only Spark users have it
 
-    builder = SparkSession.builder.appName(config.project_name())  # after reading .env
-    if os.environ.get("SPARK_MASTER"):  # a cluster
-        builder = builder.master(os.environ["SPARK_MASTER"])
-    else:  # local mode, on this machine's cores: keep Spark on the loopback interface
-        builder = builder.config("spark.driver.bindAddress", "127.0.0.1")
-        builder = builder.config("spark.driver.host", "127.0.0.1")
-    frame = builder.getOrCreate().createDataFrame(rows)
+    frame = SparkSession.builder.getOrCreate().createDataFrame(rows)
     model = uri or tracking.model_uri()
     udf = mlflow.pyfunc.spark_udf(frame.sparkSession, model, env_manager="local")
     scored = frame.withColumn("prediction", udf()).select("prediction").toPandas()

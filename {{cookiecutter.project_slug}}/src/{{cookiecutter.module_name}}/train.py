@@ -1,9 +1,6 @@
 """Train, evaluate and register the model (raw rows -> features -> estimator) in MLflow.
-
-params.yaml's ``train`` section is the one source of parameters (``estimator`` picks one of
-``estimators.ESTIMATORS``). A new version becomes the champion only if it beats the current
-one on the metric that pyproject.toml names under ``[tool.dslc]``.
-"""
+params.yaml's ``train`` section is the one source of parameters; a new version becomes the
+champion only if it beats the current one on pyproject.toml's ``[tool.dslc]`` metric."""
 
 import json
 from pathlib import Path
@@ -47,8 +44,11 @@ def cross_validate(params: dict, X: pd.DataFrame, y: pd.Series) -> dict[str, flo
 
 
 def main(params: dict | None = None) -> str:
-    """Run the training pipeline (params.yaml's ``train``, or ``params``); returns the run id."""
-    params = params or load_params()
+    """Train and register; returns the run id. Without ``params``, dvc.yaml's stage (writes
+    models/train.json and the figure); with a search's best trial, no project file."""
+    if stage := params is None:
+        data.require_stage("train")  # in a DVC project only as its stage: `make train`
+        params = load_params()
     name, chosen = params["estimator"], params["estimators"].get(params["estimator"]) or {}
     logged = {"estimator": name, **chosen, "cv_folds": params["cv_folds"], "seed": params["seed"]}
     with tracking.run(name="train", params=logged) as run:
@@ -61,7 +61,7 @@ def main(params: dict | None = None) -> str:
         predictions = model.predict(X_test)
         scores = {f"test_{key}": val for key, val in evaluate.scores(y_test, predictions).items()}
         run.log_metrics(scores)
-        run.log_figure(evaluate.figure(y_test, predictions), evaluate.FIGURE, save_to=True)
+        run.log_figure(evaluate.figure(y_test, predictions), evaluate.FIGURE, save_to=stage)
         # Example rows give the model its signature; it carries this package (its features).
         code = str(Path(features.__file__).parent)
         info = run.log_model(model, name="model", input_example=X_test.head(5), code_paths=[code])
@@ -69,10 +69,10 @@ def main(params: dict | None = None) -> str:
     outcome = tracking.promote_if_better(version.version)
     shown = ", ".join(f"{key} {value:.3f}" for key, value in scores.items())
     log.info("Run %s: %s; registered version %s; %s", run.id, shown, version.version, outcome)
-    champion = tracking.champion()
-    summary = {"run_id": run.id, "registered_version": str(version.version)}
-    summary |= {"champion": champion and str(champion.version), **scores}
-    (config.project_root() / "models" / "train.json").write_text(json.dumps(summary, indent=2))
+    if stage:
+        summary = {"run_id": run.id, "registered_version": str(version.version)}
+        summary |= {"champion": str(tracking.champion().version), **scores}
+        (config.project_root() / "models" / "train.json").write_text(json.dumps(summary, indent=2))
     return run.id
 
 
