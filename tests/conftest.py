@@ -29,6 +29,7 @@ LONGEST_FIRST = (
     "test_pipeline.py",
     "test_regression.py",
     "test_team.py",
+    "test_tune.py",
     "test_dvc.py",
     "test_postgres.py",
     "test_generated_project.py",

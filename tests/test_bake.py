@@ -68,6 +68,7 @@ MODULE_FILES = {
     "train.py",
     "tune.py",
     "predict.py",
+    "predict_spark.py",
 }
 GITHUB_CI_FILES = {".github/workflows/ci.yml", ".github/workflows/labels.yml"}
 DVC_FILES = {".dvc/config", ".dvc/.gitignore", ".dvcignore", "dvc.yaml"}

@@ -502,7 +502,7 @@ from {module}.dataset import TARGET, TEST_DATASET, TRAIN_DATASET
 
 train_rows, test_rows = data.load(TRAIN_DATASET), data.load(TEST_DATASET)
 X_test = test_rows.drop(columns=[TARGET])
-run_id = train.main()
+run_id = train.main(train.load_params())  # not the DVC stage: no project file
 (version,) = tracking.client().search_model_versions(f"run_id = '{{run_id}}'")
 served = predict.predict(X_test, f"models:/{{version.name}}/{{version.version}}")
 model = train.make_model(train.load_params())
@@ -513,7 +513,7 @@ print(version.version)
 
 
 def test_another_estimator_logs_registers_and_loads_back(trained, swap):
-    """Cheaper than through make: train.main, then predict.predict on what it registered."""
+    """Cheaper than through make: train.main(params), then predict.predict on what it registered."""
     script = swap.tmp_path / "round_trip.py"
     script.write_text(ROUND_TRIP.format(module=module_name(trained)))
     with train_params(trained, estimator="hist_gradient_boosting", cv_folds=2):
