@@ -187,6 +187,7 @@ def rerun(root: Path, tree: Path, command: str) -> dict[str, float]:
     from mlflow import MlflowClient
 
     store = f"sqlite:///{(tree / 'mlflow.db').as_posix()}"
+    module = command.removeprefix("python -m ")
     env = {
         **os.environ,
         "MLFLOW_TRACKING_URI": store,
@@ -195,8 +196,10 @@ def rerun(root: Path, tree: Path, command: str) -> dict[str, float]:
             filter(None, [str(tree / "src"), os.environ.get("PYTHONPATH")])
         ),
         "DSLC_PROJECT_ROOT": str(tree),
+        # The stage runs as DVC would run it (data.require_stage): its outputs stay in a
+        # worktree that is thrown away, so no dvc.lock can disagree with them.
+        "DVC_STAGE": module,
     }
-    module = command.removeprefix("python -m ")
     source = tree / "src" / Path(*module.split("."))
     if not (source.with_suffix(".py").is_file() or (source / "__main__.py").is_file()):
         raise ReproduceError(f"the run's commit has no module {module} under src/")
