@@ -9,6 +9,7 @@ but the last gives its search a store of its own (MLFLOW_TRACKING_URI, which win
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -43,20 +44,32 @@ print(json.dumps({{
               "metrics": r.data.metrics, "tags": r.data.tags, "id": r.info.run_id}} for r in runs],
 }}))
 """
-# Waits in the project until its search has two trials finished and runs a third one whose
-# MLflow run exists: the moment to kill it. The study exists once a trial has ended.
-TRIAL_RUNNING = f"""
-import re, sys, time, optuna
+# Kills the search (process group argv[2]) with SIGKILL while it runs a trial whose MLflow
+# run exists, once two trials have finished. The search is stopped (SIGSTOP) before the
+# check that decides, so its trial cannot end between that check and the kill.
+KILL_IN_A_TRIAL = f"""
+import os, re, signal, sys, time, optuna
 from {MODULE} import tune
 while not re.search("Trial [0-9]+:", open(sys.argv[1]).read()):
     time.sleep(0.1)
 study = optuna.load_study(study_name="{STUDY}", storage=tune.storage_url())
-while True:
-    trials = study.get_trials(deepcopy=False)
-    if sum(t.state in tune.FINISHED for t in trials) >= 2 and any(
+
+def in_a_trial():
+    try:
+        trials = study.get_trials(deepcopy=False)
+    except Exception:  # stopped in the middle of a commit: the database stays locked
+        return False
+    return sum(t.state in tune.FINISHED for t in trials) >= 2 and any(
         t.state.name == "RUNNING" and tune.CHILD in t.user_attrs for t in trials
-    ):
-        break
+    )
+
+while True:
+    if in_a_trial():
+        os.killpg(int(sys.argv[2]), signal.SIGSTOP)
+        if in_a_trial():
+            os.killpg(int(sys.argv[2]), signal.SIGKILL)
+            break
+        os.killpg(int(sys.argv[2]), signal.SIGCONT)
     time.sleep(0.05)
 """
 
@@ -154,16 +167,12 @@ def test_a_search_killed_with_kill_9_resumes(own_project, tmp_path):
             start_new_session=True,
         )  # fmt: skip
     try:
-        sh(
-            f".venv/bin/python -c '{TRIAL_RUNNING}' {tmp_path / 'first.log'}",
-            own_project,
-            300,
-            env=env,
-        )
-        assert search.poll() is None, (tmp_path / "first.log").read_text()
+        watcher = f"'{KILL_IN_A_TRIAL}' {tmp_path / 'first.log'} {search.pid}"
+        sh(f".venv/bin/python -c {watcher}", own_project, 300, env=env)
     finally:
-        os.killpg(search.pid, signal.SIGKILL)
-        search.wait()
+        with contextlib.suppress(ProcessLookupError):  # killed already, unless the watch failed
+            os.killpg(search.pid, signal.SIGKILL)
+        assert search.wait() == -signal.SIGKILL, (tmp_path / "first.log").read_text()
     killed = inspect(own_project, env)
     kept = {t[0]: t[2] for t in killed["trials"] if t[1] in ("COMPLETE", "PRUNED")}
     (running,) = [t[0] for t in killed["trials"] if t[1] == "RUNNING"]
@@ -178,7 +187,9 @@ def test_a_search_killed_with_kill_9_resumes(own_project, tmp_path):
     (parent,) = [r for r in found["runs"] if r["name"] == f"tune-{STUDY}"]
     assert parent["status"] == "FINISHED"
     (dead,) = [r for r in found["runs"] if r["params"].get("trial") == str(running)]
-    assert dead["status"] == "FAILED"
+    # Found by its tag, which the run has from its first moment (a kill can come before
+    # the trial records the run's id).
+    assert dead["status"] == "FAILED" and dead["tags"]["optuna.trial"] == str(running)
 
 
 def test_the_team_server_and_its_postgresql_hold_one_study_for_every_machine(

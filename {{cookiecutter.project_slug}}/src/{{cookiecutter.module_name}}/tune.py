@@ -52,9 +52,13 @@ def storage_url() -> str:
 
 
 def fail_run(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-    """A trial whose worker died is failed; its MLflow run ends FAILED with it."""
-    if run_id := trial.user_attrs.get(CHILD):
-        tracking.client().set_terminated(run_id, "FAILED")
+    """A trial whose worker died is failed; its MLflow run, found by its tags (which exist
+    from the run's first moment), ends FAILED with it."""
+    client, parent = tracking.client(), study.user_attrs[PARENT]
+    found = f"tags.mlflow.parentRunId = '{parent}' and tags.`optuna.trial` = '{trial.number}'"
+    for run in client.search_runs([client.get_run(parent).info.experiment_id], found):
+        if run.info.status == "RUNNING":
+            client.set_terminated(run.info.run_id, "FAILED")
 
 
 def open_study(name: str, seed: int) -> tuple[optuna.Study, bool]:
@@ -118,7 +122,8 @@ def work(study: optuna.Study, params: dict, trials: int, parent: str, lock: File
         model_params = {**settings, "estimators": {name: chosen}}
         scores: list[float] = []
         logged = {"trial": trial.number, **chosen}
-        with tracking.run(f"trial-{trial.number}", params=logged, parent=parent) as run:
+        tags = {"optuna.trial": trial.number}
+        with tracking.run(f"trial-{trial.number}", params=logged, tags=tags, parent=parent) as run:
             trial.set_user_attr(CHILD, run.id)
             for step, (fit, held) in enumerate(splits):
                 model = train.make_model(model_params).fit(X.iloc[fit], y.iloc[fit])
