@@ -44,10 +44,10 @@ def cross_validate(params: dict, X: pd.DataFrame, y: pd.Series) -> dict[str, flo
 
 
 def main(params: dict | None = None) -> str:
-    """Train and register; returns the run id. Without ``params``, dvc.yaml's stage (writes
-    models/train.json and the figure); with a search's best trial, no project file."""
+    """Train and register; returns the run id. Without ``params``, the pipeline's stage
+    (writes models/train.json and the figure); with a search's best trial, no file."""
     if stage := params is None:
-        data.require_stage("train")  # in a DVC project only as its stage: `make train`
+        data.require_stage("train")  # with versioned data, only as the pipeline's stage
         params = load_params()
     name, chosen = params["estimator"], params["estimators"].get(params["estimator"]) or {}
     logged = {"estimator": name, **chosen, "cv_folds": params["cv_folds"], "seed": params["seed"]}
