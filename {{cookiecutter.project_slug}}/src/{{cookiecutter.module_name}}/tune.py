@@ -61,7 +61,7 @@ def fail_run(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
             client.set_terminated(run.info.run_id, "FAILED")
 
 
-def open_study(name: str, seed: int) -> tuple[optuna.Study, bool]:
+def open_study(name: str, seed: int, create: bool = True) -> tuple[optuna.Study, bool]:
     """The study, and whether this call created it (the database makes one creator)."""
     storage = optuna.storages.RDBStorage(
         storage_url(), heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
@@ -74,6 +74,11 @@ def open_study(name: str, seed: int) -> tuple[optuna.Study, bool]:
         "pruner": optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1),
     }
     direction = "maximize" if config.settings().get("higher_is_better", True) else "minimize"
+    if not create:  # a study without its MLflow run would make the next search wait for it
+        try:
+            return optuna.load_study(**options), False
+        except KeyError:
+            sys.exit(f"error: no study {name} yet: run `make tune` first")
     try:
         return optuna.create_study(direction=direction, **options), True
     except optuna.exceptions.DuplicatedStudyError:
@@ -211,7 +216,7 @@ def main(argv: list[str] | None = None) -> None:
     others = [subprocess.Popen(command) for _ in range(args.workers - 1)]
     lock = FileLock(config.project_root() / "models" / "tune.lock")
     with lock:  # one process creates the database's tables and the study
-        study, created = open_study(f"{config.settings()['model']}-{name}", seed)
+        study, created = open_study(f"{config.settings()['model']}-{name}", seed, not args.apply)
     if args.apply:
         return apply_best(study, name)
     parent = parent_run(study, created, {"estimator": name, "seed": seed})
