@@ -4,9 +4,7 @@ Run: uv run --project helpers python benchmarks/bench_catalog.py [--entries 2000
 
 A new process (a CLI call, a notebook kernel, a pipeline step) pays for reading the catalog
 once: importing the YAML and validation libraries, parsing and validating the file. Later
-lookups in the same process cost a ``stat``. The new-process figure is printed without and
-with dslc's parse cache between processes (``catalog.cache_path``): the ratio is what the
-cache buys. Reports only; always exits 0.
+lookups in the same process cost a ``stat``. Reports only; always exits 0.
 """
 
 from __future__ import annotations
@@ -27,10 +25,7 @@ PROBE = textwrap.dedent(
     import sys, time
     t = time.perf_counter()
     from dslc import _catalog as catalog
-    file, use_cache = sys.argv[1], sys.argv[2] == "1"
-    cache = catalog.cache_path(__import__("pathlib").Path(file).parents[1]) if use_cache else None
-    entry = catalog.get(file, "d7", cache) if use_cache else catalog.get(file, "d7")
-    assert entry is not None
+    assert catalog.get(sys.argv[1], "d7") is not None
     print(time.perf_counter() - t)
     """
 )
@@ -51,12 +46,12 @@ def make_catalog(root: Path, entries: int) -> Path:
     return file
 
 
-def new_process(file: Path, use_cache: bool, repeat: int) -> float:
+def new_process(file: Path, repeat: int) -> float:
     """Median seconds to the first lookup in a fresh interpreter."""
     times = []
     for _ in range(repeat):
         out = subprocess.run(
-            [sys.executable, "-c", PROBE, str(file), "1" if use_cache else "0"],
+            [sys.executable, "-c", PROBE, str(file)],
             capture_output=True,
             text=True,
             check=True,
@@ -76,18 +71,15 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="dslc-bench-") as tmp:
         file = make_catalog(Path(tmp), args.entries)
         time.sleep(0.05)  # past the timestamp tick, so the parsed catalog may be remembered
-        new_process(file, True, 1)  # warm-up: byte-compile, fill the OS cache and dslc's
-        cold = new_process(file, False, args.repeat)
+        new_process(file, 1)  # warm-up: byte-compile, fill the OS cache
+        cold = new_process(file, args.repeat)
         catalog.get(file, "d0")  # this process parses it once
         start = time.perf_counter()
         for i in range(args.lookups):
             catalog.get(file, f"d{i % args.entries}")
         again = (time.perf_counter() - start) / args.lookups
         print(f"catalog of {args.entries} entries ({file.stat().st_size >> 10} KiB)")
-        warm = new_process(file, True, args.repeat)
         print(f"first lookup in a new process, parsing: {cold * 1000:8.1f} ms (median)")
-        print(f"  the same from the parse cache:        {warm * 1000:8.1f} ms (median)")
-        print(f"  the cache buys: {cold / warm:.1f}x ({(cold - warm) * 1000:.0f} ms a process)")
         print(f"later lookups in the same process:      {again * 1e6:8.1f} us each")
     return 0
 

@@ -134,10 +134,9 @@ def test_a_catalog_that_is_a_fifo_is_one_line(project: Path) -> None:
         assert "catalog.yml" in line and "FIFO" in line
 
 
-@pytest.mark.parametrize("cache", ["fingerprints.json", "catalog-cache.json"])
-def test_a_cache_that_is_a_fifo_is_ignored_not_waited_for(project: Path, cache: str) -> None:
+def test_a_cache_that_is_a_fifo_is_ignored_not_waited_for(project: Path) -> None:
     (project / ".dslc").mkdir(exist_ok=True)
-    os.mkfifo(project / ".dslc" / cache)
+    os.mkfifo(project / ".dslc" / "fingerprints.json")
     for command in (["data", "list"], ["data", "verify"]):
         result = dslc(project, *command, timeout=15)
         assert result.returncode == 0, result.stdout + result.stderr

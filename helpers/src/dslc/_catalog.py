@@ -1,7 +1,6 @@
-"""The data catalog file (``data/catalog.yml``): its rules, reading, caching and rewriting.
+"""The data catalog file (``data/catalog.yml``): its rules, reading and rewriting.
 
-The YAML is untrusted data. Its rules are pydantic models, imported on the first parse
-only, so a process answering from the parse cache loads neither PyYAML nor pydantic.
+The YAML is untrusted data; its rules are pydantic models, imported on the first parse.
 """
 
 from __future__ import annotations
@@ -10,7 +9,6 @@ import contextlib
 import datetime as dt
 import functools
 import graphlib
-import json
 import re
 from collections.abc import Hashable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields
@@ -377,7 +375,7 @@ def _validate(file: Path, doc: Any) -> dict[str, DatasetEntry]:
 
 
 def _from_yaml(name: str, raw: Mapping[str, Any]) -> DatasetEntry:
-    """An entry from its YAML form, already validated (just now, or before it was cached)."""
+    """An entry from its validated YAML form."""
     if "connection" not in raw:
         return DatasetEntry(name=name, **{**raw, "parents": tuple(raw.get("parents", ()))})
     return DatasetEntry(
@@ -407,78 +405,37 @@ def check_graph(file: Path, entries: Mapping[str, DatasetEntry]) -> None:
         ) from None
 
 
-Stamp = list[Any]
-_memo: dict[str, tuple[Stamp, dict[str, DatasetEntry]]] = {}  # a dict's get and set are atomic
+_memo: dict[str, tuple[list[int], dict[str, DatasetEntry]]] = {}  # get and set are atomic
 
 
-def _stamp(file: Path) -> Stamp:
-    """What a parse is kept under: the cache's layout version, the file and its stat."""
-    return [2, str(file), *atomic.stamp_of(file.stat())]
-
-
-def _cached(stamp: Stamp, cache: Path | None) -> dict[str, DatasetEntry] | None:
-    try:
-        doc = json.loads(atomic.read_regular(cache).decode("utf-8")) if cache else None
-        if doc and doc["key"] == stamp:
-            return {name: _from_yaml(name, raw) for name, raw in doc["entries"].items()}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        pass  # damaged, or written by another version of dslc: parse the catalog
-    return None
-
-
-def _remember(stamp: Stamp, entries: dict[str, DatasetEntry], cache: Path | None) -> None:
-    """Keep a parsed catalog in memory and, when ``cache`` is given, on disk."""
-    _memo[stamp[1]] = (stamp, entries)
-    if cache is None:
-        return
-    raw = {name: e.to_yaml() for name, e in entries.items()}
-    try:
-        text = json.dumps({"key": stamp, "entries": raw}, separators=(",", ":"))
-        # Only what JSON gives back unchanged: dates, or keys that are not text, in an
-        # entry's options would not be, and such a catalog is parsed in each process.
-        if json.loads(text)["entries"] == raw:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            atomic.write_text(cache, text)
-    except (OSError, TypeError, ValueError):
-        pass  # a read-only project still works, parsing each time
-
-
-def _entries(file: Path, cache: Path | None) -> dict[str, DatasetEntry]:
-    """The parsed catalog, shared between callers: never mutate the result."""
+def _entries(file: Path) -> dict[str, DatasetEntry]:
+    """The parsed catalog, kept per process on the file's stat: never mutate the result."""
     file = Path(file)
     try:
-        stamp = _stamp(file)
+        stamp = atomic.stamp_of(file.stat())
     except FileNotFoundError:
         return {}
     except OSError as exc:
         raise CatalogError(f"cannot read {file}: {exc.strerror or exc}") from None
     if (hit := _memo.get(str(file))) and hit[0] == stamp:
         return hit[1]
-    if (entries := _cached(stamp, cache)) is not None:
-        cache = None  # nothing new to store there
-    else:
-        entries = _validate(file, _load_yaml(file, stamp[2]))
-    if not atomic.is_racy(stamp[3]):  # a second write in the same tick could hide
-        _remember(stamp, entries, cache)
+    entries = _validate(file, _load_yaml(file, stamp[0]))
+    if not atomic.is_racy(stamp[1]):  # a second write in the same tick could hide
+        _memo[str(file)] = (stamp, entries)
     return entries
 
 
-def cache_path(root: Path) -> Path:
-    """Where the parsed catalog of the project at ``root`` is kept between processes."""
-    return state_dir(root) / "catalog-cache.json"
+def read(file: Path) -> dict[str, DatasetEntry]:
+    """The valid catalog ``file`` (absent: no entries)."""
+    return dict(_entries(file))
 
 
-def read(file: Path, cache_file: Path | None = None) -> dict[str, DatasetEntry]:
-    """The valid catalog ``file`` (absent: no entries); ``cache_file`` is :func:`cache_path`."""
-    return dict(_entries(file, cache_file))
-
-
-def get(file: Path, name: str, cache_file: Path | None = None) -> DatasetEntry | None:
+def get(file: Path, name: str) -> DatasetEntry | None:
     """The entry called ``name``, or None; as cheap as a ``stat`` once the file is parsed."""
-    return _entries(file, cache_file).get(name)
+    return _entries(file).get(name)
 
 
-def write(file: Path, entries: Mapping[str, DatasetEntry], cache_file: Path | None = None) -> None:
+def write(file: Path, entries: Mapping[str, DatasetEntry]) -> None:
     """Atomically rewrite the catalog with ``entries`` (keeping the leading comments)."""
     import yaml
 
@@ -494,9 +451,6 @@ def write(file: Path, entries: Mapping[str, DatasetEntry], cache_file: Path | No
     body = yaml.dump(doc, Dumper=dumper, sort_keys=False, allow_unicode=True)
     file.parent.mkdir(parents=True, exist_ok=True)
     atomic.write_text(file, "".join(lines[:n]) + body)
-    # We know what the new file holds: remember it, so the next lookup does not parse it.
-    # (The rename gave it a new inode, so no earlier parse can match its stamp.)
-    _remember(_stamp(file), dict(entries), cache_file)
 
 
 @contextlib.contextmanager
@@ -508,10 +462,10 @@ def editing(root: Path) -> Iterator[dict[str, DatasetEntry]]:
 
     from . import config
 
-    file, cache = config.paths(root).catalog, cache_path(root)
+    file = config.paths(root).catalog
     with FileLock(state_dir(root) / "catalog.lock"):
-        before = read(file, cache)
+        before = read(file)
         entries = dict(before)
         yield entries
         if entries != before:
-            write(file, entries, cache)
+            write(file, entries)

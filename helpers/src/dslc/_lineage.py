@@ -85,7 +85,7 @@ def add(
     if fmt is None and not (target.local is not None and target.local.is_dir()):
         formats.infer(location)  # fail now, not at the first load
     cat_file = config.paths(r).catalog
-    entries = catalog.read(cat_file, catalog.cache_path(r))
+    entries = catalog.read(cat_file)
     _check_parents(name, parents, cat_file, entries, replace_existing)
     if on_hash is not None:
         on_hash(location)
@@ -185,7 +185,7 @@ def verify(
 
     r = config.project_root() if root is None else root
     dvc.protect_snapshots(r)  # one left writable by a kill during `dvc add` is mended
-    entries = catalog.read(config.paths(r).catalog, catalog.cache_path(r))
+    entries = catalog.read(config.paths(r).catalog)
     refs = [
         r for e in entries.values() for r in (e.name, *(f"{e.name}@{s.id}" for s in e.snapshots))
     ]

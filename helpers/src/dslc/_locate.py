@@ -157,10 +157,10 @@ def _entry(ref: str, root: Path) -> tuple[DatasetEntry, Snapshot | None]:
     import difflib
 
     name, snap = catalog.split_ref(ref)
-    cat_file, cache = config.paths(root).catalog, catalog.cache_path(root)
-    entry = catalog.get(cat_file, name, cache)
+    cat_file = config.paths(root).catalog
+    entry = catalog.get(cat_file, name)
     if entry is None:
-        known = list(catalog.read(cat_file, cache))
+        known = list(catalog.read(cat_file))
         close = difflib.get_close_matches(name, known, n=3)
         hint = f"did you mean {', '.join(map(repr, close))}? " if close else ""
         shown = ", ".join(known[:10]) + (f" and {len(known) - 10} more" if known[10:] else "")

@@ -230,7 +230,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
     from ._locate import redact
 
     root = config.project_root()
-    entries = catalog.read(config.paths(root).catalog, catalog.cache_path(root))
+    entries = catalog.read(config.paths(root).catalog)
     rows = [("NAME", "FORMAT", "LOCATION", "FINGERPRINT", "DESCRIPTION")]
     for e in entries.values():
         try:

@@ -46,7 +46,7 @@ def path(name_or_path: NameOrPath) -> Path:
 def entries() -> dict[str, catalog.DatasetEntry]:
     """All catalog entries, by name (validated)."""
     root = config.project_root()
-    return catalog.read(config.paths(root).catalog, catalog.cache_path(root))
+    return catalog.read(config.paths(root).catalog)
 
 
 def fingerprint(path_or_name: NameOrPath) -> str:
