@@ -91,7 +91,7 @@ def test_the_remote_is_read_from_every_config_level_in_one_dvc_start(dvc_project
     assert fake.calls == [("config", "--list")]
     for listed, error in (
         ("core.analytics=false\n", "no DVC remote is set"),
-        ("core.remote=storage\n", "the DVC remote 'storage' has no url"),
+        ("core.remote=storage\n", "no DVC remote is set"),
     ):
         fake.reset({"config --list": listed})
         with pytest.raises(dvc.DvcError, match=error):
