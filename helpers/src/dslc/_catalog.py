@@ -141,11 +141,8 @@ def split_ref(ref: str) -> tuple[str, str | None]:
 
 @functools.cache
 def _loader() -> type[Any]:
-    """PyYAML's safe loader refusing deep nesting, aliases, merge and duplicate keys.
-
-    libyaml parses, but PyYAML's Python ``Composer`` composes: libyaml's recurses in C and
-    crashes the interpreter on input nested some ten thousand levels deep.
-    """
+    """PyYAML's safe loader refusing deep nesting, aliases, merge and duplicate keys (with
+    PyYAML's Python ``Composer``: libyaml's recurses in C and crashes on deep input)."""
     import yaml
     from yaml.composer import Composer, ComposerError
     from yaml.constructor import ConstructorError
@@ -326,9 +323,9 @@ def _schema() -> dict[str, Any]:
     return {"catalog": Catalog, "file": File, "sql": Sql, "snapshot": Snap}
 
 
-def _problem(file: Path, errors: list[Any]) -> CatalogError:
-    """pydantic's first error as one line that names the entry and the field."""
-    error, loc = errors[0], list(errors[0]["loc"])
+def _problem(file: Path, error: Any) -> CatalogError:
+    """A pydantic error as one line that names the entry and the field."""
+    loc = list(error["loc"])
     if loc[:1] != ["datasets"] or (len(loc) == 1 and error["type"] == "extra_forbidden"):
         return CatalogError(f"{file}: the top level must be a single 'datasets:' mapping")
     if len(loc) == 1:
@@ -340,15 +337,9 @@ def _problem(file: Path, errors: list[Any]) -> CatalogError:
     if rest[:1] == ["snapshots"] and len(rest) > 2:
         where, kind, rest = f"{where}snapshot {rest[1] + 1}: ", "snapshot", rest[2:]
     key = rest[0] if rest else None
-    if error["type"] == "extra_forbidden" and kind == "sql" and key == "location":
-        problem = "give either 'location' (a file) or 'connection' (a SQL source), not both"
-    elif error["type"] == "extra_forbidden":
-        same = [
-            e for e in errors if e["type"] == error["type"] and e["loc"][:-1] == error["loc"][:-1]
-        ]
-        extra = sorted(str(e["loc"][-1]) for e in same)
+    if error["type"] == "extra_forbidden":
         allowed = ", ".join(_schema()[kind].model_fields)
-        problem = f"unknown key(s) {', '.join(extra)} for {_KINDS[kind]}; allowed: {allowed}"
+        problem = f"unknown key {key!r} for {_KINDS[kind]}; allowed: {allowed}"
     elif error["type"] == "value_error":
         problem = f"{key!r}: " * (key is not None) + str(error["ctx"]["error"])
     elif key is None:
@@ -367,8 +358,8 @@ def _validate(file: Path, doc: Any) -> dict[str, DatasetEntry]:
         datasets = _schema()["catalog"].model_validate({} if doc is None else doc).datasets or {}
     except ValidationError as exc:
         errors = exc.errors(include_url=False, include_input=False)
-        errors.sort(key=lambda e: e["type"] != "extra_forbidden")  # a misspelt key first
-        raise _problem(file, errors) from None
+        misspelt_first = min(errors, key=lambda e: e["type"] != "extra_forbidden")
+        raise _problem(file, misspelt_first) from None
     entries = {n: _from_yaml(n, m.model_dump(exclude_none=True)) for n, m in datasets.items()}
     check_graph(file, entries)
     return entries
@@ -455,9 +446,8 @@ def write(file: Path, entries: Mapping[str, DatasetEntry]) -> None:
 
 @contextlib.contextmanager
 def editing(root: Path) -> Iterator[dict[str, DatasetEntry]]:
-    """``with editing(root) as entries:`` change ``entries``; they are written back when
-    the block ends, under the project's catalog lock (else two runs saving at once lose a
-    change). Nothing is written if the block raises or changes nothing."""
+    """``with editing(root) as entries:`` change ``entries``, written back (if changed and
+    nothing raised) under the catalog lock, so two runs saving at once lose no change."""
     from filelock import FileLock
 
     from . import config
