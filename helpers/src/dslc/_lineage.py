@@ -1,7 +1,4 @@
-"""Catalog bookkeeping behind ``dslc data add|verify``: record datasets and detect drift.
-
-``verify``'s statuses are in helpers/README.md (Command line); FAILING ones exit 1.
-"""
+"""``dslc data add|verify``: record datasets and detect drift (statuses: helpers/README.md)."""
 
 from __future__ import annotations
 
@@ -15,11 +12,10 @@ from . import _catalog as catalog
 from . import _formats as formats
 from . import _locate as locate
 from . import config
-from ._atomic import clean_stale
 from ._catalog import DatasetEntry
 from ._fingerprint import Progress, fingerprint_path, fingerprint_url
 from ._state import state_dir
-from .errors import CatalogError, DatasetNotFoundError, DslcError, UnsafePathError
+from .errors import CatalogError, DatasetNotFoundError, DslcError
 
 Status = Literal["ok", "changed", "lost", "not_built", "unrecorded", "live", "error"]
 FAILING: frozenset[Status] = frozenset({"changed", "lost", "error"})
@@ -49,12 +45,7 @@ def _locate_for_add(path: str, root: Path) -> tuple[str, locate.Target]:
         p = Path(path).expanduser()
         if not p.is_absolute() and not (Path.cwd() / p).exists():
             p = root / "data" / p  # `dslc data add iris raw/iris.csv` from anywhere
-        try:
-            local = locate.local_path(p.absolute(), root)
-        except UnsafePathError:
-            raise UnsafePathError(
-                f"{path!r} points outside the project; keep data inside {root}"
-            ) from None
+        local = locate.local_path(p.absolute(), root)
     if not local.exists():
         raise DatasetNotFoundError(f"{path!r} does not exist ({local}); give an existing path")
     rel = Path(os.path.relpath(local, root / "data")).as_posix()
@@ -73,11 +64,8 @@ def add(
     on_bytes: Progress | None = None,
     root: Path | None = None,
 ) -> DatasetEntry:
-    """Record a dataset and its fingerprint in ``data/catalog.yml`` (``dslc data add``).
-
-    ``path`` is a shell path (relative to the working directory), else relative to
-    ``data/``, or a URL. ``on_hash(location)`` is called before hashing starts.
-    """
+    """Record a dataset and its fingerprint in the catalog (``dslc data add``); ``path`` is
+    a shell path, else relative to ``data/``, or a URL; ``on_hash(location)`` starts hashing."""
     r = config.project_root() if root is None else root
     catalog.check_name(name)
     location, target = _locate_for_add(path, r)
@@ -146,10 +134,7 @@ def fingerprint(
     trust_cache: bool = True,
     written: os.stat_result | None = None,
 ) -> str:
-    """Full-content fingerprint of a resolved dataset (arguments as ``fingerprint_path``).
-
-    FileNotFoundError if it is not there; DslcError for a live SQL source.
-    """
+    """Full-content fingerprint of a resolved dataset (FileNotFoundError if it is not there)."""
     if target.is_sql:
         raise DslcError(
             f"dataset {target.name!r} is a live SQL source and has no fingerprint; freeze it "
@@ -176,11 +161,8 @@ def verify(
     *,
     full: bool = True,
 ) -> Iterator[Check]:
-    """Fingerprint every catalog dataset (and snapshot) and yield a :class:`Check` for each.
-
-    ``on_start(i, n, reference, location)`` is called before each; ``full=False`` trusts
-    the stat-keyed fingerprint cache (``--fast``).
-    """
+    """A :class:`Check` of every catalog dataset and snapshot; ``on_start(i, n, reference,
+    location)`` before each; ``full=False`` trusts the fingerprint cache (``--fast``)."""
     from . import _dvc as dvc
 
     r = config.project_root() if root is None else root
@@ -189,14 +171,13 @@ def verify(
     refs = [
         r for e in entries.values() for r in (e.name, *(f"{e.name}@{s.id}" for s in e.snapshots))
     ]
-    swept: set[Path] = set()
     for i, ref in enumerate(refs, 1):
         name, snap = catalog.split_ref(ref)
         entry = entries[name]
         shown = entry.snapshot(snap).location if snap else entry.location
         if on_start is not None:
             on_start(i, len(refs), ref, shown)
-        yield _check(ref, entry, r, on_bytes, not full, swept)
+        yield _check(ref, entry, r, on_bytes, not full)
 
 
 def _check(
@@ -205,7 +186,6 @@ def _check(
     root: Path,
     on_bytes: Progress | None,
     trust_cache: bool,
-    swept: set[Path],
 ) -> Check:
     if entry.sql is not None and "@" not in ref:
         return Check(ref, "live", entry.location)
@@ -214,9 +194,6 @@ def _check(
     except DslcError as exc:
         return Check(ref, "error", entry.location, entry.fingerprint, detail=str(exc))
     recorded = target.recorded
-    if target.local is not None and target.local.parent not in swept:
-        swept.add(target.local.parent)
-        clean_stale(target.local.parent)  # leftovers of writes killed in this folder
     try:
         now = fingerprint(target, on_bytes, trust_cache=trust_cache)
     except FileNotFoundError:
