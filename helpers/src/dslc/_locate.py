@@ -1,9 +1,8 @@
 """Turn a dataset reference, path or URL into a :class:`Target` (helpers/README.md, Data).
 
-Guards are by filesystem, not by spelling: a URL whose fsspec filesystem is the local
-disk must name a file inside the project (README, Security model).
-Containment is checked on the normalised path, not the resolved one, so a ``data/raw``
-symlinked to a big disk keeps working.
+Guards are by filesystem, not by spelling: a URL whose fsspec filesystem is the local disk
+must name a file inside the project, checked on the normalised path (not the resolved
+one, so a ``data/raw`` symlinked to a big disk keeps working).
 """
 
 from __future__ import annotations
@@ -104,10 +103,8 @@ def local_path(text: str | os.PathLike[str], root: Path) -> Path:
 
 
 def _where(url: str, storage_options: Mapping[str, Any] | None, root: Path) -> Path | None:
-    """The local file ``url`` names (checked to be inside ``root``), or None for a remote
-    store. Chains (``a::b``) and filesystems that wrap another one (caches, archives,
-    ``dir://``, references) read from a place named in their options or inner URL, which
-    dslc would have to follow layer by layer; it refuses them instead."""
+    """The local file ``url`` names (inside ``root``), or None for a remote store. Chains
+    and filesystems that wrap another one (caches, archives, ``dir://``) are refused."""
     import fsspec
     from fsspec.archive import AbstractArchiveFileSystem
     from fsspec.core import split_protocol, strip_protocol
@@ -134,8 +131,8 @@ def _where(url: str, storage_options: Mapping[str, Any] | None, root: Path) -> P
             f"cannot use {shown!r}: {exc}; check the protocol (known: file, memory, s3, "
             "gcs, http, ...)"
         ) from None
-    if issubclass(cls, LocalFileSystem):
-        return _inside(_local_form(strip_protocol(url)), root, shown)
+    if issubclass(cls, LocalFileSystem):  # as LocalFileSystem opens it: absolute, no protocol
+        return _inside(strip_protocol(f"file://{strip_protocol(url)}"), root, shown)
     wrappers = (CachingFileSystem, DirFileSystem, AbstractArchiveFileSystem)
     if protocol in _OPAQUE or issubclass(cls, wrappers):
         raise LocationError(
@@ -143,14 +140,6 @@ def _where(url: str, storage_options: Mapping[str, Any] | None, root: Path) -> P
             f"them ({shown!r}); copy the data under data/ or use a plain URL"
         )
     return None
-
-
-def _local_form(path: str) -> str:
-    """A local path the way fsspec's LocalFileSystem opens it (absolute, no protocol)."""
-    from fsspec.core import strip_protocol
-
-    check_text(path)
-    return str(strip_protocol(f"file://{path}"))
 
 
 def _entry(ref: str, root: Path) -> tuple[DatasetEntry, Snapshot | None]:
@@ -187,12 +176,9 @@ def resolve(
     purpose: Literal["load", "save"] = "load",
     options: Mapping[str, Any] | None = None,
 ) -> Target:
-    """Resolve a catalog reference, a path relative to ``data/``, or a URL.
-
-    ``options`` (the call's keyword arguments) override the entry's ``load_options`` or
-    ``save_options`` (by ``purpose``). With ``need_format=False`` an unknown suffix gives
-    an empty format instead of a FormatError (fingerprints do not care about the format).
-    """
+    """Resolve a catalog reference, a path relative to ``data/``, or a URL; ``options``
+    override the entry's ``load_options`` or ``save_options`` (by ``purpose``), and
+    ``need_format=False`` gives an unknown suffix an empty format, not a FormatError."""
     r = config.project_root() if root is None else root
     entry, snap = _entry(str(name_or_path), r) if is_name(name_or_path) else (None, None)
     own: Mapping[str, Any] = {}
@@ -220,8 +206,7 @@ def resolve(
 
 
 def is_raw(path: Path, root: Path, *sub: str) -> bool:
-    """True if ``path`` is under ``data/raw`` (or ``data/raw/<sub>``), lexically or once
-    symlinks are resolved."""
+    """True if ``path`` is under ``data/raw[/<sub>]``, lexically or once links are resolved."""
     raw = root.joinpath("data", "raw", *sub)
     try:
         return path.is_relative_to(raw) or path.resolve().is_relative_to(raw.resolve())
