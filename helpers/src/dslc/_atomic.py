@@ -1,5 +1,4 @@
-"""Atomic file replacement: readers see the old file or the new one, never half of one.
-The temporary file sits beside the target (so ``os.replace`` is atomic) and its name says
+"""Atomic file replacement through a temporary file beside the target, whose name says
 which host and process wrote it, so a later write can remove a dead writer's leftovers."""
 
 from __future__ import annotations
@@ -43,8 +42,7 @@ def alive(pid: int) -> bool:
 
 
 def is_stale(path: Path) -> bool:
-    """True if ``path`` is a temporary file of a writer on this machine that is gone (another
-    machine's process cannot be seen: its files are left alone)."""
+    """True if ``path`` is a temporary file of a dead writer on this machine."""
     m = _TMP_RE.match(path.name)
     return m is not None and m[1] == host_tag() and not alive(int(m[2]))
 
@@ -63,8 +61,8 @@ def clean_stale(folder: Path) -> None:
 
 
 def temp_path(target: Path) -> Path:
-    """A fresh temporary name beside ``target`` that ends with the target's own name (cut
-    from the left to fit), so writers that go by the suffix (``.csv.gz``) behave alike."""
+    """A fresh temporary name beside ``target`` ending with its name (cut to fit), so
+    writers that go by the suffix (``.csv.gz``) behave alike."""
     prefix = f"{TMP_PREFIX}{host_tag()}-{os.getpid()}-{secrets.token_hex(6)}-"
     tail = target.name.encode()
     budget = _NAME_MAX - len(prefix)
@@ -119,13 +117,9 @@ def _remove(path: Path) -> None:
 
 @contextlib.contextmanager
 def atomic_path(target: Path, *, overwrite: bool = True, mode: int | None = None) -> Iterator[Path]:
-    """Yield a temporary path to write; on success it replaces ``target`` atomically.
-
-    It is not pre-created, so it gets the umask's permissions (not mkstemp's 0600) and a
-    writer may make it a folder; ``mode`` sets them before ``target`` appears, so a killed
-    writer never leaves it otherwise. ``overwrite=False`` raises FileExistsError rather
-    than replace ``target``, decided by the filesystem (a hard link), not by a prior check.
-    """
+    """Yield a temporary path to write (not pre-created: the umask's permissions, or
+    ``mode``), which then replaces ``target`` atomically; ``overwrite=False`` raises
+    FileExistsError instead, decided by the filesystem (a hard link), not a prior check."""
     target = Path(target)
     clean_stale(target.parent)
     tmp = temp_path(target)
@@ -152,9 +146,8 @@ def write_text(target: Path, text: str) -> None:
 
 
 def open_regular(path: Path) -> BinaryIO:
-    """A regular file opened for reading. Anything else (a FIFO, a folder, a device) is an
-    OSError naming what it is: checked on the open descriptor, as a plain ``open`` of a
-    FIFO would wait for a writer for ever."""
+    """A regular file opened for reading, else an OSError naming what it is (checked on the
+    descriptor opened non-blocking: a plain ``open`` of a FIFO waits for a writer)."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
     mode = os.fstat(fd).st_mode
     if not stat.S_ISREG(mode):

@@ -1,8 +1,5 @@
-"""Full-content fingerprints (``"sha256:<hex>"``) and dslc's own stat-keyed cache of them.
-
-A file modified in the same timestamp tick as it was hashed could keep its stamp, so such
-"racy" files are not cached (as git does), unless dslc renamed the file into place whole.
-"""
+"""Full-content fingerprints (``"sha256:<hex>"``) and dslc's own stat-keyed cache of them;
+"racy" files, modified in the tick they were hashed, are not cached (as git does)."""
 
 from __future__ import annotations
 
@@ -165,9 +162,8 @@ def fingerprint_path(
     trust_cache: bool = True,
     written: os.stat_result | None = None,
 ) -> str:
-    """Fingerprint of a local file or folder (all files, sorted, with relative names);
-    ``written``: the stat of the file as dslc has just written it whole, cached although
-    its timestamps are fresh."""
+    """Fingerprint of a local file or folder; ``written``: the stat of a file dslc has just
+    renamed into place whole, cached although its timestamps are fresh."""
     p = Path(path).absolute()
     cache = FingerprintCache(cache_file)
     try:

@@ -1,5 +1,4 @@
-"""SQL sources: catalog entries read through SQLAlchemy (helpers/README.md, SQL sources).
-Only the connection variable's NAME is carried; messages are scrubbed of its URL."""
+"""SQL sources read through SQLAlchemy (helpers/README.md); messages are scrubbed of URLs."""
 
 from __future__ import annotations
 
@@ -53,8 +52,7 @@ _engines: dict[str, tuple[str, Any]] = {}  # variable -> (its URL, Engine); get/
 
 
 def dispose_all(close: bool = True) -> None:
-    """Close every engine's connections; a forked child must not use, nor close, the
-    parent's pooled sockets (``close=False``)."""
+    """Close every engine's connections (a forked child: ``close=False``, not the parent's)."""
     engines = list(_engines.values())
     _engines.clear()
     for _, engine in engines:
@@ -109,8 +107,8 @@ def _connect_args(url: Any) -> dict[str, Any]:
 
 
 def _sqlite_read_only(url: Any, root: Path) -> Any:
-    """A SQLite URL opened read-only (SQLite's ``mode=ro``), so a missing file is an error,
-    not a new database; ``sqlite:///rel.db`` is relative to the project root."""
+    """A SQLite URL opened read-only (a missing file is an error, not a new database), a
+    relative path from the project root."""
     db = url.database
     if url.drivername not in _PYSQLITE or not db or db == ":memory:":
         return url
@@ -121,8 +119,7 @@ def _sqlite_read_only(url: Any, root: Path) -> Any:
 
 
 def _refuse_attach(dbapi_connection: Any, _record: Any) -> None:
-    """ATTACH, and VACUUM INTO (which attaches), create or write any file even on a
-    read-only connection: SQLite asks this authorizer first, and it says no."""
+    """Deny ATTACH (and VACUUM INTO), which write files even on a read-only connection."""
     import sqlite3
 
     def authorize(action: int, *_: object) -> int:
@@ -232,12 +229,8 @@ class Result:
 def read(
     source: SqlSource, dataset: str, root: Path, options: Mapping[str, Any] | None = None
 ) -> Result:
-    """Run ``source``'s query or read its table through a server-side cursor.
-
-    ``options`` go to ``pandas.read_sql``; ``params`` override the entry's, and
-    ``chunksize=N`` returns frames of N rows as they are fetched. Every failure is a
-    one-line SqlError naming the dataset, without credentials.
-    """
+    """Run ``source``'s query or read its table through a server-side cursor; ``options``
+    go to ``pandas.read_sql`` (``params`` override the entry's; ``chunksize=N``: frames)."""
     import pandas as pd
 
     opts = dict(options or {})
@@ -283,8 +276,8 @@ def _frames(frames: Iterator[Any], conn: Any, ctx: _Context, source: SqlSource) 
 
 
 def write_snapshot(frame: Any, folder: Path, base: str, taken: Collection[str] = ()) -> Path:
-    """Write ``frame`` as ``folder/<id>.parquet``, read-only, never over a file: the id is
-    ``base``, else ``base-2``... skipping the ids in ``taken`` (their file may be gone)."""
+    """Write ``frame`` read-only as ``folder/<id>.parquet``, never over a file: the id is
+    ``base``, else ``base-2``... not in ``taken``."""
     from ._atomic import atomic_path
 
     folder.mkdir(parents=True, exist_ok=True)
