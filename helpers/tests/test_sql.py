@@ -303,7 +303,7 @@ def test_snapshot_of_a_file_dataset_is_refused(shop: Path) -> None:
         ("connection: X\n    table: t\n    params: {a: [1, 2]}", "must be a single value"),
         ("connection: X\n    table: t\n    params: {'a b': 1}", "map parameter names"),
         ("connection: X\n    table: t\n    load_options: {con: 1}", "may not set con"),
-        ("connection: X\n    table: t\n    format: csv", "unknown key(s) format"),
+        ("connection: X\n    table: t\n    format: csv", "unknown key 'format'"),
         ("connection: X\n    table: t\n    snapshots: [{id: x}]", "'id' must look like"),
         ("connection: X\n    table: t\n    snapshots: 3", "'snapshots' must be a list"),
     ],
