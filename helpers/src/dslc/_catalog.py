@@ -205,10 +205,7 @@ def _load_yaml(file: Path, size: int) -> Any:
         loader.dispose()
 
 
-# The rules' plain functions, which pydantic runs after its own type checks: a ValueError
-# becomes one line of CatalogError naming the entry and the field.
-
-
+# The rules' functions, run by pydantic after its type checks: a ValueError is one line.
 def _text(value: str, control: re.Pattern[str] = _CONTROL) -> str:
     if control.search(value):
         raise ValueError("contains control characters; remove them")

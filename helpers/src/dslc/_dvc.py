@@ -59,9 +59,6 @@ def run(root: Path, *args: str, what: str | None = None) -> str:
     return out
 
 
-# --- the remote -------------------------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class Remote:
     name: str
@@ -138,9 +135,6 @@ def set_remote(root: Path, url: str) -> None:
     run(root, "remote", "add", "--default", "--force", "storage", url, what="dvc remote add")
 
 
-# --- tracking files ---------------------------------------------------------------------
-
-
 def stage_outputs(root: Path) -> set[str]:
     """The outputs dvc.yaml declares (paths from the root): ``dvc add`` leaves them alone."""
     import yaml
@@ -180,9 +174,6 @@ def protect_snapshots(root: Path) -> None:
     """Make snapshots read-only again: ``dvc add`` and ``dvc checkout`` leave them writable."""
     for file in Path(root, "data", "raw", "snapshots").glob("*/*.parquet"):
         file.chmod(0o444)
-
-
-# --- pull ---------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)

@@ -174,9 +174,6 @@ def engine(variable: str, dataset: str, root: Path) -> tuple[Any, _Context]:
     return made, ctx
 
 
-# --------------------------------------------------------------------------- reading
-
-
 def _statement(source: SqlSource, dialect: Any) -> tuple[Any, str]:
     """The SQLAlchemy statement for ``source`` and its SQL text (recorded as the query)."""
     import sqlalchemy as sa
