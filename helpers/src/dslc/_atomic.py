@@ -83,24 +83,10 @@ def is_racy(mtime_ns: int, now_ns: int | None = None) -> bool:
     return now - mtime_ns < (_COARSE_RACY_NS if coarse else FINE_RACY_NS)
 
 
-def _fsync_file(path: Path) -> None:
-    if path.is_dir():
-        return  # a partitioned dataset written as a folder: its files are closed already
-    fd = os.open(path, os.O_RDWR)  # write access: Windows refuses fsync on read-only fds
+def _fsync(path: Path, flags: int) -> None:
+    fd = os.open(path, flags)
     try:
         os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(folder: Path) -> None:
-    # Makes the rename itself durable. Not possible on Windows (no directory fds).
-    if os.name != "posix":
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        with contextlib.suppress(OSError):  # some filesystems cannot fsync a folder
-            os.fsync(fd)
     finally:
         os.close(fd)
 
@@ -125,7 +111,8 @@ def atomic_path(target: Path, *, overwrite: bool = True, mode: int | None = None
     tmp = temp_path(target)
     try:
         yield tmp
-        _fsync_file(tmp)
+        if not tmp.is_dir():  # a partitioned dataset's folder: its files are closed already
+            _fsync(tmp, os.O_RDWR)  # write access: Windows refuses fsync on read-only fds
         if mode is not None:
             tmp.chmod(mode)
         if overwrite:
@@ -136,7 +123,9 @@ def atomic_path(target: Path, *, overwrite: bool = True, mode: int | None = None
     except BaseException:
         _remove(tmp)
         raise
-    _fsync_dir(target.parent)
+    # The rename made durable; Windows has no folder fds, some filesystems cannot fsync one.
+    with contextlib.suppress(OSError):
+        _fsync(target.parent, os.O_RDONLY)
 
 
 def write_text(target: Path, text: str) -> None:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import logging
@@ -57,6 +56,7 @@ class FingerprintCache:
         self.file = file
         self.header = f"{algo}-v{_CACHE_VERSION}"  # the one key of the file's object
         self._dirty: dict[str, list[Any]] = {}
+        self._entries = self._read()
 
     def _read(self) -> dict[str, list[Any]]:
         if self.file is None:
@@ -66,10 +66,6 @@ class FingerprintCache:
         except (OSError, ValueError, TypeError, KeyError):
             return {}  # none, corrupt or another version's: just rehash
         return entries if isinstance(entries, dict) else {}
-
-    @functools.cached_property
-    def _entries(self) -> dict[str, list[Any]]:
-        return self._read()
 
     def get(self, key: str, stamp: list[Any]) -> str | None:
         hit = self._entries.get(key)
