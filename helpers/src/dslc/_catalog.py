@@ -1,7 +1,5 @@
-"""The data catalog file (``data/catalog.yml``): its rules, reading and rewriting.
-
-The YAML is untrusted data; its rules are pydantic models, imported on the first parse.
-"""
+"""The data catalog file (``data/catalog.yml``): its rules, reading and rewriting. The YAML
+is untrusted data; its rules are pydantic models, imported on the first parse."""
 
 from __future__ import annotations
 
@@ -394,13 +392,8 @@ def _entries(file: Path) -> dict[str, DatasetEntry]:
 
 
 def read(file: Path) -> dict[str, DatasetEntry]:
-    """The valid catalog ``file`` (absent: no entries)."""
+    """The valid catalog ``file`` (absent: no entries); a ``stat`` once the file is parsed."""
     return dict(_entries(file))
-
-
-def get(file: Path, name: str) -> DatasetEntry | None:
-    """The entry called ``name``, or None; as cheap as a ``stat`` once the file is parsed."""
-    return _entries(file).get(name)
 
 
 def write(file: Path, entries: Mapping[str, DatasetEntry]) -> None:

@@ -1,9 +1,6 @@
-"""Turn a dataset reference, path or URL into a :class:`Target` (helpers/README.md, Data).
-
-Guards are by filesystem, not by spelling: a URL whose fsspec filesystem is the local disk
-must name a file inside the project, checked on the normalised path (not the resolved
-one, so a ``data/raw`` symlinked to a big disk keeps working).
-"""
+"""Turn a dataset reference, path or URL into a :class:`Target`. Guards are by filesystem:
+a URL whose fsspec filesystem is the local disk must name a file inside the project, on the
+normalised path (not the resolved one: a ``data/raw`` symlinked to a big disk works)."""
 
 from __future__ import annotations
 
@@ -147,9 +144,9 @@ def _entry(ref: str, root: Path) -> tuple[DatasetEntry, Snapshot | None]:
 
     name, snap = catalog.split_ref(ref)
     cat_file = config.paths(root).catalog
-    entry = catalog.get(cat_file, name)
-    if entry is None:
-        known = list(catalog.read(cat_file))
+    entries = catalog.read(cat_file)
+    if (entry := entries.get(name)) is None:
+        known = list(entries)
         close = difflib.get_close_matches(name, known, n=3)
         hint = f"did you mean {', '.join(map(repr, close))}? " if close else ""
         shown = ", ".join(known[:10]) + (f" and {len(known) - 10} more" if known[10:] else "")
