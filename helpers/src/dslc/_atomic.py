@@ -41,21 +41,16 @@ def alive(pid: int) -> bool:
     return True
 
 
-def is_stale(path: Path) -> bool:
-    """True if ``path`` is a temporary file of a dead writer on this machine."""
-    m = _TMP_RE.match(path.name)
-    return m is not None and m[1] == host_tag() and not alive(int(m[2]))
-
-
 def clean_stale(folder: Path) -> None:
-    """Remove dead writers' temporary files directly in ``folder``."""
+    """Remove the temporary files in ``folder`` of writers on this machine that are gone
+    (another machine's processes cannot be seen: their files stay)."""
     try:
         with os.scandir(folder) as it:
-            candidates = [Path(e.path) for e in it if e.name.startswith(TMP_PREFIX)]
+            found = [(Path(e.path), _TMP_RE.match(e.name)) for e in it]
     except OSError:
         return
-    for path in candidates:
-        if is_stale(path):
+    for path, m in found:
+        if m is not None and m[1] == host_tag() and not alive(int(m[2])):
             _remove(path)
             _log.info("removed %s, left by an interrupted write", path)
 

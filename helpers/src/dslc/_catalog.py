@@ -103,16 +103,13 @@ class DatasetEntry:
 
     def snapshot(self, ref: str) -> Snapshot:
         """The snapshot called ``ref`` (an id, or ``latest``); CatalogError if there is none."""
-        if not self.snapshots:
-            raise CatalogError(f"dataset {self.name!r} has no snapshot yet; take one with "
-                               f"`dslc data snapshot {self.name}`")  # fmt: skip
-        found = {"latest": self.snapshots[-1], **{s.id: s for s in self.snapshots}}
-        if ref in found:
-            return found[ref]
-        ids = ", ".join(s.id for s in self.snapshots[-5:])
+        found = {s.id: s for s in self.snapshots}
+        if ref in found or (ref == "latest" and self.snapshots):
+            return found.get(ref) or self.snapshots[-1]
+        ids = ", ".join(s.id for s in self.snapshots[-5:]) or "none yet"
         raise CatalogError(
-            f"dataset {self.name!r} has no snapshot {ref!r} (latest: {ids}); use "
-            f"'{self.name}@latest' or one of those ids"
+            f"dataset {self.name!r} has no snapshot {ref!r} (latest: {ids}); use one of those"
+            f" ids, or take one with `dslc data snapshot {self.name}`"
         )
 
 
@@ -280,9 +277,6 @@ def _schema() -> dict[str, Any]:
                 raise ValueError(
                     f"load_options may not set {', '.join(reserved)}: the entry's own keys do that"
                 )
-            ids = [s.id for s in self.snapshots or ()]
-            if len(set(ids)) != len(ids):
-                raise ValueError("two snapshots have the same id")
             return self
 
     def kind(raw: Any) -> str:
