@@ -103,9 +103,10 @@ class DatasetEntry:
 
     def snapshot(self, ref: str) -> Snapshot:
         """The snapshot called ``ref`` (an id, or ``latest``); CatalogError if there is none."""
-        found = {s.id: s for s in self.snapshots}
-        if ref in found or (ref == "latest" and self.snapshots):
-            return found.get(ref) or self.snapshots[-1]
+        if ref == "latest" and self.snapshots:
+            return self.snapshots[-1]
+        if found := [s for s in self.snapshots if s.id == ref]:
+            return found[0]
         ids = ", ".join(s.id for s in self.snapshots[-5:]) or "none yet"
         raise CatalogError(
             f"dataset {self.name!r} has no snapshot {ref!r} (latest: {ids}); use one of those"
