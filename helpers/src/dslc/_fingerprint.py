@@ -82,7 +82,7 @@ class FingerprintCache:
             return
         merged = {**self._read(), **self._dirty}
         # Forget files that no longer exist, so the cache does not grow forever.
-        merged = {k: v for k, v in merged.items() if "://" in k or os.path.exists(k)}
+        merged = {k: v for k, v in merged.items() if os.path.exists(k)}
         try:
             self.file.parent.mkdir(parents=True, exist_ok=True)
             text = json.dumps({self.header: merged}, separators=(",", ":"))
@@ -172,35 +172,11 @@ def fingerprint_path(
         cache.flush()
 
 
-def _remote_stamp(info: dict[str, Any]) -> list[Any] | None:
-    # Only trust identities a store changes on every write; size alone is not enough.
-    etag = info.get("ETag") or info.get("etag") or info.get("md5Hash") or info.get("md5")
-    mtime = info.get("mtime") or info.get("LastModified") or info.get("last_modified")
-    if etag is None and mtime is None:
-        return None
-    return [info.get("size"), str(etag) if etag else None, str(mtime) if mtime else None]
-
-
 def fingerprint_url(
-    url: str,
-    storage_options: dict[str, Any] | None = None,
-    cache_file: Path | None = None,
-    on_bytes: Progress | None = None,
-    *,
-    trust_cache: bool = True,
+    url: str, storage_options: dict[str, Any] | None = None, on_bytes: Progress | None = None
 ) -> str:
-    """Fingerprint of a remote fsspec URL (checked by ``_locate`` first), cached on its
-    etag/size/mtime when the store reports them."""
+    """Fingerprint of a remote fsspec URL (checked by ``_locate`` first), read every time."""
     import fsspec
 
-    fs, fs_path = fsspec.core.url_to_fs(url, **(storage_options or {}))
-    stamp = _remote_stamp(fs.info(fs_path))
-    cache = FingerprintCache(cache_file if stamp is not None else None)
-    if trust_cache and stamp is not None and (hit := cache.get(url, stamp)) is not None:
-        return hit
-    with fs.open(fs_path, "rb") as fh:
-        fp = f"{ALGO}:{_hash_fileobj(fh, on_bytes)}"
-    if stamp is not None:
-        cache.put(url, stamp, fp)
-        cache.flush()
-    return fp
+    with fsspec.open(url, "rb", **(storage_options or {})) as fh:
+        return f"{ALGO}:{_hash_fileobj(fh, on_bytes)}"

@@ -143,7 +143,7 @@ def fingerprint(
     cache = cache_file(target.root)
     if target.local is None:
         url, opts = target.url or target.location, target.storage_options
-        return fingerprint_url(url, opts, cache, on_bytes, trust_cache=trust_cache)
+        return fingerprint_url(url, opts, on_bytes)
     if not target.local.exists() and not target.local.is_symlink():
         raise FileNotFoundError(target.local)
     return fingerprint_path(target.local, cache, on_bytes, trust_cache=trust_cache, written=written)
