@@ -61,8 +61,7 @@ def shop(project: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     _make_db(db)
     (project / "data" / "catalog.yml").write_text(CATALOG, encoding="utf-8")
     monkeypatch.setenv("SHOP_URL", f"sqlite:///{db}")
-    yield project
-    sql.dispose_all()
+    return project
 
 
 def test_load_by_query_and_by_table(shop: Path) -> None:
@@ -105,24 +104,17 @@ def test_relative_sqlite_paths_are_at_the_project_root(
     assert not (shop / "notebooks" / "shop.db").exists()
 
 
-def test_one_engine_per_variable_and_process(shop: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    made: list[object] = []
-    import sqlalchemy
-
-    real = sqlalchemy.create_engine
-    monkeypatch.setattr(
-        sqlalchemy, "create_engine", lambda *a, **k: made.append(1) or real(*a, **k)
-    )
-    sql.dispose_all()
-    for _ in range(3):
-        data.load("orders")
-        data.load("orders_all")
-    assert len(made) == 1
+def test_each_load_uses_the_variables_url_of_the_moment(
+    shop: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert len(data.load("orders_all")) == 4
     other = shop / "other.db"
     _make_db(other)
-    monkeypatch.setenv("SHOP_URL", f"sqlite:///{other}")  # a new URL: a new engine
-    data.load("orders")
-    assert len(made) == 2
+    with sqlite3.connect(other) as con:
+        con.execute("DELETE FROM orders WHERE id > 1")
+    con.close()
+    monkeypatch.setenv("SHOP_URL", f"sqlite:///{other}")  # a new URL (a new .env)
+    assert len(data.load("orders_all")) == 1
 
 
 def test_loads_are_published_without_credentials(shop: Path) -> None:

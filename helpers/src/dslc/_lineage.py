@@ -140,12 +140,11 @@ def fingerprint(
             f"dataset {target.name!r} is a live SQL source and has no fingerprint; freeze it "
             f"with `dslc data snapshot {target.name}` and use '{target.name}@latest'"
         )
-    cache = cache_file(target.root)
     if target.local is None:
-        url, opts = target.url or target.location, target.storage_options
-        return fingerprint_url(url, opts, on_bytes)
+        return fingerprint_url(target.url or target.location, target.storage_options, on_bytes)
     if not target.local.exists() and not target.local.is_symlink():
         raise FileNotFoundError(target.local)
+    cache = cache_file(target.root)
     return fingerprint_path(target.local, cache, on_bytes, trust_cache=trust_cache, written=written)
 
 

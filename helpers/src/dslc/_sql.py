@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import atexit
-import functools
 import os
 import re
 from collections.abc import Collection, Iterator, Mapping
@@ -47,23 +45,6 @@ _TIMEOUT_ARG = {
 _PYSQLITE = ("sqlite", "sqlite+pysqlite")  # Python's sqlite3
 _LIBPQ = ("postgresql", "postgresql+psycopg", "postgresql+psycopg2")
 _LOCKED = re.compile(r"database is locked|lock timeout", re.IGNORECASE)
-
-_engines: dict[str, tuple[str, Any]] = {}  # variable -> (its URL, Engine); get/set are atomic
-
-
-def dispose_all(close: bool = True) -> None:
-    """Close every engine's connections (a forked child: ``close=False``, not the parent's)."""
-    engines = list(_engines.values())
-    _engines.clear()
-    for _, engine in engines:
-        engine.dispose(close=close)
-
-
-@functools.cache
-def _install_hooks() -> None:
-    atexit.register(dispose_all)
-    if hasattr(os, "register_at_fork"):
-        os.register_at_fork(after_in_child=functools.partial(dispose_all, close=False))
 
 
 @dataclass(frozen=True)
@@ -129,7 +110,8 @@ def _refuse_attach(dbapi_connection: Any, _record: Any) -> None:
 
 
 def engine(variable: str, dataset: str, root: Path) -> tuple[Any, _Context]:
-    """The process's engine for the URL in environment variable ``variable``."""
+    """An engine for the URL in environment variable ``variable``, without a pool: each
+    connection is the read's own (none is kept, shared with a forked child or reused)."""
     config.load_env(root)
     value = os.environ.get(variable, "").strip()
     if not value:
@@ -138,13 +120,11 @@ def engine(variable: str, dataset: str, root: Path) -> tuple[Any, _Context]:
             f"e.g. {variable}=postgresql+psycopg://user:password@host:5432/database"
         )
     ctx = _Context(dataset, variable, (value,))
-    hit = _engines.get(variable)
-    if hit is not None and hit[0] == value:
-        return hit[1], ctx.knowing(hit[1].url)
     from sqlalchemy import create_engine
     from sqlalchemy import event as sa_event
     from sqlalchemy import exc as sa_exc
     from sqlalchemy.engine import make_url
+    from sqlalchemy.pool import NullPool
 
     try:
         url = make_url(value)
@@ -157,7 +137,7 @@ def engine(variable: str, dataset: str, root: Path) -> tuple[Any, _Context]:
     url = _sqlite_read_only(url, root)
     try:
         made = create_engine(
-            url, pool_pre_ping=True, hide_parameters=True, connect_args=_connect_args(url)
+            url, poolclass=NullPool, hide_parameters=True, connect_args=_connect_args(url)
         )
     except (sa_exc.NoSuchModuleError, ImportError) as exc:  # no such dialect, or driver
         raise ctx.error(
@@ -166,11 +146,6 @@ def engine(variable: str, dataset: str, root: Path) -> tuple[Any, _Context]:
         ) from None
     if url.drivername in _PYSQLITE:
         sa_event.listen(made, "connect", _refuse_attach)
-    _install_hooks()
-    old = _engines.get(variable)
-    _engines[variable] = (value, made)
-    if old is not None:
-        old[1].dispose()  # the variable changed (a new .env): the old pool goes
     return made, ctx
 
 
