@@ -28,8 +28,8 @@ def _write(project: Path, text: str) -> Path:
     ("text", "match"),
     [
         ("datasets: [unclosed\n", "invalid YAML at line"),
-        ("- a\n- b\n", "single 'datasets:' mapping"),
-        ("datasets: 3\n", "'datasets' must map"),
+        ("- a\n- b\n", "a 'datasets:' mapping"),
+        ("datasets: 3\n", "a 'datasets:' mapping"),
         ("datasets:\n  iris: raw/iris.csv\n", "dataset 'iris': expected a mapping"),
         ("datasets:\n  iris:\n    format: csv\n", "'location' is required"),
         ("datasets:\n  iris:\n    location: a.csv\n    colour: red\n", "unknown key"),
@@ -252,7 +252,7 @@ def test_any_yaml_value_as_location_is_one_line(project: Path, value: str) -> No
          "snapshot 1: unknown key 'x' for a snapshot; allowed: id, location"),
         ("connection: X\n    table: t\n    snapshots: [{id: 20261123T101500Z, location: a,"
          " fingerprint: 'sha256:00', taken: t, connection: X, query: q, rows: -1}]",
-         "'rows' must be a whole number"),
+         "'rows' input should be greater than or equal to 0"),
     ],
 )  # fmt: skip
 def test_wrong_types_and_unknown_keys_are_one_line(project: Path, body: str, match: str) -> None:

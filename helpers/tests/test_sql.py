@@ -295,8 +295,8 @@ def test_snapshot_of_a_file_dataset_is_refused(shop: Path) -> None:
         ("connection: X\n    table: t\n    params: {'a b': 1}", "map parameter names"),
         ("connection: X\n    table: t\n    load_options: {con: 1}", "may not set con"),
         ("connection: X\n    table: t\n    format: csv", "unknown key 'format'"),
-        ("connection: X\n    table: t\n    snapshots: [{id: x}]", "'id' must look like"),
-        ("connection: X\n    table: t\n    snapshots: 3", "'snapshots' must be a list"),
+        ("connection: X\n    table: t\n    snapshots: [{id: x}]", "'id' string should match"),
+        ("connection: X\n    table: t\n    snapshots: 3", "'snapshots' input should be a valid"),
     ],
 )
 def test_sql_entries_are_validated(project: Path, body: str, match: str) -> None:

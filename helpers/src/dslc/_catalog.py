@@ -41,9 +41,6 @@ _HINTS = {
     "table": "must be a table name, optionally schema.table; use 'query' for anything else",
     "params": "must map parameter names (letters, digits, '_') to values",
     "chunksize": "must be a whole number of rows above 0",
-    "snapshots": "must be a list (written by `dslc data snapshot`)",
-    "id": "must look like 20261123T101500Z",
-    "rows": "must be a whole number",
 }
 
 
@@ -296,10 +293,8 @@ def _schema() -> dict[str, Any]:
 def _problem(file: Path, error: Any) -> CatalogError:
     """A pydantic error as one line that names the entry and the field."""
     loc = list(error["loc"])
-    if loc[:1] != ["datasets"] or (len(loc) == 1 and error["type"] == "extra_forbidden"):
-        return CatalogError(f"{file}: the top level must be a single 'datasets:' mapping")
-    if len(loc) == 1:
-        return CatalogError(f"{file}: 'datasets' must map dataset names to entries")
+    if len(loc) < 2 or loc[0] != "datasets":
+        return CatalogError(f"{file}: the top level must be a 'datasets:' mapping of entries")
     name, rest = loc[1], loc[2:]
     if rest[:1] == ["[key]"]:
         return CatalogError(f"{file}: {_bad_name(name)}")
