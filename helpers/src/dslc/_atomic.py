@@ -59,10 +59,7 @@ def temp_path(target: Path) -> Path:
     """A fresh temporary name beside ``target`` ending with its name (cut to fit), so
     writers that go by the suffix (``.csv.gz``) behave alike."""
     prefix = f"{TMP_PREFIX}{host_tag()}-{os.getpid()}-{secrets.token_hex(6)}-"
-    tail = target.name.encode()
-    budget = _NAME_MAX - len(prefix)
-    if len(tail) > budget:
-        tail = tail[-budget:]
+    tail = target.name.encode()[len(prefix) - _NAME_MAX :]  # the last bytes that fit
     return target.with_name(prefix + tail.decode("utf-8", "ignore"))
 
 

@@ -128,8 +128,7 @@ def _dir_fp(
     # Hash of "relative/posix/name NUL file-digest LF" for every file in sorted order:
     # renames and moves change it, and each file still benefits from the cache.
     files: list[tuple[str, Path]] = []
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames.sort()
+    for dirpath, _, filenames in os.walk(folder):
         for name in filenames:
             if name.startswith(atomic.TMP_PREFIX):
                 continue  # a write in progress (or a dead writer's leftover), not data

@@ -140,18 +140,14 @@ def _where(url: str, storage_options: Mapping[str, Any] | None, root: Path) -> P
 
 
 def _entry(ref: str, root: Path) -> tuple[DatasetEntry, Snapshot | None]:
-    import difflib
-
     name, snap = catalog.split_ref(ref)
     cat_file = config.paths(root).catalog
     entries = catalog.read(cat_file)
     if (entry := entries.get(name)) is None:
         known = list(entries)
-        close = difflib.get_close_matches(name, known, n=3)
-        hint = f"did you mean {', '.join(map(repr, close))}? " if close else ""
         shown = ", ".join(known[:10]) + (f" and {len(known) - 10} more" if known[10:] else "")
         raise DatasetNotFoundError(
-            f"dataset {name!r} is not in {cat_file} ({hint}known: {shown or 'none'}); add it "
+            f"dataset {name!r} is not in {cat_file} (known: {shown or 'none'}); add it "
             f"with `dslc data add {name} PATH`, or pass a path such as 'raw/file.csv'"
         )
     if snap is None:

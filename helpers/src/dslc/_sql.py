@@ -207,9 +207,7 @@ def read(
 
     opts = dict(options or {})
     chunked = opts.pop("chunksize", None)
-    if chunked is not None and (
-        not isinstance(chunked, int) or isinstance(chunked, bool) or chunked <= 0
-    ):
+    if chunked is not None and (type(chunked) is not int or chunked <= 0):  # not a bool
         raise SqlError(f"dataset {dataset!r}: chunksize must be a whole number above 0")
     params = {**source.params, **(opts.pop("params", None) or {})}
     eng, ctx = engine(source.connection, dataset, root)
