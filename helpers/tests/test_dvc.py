@@ -52,8 +52,8 @@ def test_first_error_keeps_dvcs_message_on_one_line() -> None:
 
 def test_stage_outputs_are_left_to_dvc_repro(dvc_project: Path, fake) -> None:
     assert dvc.stage_outputs(dvc_project) == {"data/processed/train.parquet", "models/train.json"}
-    assert dvc.track(dvc_project, dvc_project / "data/processed/train.parquet") is None
-    assert dvc.track(dvc_project, dvc_project / "data/raw/iris.csv") == "data/raw/iris.csv.dvc"
+    dvc.track(dvc_project, dvc_project / "data/processed/train.parquet")
+    dvc.track(dvc_project, dvc_project / "data/raw/iris.csv")
     assert fake.calls == [("add", "data/raw/iris.csv")]
 
 

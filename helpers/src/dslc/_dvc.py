@@ -159,15 +159,14 @@ def stage_output(root: Path, path: Path) -> bool:
     return any(str(p) in stage_outputs(root) for p in (rel, *rel.parents) if str(p) != ".")
 
 
-def track(root: Path, path: Path) -> str | None:
-    """``dvc add`` a file or folder; the .dvc file to commit, or None when a stage owns it."""
+def track(root: Path, path: Path) -> None:
+    """``dvc add`` a file or folder, unless a stage of dvc.yaml makes it."""
     rel = Path(os.path.relpath(path, root)).as_posix()
     if rel in stage_outputs(root):
-        return None
+        return
     # Not --quiet: it silences ERROR lines too, and the one-line error quotes them.
     run(root, "add", rel, what=f"dvc add {rel}")
     protect_snapshots(root)
-    return rel + ".dvc"
 
 
 def protect_snapshots(root: Path) -> None:

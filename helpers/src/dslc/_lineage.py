@@ -66,6 +66,8 @@ def add(
 ) -> DatasetEntry:
     """Record a dataset and its fingerprint in the catalog (``dslc data add``); ``path`` is
     a shell path, else relative to ``data/``, or a URL; ``on_hash(location)`` starts hashing."""
+    from . import _dvc as dvc
+
     r = config.project_root() if root is None else root
     catalog.check_name(name)
     location, target = _locate_for_add(path, r)
@@ -77,8 +79,9 @@ def add(
     _check_parents(name, parents, cat_file, entries, replace_existing)
     if on_hash is not None:
         on_hash(location)
-    if target.local is not None:  # first: DVC puts a copy back, which dslc then reads
-        _track_with_dvc(r, target.local)
+    local = target.local
+    if local is not None and dvc.enabled(r) and local.is_relative_to(r / "data"):
+        dvc.track(r, local)  # first: DVC puts a copy back, which dslc then reads
     fp = fingerprint(target, on_bytes)
     with catalog.editing(r) as entries:  # checked again: it may have changed while hashing
         _check_parents(name, parents, cat_file, entries, replace_existing)
@@ -94,14 +97,6 @@ def add(
         )
         entries[name] = entry
     return entry
-
-
-def _track_with_dvc(root: Path, local: Path) -> None:
-    """In a DVC project, ``dvc add`` a file or folder under data/ (unless a stage makes it)."""
-    from . import _dvc as dvc
-
-    if dvc.enabled(root) and local.is_relative_to(root / "data"):
-        dvc.track(root, local)
 
 
 def _check_parents(

@@ -39,8 +39,6 @@ _TIMEOUT_ARG = {
     "mariadb": "connect_timeout",
     "mssql": "timeout",
     "mssql+pymssql": "login_timeout",
-    "snowflake": "login_timeout",
-    "oracle+oracledb": "tcp_connect_timeout",
 }
 _PYSQLITE = ("sqlite", "sqlite+pysqlite")  # Python's sqlite3
 _LIBPQ = ("postgresql", "postgresql+psycopg", "postgresql+psycopg2")
@@ -57,14 +55,6 @@ class _Context:
 
     def error(self, problem: str) -> SqlError:
         return SqlError(f"dataset {self.dataset!r}: {scrub(problem, self.secrets)}")
-
-    def knowing(self, url: Any) -> _Context:
-        """This context once the URL is parsed: its password scrubbed, as typed or quoted."""
-        from urllib.parse import quote, quote_plus
-
-        password = url.password or ""
-        more = (password, quote(password, safe=""), quote_plus(password))
-        return replace(self, secrets=(*self.secrets, *(s for s in more if s)))
 
 
 def driver_hint(drivername: str) -> str:
@@ -120,6 +110,8 @@ def engine(variable: str, dataset: str, root: Path) -> tuple[Any, _Context]:
             f"e.g. {variable}=postgresql+psycopg://user:password@host:5432/database"
         )
     ctx = _Context(dataset, variable, (value,))
+    from urllib.parse import quote, quote_plus
+
     from sqlalchemy import create_engine
     from sqlalchemy import event as sa_event
     from sqlalchemy import exc as sa_exc
@@ -133,7 +125,9 @@ def engine(variable: str, dataset: str, root: Path) -> tuple[Any, _Context]:
             f"{variable} does not hold a SQLAlchemy URL (dialect+driver://user:password@"
             "host:port/database); fix it in .env"
         ) from None
-    ctx = ctx.knowing(url)
+    password = url.password or ""  # scrubbed as typed and as quoted too
+    more = (password, quote(password, safe=""), quote_plus(password))
+    ctx = replace(ctx, secrets=(*ctx.secrets, *(s for s in more if s)))
     url = _sqlite_read_only(url, root)
     try:
         made = create_engine(
