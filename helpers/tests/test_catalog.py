@@ -120,7 +120,7 @@ def test_deep_nesting_is_one_line(project: Path, text: str) -> None:
         ("datasets: {}\ndatasets:\n  a: {location: a.csv}\n", "duplicate key 'datasets'"),
         ("datasets:\n  a: &x {location: a.csv}\n  b: *x\n", "aliases"),
         ("datasets:\n  a: &x {location: a.csv}\n  b:\n    <<: *x\n", "aliases"),
-        ("datasets:\n  b:\n    <<: {location: a.csv}\n", "merge keys"),
+        ("datasets:\n  b:\n    <<: {location: a.csv}\n", "tag 'tag:yaml.org,2002:merge'"),
         (
             "x: &a [1, 1]\ny: &b [*a, *a]\nz: &c [*b, *b]\ndatasets: {}\n",  # billion laughs
             "aliases",

@@ -133,7 +133,7 @@ def split_ref(ref: str) -> tuple[str, str | None]:
 
 @functools.cache
 def _loader() -> type[Any]:
-    """PyYAML's safe loader refusing deep nesting, aliases, merge and duplicate keys (with
+    """PyYAML's safe loader refusing deep nesting, aliases and duplicate keys (with
     PyYAML's Python ``Composer``: libyaml's recurses in C and crashes on deep input)."""
     import yaml
     from yaml.composer import Composer, ComposerError
@@ -165,9 +165,7 @@ def _loader() -> type[Any]:
             mapping: dict[Any, Any] = {}
             for key_node, value_node in node.value:
                 mark = key_node.start_mark
-                if key_node.tag == "tag:yaml.org,2002:merge":
-                    raise ConstructorError(None, None, "merge keys (<<) are not allowed here", mark)
-                key = self.construct_object(key_node, deep=deep)
+                key = self.construct_object(key_node, deep=deep)  # PyYAML refuses merge keys
                 if not isinstance(key, Hashable):
                     raise ConstructorError(None, None, "unhashable key", mark)
                 if key in mapping:
