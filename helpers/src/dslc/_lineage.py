@@ -108,15 +108,10 @@ def _check_parents(
 ) -> None:
     """Refuse a name already taken (a SQL source's even with --replace: its connection,
     query and snapshots would be lost), and parents that are missing or form a cycle."""
-    if (old := entries.get(name)) is not None and old.sql is not None:
+    if (old := entries.get(name)) is not None and (old.sql is not None or not replace_existing):
         raise CatalogError(
-            f"dataset {name!r} is a SQL source in {cat_file}: dslc data add does not replace "
-            "its connection, query and snapshots; choose another name, or remove the entry "
-            "from the catalog first"
-        )
-    if name in entries and not replace_existing:
-        raise CatalogError(
-            f"dataset {name!r} is already in {cat_file}; pass --replace to update it"
+            f"dataset {name!r} is already in {cat_file}; pass --replace to update a file "
+            "dataset (a SQL source's query and snapshots are never replaced)"
         )
     new = DatasetEntry(name=name, location="", parents=tuple(parents))
     catalog.check_graph(cat_file, {**entries, name: new})
