@@ -18,7 +18,7 @@ from .errors import SpecialFileError
 
 ALGO = "sha256"
 CHUNK = 1 << 20  # 1 MiB: big enough to amortise syscalls, small enough to stay in L2
-_CACHE_VERSION = 3  # 3: one key, algo and version
+
 _log = logging.getLogger(__name__)
 
 Progress = Callable[[int], None]  # called with the number of bytes just hashed
@@ -54,7 +54,7 @@ class FingerprintCache:
 
     def __init__(self, file: Path | None, algo: str = ALGO) -> None:
         self.file = file
-        self.header = f"{algo}-v{_CACHE_VERSION}"  # the one key of the file's object
+        self.header = f"{algo}-v3"  # the file's one key; a new layout gets a new version
         self._dirty: dict[str, list[Any]] = {}
         self._entries = self._read()
 

@@ -186,8 +186,7 @@ def resolve(
     storage = opts.pop("storage_options", None)
     local = _where(text, storage, r) if is_url(text) else local_path(text, r)
     location = str(local) if local is not None else redact(text)
-    chosen = fmt or (entry.format if entry and snap is None else None)
-    chosen = chosen or ("parquet" if snap is not None else None)
+    chosen = fmt or ("parquet" if snap else entry.format if entry else None)
     if chosen:
         format_name = formats.normalize(chosen)
     elif need_format:
