@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import config
-from ._atomic import read_regular
+from ._atomic import is_racy, read_regular, stamp_of
+from ._fingerprint import FingerprintCache
+from ._state import state_dir
 from .errors import DslcError
 
 _log = logging.getLogger(__name__)
@@ -226,10 +228,6 @@ def version_tag(rel: Path | str) -> str:
 def file_md5(root: Path, path: Path) -> str | None:
     """The md5 DVC versions a file under, or None (README, DVC): from the pointer files
     while ``dvc data status`` says the file matches, an answer cached on its stamp."""
-    from ._atomic import is_racy, stamp_of
-    from ._fingerprint import FingerprintCache
-    from ._state import state_dir
-
     path = Path(path).absolute()
     rel = Path(os.path.relpath(path, root)).as_posix()
     md5 = next(
@@ -269,7 +267,7 @@ def _files(root: Path, out: Output) -> list[tuple[Path, str]]:
 
 def _corrupted(root: Path, outs: Iterable[Output]) -> tuple[Path, Path] | None:
     """(cache file, destination) of the first cache file not matching its md5, else None."""
-    from ._fingerprint import hash_file
+    from ._fingerprint import hash_file  # looked up at each call: tests count its reads
 
     for out in outs:
         for destination, md5 in _files(root, out):
