@@ -14,6 +14,7 @@ from typing import Any
 
 from . import _atomic as atomic
 from . import _formats as formats
+from . import config
 from ._state import state_dir
 from .errors import CatalogError, DslcError
 
@@ -407,8 +408,6 @@ def editing(root: Path) -> Iterator[dict[str, DatasetEntry]]:
     """``with editing(root) as entries:`` change ``entries``, written back (if changed and
     nothing raised) under the catalog lock, so two runs saving at once lose no change."""
     from filelock import FileLock
-
-    from . import config
 
     file = config.paths(root).catalog
     with FileLock(state_dir(root) / "catalog.lock"):

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Literal
 
 from . import _catalog as catalog
+from . import _dvc as dvc
 from . import _formats as formats
 from . import _locate as locate
 from . import config
@@ -66,8 +67,6 @@ def add(
 ) -> DatasetEntry:
     """Record a dataset and its fingerprint in the catalog (``dslc data add``); ``path`` is
     a shell path, else relative to ``data/``, or a URL; ``on_hash(location)`` starts hashing."""
-    from . import _dvc as dvc
-
     r = config.project_root() if root is None else root
     catalog.check_name(name)
     location, target = _locate_for_add(path, r)
@@ -152,8 +151,6 @@ def verify(
 ) -> Iterator[Check]:
     """A :class:`Check` of every catalog dataset and snapshot; ``on_start(i, n, reference,
     location)`` before each; ``full=False`` trusts the fingerprint cache (``--fast``)."""
-    from . import _dvc as dvc
-
     r = config.project_root() if root is None else root
     dvc.protect_snapshots(r)  # one left writable by a kill during `dvc add` is mended
     entries = catalog.read(config.paths(r).catalog)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from . import config
+from ._atomic import atomic_path
 from ._catalog import SqlSource
 from ._secrets import scrub
 from .errors import SqlError
@@ -242,8 +243,6 @@ def _frames(frames: Iterator[Any], conn: Any, ctx: _Context, source: SqlSource) 
 def write_snapshot(frame: Any, folder: Path, base: str, taken: Collection[str] = ()) -> Path:
     """Write ``frame`` read-only as ``folder/<id>.parquet``, never over a file: the id is
     ``base``, else ``base-2``... not in ``taken``."""
-    from ._atomic import atomic_path
-
     folder.mkdir(parents=True, exist_ok=True)
     for n in range(1, 1000):
         snap_id = base if n == 1 else f"{base}-{n}"
