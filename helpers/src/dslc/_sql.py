@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -92,7 +93,6 @@ def _sqlite_read_only(url: Any, root: Path) -> Any:
 
 def _refuse_attach(dbapi_connection: Any, _record: Any) -> None:
     """Deny ATTACH (and VACUUM INTO), which write files even on a read-only connection."""
-    import sqlite3
 
     def authorize(action: int, *_: object) -> int:
         return sqlite3.SQLITE_DENY if action == sqlite3.SQLITE_ATTACH else sqlite3.SQLITE_OK
