@@ -7,7 +7,7 @@ fetches through a server-side cursor, read_sql all at once.
 
 Starts its own throwaway PostgreSQL cluster on loopback (helpers/tests/pgcluster.py; needs
 Debian's postgresql package). Each measurement runs in a fresh process, with the driver
-imported and a connection open before the clock starts, and reads its own peak RSS
+imported before the clock starts (each read opens its own connection), and reads its own peak RSS
 (Linux: /proc/self/status, the peak reset just before the load). Reports only; exits 0.
 """
 
@@ -47,8 +47,8 @@ def status(key):
                 return int(line.split()[1]) * 1024
     return 0
 
-engine, _ = sql.engine("BENCH_URL", "big", config.project_root())  # the engine data.load uses
-data.load("tiny")  # warm: driver imported, a pooled connection open
+engine, _ = sql.engine("BENCH_URL", "big", config.project_root())  # as data.load makes one
+data.load("tiny")  # warm: driver imported
 pd.read_sql(sa.text("SELECT 1"), engine)
 try:
     with open("/proc/self/clear_refs", "w") as fh:

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import datetime as dt
 import itertools
 import os
 import shutil
@@ -29,12 +28,12 @@ def _write(project: Path, text: str) -> Path:
     ("text", "match"),
     [
         ("datasets: [unclosed\n", "invalid YAML at line"),
-        ("- a\n- b\n", "single 'datasets:' mapping"),
-        ("datasets: 3\n", "'datasets' must map"),
+        ("- a\n- b\n", "a 'datasets:' mapping"),
+        ("datasets: 3\n", "a 'datasets:' mapping"),
         ("datasets:\n  iris: raw/iris.csv\n", "dataset 'iris': expected a mapping"),
         ("datasets:\n  iris:\n    format: csv\n", "'location' is required"),
         ("datasets:\n  iris:\n    location: a.csv\n    colour: red\n", "unknown key"),
-        ("datasets:\n  iris:\n    location: a.csv\n    connection: X\n", "not both"),
+        ("datasets:\n  iris:\n    location: a.csv\n    connection: X\n", "unknown key 'location'"),
         ("datasets:\n  iris:\n    location: a.csv\n    format: hdf\n", "unknown format 'hdf'"),
         ("datasets:\n  iris:\n    location: a.csv\n    parents: x\n", "list of dataset names"),
         ("datasets:\n  iris:\n    location: a.csv\n    parents: [x]\n", "parent 'x' is not"),
@@ -121,7 +120,7 @@ def test_deep_nesting_is_one_line(project: Path, text: str) -> None:
         ("datasets: {}\ndatasets:\n  a: {location: a.csv}\n", "duplicate key 'datasets'"),
         ("datasets:\n  a: &x {location: a.csv}\n  b: *x\n", "aliases"),
         ("datasets:\n  a: &x {location: a.csv}\n  b:\n    <<: *x\n", "aliases"),
-        ("datasets:\n  b:\n    <<: {location: a.csv}\n", "merge keys"),
+        ("datasets:\n  b:\n    <<: {location: a.csv}\n", "tag 'tag:yaml.org,2002:merge'"),
         (
             "x: &a [1, 1]\ny: &b [*a, *a]\nz: &c [*b, *b]\ndatasets: {}\n",  # billion laughs
             "aliases",
@@ -244,16 +243,16 @@ def test_any_yaml_value_as_location_is_one_line(project: Path, value: str) -> No
         ("location: a.csv\n    load_options: {1: x}", "'load_options' must be a mapping"),
         ("location: a.csv\n    format: 3", "'format' must be a format name"),
         ("location: a.csv\n    fingerprint: 'sha256:ab\\n'", "sha256:<hex>"),
-        ("location: a.csv\n    name: b", r"unknown key\(s\) name for a file dataset"),
-        ("location: a.csv\n    sql: {}\n    zz: 1", r"unknown key\(s\) sql, zz"),
+        ("location: a.csv\n    name: b", "unknown key 'name' for a file dataset"),
+        ("location: a.csv\n    sql: {}\n    zz: 1", "unknown key 'sql'"),
         ("connection: X\n    table: t\n    chunksize: '5'", "'chunksize' must be a whole"),
         ("connection: [X]\n    table: t", "'connection' must be the name"),
         ("connection: X\n    table: t\n    snapshots: [{}]", "snapshot 1: 'id' is required"),
         ("connection: X\n    table: t\n    snapshots: [{id: 20261123T101500Z, x: 1}]",
-         r"snapshot 1: unknown key\(s\) x for a snapshot; allowed: id, location"),
+         "snapshot 1: unknown key 'x' for a snapshot; allowed: id, location"),
         ("connection: X\n    table: t\n    snapshots: [{id: 20261123T101500Z, location: a,"
          " fingerprint: 'sha256:00', taken: t, connection: X, query: q, rows: -1}]",
-         "'rows' must be a whole number"),
+         "'rows' input should be greater than or equal to 0"),
     ],
 )  # fmt: skip
 def test_wrong_types_and_unknown_keys_are_one_line(project: Path, body: str, match: str) -> None:
@@ -367,16 +366,16 @@ def _big(project: Path, n: int) -> Path:
     return f
 
 
-def test_large_catalog_lookups_follow_each_change(project: Path) -> None:
+def test_large_catalog_is_parsed_once_per_change(project: Path) -> None:
     f = _big(project, 2_000)
-    assert catalog.get(f, "d1999").fingerprint == f"sha256:{1999:064x}"
-    for i in range(0, 2_000, 97):  # later lookups: the parse this process keeps
-        assert catalog.get(f, f"d{i}").location == f"raw/d{i}.csv"
-    _write(project, "datasets:\n  d5:\n    location: raw/new.csv\n")
-    assert catalog.get(f, "d5").location == "raw/new.csv" and catalog.get(f, "d6") is None
+    first = catalog.read(f)["d0"]
+    assert catalog.read(f)["d1999"].fingerprint == f"sha256:{1999:064x}"
+    for i in range(0, 2_000, 97):  # later reads: a stat each, the same parse
+        assert catalog.read(f)[f"d{i}"].location == f"raw/d{i}.csv"
+    assert catalog.read(f)["d0"] is first
 
 
-def test_a_change_behind_an_old_mtime_is_seen(project: Path) -> None:
+def test_parse_notices_content_changed_behind_an_old_mtime(project: Path) -> None:
     f = _write(project, "datasets:\n  aa:\n    location: a.csv\n")
     age(f)
     st = f.stat()
@@ -384,17 +383,6 @@ def test_a_change_behind_an_old_mtime_is_seen(project: Path) -> None:
     f.write_text("datasets:\n  bb:\n    location: b.csv\n", encoding="utf-8")  # same size
     os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))  # `touch -r`: the old mtime back
     assert list(catalog.read(f)) == ["bb"]  # the ctime moved
-
-
-def test_options_keep_their_yaml_types(project: Path) -> None:
-    f = _write(
-        project,
-        "datasets:\n  a:\n    location: a.csv\n    load_options: {since: 2024-01-02, d: {1: x}}\n",
-    )
-    age(f)
-    first = catalog.read(f)
-    assert first["a"].load_options == {"since": dt.date(2024, 1, 2), "d": {1: "x"}}
-    assert catalog.read(f) == first
 
 
 def test_the_write_lock_excludes_other_processes(project: Path) -> None:

@@ -109,17 +109,14 @@ def test_missing_file(project: Path) -> None:
         data.fingerprint("raw/absent.bin")
 
 
-def test_remote_cache_keyed_on_store_identity(tmp_path: Path) -> None:
-    cache = tmp_path / "c.json"
-    assert fpmod._remote_stamp({"size": 3}) is None  # nothing that changes on write
-    assert fpmod._remote_stamp({"size": 3, "ETag": '"abc"'}) == [3, '"abc"', None]
+def test_a_remote_file_is_read_every_time(tmp_path: Path) -> None:
     import fsspec
 
-    with fsspec.open("memory://fp/x.bin", "wb") as fh:
-        fh.write(b"abc")
-    got = fpmod.fingerprint_url("memory://fp/x.bin", None, cache)
-    assert got == "sha256:" + hashlib.sha256(b"abc").hexdigest()
-    assert not cache.exists()  # memory fs reports no etag/mtime: no caching
+    for content in (b"abc", b"xyz"):  # same size, rewritten: the new content's fingerprint
+        with fsspec.open("memory://fp/x.bin", "wb") as fh:
+            fh.write(content)
+        got = fpmod.fingerprint_url("memory://fp/x.bin")
+        assert got == "sha256:" + hashlib.sha256(content).hexdigest()
 
 
 def test_special_files_are_refused_not_read(project: Path) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -63,11 +62,10 @@ def shop_db(pg: Cluster) -> str:
 
 
 @pytest.fixture
-def shop(project: Path, shop_db: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def shop(project: Path, shop_db: str, monkeypatch: pytest.MonkeyPatch) -> Path:
     (project / "data" / "catalog.yml").write_text(CATALOG, encoding="utf-8")
     monkeypatch.setenv("SHOP_URL", shop_db)
-    yield project
-    sql.dispose_all()
+    return project
 
 
 def _secrets_absent(text: str) -> None:
@@ -290,6 +288,14 @@ def test_a_query_cannot_write_to_the_database(
     assert _state(pg) == before and not Path("/tmp/dslc-copy.txt").exists()
 
 
+def test_no_connection_outlives_its_read(shop: Path, pg: Cluster) -> None:
+    data.load("orders")
+    assert sum(len(chunk) for chunk in data.load("orders_table", chunksize=2)) > 2
+    with psycopg.connect(pg.dsn("shop")) as admin:
+        sessions = "SELECT count(*) FROM pg_stat_activity WHERE usename = 'reader'"
+        assert admin.execute(sessions).fetchone() == (0,)
+
+
 def test_a_query_cannot_make_the_next_one_write(hostile: Path, pg: Cluster) -> None:
     """Transactions are read-only one by one (BEGIN READ ONLY), not by a session default
     that a query could turn off for the pooled connection's next user."""
@@ -300,7 +306,6 @@ def test_a_query_cannot_make_the_next_one_write(hostile: Path, pg: Cluster) -> N
         '  grow:\n    connection: SHOP_URL\n    query: "SELECT sales.grow()"\n'
     )
     before = _state(pg)
-    sql.dispose_all()
     data.load("reset")
     with pytest.raises(SqlError, match="read-only transaction"):
         data.load("grow")

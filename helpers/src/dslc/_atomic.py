@@ -1,5 +1,4 @@
-"""Atomic file replacement: readers see the old file or the new one, never half of one.
-The temporary file sits beside the target (so ``os.replace`` is atomic) and its name says
+"""Atomic file replacement through a temporary file beside the target, whose name says
 which host and process wrote it, so a later write can remove a dead writer's leftovers."""
 
 from __future__ import annotations
@@ -42,34 +41,25 @@ def alive(pid: int) -> bool:
     return True
 
 
-def is_stale(path: Path) -> bool:
-    """True if ``path`` is a temporary file of a writer on this machine that is gone (another
-    machine's process cannot be seen: its files are left alone)."""
-    m = _TMP_RE.match(path.name)
-    return m is not None and m[1] == host_tag() and not alive(int(m[2]))
-
-
 def clean_stale(folder: Path) -> None:
-    """Remove dead writers' temporary files directly in ``folder``."""
+    """Remove the temporary files in ``folder`` of writers on this machine that are gone
+    (another machine's processes cannot be seen: their files stay)."""
     try:
         with os.scandir(folder) as it:
-            candidates = [Path(e.path) for e in it if e.name.startswith(TMP_PREFIX)]
+            found = [(Path(e.path), _TMP_RE.match(e.name)) for e in it]
     except OSError:
         return
-    for path in candidates:
-        if is_stale(path):
+    for path, m in found:
+        if m is not None and m[1] == host_tag() and not alive(int(m[2])):
             _remove(path)
             _log.info("removed %s, left by an interrupted write", path)
 
 
 def temp_path(target: Path) -> Path:
-    """A fresh temporary name beside ``target`` that ends with the target's own name (cut
-    from the left to fit), so writers that go by the suffix (``.csv.gz``) behave alike."""
+    """A fresh temporary name beside ``target`` ending with its name (cut to fit), so
+    writers that go by the suffix (``.csv.gz``) behave alike."""
     prefix = f"{TMP_PREFIX}{host_tag()}-{os.getpid()}-{secrets.token_hex(6)}-"
-    tail = target.name.encode()
-    budget = _NAME_MAX - len(prefix)
-    if len(tail) > budget:
-        tail = tail[-budget:]
+    tail = target.name.encode()[len(prefix) - _NAME_MAX :]  # the last bytes that fit
     return target.with_name(prefix + tail.decode("utf-8", "ignore"))
 
 
@@ -85,24 +75,10 @@ def is_racy(mtime_ns: int, now_ns: int | None = None) -> bool:
     return now - mtime_ns < (_COARSE_RACY_NS if coarse else FINE_RACY_NS)
 
 
-def _fsync_file(path: Path) -> None:
-    if path.is_dir():
-        return  # a partitioned dataset written as a folder: its files are closed already
-    fd = os.open(path, os.O_RDWR)  # write access: Windows refuses fsync on read-only fds
+def _fsync(path: Path, flags: int) -> None:
+    fd = os.open(path, flags)
     try:
         os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(folder: Path) -> None:
-    # Makes the rename itself durable. Not possible on Windows (no directory fds).
-    if os.name != "posix":
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        with contextlib.suppress(OSError):  # some filesystems cannot fsync a folder
-            os.fsync(fd)
     finally:
         os.close(fd)
 
@@ -119,19 +95,16 @@ def _remove(path: Path) -> None:
 
 @contextlib.contextmanager
 def atomic_path(target: Path, *, overwrite: bool = True, mode: int | None = None) -> Iterator[Path]:
-    """Yield a temporary path to write; on success it replaces ``target`` atomically.
-
-    It is not pre-created, so it gets the umask's permissions (not mkstemp's 0600) and a
-    writer may make it a folder; ``mode`` sets them before ``target`` appears, so a killed
-    writer never leaves it otherwise. ``overwrite=False`` raises FileExistsError rather
-    than replace ``target``, decided by the filesystem (a hard link), not by a prior check.
-    """
+    """Yield a temporary path to write (not pre-created: the umask's permissions, or
+    ``mode``), which then replaces ``target`` atomically; ``overwrite=False`` raises
+    FileExistsError instead, decided by the filesystem (a hard link), not a prior check."""
     target = Path(target)
     clean_stale(target.parent)
     tmp = temp_path(target)
     try:
         yield tmp
-        _fsync_file(tmp)
+        if not tmp.is_dir():  # a partitioned dataset's folder: its files are closed already
+            _fsync(tmp, os.O_RDWR)  # write access: Windows refuses fsync on read-only fds
         if mode is not None:
             tmp.chmod(mode)
         if overwrite:
@@ -142,7 +115,9 @@ def atomic_path(target: Path, *, overwrite: bool = True, mode: int | None = None
     except BaseException:
         _remove(tmp)
         raise
-    _fsync_dir(target.parent)
+    # The rename made durable; Windows has no folder fds, some filesystems cannot fsync one.
+    with contextlib.suppress(OSError):
+        _fsync(target.parent, os.O_RDONLY)
 
 
 def write_text(target: Path, text: str) -> None:
@@ -152,9 +127,8 @@ def write_text(target: Path, text: str) -> None:
 
 
 def open_regular(path: Path) -> BinaryIO:
-    """A regular file opened for reading. Anything else (a FIFO, a folder, a device) is an
-    OSError naming what it is: checked on the open descriptor, as a plain ``open`` of a
-    FIFO would wait for a writer for ever."""
+    """A regular file opened for reading, else an OSError naming what it is (checked on the
+    descriptor opened non-blocking: a plain ``open`` of a FIFO waits for a writer)."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
     mode = os.fstat(fd).st_mode
     if not stat.S_ISREG(mode):

@@ -1,10 +1,9 @@
-"""The data catalog file (``data/catalog.yml``): its rules, reading and rewriting.
-The YAML is untrusted data; its rules are pydantic models, built on the first parse."""
+"""The data catalog file (``data/catalog.yml``): its rules, reading and rewriting. The YAML
+is untrusted data; its rules are pydantic models, imported on the first parse."""
 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import functools
 import graphlib
 import re
@@ -15,6 +14,7 @@ from typing import Any
 
 from . import _atomic as atomic
 from . import _formats as formats
+from . import config
 from ._state import state_dir
 from .errors import CatalogError, DslcError
 
@@ -22,15 +22,14 @@ MAX_NAME = 100
 MAX_BYTES = 64 << 20  # a 20,000-entry catalog is about 4 MiB
 MAX_DEPTH = 32  # a catalog needs about 6 levels of YAML; far deeper is an attack or a slip
 NAME_RE = re.compile(rf"[A-Za-z][A-Za-z0-9_-]{{0,{MAX_NAME - 1}}}")  # used with fullmatch
-ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 # C0 and C1 control characters, DEL, and the Unicode bidirectional overrides that can make
 # a terminal show text other than what is stored ("Trojan source").
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _CONTROL_BUT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _KINDS = {"file": "a file dataset", "sql": "a SQL source", "snapshot": "a snapshot"}
 _OPTIONS = "must be a mapping of keyword arguments"
-_ENV = "must be the name of an environment variable (letters, digits, '_': WAREHOUSE_URL)"
-# What a field must be: the one-line message when its type or pattern is wrong.
+# What a field must be: the one-line message when its type or pattern is wrong (it never
+# repeats the value, which for 'connection' may be a URL with a password).
 _HINTS = {
     "location": "must be a path relative to data/ or a URL (or give 'connection' for SQL)",
     "format": "must be a format name such as csv or parquet",
@@ -38,13 +37,11 @@ _HINTS = {
     "load_options": _OPTIONS,
     "save_options": _OPTIONS,
     "fingerprint": "must look like 'sha256:<hex>'",
-    "connection": _ENV,
+    "connection": "must be the name of an environment variable (such as WAREHOUSE_URL) that "
+    "holds the database URL, not the URL itself; put the URL in .env",
     "table": "must be a table name, optionally schema.table; use 'query' for anything else",
     "params": "must map parameter names (letters, digits, '_') to values",
     "chunksize": "must be a whole number of rows above 0",
-    "snapshots": "must be a list (written by `dslc data snapshot`)",
-    "id": "must look like 20261123T101500Z",
-    "rows": "must be a whole number",
 }
 
 
@@ -104,16 +101,14 @@ class DatasetEntry:
 
     def snapshot(self, ref: str) -> Snapshot:
         """The snapshot called ``ref`` (an id, or ``latest``); CatalogError if there is none."""
-        if not self.snapshots:
-            raise CatalogError(f"dataset {self.name!r} has no snapshot yet; take one with "
-                               f"`dslc data snapshot {self.name}`")  # fmt: skip
-        found = {"latest": self.snapshots[-1], **{s.id: s for s in self.snapshots}}
-        if ref in found:
-            return found[ref]
-        ids = ", ".join(s.id for s in self.snapshots[-5:])
+        if ref == "latest" and self.snapshots:
+            return self.snapshots[-1]
+        if found := [s for s in self.snapshots if s.id == ref]:
+            return found[0]
+        ids = ", ".join(s.id for s in self.snapshots[-5:]) or "none yet"
         raise CatalogError(
-            f"dataset {self.name!r} has no snapshot {ref!r} (latest: {ids}); use "
-            f"'{self.name}@latest' or one of those ids"
+            f"dataset {self.name!r} has no snapshot {ref!r} (latest: {ids}); use one of those"
+            f" ids, or take one with `dslc data snapshot {self.name}`"
         )
 
 
@@ -139,11 +134,8 @@ def split_ref(ref: str) -> tuple[str, str | None]:
 
 @functools.cache
 def _loader() -> type[Any]:
-    """PyYAML's safe loader refusing deep nesting, aliases, merge and duplicate keys.
-
-    libyaml parses, but PyYAML's Python ``Composer`` composes: libyaml's recurses in C and
-    crashes the interpreter on input nested some ten thousand levels deep.
-    """
+    """PyYAML's safe loader refusing deep nesting, aliases and duplicate keys (with
+    PyYAML's Python ``Composer``: libyaml's recurses in C and crashes on deep input)."""
     import yaml
     from yaml.composer import Composer, ComposerError
     from yaml.constructor import ConstructorError
@@ -174,9 +166,7 @@ def _loader() -> type[Any]:
             mapping: dict[Any, Any] = {}
             for key_node, value_node in node.value:
                 mark = key_node.start_mark
-                if key_node.tag == "tag:yaml.org,2002:merge":
-                    raise ConstructorError(None, None, "merge keys (<<) are not allowed here", mark)
-                key = self.construct_object(key_node, deep=deep)
+                key = self.construct_object(key_node, deep=deep)  # PyYAML refuses merge keys
                 if not isinstance(key, Hashable):
                     raise ConstructorError(None, None, "unhashable key", mark)
                 if key in mapping:
@@ -207,10 +197,7 @@ def _load_yaml(file: Path, size: int) -> Any:
         loader.dispose()
 
 
-# The rules' plain functions, which pydantic runs after its own type checks: a ValueError
-# becomes one line of CatalogError naming the entry and the field.
-
-
+# The rules' functions, run by pydantic after its type checks: a ValueError is one line.
 def _text(value: str, control: re.Pattern[str] = _CONTROL) -> str:
     if control.search(value):
         raise ValueError("contains control characters; remove them")
@@ -229,25 +216,6 @@ def _format(value: str) -> str:
         raise ValueError(str(exc)) from None
 
 
-def _connection(value: str) -> str:
-    if ENV_NAME_RE.fullmatch(value):
-        return value
-    if "://" in value or "@" in value or ":" in value:  # never echoed: it may hold a password
-        raise ValueError(
-            "must be the NAME of an environment variable (such as WAREHOUSE_URL) that holds "
-            "the database URL, not the URL itself; move the URL to .env and put the "
-            "variable's name here"
-        )
-    raise ValueError(_ENV)
-
-
-def _params(value: dict[str, Any]) -> dict[str, Any]:
-    for key, v in value.items():
-        if v is not None and not isinstance(v, str | int | float | dt.date):
-            raise ValueError(f"parameter {key!r} must be a single value (text, number, date)")
-    return value
-
-
 @functools.cache
 def _schema() -> dict[str, Any]:
     """The catalog's rules as pydantic models, by kind (built on the first parse)."""
@@ -259,9 +227,9 @@ def _schema() -> dict[str, Any]:
     Text = Annotated[str, Then(_text)]
     Lines = Annotated[str, Then(_lines)]
     Fingerprint = Annotated[str, Field(pattern=r"^[a-z0-9_]+:[0-9a-f]+$")]
-    Connection = Annotated[str, Then(_connection)]
+    Connection = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")]
     Key = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
-    Params = Annotated[dict[Key, Any], Then(_params)]
+    Params = dict[Key, Any]  # values go to the driver as bind parameters, which checks them
     Table = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$")]
 
     class Rules(BaseModel):
@@ -306,9 +274,6 @@ def _schema() -> dict[str, Any]:
                 raise ValueError(
                     f"load_options may not set {', '.join(reserved)}: the entry's own keys do that"
                 )
-            ids = [s.id for s in self.snapshots or ()]
-            if len(set(ids)) != len(ids):
-                raise ValueError("two snapshots have the same id")
             return self
 
     def kind(raw: Any) -> str:
@@ -324,13 +289,11 @@ def _schema() -> dict[str, Any]:
     return {"catalog": Catalog, "file": File, "sql": Sql, "snapshot": Snap}
 
 
-def _problem(file: Path, errors: list[Any]) -> CatalogError:
-    """pydantic's first error as one line that names the entry and the field."""
-    error, loc = errors[0], list(errors[0]["loc"])
-    if loc[:1] != ["datasets"] or (len(loc) == 1 and error["type"] == "extra_forbidden"):
-        return CatalogError(f"{file}: the top level must be a single 'datasets:' mapping")
-    if len(loc) == 1:
-        return CatalogError(f"{file}: 'datasets' must map dataset names to entries")
+def _problem(file: Path, error: Any) -> CatalogError:
+    """A pydantic error as one line that names the entry and the field."""
+    loc = list(error["loc"])
+    if len(loc) < 2 or loc[0] != "datasets":
+        return CatalogError(f"{file}: the top level must be a 'datasets:' mapping of entries")
     name, rest = loc[1], loc[2:]
     if rest[:1] == ["[key]"]:
         return CatalogError(f"{file}: {_bad_name(name)}")
@@ -338,15 +301,9 @@ def _problem(file: Path, errors: list[Any]) -> CatalogError:
     if rest[:1] == ["snapshots"] and len(rest) > 2:
         where, kind, rest = f"{where}snapshot {rest[1] + 1}: ", "snapshot", rest[2:]
     key = rest[0] if rest else None
-    if error["type"] == "extra_forbidden" and kind == "sql" and key == "location":
-        problem = "give either 'location' (a file) or 'connection' (a SQL source), not both"
-    elif error["type"] == "extra_forbidden":
-        same = [
-            e for e in errors if e["type"] == error["type"] and e["loc"][:-1] == error["loc"][:-1]
-        ]
-        extra = sorted(str(e["loc"][-1]) for e in same)
+    if error["type"] == "extra_forbidden":
         allowed = ", ".join(_schema()[kind].model_fields)
-        problem = f"unknown key(s) {', '.join(extra)} for {_KINDS[kind]}; allowed: {allowed}"
+        problem = f"unknown key {key!r} for {_KINDS[kind]}; allowed: {allowed}"
     elif error["type"] == "value_error":
         problem = f"{key!r}: " * (key is not None) + str(error["ctx"]["error"])
     elif key is None:
@@ -365,15 +322,15 @@ def _validate(file: Path, doc: Any) -> dict[str, DatasetEntry]:
         datasets = _schema()["catalog"].model_validate({} if doc is None else doc).datasets or {}
     except ValidationError as exc:
         errors = exc.errors(include_url=False, include_input=False)
-        errors.sort(key=lambda e: e["type"] != "extra_forbidden")  # a misspelt key first
-        raise _problem(file, errors) from None
+        misspelt_first = min(errors, key=lambda e: e["type"] != "extra_forbidden")
+        raise _problem(file, misspelt_first) from None
     entries = {n: _from_yaml(n, m.model_dump(exclude_none=True)) for n, m in datasets.items()}
     check_graph(file, entries)
     return entries
 
 
 def _from_yaml(name: str, raw: Mapping[str, Any]) -> DatasetEntry:
-    """An entry from its YAML form, already validated (just now, or before it was cached)."""
+    """An entry from its validated YAML form."""
     if "connection" not in raw:
         return DatasetEntry(name=name, **{**raw, "parents": tuple(raw.get("parents", ()))})
     return DatasetEntry(
@@ -403,12 +360,11 @@ def check_graph(file: Path, entries: Mapping[str, DatasetEntry]) -> None:
         ) from None
 
 
-# Parsed catalogs of this process by file, with the stat they were parsed at.
-_memo: dict[str, tuple[list[int], dict[str, DatasetEntry]]] = {}
+_memo: dict[str, tuple[list[int], dict[str, DatasetEntry]]] = {}  # get and set are atomic
 
 
 def _entries(file: Path) -> dict[str, DatasetEntry]:
-    """The parsed catalog, shared between callers: never mutate the result."""
+    """The parsed catalog, kept per process on the file's stat: never mutate the result."""
     file = Path(file)
     try:
         stamp = atomic.stamp_of(file.stat())
@@ -425,13 +381,8 @@ def _entries(file: Path) -> dict[str, DatasetEntry]:
 
 
 def read(file: Path) -> dict[str, DatasetEntry]:
-    """The valid catalog ``file`` (absent: no entries)."""
+    """The valid catalog ``file`` (absent: no entries); a ``stat`` once the file is parsed."""
     return dict(_entries(file))
-
-
-def get(file: Path, name: str) -> DatasetEntry | None:
-    """The entry called ``name``, or None; as cheap as a ``stat`` once the file is parsed."""
-    return _entries(file).get(name)
 
 
 def write(file: Path, entries: Mapping[str, DatasetEntry]) -> None:
@@ -450,19 +401,13 @@ def write(file: Path, entries: Mapping[str, DatasetEntry]) -> None:
     body = yaml.dump(doc, Dumper=dumper, sort_keys=False, allow_unicode=True)
     file.parent.mkdir(parents=True, exist_ok=True)
     atomic.write_text(file, "".join(lines[:n]) + body)
-    # We know what the new file holds: remember it, so the next lookup does not parse it.
-    # (The rename gave it a new inode, so no earlier parse can match its stamp.)
-    _memo[str(file)] = (atomic.stamp_of(file.stat()), dict(entries))
 
 
 @contextlib.contextmanager
 def editing(root: Path) -> Iterator[dict[str, DatasetEntry]]:
-    """``with editing(root) as entries:`` change ``entries``; they are written back when
-    the block ends, under the project's catalog lock (else two runs saving at once lose a
-    change). Nothing is written if the block raises or changes nothing."""
+    """``with editing(root) as entries:`` change ``entries``, written back (if changed and
+    nothing raised) under the catalog lock, so two runs saving at once lose no change."""
     from filelock import FileLock
-
-    from . import config
 
     file = config.paths(root).catalog
     with FileLock(state_dir(root) / "catalog.lock"):

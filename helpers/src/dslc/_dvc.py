@@ -1,13 +1,8 @@
-"""DVC glue for projects made with ``data_versioning=dvc`` (helpers/README.md, DVC).
-
-DVC runs as a subprocess (``python -m dvc``), never imported; every failure is one line
-(a :class:`DvcError`) quoting DVC's own ``ERROR:``. dslc only asks DVC: md5s come from the
-files DVC documents (``dvc.lock``, ``*.dvc``), never from DVC's internal state.
-"""
+"""DVC glue (helpers/README.md, DVC): DVC runs as a subprocess, never imported; md5s come
+from the files DVC documents (``dvc.lock``, ``*.dvc``), never from its internal state."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import os
@@ -19,7 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import config
-from ._atomic import read_regular
+from ._atomic import is_racy, read_regular, stamp_of
+from ._fingerprint import FingerprintCache
+from ._state import state_dir
 from .errors import DslcError
 
 _log = logging.getLogger(__name__)
@@ -36,27 +33,16 @@ def enabled(root: Path) -> bool:
 
 
 def _first_error(output: str) -> str:
-    """DVC's ``ERROR:`` message (its lines joined), else the last non-empty line."""
-    lines = [line.strip() for line in output.splitlines()]
-    for i, line in enumerate(lines):
-        if line.startswith("ERROR:"):
-            message = [line.removeprefix("ERROR:").strip()]
-            for more in lines[i + 1 :]:
-                if not more or more.startswith(("<https://", "WARNING:", "ERROR:")):
-                    break
-                message.append(more)
-            return " ".join(message)
-    rest = [line for line in lines if line]
-    return rest[-1] if rest else "no output"
+    """DVC's ``ERROR:`` message (its lines joined, up to its help link), else the last line."""
+    end = r"(?=^\s*$|^<https://|^WARNING:|^ERROR:|\Z)"
+    if found := re.search(rf"^ERROR:(.*?){end}", output, re.MULTILINE | re.DOTALL):
+        return " ".join(found[1].split())
+    lines = output.strip().splitlines()
+    return lines[-1].strip() if lines else "no output"
 
 
 def run(root: Path, *args: str, what: str | None = None) -> str:
     """Run ``dvc <args>`` at ``root``; its stdout, or a one-line DvcError."""
-    if importlib.util.find_spec("dvc") is None:
-        raise DvcError(
-            "dvc is not installed in this environment: add it with `uv add dvc` (the project"
-            " was made with data_versioning=dvc), then `make setup`"
-        )
     env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
     command = [sys.executable, "-m", "dvc", *args]
     with subprocess.Popen(command, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -75,9 +61,6 @@ def run(root: Path, *args: str, what: str | None = None) -> str:
     return out
 
 
-# --- the remote -------------------------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class Remote:
     name: str
@@ -91,16 +74,11 @@ def remote(root: Path) -> Remote:
     listed = run(root, "config", "--list", what="reading DVC's config (.dvc/config)")
     options = dict(line.partition("=")[::2] for line in listed.splitlines() if "=" in line)
     name = options.get("core.remote", "").strip()
-    if not name:
-        raise DvcError(
-            "no DVC remote is set: name one with `uv run dslc team --remote <folder or URL>`"
-            " (see .dvc/config)"
-        )
     url = options.get(f"remote.{name}.url", "").strip()
     if not url:
         raise DvcError(
-            f"the DVC remote {name!r} has no url: set one with `uv run dvc remote modify"
-            f" {name} url <folder or URL>` (see .dvc/config)"
+            "no DVC remote is set: name one with `uv run dslc team --remote <folder or URL>`"
+            " (see .dvc/config)"
         )
     local: Path | None = None
     if "://" not in url or url.startswith("file://"):
@@ -111,9 +89,8 @@ def remote(root: Path) -> Remote:
 
 
 def push(root: Path) -> str:
-    """``dvc push`` to the default remote, refused when the work tree's outputs are not the
-    versions this commit records or a cache file is corrupted, and checked afterwards:
-    DVC itself says "Everything is up to date" when an object it could not read stays out."""
+    """``dvc push``, refused when an output or a cache file is not what this commit records,
+    and checked afterwards: DVC says "Everything is up to date" when an object stays out."""
     where = remote(root)
     outs = tracked(root)
     if bad := _corrupted(root, outs):
@@ -136,8 +113,7 @@ def push(root: Path) -> str:
 
 
 def drift(root: Path, outs: list[Output]) -> list[tuple[str, str]]:
-    """(path, state) of each output this commit records that the work tree does not hold
-    as recorded (``modified``, ``deleted``...); a stage never run records nothing yet."""
+    """(path, state) of each recorded output the work tree does not hold as recorded."""
     status = json.loads(run(root, "status", "--json", what="dvc status") or "{}")
     recorded = {out.path for out in outs}
     return sorted(
@@ -159,9 +135,6 @@ def set_remote(root: Path, url: str) -> None:
     """Make ``url`` the default remote in the committed ``.dvc/config``."""
     config.refuse_password(url, "the DVC remote's url")
     run(root, "remote", "add", "--default", "--force", "storage", url, what="dvc remote add")
-
-
-# --- tracking files ---------------------------------------------------------------------
 
 
 def stage_outputs(root: Path) -> set[str]:
@@ -188,25 +161,20 @@ def stage_output(root: Path, path: Path) -> bool:
     return any(str(p) in stage_outputs(root) for p in (rel, *rel.parents) if str(p) != ".")
 
 
-def track(root: Path, path: Path) -> str | None:
-    """``dvc add`` a file or folder; the .dvc file to commit, or None when a stage owns it."""
+def track(root: Path, path: Path) -> None:
+    """``dvc add`` a file or folder, unless a stage of dvc.yaml makes it."""
     rel = Path(os.path.relpath(path, root)).as_posix()
     if rel in stage_outputs(root):
-        return None
+        return
     # Not --quiet: it silences ERROR lines too, and the one-line error quotes them.
     run(root, "add", rel, what=f"dvc add {rel}")
     protect_snapshots(root)
-    return rel + ".dvc"
 
 
 def protect_snapshots(root: Path) -> None:
-    """Make snapshots read-only again: ``dvc add`` and ``dvc checkout`` put back writable
-    copies (and a kill during one of them leaves one)."""
+    """Make snapshots read-only again: ``dvc add`` and ``dvc checkout`` leave them writable."""
     for file in Path(root, "data", "raw", "snapshots").glob("*/*.parquet"):
         file.chmod(0o444)
-
-
-# --- pull ---------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -258,13 +226,8 @@ def version_tag(rel: Path | str) -> str:
 
 
 def file_md5(root: Path, path: Path) -> str | None:
-    """The md5 DVC versions a file under, or None for a file DVC does not version or one
-    changed since (README, DVC): from the pointer files while ``dvc data status`` says the
-    file matches; that answer is cached on the file's stamp, so nothing is read."""
-    from ._atomic import is_racy, stamp_of
-    from ._fingerprint import FingerprintCache
-    from ._state import state_dir
-
+    """The md5 DVC versions a file under, or None (README, DVC): from the pointer files
+    while ``dvc data status`` says the file matches, an answer cached on its stamp."""
     path = Path(path).absolute()
     rel = Path(os.path.relpath(path, root)).as_posix()
     md5 = next(
@@ -303,9 +266,8 @@ def _files(root: Path, out: Output) -> list[tuple[Path, str]]:
 
 
 def _corrupted(root: Path, outs: Iterable[Output]) -> tuple[Path, Path] | None:
-    """(cache file, destination) of the first cache file whose content no longer matches
-    its md5 (a corrupted copy), else None."""
-    from ._fingerprint import hash_file
+    """(cache file, destination) of the first cache file not matching its md5, else None."""
+    from ._fingerprint import hash_file  # looked up at each call: tests count its reads
 
     for out in outs:
         for destination, md5 in _files(root, out):
@@ -326,9 +288,8 @@ _PARTIAL = re.compile(r"\.[A-Za-z0-9_-]{22}\.tmp$")
 
 
 def sweep(root: Path) -> int:
-    """Remove the partial files a killed DVC left beside the outputs (its cache is DVC's
-    own: left alone); none while a DVC command runs here (it holds ``.dvc/tmp/lock``).
-    How many."""
+    """Remove (and count) the partial files a killed DVC left beside the outputs, unless a
+    DVC command runs here (it holds ``.dvc/tmp/lock``)."""
     if os.name == "nt":  # DVC's lock is an flock, which Windows lacks: nothing is removed
         return 0
     import fcntl
@@ -350,8 +311,7 @@ def sweep(root: Path) -> int:
 
 
 def pull(root: Path) -> str:
-    """Bring every tracked output of this commit from the remote into the work tree, checking
-    first that the remote holds it all and that the cache files match their md5."""
+    """Restore every output of this commit, once the remote holds all and the md5s match."""
     where = remote(root)
     if where.local is not None and not where.local.is_dir():
         what = "a file, not a folder" if where.local.exists() else "a folder that does not exist"
@@ -362,12 +322,11 @@ def pull(root: Path) -> str:
         )
     sweep(root)  # a pull killed before left them
     if missing := sorted(path for path, state in cloud(root, where).items() if state == "missing"):
-        shown = ", ".join(missing[:5]) + (
-            f" and {len(missing) - 5} more" if len(missing) > 5 else ""
-        )
+        more = f" and {len(missing) - 1} more" * (len(missing) > 1)
         raise DvcError(
             f"the DVC remote {where.name!r} ({where.url}) lacks data this commit records:"
-            f" {shown}; run `make push` in the clone that made it; data/ was left as it was"
+            f" {missing[0]}{more}; run `make push` in the clone that made it; data/ was left"
+            " as it was"
         )
     outs = tracked(root)
     restore = [o for o in outs if not Path(root, o.path).exists()]

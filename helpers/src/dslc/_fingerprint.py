@@ -1,12 +1,8 @@
-"""Full-content fingerprints (``"sha256:<hex>"``) and dslc's own stat-keyed cache of them.
-
-A file modified in the same timestamp tick as it was hashed could keep its stamp, so such
-"racy" files are not cached (as git does), unless dslc renamed the file into place whole.
-"""
+"""Full-content fingerprints (``"sha256:<hex>"``) and dslc's own stat-keyed cache of them;
+"racy" files, modified in the tick they were hashed, are not cached (as git does)."""
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import logging
@@ -22,7 +18,7 @@ from .errors import SpecialFileError
 
 ALGO = "sha256"
 CHUNK = 1 << 20  # 1 MiB: big enough to amortise syscalls, small enough to stay in L2
-_CACHE_VERSION = 3  # 3: one key, algo and version
+
 _log = logging.getLogger(__name__)
 
 Progress = Callable[[int], None]  # called with the number of bytes just hashed
@@ -58,8 +54,9 @@ class FingerprintCache:
 
     def __init__(self, file: Path | None, algo: str = ALGO) -> None:
         self.file = file
-        self.header = f"{algo}-v{_CACHE_VERSION}"  # the one key of the file's object
+        self.header = f"{algo}-v3"  # the file's one key; a new layout gets a new version
         self._dirty: dict[str, list[Any]] = {}
+        self._entries = self._read()
 
     def _read(self) -> dict[str, list[Any]]:
         if self.file is None:
@@ -69,10 +66,6 @@ class FingerprintCache:
         except (OSError, ValueError, TypeError, KeyError):
             return {}  # none, corrupt or another version's: just rehash
         return entries if isinstance(entries, dict) else {}
-
-    @functools.cached_property
-    def _entries(self) -> dict[str, list[Any]]:
-        return self._read()
 
     def get(self, key: str, stamp: list[Any]) -> str | None:
         hit = self._entries.get(key)
@@ -89,7 +82,7 @@ class FingerprintCache:
             return
         merged = {**self._read(), **self._dirty}
         # Forget files that no longer exist, so the cache does not grow forever.
-        merged = {k: v for k, v in merged.items() if "://" in k or os.path.exists(k)}
+        merged = {k: v for k, v in merged.items() if os.path.exists(k)}
         try:
             self.file.parent.mkdir(parents=True, exist_ok=True)
             text = json.dumps({self.header: merged}, separators=(",", ":"))
@@ -135,8 +128,7 @@ def _dir_fp(
     # Hash of "relative/posix/name NUL file-digest LF" for every file in sorted order:
     # renames and moves change it, and each file still benefits from the cache.
     files: list[tuple[str, Path]] = []
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames.sort()
+    for dirpath, _, filenames in os.walk(folder):
         for name in filenames:
             if name.startswith(atomic.TMP_PREFIX):
                 continue  # a write in progress (or a dead writer's leftover), not data
@@ -165,9 +157,8 @@ def fingerprint_path(
     trust_cache: bool = True,
     written: os.stat_result | None = None,
 ) -> str:
-    """Fingerprint of a local file or folder (all files, sorted, with relative names);
-    ``written``: the stat of the file as dslc has just written it whole, cached although
-    its timestamps are fresh."""
+    """Fingerprint of a local file or folder; ``written``: the stat of a file dslc has just
+    renamed into place whole, cached although its timestamps are fresh."""
     p = Path(path).absolute()
     cache = FingerprintCache(cache_file)
     try:
@@ -180,35 +171,11 @@ def fingerprint_path(
         cache.flush()
 
 
-def _remote_stamp(info: dict[str, Any]) -> list[Any] | None:
-    # Only trust identities a store changes on every write; size alone is not enough.
-    etag = info.get("ETag") or info.get("etag") or info.get("md5Hash") or info.get("md5")
-    mtime = info.get("mtime") or info.get("LastModified") or info.get("last_modified")
-    if etag is None and mtime is None:
-        return None
-    return [info.get("size"), str(etag) if etag else None, str(mtime) if mtime else None]
-
-
 def fingerprint_url(
-    url: str,
-    storage_options: dict[str, Any] | None = None,
-    cache_file: Path | None = None,
-    on_bytes: Progress | None = None,
-    *,
-    trust_cache: bool = True,
+    url: str, storage_options: dict[str, Any] | None = None, on_bytes: Progress | None = None
 ) -> str:
-    """Fingerprint of a remote fsspec URL (checked by ``_locate`` first), cached on its
-    etag/size/mtime when the store reports them."""
+    """Fingerprint of a remote fsspec URL (checked by ``_locate`` first), read every time."""
     import fsspec
 
-    fs, fs_path = fsspec.core.url_to_fs(url, **(storage_options or {}))
-    stamp = _remote_stamp(fs.info(fs_path))
-    cache = FingerprintCache(cache_file if stamp is not None else None)
-    if trust_cache and stamp is not None and (hit := cache.get(url, stamp)) is not None:
-        return hit
-    with fs.open(fs_path, "rb") as fh:
-        fp = f"{ALGO}:{_hash_fileobj(fh, on_bytes)}"
-    if stamp is not None:
-        cache.put(url, stamp, fp)
-        cache.flush()
-    return fp
+    with fsspec.open(url, "rb", **(storage_options or {})) as fh:
+        return f"{ALGO}:{_hash_fileobj(fh, on_bytes)}"

@@ -1,7 +1,4 @@
-"""Catalog bookkeeping behind ``dslc data add|verify``: record datasets and detect drift.
-
-``verify``'s statuses are in helpers/README.md (Command line); FAILING ones exit 1.
-"""
+"""``dslc data add|verify``: record datasets and detect drift (statuses: helpers/README.md)."""
 
 from __future__ import annotations
 
@@ -12,14 +9,14 @@ from pathlib import Path
 from typing import Literal
 
 from . import _catalog as catalog
+from . import _dvc as dvc
 from . import _formats as formats
 from . import _locate as locate
 from . import config
-from ._atomic import clean_stale
 from ._catalog import DatasetEntry
 from ._fingerprint import Progress, fingerprint_path, fingerprint_url
 from ._state import state_dir
-from .errors import CatalogError, DatasetNotFoundError, DslcError, UnsafePathError
+from .errors import CatalogError, DatasetNotFoundError, DslcError
 
 Status = Literal["ok", "changed", "lost", "not_built", "unrecorded", "live", "error"]
 FAILING: frozenset[Status] = frozenset({"changed", "lost", "error"})
@@ -49,12 +46,7 @@ def _locate_for_add(path: str, root: Path) -> tuple[str, locate.Target]:
         p = Path(path).expanduser()
         if not p.is_absolute() and not (Path.cwd() / p).exists():
             p = root / "data" / p  # `dslc data add iris raw/iris.csv` from anywhere
-        try:
-            local = locate.local_path(p.absolute(), root)
-        except UnsafePathError:
-            raise UnsafePathError(
-                f"{path!r} points outside the project; keep data inside {root}"
-            ) from None
+        local = locate.local_path(p.absolute(), root)
     if not local.exists():
         raise DatasetNotFoundError(f"{path!r} does not exist ({local}); give an existing path")
     rel = Path(os.path.relpath(local, root / "data")).as_posix()
@@ -73,11 +65,8 @@ def add(
     on_bytes: Progress | None = None,
     root: Path | None = None,
 ) -> DatasetEntry:
-    """Record a dataset and its fingerprint in ``data/catalog.yml`` (``dslc data add``).
-
-    ``path`` is a shell path (relative to the working directory), else relative to
-    ``data/``, or a URL. ``on_hash(location)`` is called before hashing starts.
-    """
+    """Record a dataset and its fingerprint in the catalog (``dslc data add``); ``path`` is
+    a shell path, else relative to ``data/``, or a URL; ``on_hash(location)`` starts hashing."""
     r = config.project_root() if root is None else root
     catalog.check_name(name)
     location, target = _locate_for_add(path, r)
@@ -89,8 +78,9 @@ def add(
     _check_parents(name, parents, cat_file, entries, replace_existing)
     if on_hash is not None:
         on_hash(location)
-    if target.local is not None:  # first: DVC puts a copy back, which dslc then reads
-        _track_with_dvc(r, target.local)
+    local = target.local
+    if local is not None and dvc.enabled(r) and local.is_relative_to(r / "data"):
+        dvc.track(r, local)  # first: DVC puts a copy back, which dslc then reads
     fp = fingerprint(target, on_bytes)
     with catalog.editing(r) as entries:  # checked again: it may have changed while hashing
         _check_parents(name, parents, cat_file, entries, replace_existing)
@@ -108,14 +98,6 @@ def add(
     return entry
 
 
-def _track_with_dvc(root: Path, local: Path) -> None:
-    """In a DVC project, ``dvc add`` a file or folder under data/ (unless a stage makes it)."""
-    from . import _dvc as dvc
-
-    if dvc.enabled(root) and local.is_relative_to(root / "data"):
-        dvc.track(root, local)
-
-
 def _check_parents(
     name: str,
     parents: Sequence[str],
@@ -125,15 +107,10 @@ def _check_parents(
 ) -> None:
     """Refuse a name already taken (a SQL source's even with --replace: its connection,
     query and snapshots would be lost), and parents that are missing or form a cycle."""
-    if (old := entries.get(name)) is not None and old.sql is not None:
+    if (old := entries.get(name)) is not None and (old.sql is not None or not replace_existing):
         raise CatalogError(
-            f"dataset {name!r} is a SQL source in {cat_file}: dslc data add does not replace "
-            "its connection, query and snapshots; choose another name, or remove the entry "
-            "from the catalog first"
-        )
-    if name in entries and not replace_existing:
-        raise CatalogError(
-            f"dataset {name!r} is already in {cat_file}; pass --replace to update it"
+            f"dataset {name!r} is already in {cat_file}; pass --replace to update a file "
+            "dataset (a SQL source's query and snapshots are never replaced)"
         )
     new = DatasetEntry(name=name, location="", parents=tuple(parents))
     catalog.check_graph(cat_file, {**entries, name: new})
@@ -146,21 +123,17 @@ def fingerprint(
     trust_cache: bool = True,
     written: os.stat_result | None = None,
 ) -> str:
-    """Full-content fingerprint of a resolved dataset (arguments as ``fingerprint_path``).
-
-    FileNotFoundError if it is not there; DslcError for a live SQL source.
-    """
+    """Full-content fingerprint of a resolved dataset (FileNotFoundError if it is not there)."""
     if target.is_sql:
         raise DslcError(
             f"dataset {target.name!r} is a live SQL source and has no fingerprint; freeze it "
             f"with `dslc data snapshot {target.name}` and use '{target.name}@latest'"
         )
-    cache = cache_file(target.root)
     if target.local is None:
-        url, opts = target.url or target.location, target.storage_options
-        return fingerprint_url(url, opts, cache, on_bytes, trust_cache=trust_cache)
+        return fingerprint_url(target.url or target.location, target.storage_options, on_bytes)
     if not target.local.exists() and not target.local.is_symlink():
         raise FileNotFoundError(target.local)
+    cache = cache_file(target.root)
     return fingerprint_path(target.local, cache, on_bytes, trust_cache=trust_cache, written=written)
 
 
@@ -176,27 +149,21 @@ def verify(
     *,
     full: bool = True,
 ) -> Iterator[Check]:
-    """Fingerprint every catalog dataset (and snapshot) and yield a :class:`Check` for each.
-
-    ``on_start(i, n, reference, location)`` is called before each; ``full=False`` trusts
-    the stat-keyed fingerprint cache (``--fast``).
-    """
-    from . import _dvc as dvc
-
+    """A :class:`Check` of every catalog dataset and snapshot; ``on_start(i, n, reference,
+    location)`` before each; ``full=False`` trusts the fingerprint cache (``--fast``)."""
     r = config.project_root() if root is None else root
     dvc.protect_snapshots(r)  # one left writable by a kill during `dvc add` is mended
     entries = catalog.read(config.paths(r).catalog)
     refs = [
         r for e in entries.values() for r in (e.name, *(f"{e.name}@{s.id}" for s in e.snapshots))
     ]
-    swept: set[Path] = set()
     for i, ref in enumerate(refs, 1):
         name, snap = catalog.split_ref(ref)
         entry = entries[name]
         shown = entry.snapshot(snap).location if snap else entry.location
         if on_start is not None:
             on_start(i, len(refs), ref, shown)
-        yield _check(ref, entry, r, on_bytes, not full, swept)
+        yield _check(ref, entry, r, on_bytes, not full)
 
 
 def _check(
@@ -205,7 +172,6 @@ def _check(
     root: Path,
     on_bytes: Progress | None,
     trust_cache: bool,
-    swept: set[Path],
 ) -> Check:
     if entry.sql is not None and "@" not in ref:
         return Check(ref, "live", entry.location)
@@ -214,9 +180,6 @@ def _check(
     except DslcError as exc:
         return Check(ref, "error", entry.location, entry.fingerprint, detail=str(exc))
     recorded = target.recorded
-    if target.local is not None and target.local.parent not in swept:
-        swept.add(target.local.parent)
-        clean_stale(target.local.parent)  # leftovers of writes killed in this folder
     try:
         now = fingerprint(target, on_bytes, trust_cache=trust_cache)
     except FileNotFoundError:

@@ -1,10 +1,6 @@
-"""Turn a dataset reference, path or URL into a :class:`Target` (helpers/README.md, Data).
-
-Guards are by filesystem, not by spelling: a URL whose fsspec filesystem is the local
-disk must name a file inside the project (README, Security model).
-Containment is checked on the normalised path, not the resolved one, so a ``data/raw``
-symlinked to a big disk keeps working.
-"""
+"""Turn a dataset reference, path or URL into a :class:`Target`. Guards are by filesystem:
+a URL whose fsspec filesystem is the local disk must name a file inside the project, on the
+normalised path (not the resolved one: a ``data/raw`` symlinked to a big disk works)."""
 
 from __future__ import annotations
 
@@ -104,10 +100,8 @@ def local_path(text: str | os.PathLike[str], root: Path) -> Path:
 
 
 def _where(url: str, storage_options: Mapping[str, Any] | None, root: Path) -> Path | None:
-    """The local file ``url`` names (checked to be inside ``root``), or None for a remote
-    store. Chains (``a::b``) and filesystems that wrap another one (caches, archives,
-    ``dir://``, references) read from a place named in their options or inner URL, which
-    dslc would have to follow layer by layer; it refuses them instead."""
+    """The local file ``url`` names (inside ``root``), or None for a remote store. Chains
+    and filesystems that wrap another one (caches, archives, ``dir://``) are refused."""
     import fsspec
     from fsspec.archive import AbstractArchiveFileSystem
     from fsspec.core import split_protocol, strip_protocol
@@ -134,8 +128,8 @@ def _where(url: str, storage_options: Mapping[str, Any] | None, root: Path) -> P
             f"cannot use {shown!r}: {exc}; check the protocol (known: file, memory, s3, "
             "gcs, http, ...)"
         ) from None
-    if issubclass(cls, LocalFileSystem):
-        return _inside(_local_form(strip_protocol(url)), root, shown)
+    if issubclass(cls, LocalFileSystem):  # as LocalFileSystem opens it: absolute, no protocol
+        return _inside(strip_protocol(f"file://{strip_protocol(url)}"), root, shown)
     wrappers = (CachingFileSystem, DirFileSystem, AbstractArchiveFileSystem)
     if protocol in _OPAQUE or issubclass(cls, wrappers):
         raise LocationError(
@@ -145,27 +139,15 @@ def _where(url: str, storage_options: Mapping[str, Any] | None, root: Path) -> P
     return None
 
 
-def _local_form(path: str) -> str:
-    """A local path the way fsspec's LocalFileSystem opens it (absolute, no protocol)."""
-    from fsspec.core import strip_protocol
-
-    check_text(path)
-    return str(strip_protocol(f"file://{path}"))
-
-
 def _entry(ref: str, root: Path) -> tuple[DatasetEntry, Snapshot | None]:
-    import difflib
-
     name, snap = catalog.split_ref(ref)
     cat_file = config.paths(root).catalog
-    entry = catalog.get(cat_file, name)
-    if entry is None:
-        known = list(catalog.read(cat_file))
-        close = difflib.get_close_matches(name, known, n=3)
-        hint = f"did you mean {', '.join(map(repr, close))}? " if close else ""
+    entries = catalog.read(cat_file)
+    if (entry := entries.get(name)) is None:
+        known = list(entries)
         shown = ", ".join(known[:10]) + (f" and {len(known) - 10} more" if known[10:] else "")
         raise DatasetNotFoundError(
-            f"dataset {name!r} is not in {cat_file} ({hint}known: {shown or 'none'}); add it "
+            f"dataset {name!r} is not in {cat_file} (known: {shown or 'none'}); add it "
             f"with `dslc data add {name} PATH`, or pass a path such as 'raw/file.csv'"
         )
     if snap is None:
@@ -187,12 +169,9 @@ def resolve(
     purpose: Literal["load", "save"] = "load",
     options: Mapping[str, Any] | None = None,
 ) -> Target:
-    """Resolve a catalog reference, a path relative to ``data/``, or a URL.
-
-    ``options`` (the call's keyword arguments) override the entry's ``load_options`` or
-    ``save_options`` (by ``purpose``). With ``need_format=False`` an unknown suffix gives
-    an empty format instead of a FormatError (fingerprints do not care about the format).
-    """
+    """Resolve a catalog reference, a path relative to ``data/``, or a URL; ``options``
+    override the entry's ``load_options`` or ``save_options`` (by ``purpose``), and
+    ``need_format=False`` gives an unknown suffix an empty format, not a FormatError."""
     r = config.project_root() if root is None else root
     entry, snap = _entry(str(name_or_path), r) if is_name(name_or_path) else (None, None)
     own: Mapping[str, Any] = {}
@@ -207,8 +186,7 @@ def resolve(
     storage = opts.pop("storage_options", None)
     local = _where(text, storage, r) if is_url(text) else local_path(text, r)
     location = str(local) if local is not None else redact(text)
-    chosen = fmt or (entry.format if entry and snap is None else None)
-    chosen = chosen or ("parquet" if snap is not None else None)
+    chosen = fmt or ("parquet" if snap else entry.format if entry else None)
     if chosen:
         format_name = formats.normalize(chosen)
     elif need_format:
@@ -220,8 +198,7 @@ def resolve(
 
 
 def is_raw(path: Path, root: Path, *sub: str) -> bool:
-    """True if ``path`` is under ``data/raw`` (or ``data/raw/<sub>``), lexically or once
-    symlinks are resolved."""
+    """True if ``path`` is under ``data/raw[/<sub>]``, lexically or once links are resolved."""
     raw = root.joinpath("data", "raw", *sub)
     try:
         return path.is_relative_to(raw) or path.resolve().is_relative_to(raw.resolve())

@@ -1,18 +1,17 @@
-"""SQL sources: catalog entries read through SQLAlchemy (helpers/README.md, SQL sources).
-Only the connection variable's NAME is carried; messages are scrubbed of its URL."""
+"""SQL sources read through SQLAlchemy (helpers/README.md); messages are scrubbed of URLs."""
 
 from __future__ import annotations
 
-import atexit
-import functools
 import os
 import re
+import sqlite3
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from . import config
+from ._atomic import atomic_path
 from ._catalog import SqlSource
 from ._secrets import scrub
 from .errors import SqlError
@@ -42,30 +41,10 @@ _TIMEOUT_ARG = {
     "mariadb": "connect_timeout",
     "mssql": "timeout",
     "mssql+pymssql": "login_timeout",
-    "snowflake": "login_timeout",
-    "oracle+oracledb": "tcp_connect_timeout",
 }
 _PYSQLITE = ("sqlite", "sqlite+pysqlite")  # Python's sqlite3
 _LIBPQ = ("postgresql", "postgresql+psycopg", "postgresql+psycopg2")
 _LOCKED = re.compile(r"database is locked|lock timeout", re.IGNORECASE)
-
-_engines: dict[str, tuple[str, Any]] = {}  # variable -> (its URL, Engine); get/set are atomic
-
-
-def dispose_all(close: bool = True) -> None:
-    """Close every engine's connections; a forked child must not use, nor close, the
-    parent's pooled sockets (``close=False``)."""
-    engines = list(_engines.values())
-    _engines.clear()
-    for _, engine in engines:
-        engine.dispose(close=close)
-
-
-@functools.cache
-def _install_hooks() -> None:
-    atexit.register(dispose_all)
-    if hasattr(os, "register_at_fork"):
-        os.register_at_fork(after_in_child=functools.partial(dispose_all, close=False))
 
 
 @dataclass(frozen=True)
@@ -78,14 +57,6 @@ class _Context:
 
     def error(self, problem: str) -> SqlError:
         return SqlError(f"dataset {self.dataset!r}: {scrub(problem, self.secrets)}")
-
-    def knowing(self, url: Any) -> _Context:
-        """This context once the URL is parsed: its password scrubbed, as typed or quoted."""
-        from urllib.parse import quote, quote_plus
-
-        password = url.password or ""
-        more = (password, quote(password, safe=""), quote_plus(password))
-        return replace(self, secrets=(*self.secrets, *(s for s in more if s)))
 
 
 def driver_hint(drivername: str) -> str:
@@ -109,8 +80,8 @@ def _connect_args(url: Any) -> dict[str, Any]:
 
 
 def _sqlite_read_only(url: Any, root: Path) -> Any:
-    """A SQLite URL opened read-only (SQLite's ``mode=ro``), so a missing file is an error,
-    not a new database; ``sqlite:///rel.db`` is relative to the project root."""
+    """A SQLite URL opened read-only (a missing file is an error, not a new database), a
+    relative path from the project root."""
     db = url.database
     if url.drivername not in _PYSQLITE or not db or db == ":memory:":
         return url
@@ -121,9 +92,7 @@ def _sqlite_read_only(url: Any, root: Path) -> Any:
 
 
 def _refuse_attach(dbapi_connection: Any, _record: Any) -> None:
-    """ATTACH, and VACUUM INTO (which attaches), create or write any file even on a
-    read-only connection: SQLite asks this authorizer first, and it says no."""
-    import sqlite3
+    """Deny ATTACH (and VACUUM INTO), which write files even on a read-only connection."""
 
     def authorize(action: int, *_: object) -> int:
         return sqlite3.SQLITE_DENY if action == sqlite3.SQLITE_ATTACH else sqlite3.SQLITE_OK
@@ -132,7 +101,8 @@ def _refuse_attach(dbapi_connection: Any, _record: Any) -> None:
 
 
 def engine(variable: str, dataset: str, root: Path) -> tuple[Any, _Context]:
-    """The process's engine for the URL in environment variable ``variable``."""
+    """An engine for the URL in environment variable ``variable``, without a pool: each
+    connection is the read's own (none is kept, shared with a forked child or reused)."""
     config.load_env(root)
     value = os.environ.get(variable, "").strip()
     if not value:
@@ -141,13 +111,13 @@ def engine(variable: str, dataset: str, root: Path) -> tuple[Any, _Context]:
             f"e.g. {variable}=postgresql+psycopg://user:password@host:5432/database"
         )
     ctx = _Context(dataset, variable, (value,))
-    hit = _engines.get(variable)
-    if hit is not None and hit[0] == value:
-        return hit[1], ctx.knowing(hit[1].url)
+    from urllib.parse import quote, quote_plus
+
     from sqlalchemy import create_engine
     from sqlalchemy import event as sa_event
     from sqlalchemy import exc as sa_exc
     from sqlalchemy.engine import make_url
+    from sqlalchemy.pool import NullPool
 
     try:
         url = make_url(value)
@@ -156,11 +126,13 @@ def engine(variable: str, dataset: str, root: Path) -> tuple[Any, _Context]:
             f"{variable} does not hold a SQLAlchemy URL (dialect+driver://user:password@"
             "host:port/database); fix it in .env"
         ) from None
-    ctx = ctx.knowing(url)
+    password = url.password or ""  # scrubbed as typed and as quoted too
+    more = (password, quote(password, safe=""), quote_plus(password))
+    ctx = replace(ctx, secrets=(*ctx.secrets, *(s for s in more if s)))
     url = _sqlite_read_only(url, root)
     try:
         made = create_engine(
-            url, pool_pre_ping=True, hide_parameters=True, connect_args=_connect_args(url)
+            url, poolclass=NullPool, hide_parameters=True, connect_args=_connect_args(url)
         )
     except (sa_exc.NoSuchModuleError, ImportError) as exc:  # no such dialect, or driver
         raise ctx.error(
@@ -169,15 +141,7 @@ def engine(variable: str, dataset: str, root: Path) -> tuple[Any, _Context]:
         ) from None
     if url.drivername in _PYSQLITE:
         sa_event.listen(made, "connect", _refuse_attach)
-    _install_hooks()
-    old = _engines.get(variable)
-    _engines[variable] = (value, made)
-    if old is not None:
-        old[1].dispose()  # the variable changed (a new .env): the old pool goes
     return made, ctx
-
-
-# --------------------------------------------------------------------------- reading
 
 
 def _statement(source: SqlSource, dialect: Any) -> tuple[Any, str]:
@@ -232,19 +196,13 @@ class Result:
 def read(
     source: SqlSource, dataset: str, root: Path, options: Mapping[str, Any] | None = None
 ) -> Result:
-    """Run ``source``'s query or read its table through a server-side cursor.
-
-    ``options`` go to ``pandas.read_sql``; ``params`` override the entry's, and
-    ``chunksize=N`` returns frames of N rows as they are fetched. Every failure is a
-    one-line SqlError naming the dataset, without credentials.
-    """
+    """Run ``source``'s query or read its table through a server-side cursor; ``options``
+    go to ``pandas.read_sql`` (``params`` override the entry's; ``chunksize=N``: frames)."""
     import pandas as pd
 
     opts = dict(options or {})
     chunked = opts.pop("chunksize", None)
-    if chunked is not None and (
-        not isinstance(chunked, int) or isinstance(chunked, bool) or chunked <= 0
-    ):
+    if chunked is not None and (type(chunked) is not int or chunked <= 0):  # not a bool
         raise SqlError(f"dataset {dataset!r}: chunksize must be a whole number above 0")
     params = {**source.params, **(opts.pop("params", None) or {})}
     eng, ctx = engine(source.connection, dataset, root)
@@ -283,10 +241,8 @@ def _frames(frames: Iterator[Any], conn: Any, ctx: _Context, source: SqlSource) 
 
 
 def write_snapshot(frame: Any, folder: Path, base: str, taken: Collection[str] = ()) -> Path:
-    """Write ``frame`` as ``folder/<id>.parquet``, read-only, never over a file: the id is
-    ``base``, else ``base-2``... skipping the ids in ``taken`` (their file may be gone)."""
-    from ._atomic import atomic_path
-
+    """Write ``frame`` read-only as ``folder/<id>.parquet``, never over a file: the id is
+    ``base``, else ``base-2``... not in ``taken``."""
     folder.mkdir(parents=True, exist_ok=True)
     for n in range(1, 1000):
         snap_id = base if n == 1 else f"{base}-{n}"
