@@ -39,18 +39,18 @@ def test_clean_dirty_detached(tmp_path: Path) -> None:
     assert git_state(tmp_path).branch is None  # type: ignore[union-attr]
 
 
-def test_changed_paths_are_listed(tmp_path: Path) -> None:
+def test_changes_of_every_kind_make_it_dirty(tmp_path: Path) -> None:
     _git(tmp_path, "init", "-q", "-b", "work")
     for name in ("a.txt", "with space.txt", "old.txt"):
         (tmp_path / name).write_text("1")
     _git(tmp_path, "add", ".")
     _git(tmp_path, "commit", "-qm", "one")
-    (tmp_path / "a.txt").write_text("2")
-    (tmp_path / "with space.txt").write_text("2")
-    _git(tmp_path, "mv", "old.txt", "new.txt")
-    state = git_state(tmp_path)
-    assert state is not None
-    assert sorted(state.changed) == ["a.txt", "new.txt", "with space.txt"]
+    (tmp_path / "with space.txt").write_text("2")  # modified
+    assert git_state(tmp_path).dirty is True  # type: ignore[union-attr]
+    _git(tmp_path, "checkout", "--", "with space.txt")
+    assert git_state(tmp_path).dirty is False  # type: ignore[union-attr]
+    _git(tmp_path, "mv", "old.txt", "new.txt")  # renamed, staged: a "2" entry
+    assert git_state(tmp_path).dirty is True  # type: ignore[union-attr]
 
 
 def test_git_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tomllib
 from importlib.metadata import version
 from pathlib import Path
 
 import pytest
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # dslc depends on tomli there
-    import tomli as tomllib
 
 HEAVY = ("mlflow", "pandas", "pyarrow", "sklearn", "pandera", "fsspec", "yaml", "numpy", "pydantic")
 

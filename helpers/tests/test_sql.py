@@ -145,12 +145,12 @@ def test_snapshot_ids_never_reuse_a_file_or_a_recorded_id(tmp_path: Path) -> Non
 
 
 def test_snapshot_freezes_the_result(shop: Path) -> None:
-    before = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    before = dt.datetime.now(dt.UTC).replace(microsecond=0)
     first = data.snapshot("orders")
     second = data.snapshot("orders")
     assert first.id != second.id
     taken = dt.datetime.fromisoformat(first.taken.replace("Z", "+00:00"))
-    assert before <= taken <= dt.datetime.now(dt.timezone.utc)
+    assert before <= taken <= dt.datetime.now(dt.UTC)
     assert first.id == taken.strftime("%Y%m%dT%H%M%SZ")  # the id is the UTC time taken
     path = shop / "data" / "raw" / "snapshots" / "orders" / f"{first.id}.parquet"
     assert first.location == f"raw/snapshots/orders/{first.id}.parquet"

@@ -74,7 +74,7 @@ def test_metrics_are_buffered_and_batched(tproj: Path, monkeypatch: pytest.Monke
         run.log_metric("loss", 0.0, step=999)  # a full batch: sent now
         assert len(client().get_metric_history(run.id, "loss")) == 1000
         for step in range(1000, 2400):  # 2,800 values: 2 full batches sent, 800 waiting
-            tracking.log_metrics({"loss": 0.0, "acc": 1.0}, step=step)
+            tracking.active().log_metrics({"loss": 0.0, "acc": 1.0}, step=step)
         assert run.flush() == 800 and run.flush() == 0
         run.log_metric("late", 1)  # sent at the end of the run
     history = client().get_metric_history(run.id, "loss")

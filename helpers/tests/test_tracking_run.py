@@ -24,9 +24,10 @@ PY = sys.executable
 
 
 def test_logging_needs_a_live_run(tproj: Path) -> None:
+    run = tracking.run()
     with pytest.raises(tracking.NoActiveRunError):
-        tracking.log_metric("x", 1)
-    with tracking.run() as run:
+        run.log_metric("x", 1)
+    with run:
         pass
     with pytest.raises(tracking.NoActiveRunError):
         run.log_metric("x", 1)

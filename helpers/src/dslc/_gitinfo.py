@@ -8,18 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 _TIMEOUT_S = 3.0
-# Fields before the path in porcelain v2 entries: ordinary (1), renamed (2), unmerged (u).
-_PATH_FIELD = {"1": 8, "2": 9, "u": 10}
 
 
 @dataclass(frozen=True)
 class GitState:
-    """``changed``: tracked paths from the repository's top (renames by their new path)."""
-
     commit: str
     branch: str | None
     dirty: bool
-    changed: tuple[str, ...] = ()
 
 
 def git_state(path: Path) -> GitState | None:
@@ -37,23 +32,14 @@ def git_state(path: Path) -> GitState | None:
         )
     except (OSError, subprocess.SubprocessError, ValueError):
         return None
-    headers: dict[str, str] = {}
-    changed: list[str] = []
-    records = iter(proc.stdout.split("\0") if proc.returncode == 0 else ())
-    for record in records:
-        kind = record[:1]
-        if record.startswith("# branch."):
-            key, _, value = record[2:].partition(" ")
-            headers[key] = value
-        elif kind in _PATH_FIELD:
-            changed.append(record.split(" ", _PATH_FIELD[kind])[-1])
-            if kind == "2":
-                next(records)  # a rename's original path, a record of its own
+    records = proc.stdout.split("\0") if proc.returncode == 0 else []
+    headers = dict(r[2:].partition(" ")[::2] for r in records if r.startswith("# branch."))
     commit, branch = headers.get("branch.oid", "(initial)"), headers.get("branch.head")
     if commit == "(initial)":
         return None
-    branch = None if branch == "(detached)" else branch
-    return GitState(commit=commit, branch=branch, dirty=bool(changed), changed=tuple(changed))
+    # Entries of changed files: ordinary (1), renamed (2), unmerged (u).
+    dirty = any(r[:2] in ("1 ", "2 ", "u ") for r in records)
+    return GitState(commit, None if branch == "(detached)" else branch, dirty)
 
 
 def changes_patch(path: Path) -> bytes:

@@ -14,7 +14,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -261,7 +261,7 @@ def build(
             f"dslc report needs nbconvert, nbclient, ipykernel and latex2mathml ({missing[0]} "
             "is missing); install them with: pip install 'dslc[report]'"
         )
-    provenance = datetime.now(timezone.utc).strftime("executed %Y-%m-%d %H:%M UTC")
+    provenance = datetime.now(UTC).strftime("executed %Y-%m-%d %H:%M UTC")
     if git := git_state(root):
         provenance += f" at commit {git.commit[:10]}" + " with uncommitted changes" * git.dirty
     p.reports.mkdir(parents=True, exist_ok=True)

@@ -426,36 +426,20 @@ _COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int] | None, str]] = {
     "data verify": (_cmd_verify, "re-hash every dataset; exit 1 if one changed, was lost or fails"),
     "data list": (_cmd_list, "table of catalog entries"),
     "data push": (_cmd_transfer, "send DVC-tracked data and outputs to the DVC remote (make push)"),
-    "data pull": (
-        _cmd_transfer,
-        "restore this commit's DVC-tracked data from the remote (make pull)",
-    ),
-    "data snapshot": (
-        _cmd_snapshot,
-        "run a SQL source's query once; freeze the result under data/raw",
-    ),
+    "data pull": (_cmd_transfer, "restore this commit's DVC-tracked data from the remote"),
+    "data snapshot": (_cmd_snapshot, "freeze a SQL source's query result under data/raw"),
     "report": (_cmd_report, "execute the notebooks marked for publishing; render them to reports/"),
     "runs": (_cmd_runs, "table of the project's runs, best first"),
     "promote": (_cmd_promote, "point the model's alias (champion) at a version"),
-    "reproduce": (
-        _cmd_reproduce,
-        "re-run a tracked run from its commit and data versions; compare its metrics",
-    ),
+    "reproduce": (_cmd_reproduce, "re-run a run from its commit and data; compare metrics"),
     "team": (_cmd_team, "commit the team's DVC remote and tracking server (no secrets)"),
     "doctor": (_cmd_doctor, "check remote, tracking store, champion and data; exit 1 on a fail"),
     # Listed for --help: main hands everything after `mlflow` to MLflow untouched.
     "mlflow": (_cmd_mlflow, "MLflow's own command line on the project's store"),
     "ui": (_cmd_ui, "open the MLflow UI on the project's store"),
-    "package": (
-        _cmd_package,
-        "the champion as a deployable folder: model, code, requirements, Dockerfile",
-    ),
+    "package": (_cmd_package, "the champion as a folder to deploy: model, code, Dockerfile"),
     "serve": (_cmd_serve, "serve the champion over HTTP (MLflow's scoring server, guarded)"),
-    "tracking-server": (
-        _cmd_tracking_server,
-        "run the team's MLflow server: database and artifacts from .env "
-        "(MLFLOW_DATABASE_URL, MLFLOW_ARTIFACTS_DESTINATION)",
-    ),
+    "tracking-server": (_cmd_tracking_server, "run the team's MLflow server as .env sets it"),
 }
 
 
@@ -517,22 +501,17 @@ def _build_parser() -> argparse.ArgumentParser:
     team.add_argument("--remote", type=_path_arg, metavar="URL", help="DVC remote: folder or URL")
     team.add_argument("--tracking-uri", type=_path_arg, metavar="URI",
                       help="the team's MLflow server, e.g. http://mlflow-host:5000")  # fmt: skip
-    cmd["ui"].add_argument(
-        "--host", type=_host, default="127.0.0.1", help="address (default: 127.0.0.1, local only)"
-    )
-    cmd["ui"].add_argument("--port", type=_port, default=5000, help="port (default: 5000)")
+    for name, port in (("ui", 5000), ("serve", 5001)):
+        local = "address (default: 127.0.0.1, local only)"
+        cmd[name].add_argument("--host", type=_host, default="127.0.0.1", help=local)
+        cmd[name].add_argument("--port", type=_port, default=port, help=f"port (default: {port})")
     for name in ("serve", "package"):
         cmd[name].add_argument("--model", metavar="NAME", help="default: model under [tool.dslc]")
         cmd[name].add_argument("--alias", default="champion", help="default: champion")
     cmd["package"].add_argument("--output", type=_path_arg,
                                 help="folder to write (default: dist/model)")  # fmt: skip
-    serve = cmd["serve"]
-    serve.add_argument(
-        "--host", type=_host, default="127.0.0.1", help="address (default: 127.0.0.1, local only)"
-    )
-    serve.add_argument("--port", type=_port, default=5001, help="port (default: 5001)")
-    serve.add_argument("--max-mb", type=count, default=64, metavar="N",
-                       help="largest request body in MiB (default: 64)")  # fmt: skip
+    cmd["serve"].add_argument("--max-mb", type=count, default=64, metavar="N",
+                              help="largest request body in MiB (default: 64)")  # fmt: skip
     team = cmd["tracking-server"]
     team.add_argument("--host", type=_host, help="address (default: MLFLOW_HOST, else 127.0.0.1)")
     team.add_argument("--port", type=_port, help="port (default: MLFLOW_PORT, else 5000)")

@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import os
-import sys
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ._atomic import read_regular
 from .errors import ConfigError, ProjectNotFoundError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
 
 __all__ = [
     "Paths", "artifact_root", "load_env", "paths", "project_name", "project_root", "settings",

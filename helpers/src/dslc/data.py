@@ -258,7 +258,7 @@ def snapshot(name: str) -> catalog.Snapshot:
             f"dataset {name!r} is not a SQL source; snapshots freeze entries with "
             "'connection' and 'query' (or 'table')"
         )
-    taken = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    taken = dt.datetime.now(dt.UTC).replace(microsecond=0)
     result = sql.read(entry.sql, name, root, target.options)
     frame = result.frame()
     _publish(target, "input", query=result.query)

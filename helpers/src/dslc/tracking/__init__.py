@@ -34,15 +34,11 @@ __all__ = [
     "client",
     "ensure_store",
     "is_secret_name",
-    "log_metric",
-    "log_metrics",
-    "log_params",
     "model_uri",
     "promote",
     "promote_if_better",
     "register",
     "run",
-    "set_tags",
 ]
 
 
@@ -63,30 +59,3 @@ def run(
     as a study's run that parallel workers share), when no dslc run encloses this one.
     """
     return Run(name, params, tags, experiment, nested, parent)
-
-
-def _current() -> Run:
-    current = active()
-    if current is None:
-        raise NoActiveRunError("no dslc run is active; wrap the code in `with tracking.run():`")
-    return current
-
-
-def log_metric(key: str, value: float, step: int | None = None) -> None:
-    """Log a metric to the active dslc run (buffered; see :meth:`Run.log_metric`)."""
-    _current().log_metric(key, value, step)
-
-
-def log_metrics(metrics: Mapping[str, float], step: int | None = None) -> None:
-    """Log metrics to the active dslc run (buffered; see :meth:`Run.log_metrics`)."""
-    _current().log_metrics(metrics, step)
-
-
-def log_params(params: Mapping[str, Any] | Any) -> None:
-    """Log params to the active dslc run (flattened; see :meth:`Run.log_params`)."""
-    _current().log_params(params)
-
-
-def set_tags(tags: Mapping[str, Any]) -> None:
-    """Set tags on the active dslc run (see :meth:`Run.set_tags`)."""
-    _current().set_tags(tags)
