@@ -8,8 +8,6 @@ import dataclasses
 import hashlib
 import json
 import numbers
-import os
-import posixpath
 import re
 import threading
 import time
@@ -52,23 +50,16 @@ def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
 
 FLUSH_INTERVAL_S = 15.0
 BATCH = 1000  # MLflow's most metrics per log_batch request
-# MLflow's metric name rule (mlflow.utils.validation, as its docs state it): slashes,
-# alphanumerics, underscores, periods, dashes and spaces, colons too except on Windows;
-# at most 250 characters; no name that a path normalisation would change.
-NAME = re.compile(r"[/\w.\- ]*" if os.name == "nt" else r"[/\w.\- :]*")
-MAX_NAME_LEN = 250
 
 # (key, value, timestamp in ms, step), as MLflow's Metric takes them.
 Entry = tuple[str, float, int, int]
 
 
 def refusal(key: Any, value: Any) -> str | None:
-    """Why MLflow would refuse the metric ``key=value``, or None when it takes it."""
-    if not isinstance(key, str) or not NAME.fullmatch(key) or len(key) > MAX_NAME_LEN:
-        return "a name of letters, digits, '_', '-', '.', ' ', '/' (at most 250)"
-    norm = posixpath.normpath(key)
-    if norm != key or norm == "." or norm.startswith(("..", "/")):
-        return "a name that stays the same as a path (no '..', './', leading or double '/')"
+    """Why the metric ``key=value`` cannot be sent, or None. Names are the store's to judge
+    (a batch it refuses is split to find them); values it would take and fail to hold."""
+    if not isinstance(key, str):
+        return f"a name that is a string, not {type(key).__name__}"
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         return f"a real number, not {type(value).__name__}"
     try:
@@ -143,6 +134,7 @@ class Recorder:
         self._withheld_sent = ""  # value of the dslc.withheld tag already on the run
         self._pending: list[Entry] = []
         self._warned: set[str] = set()
+        self._refused: set[str] = set()  # metric names the store refused
         self._seen: set[DatasetUse] = set()
         self._lock = threading.Lock()  # guards _pending and _seen
         self._flush_lock = threading.Lock()  # one flush at a time keeps metric order
@@ -212,8 +204,9 @@ class Recorder:
             )
         entries = []
         for key, value in metrics.items():
-            reason = refusal(key, value)
-            if reason is None:
+            if key in self._refused:
+                continue  # not sent again for the store to refuse: no batch split twice
+            if (reason := refusal(key, value)) is None:
                 entries.append((key, float(value), now, at))
             else:
                 self._drop(repr(key)[:100], f"MLflow takes {reason}")
@@ -248,6 +241,7 @@ class Recorder:
             finally:
                 self._last_flush = time.monotonic()
         for entry, cause in refused:
+            self._refused.add(entry[0])
             self._drop(repr(entry[0])[:100], f"the store refused it ({cause})")
         return len(pending) - len(refused)
 
