@@ -39,14 +39,25 @@ PARAMS = {f"param_{i:02d}": i * 0.5 for i in range(N_PARAMS)}
 
 
 def make_project(root: Path) -> None:
-    """A minimal dslc project; a git repo when git exists, as real projects are."""
+    """A minimal dslc project; a git repo when git exists, as real projects are, ignoring
+    the stores and artifacts as a generated project's .gitignore does (else every run would
+    record the stores' bytes as uncommitted changes: dslc/changes.patch)."""
     (root / "pyproject.toml").write_text(
         '[project]\nname = "bench"\nversion = "0"\n\n[tool.dslc]\n', encoding="utf-8"
     )
+    (root / ".gitignore").write_text("*.db\n*.db-*\nmlartifacts/\nmlruns/\n.dslc/\n")
     if shutil.which("git"):
         for args in (
             ["init", "-q"],
-            ["-c", "user.email=b@example.com", "-c", "user.name=b", "add", "pyproject.toml"],
+            [
+                "-c",
+                "user.email=b@example.com",
+                "-c",
+                "user.name=b",
+                "add",
+                "pyproject.toml",
+                ".gitignore",
+            ],
             ["-c", "user.email=b@example.com", "-c", "user.name=b", "commit", "-qm", "init"],
         ):
             subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True)

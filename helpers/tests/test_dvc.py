@@ -312,7 +312,9 @@ def test_a_dirty_run_is_reproducible_when_it_recorded_its_changes() -> None:
     assert reproduce.plan(tags, "r1")[1] == "python -m demo.train"
 
 
-def test_recorded_changes_apply_only_when_asked(project: Path, tmp_path: Path) -> None:
+def test_recorded_changes_apply_only_when_asked(
+    project: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     from tracking_support import git, make_repo
 
     from dslc._gitinfo import changes_patch
@@ -332,11 +334,15 @@ def test_recorded_changes_apply_only_when_asked(project: Path, tmp_path: Path) -
 
     (project / "src").mkdir(exist_ok=True)
     (project / "src/new.py").write_text("print('new')\n")  # untracked: recorded too
+    with (project / "src/big.bin").open("wb") as big:  # untracked data: left out
+        big.truncate((10 << 20) + 1)
     (project / "pyproject.toml").write_text("[tool.dslc]\n# changed\n")
     patch.write_bytes(changes_patch(project / "src"))  # from any folder of the repository
     with pytest.raises(reproduce.ReproduceError, match="--apply-changes") as refused:
         reproduce.apply_changes(clean, patch, "r1", allowed=False)
     assert "src/new.py" in str(refused.value) and "pyproject.toml" in str(refused.value)
+    assert "big.bin" not in str(refused.value) and b"big.bin" not in patch.read_bytes()
+    assert "src/big.bin (untracked, 10 MiB) is not in the run's recorded" in caplog.text
     assert git(clean, "status", "--porcelain") == ""
     reproduce.apply_changes(clean, patch, "r1", allowed=True)
     assert (clean / "src/new.py").read_text() == "print('new')\n"

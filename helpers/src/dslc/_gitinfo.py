@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 _TIMEOUT_S = 3.0
+# An untracked file larger than this is data, not code: it stays out of a run's patch.
+MAX_UNTRACKED_BYTES = 10 << 20
 
 
 @dataclass(frozen=True)
@@ -65,5 +68,14 @@ def changes_patch(path: Path) -> bytes:
             "--src-prefix=a/", "--dst-prefix=b/"]  # fmt: skip
     patch = git(*diff, "HEAD")
     for name in filter(None, git("ls-files", "--others", "--exclude-standard", "-z").split(b"\0")):
+        file = Path(top, name.decode())
+        if file.is_file() and file.stat().st_size > MAX_UNTRACKED_BYTES:
+            logging.getLogger("dslc.tracking").warning(
+                "%s (untracked, %d MiB) is not in the run's recorded changes: commit, "
+                "ignore or `dslc data add` it",
+                name.decode(),
+                file.stat().st_size >> 20,
+            )
+            continue
         patch += git(*diff, "--no-index", "--", "/dev/null", name.decode())
     return patch
