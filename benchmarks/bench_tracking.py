@@ -47,18 +47,11 @@ def make_project(root: Path) -> None:
     )
     (root / ".gitignore").write_text("*.db\n*.db-*\nmlartifacts/\nmlruns/\n.dslc/\n")
     if shutil.which("git"):
+        author = ["-c", "user.email=b@example.com", "-c", "user.name=b"]
         for args in (
             ["init", "-q"],
-            [
-                "-c",
-                "user.email=b@example.com",
-                "-c",
-                "user.name=b",
-                "add",
-                "pyproject.toml",
-                ".gitignore",
-            ],
-            ["-c", "user.email=b@example.com", "-c", "user.name=b", "commit", "-qm", "init"],
+            [*author, "add", "pyproject.toml", ".gitignore"],
+            [*author, "commit", "-qm", "init"],
         ):
             subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True)
 

@@ -336,12 +336,14 @@ def test_recorded_changes_apply_only_when_asked(
     (project / "src/new.py").write_text("print('new')\n")  # untracked: recorded too
     with (project / "src/big.bin").open("wb") as big:  # untracked data: left out
         big.truncate((10 << 20) + 1)
+    (project / "src/big.link").symlink_to("big.bin")  # a link is recorded as a link
     (project / "pyproject.toml").write_text("[tool.dslc]\n# changed\n")
     patch.write_bytes(changes_patch(project / "src"))  # from any folder of the repository
     with pytest.raises(reproduce.ReproduceError, match="--apply-changes") as refused:
         reproduce.apply_changes(clean, patch, "r1", allowed=False)
     assert "src/new.py" in str(refused.value) and "pyproject.toml" in str(refused.value)
-    assert "big.bin" not in str(refused.value) and b"big.bin" not in patch.read_bytes()
+    assert "big.bin" not in str(refused.value) and b"b/src/big.bin" not in patch.read_bytes()
+    assert b"new file mode 120000" in patch.read_bytes() and "src/big.link" in str(refused.value)
     assert "src/big.bin (untracked, 10 MiB) is not in the run's recorded" in caplog.text
     assert git(clean, "status", "--porcelain") == ""
     reproduce.apply_changes(clean, patch, "r1", allowed=True)

@@ -67,15 +67,19 @@ def changes_patch(path: Path) -> bytes:
     diff = ["diff", "--no-textconv", "--no-ext-diff", "--no-color", "--binary",
             "--src-prefix=a/", "--dst-prefix=b/"]  # fmt: skip
     patch = git(*diff, "HEAD")
-    for name in filter(None, git("ls-files", "--others", "--exclude-standard", "-z").split(b"\0")):
-        file = Path(top, name.decode())
-        if file.is_file() and file.stat().st_size > MAX_UNTRACKED_BYTES:
+    for raw in filter(None, git("ls-files", "--others", "--exclude-standard", "-z").split(b"\0")):
+        name = raw.decode()
+        try:  # a link's size is its target's path: git records the link, not what it names
+            size = os.lstat(Path(top, name)).st_size
+        except OSError:
+            size = 0
+        if size > MAX_UNTRACKED_BYTES:
             logging.getLogger("dslc.tracking").warning(
                 "%s (untracked, %d MiB) is not in the run's recorded changes: commit, "
                 "ignore or `dslc data add` it",
-                name.decode(),
-                file.stat().st_size >> 20,
+                name,
+                size >> 20,
             )
             continue
-        patch += git(*diff, "--no-index", "--", "/dev/null", name.decode())
+        patch += git(*diff, "--no-index", "--", "/dev/null", name)
     return patch
