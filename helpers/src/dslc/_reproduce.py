@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
@@ -78,18 +78,22 @@ def plan(tags: dict[str, str], run_id: str) -> tuple[str, str, dict[str, str]]:
 
 @contextmanager
 def worktree(root: Path, commit: str) -> Iterator[Path]:
-    """A temporary, detached git worktree at ``commit``; removed on the way out."""
+    """A temporary, detached git worktree at ``commit``, removed on the way out; those of
+    killed reproduces (the process id in their name is gone) are removed first."""
 
     def git(*args: str) -> subprocess.CompletedProcess[str]:
         command = ["git", "-C", str(root), "worktree", *args]
         return subprocess.run(command, capture_output=True, text=True, check=False)
 
-    _forget_dead(root, git)
-    # The process id in the name tells a later reproduce whether this one is still alive.
+    ours = r"^worktree (.*/dslc-reproduce-(\d+)-[^/]*/project)$"
+    for path, pid in re.findall(ours, git("list", "--porcelain").stdout, re.M):
+        if not alive(int(pid)):  # a live one (or another user's) is not ours to remove
+            git("remove", "--force", path)
+            shutil.rmtree(Path(path).parent, ignore_errors=True)
+    git("prune")
     prefix = f"dslc-reproduce-{os.getpid()}-"
-    temp = tempfile.TemporaryDirectory(prefix=prefix, ignore_cleanup_errors=True)
     try:
-        with temp as parent:
+        with tempfile.TemporaryDirectory(prefix=prefix, ignore_cleanup_errors=True) as parent:
             folder = Path(parent) / "project"
             result = git("add", "--detach", "--quiet", str(folder), commit)
             if result.returncode != 0:
@@ -101,18 +105,6 @@ def worktree(root: Path, commit: str) -> Iterator[Path]:
                 git("remove", "--force", str(folder))
     finally:
         git("prune")  # forget the worktree even if `remove` failed
-
-
-def _forget_dead(root: Path, git: Callable[..., subprocess.CompletedProcess[str]]) -> None:
-    """Remove the worktrees of reproduces that were killed (their process is gone)."""
-    listed = git("list", "--porcelain").stdout
-    for folder in re.findall(r"^worktree (.*/dslc-reproduce-(\d+)-[^/]*/project)$", listed, re.M):
-        path, pid = folder
-        if alive(int(pid)):  # still running (or another user's): not ours to remove
-            continue
-        git("remove", "--force", path)
-        shutil.rmtree(Path(path).parent, ignore_errors=True)
-    git("prune")
 
 
 def apply_changes(tree: Path, patch: Path, run_id: str, allowed: bool) -> None:
@@ -203,9 +195,8 @@ def rerun(root: Path, tree: Path, command: str) -> dict[str, float]:
     source = tree / "src" / Path(*module.split("."))
     if not (source.with_suffix(".py").is_file() or (source / "__main__.py").is_file()):
         raise ReproduceError(f"the run's commit has no module {module} under src/")
-    args = [sys.executable, "-m", module]  # the project's interpreter, no shell
     print(f"running `{command}` at {tree}", file=sys.stderr, flush=True)
-    result = subprocess.run(args, cwd=tree, env=env, check=False)
+    result = subprocess.run([sys.executable, "-m", module], cwd=tree, env=env, check=False)
     if result.returncode != 0:
         raise ReproduceError(f"`{command}` failed (exit {result.returncode}) on the run's commit")
     client = MlflowClient(tracking_uri=store)
