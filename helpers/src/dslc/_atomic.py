@@ -34,10 +34,8 @@ def host_tag() -> str:
 def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)  # pid 0 (never one we wrote) is our process group: alive
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True  # exists, owned by someone else (or we cannot tell: keep it)
+    except OSError as exc:  # but for "no such process": someone else's, or unknown (kept)
+        return not isinstance(exc, ProcessLookupError)
     return True
 
 

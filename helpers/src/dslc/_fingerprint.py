@@ -52,11 +52,11 @@ def hash_file(path: Path, on_bytes: Progress | None = None, algo: str = ALGO) ->
 class FingerprintCache:
     """Persistent ``key -> (stamp, fingerprint)`` map in a JSON file."""
 
-    def __init__(self, file: Path | None, algo: str = ALGO) -> None:
+    def __init__(self, file: Path | None, algo: str = ALGO, *, trust: bool = True) -> None:
         self.file = file
         self.header = f"{algo}-v3"  # the file's one key; a new layout gets a new version
         self._dirty: dict[str, list[Any]] = {}
-        self._entries = self._read()
+        self._entries = self._read() if trust else {}  # untrusted: all hashed again, then kept
 
     def _read(self) -> dict[str, list[Any]]:
         if self.file is None:
@@ -94,16 +94,12 @@ class FingerprintCache:
 
 
 def _file_fp(
-    path: Path,
-    cache: FingerprintCache,
-    on_bytes: Progress | None,
-    trust_cache: bool,
-    written: os.stat_result | None = None,
+    path: Path, cache: FingerprintCache, on_bytes: Progress | None, written: os.stat_result | None
 ) -> str:
     key = str(path)
     st = path.stat()
     check_regular(path, st)
-    if trust_cache and (hit := cache.get(key, atomic.stamp_of(st))) is not None:
+    if (hit := cache.get(key, atomic.stamp_of(st))) is not None:
         return hit
     whole = written is not None and atomic.stamp_of(written) == atomic.stamp_of(st)
     wait_ns = atomic.FINE_RACY_NS - (time.time_ns() - st.st_mtime_ns)
@@ -119,26 +115,19 @@ def _file_fp(
     return fp
 
 
-def _dir_fp(
-    folder: Path,
-    cache: FingerprintCache,
-    on_bytes: Progress | None,
-    trust_cache: bool,
-) -> str:
+def _dir_fp(folder: Path, cache: FingerprintCache, on_bytes: Progress | None) -> str:
     # Hash of "relative/posix/name NUL file-digest LF" for every file in sorted order:
     # renames and moves change it, and each file still benefits from the cache.
-    files: list[tuple[str, Path]] = []
-    for dirpath, _, filenames in os.walk(folder):
-        for name in filenames:
-            if name.startswith(atomic.TMP_PREFIX):
-                continue  # a write in progress (or a dead writer's leftover), not data
-            full = Path(dirpath, name)
-            files.append((full.relative_to(folder).as_posix(), full))
-    files.sort()
+    files = sorted(
+        (Path(dirpath, name).relative_to(folder).as_posix(), Path(dirpath, name))
+        for dirpath, _, names in os.walk(folder)
+        for name in names
+        if not name.startswith(atomic.TMP_PREFIX)  # a write in progress, or a dead writer's
+    )
     h = hashlib.new(ALGO)
     for rel, full in files:
         try:
-            digest = _file_fp(full, cache, on_bytes, trust_cache).partition(":")[2]
+            digest = _file_fp(full, cache, on_bytes, None).partition(":")[2]
         except FileNotFoundError:
             if full.is_symlink():
                 raise SpecialFileError(
@@ -160,13 +149,13 @@ def fingerprint_path(
     """Fingerprint of a local file or folder; ``written``: the stat of a file dslc has just
     renamed into place whole, cached although its timestamps are fresh."""
     p = Path(path).absolute()
-    cache = FingerprintCache(cache_file)
+    cache = FingerprintCache(cache_file, trust=trust_cache)
     try:
         st = p.stat()
         check_regular(p, st)
         if stat.S_ISDIR(st.st_mode):
-            return _dir_fp(p, cache, on_bytes, trust_cache)
-        return _file_fp(p, cache, on_bytes, trust_cache, written)
+            return _dir_fp(p, cache, on_bytes)
+        return _file_fp(p, cache, on_bytes, written)
     finally:
         cache.flush()
 

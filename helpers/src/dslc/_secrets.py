@@ -56,15 +56,6 @@ def is_secret_name(name: str) -> bool:
     return last in _CONNECTION and len(segments) > 1 and segments[-2] in _DATABASES
 
 
-def url_password(value: str) -> list[str]:
-    """The password of a URL (raw and percent-decoded), or nothing."""
-    try:
-        password = urlsplit(value.strip()).password
-    except ValueError:
-        return []
-    return [password, unquote(password)] if password else []
-
-
 def secret_values(env_file: Path | None = None) -> frozenset[str]:
     """Secret values of the environment and of ``env_file`` (helpers/README.md, Secrets)."""
     text = ""
@@ -85,8 +76,10 @@ def _secrets_of(environ: frozenset[tuple[str, str]], env_text: str) -> frozenset
     pairs = [*environ, *dotenv_values(stream=io.StringIO(env_text)).items()]
     values: set[str] = set()
     for name, value in pairs:
-        if value and "://" in value:
-            values.update(url_password(value))
+        if value and "://" in value:  # a URL's password, raw and percent-decoded
+            with contextlib.suppress(ValueError):  # not a URL after all
+                password = urlsplit(value.strip()).password
+                values.update([password, unquote(password)] if password else [])
         if value and is_secret_name(name):
             values.add(value.strip())
     return frozenset(values)
@@ -148,6 +141,4 @@ def _env_file(cwd: str, root_setting: str | None) -> Path | None:
         return None
 
 
-@functools.lru_cache(maxsize=8)
-def _redactor(values: frozenset[str]) -> Redactor:
-    return Redactor(values)  # its pattern compiled once per set of secrets
+_redactor = functools.lru_cache(maxsize=8)(Redactor)  # its pattern compiled once per secrets
