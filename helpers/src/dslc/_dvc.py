@@ -12,6 +12,7 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from . import config
 from ._atomic import is_racy, read_regular, stamp_of
@@ -80,11 +81,10 @@ def remote(root: Path) -> Remote:
             "no DVC remote is set: name one with `uv run dslc team --remote <folder or URL>`"
             " (see .dvc/config)"
         )
-    local: Path | None = None
-    if "://" not in url or url.startswith("file://"):
+    local = None
+    if "://" not in url or url.startswith("file://"):  # relative: from .dvc/, as DVC reads it
         path = Path(url.removeprefix("file://")).expanduser()
-        # A relative url is read from ._dvc/, where config and config.local live.
-        local = Path(os.path.normpath(path if path.is_absolute() else root / ".dvc" / path))
+        local = Path(os.path.normpath(root / ".dvc" / path))  # an absolute path stays as it is
     return Remote(name=name, url=url, local=local)
 
 
@@ -137,16 +137,17 @@ def set_remote(root: Path, url: str) -> None:
     run(root, "remote", "add", "--default", "--force", "storage", url, what="dvc remote add")
 
 
-def stage_outputs(root: Path) -> set[str]:
-    """The outputs dvc.yaml declares (paths from the root): ``dvc add`` leaves them alone."""
+def _yaml(file: Path) -> Any:
+    """One of DVC's documented files (``dvc.yaml``, ``dvc.lock``, ``*.dvc``); {} if none."""
     import yaml
 
-    file = Path(root, "dvc.yaml")
-    if not file.is_file():
-        return set()
-    doc = yaml.safe_load(read_regular(file).decode("utf-8")) or {}
+    return (yaml.safe_load(read_regular(file).decode("utf-8")) or {}) if file.is_file() else {}
+
+
+def stage_outputs(root: Path) -> set[str]:
+    """The outputs dvc.yaml declares (paths from the root): ``dvc add`` leaves them alone."""
     found: set[str] = set()
-    for stage in (doc.get("stages") or {}).values():
+    for stage in (_yaml(Path(root, "dvc.yaml")).get("stages") or {}).values():
         wdir = Path(stage.get("wdir") or ".")
         for key in ("outs", "metrics", "plots"):
             for out in stage.get(key) or ():
@@ -187,18 +188,12 @@ class Output:
 
 def tracked(root: Path) -> list[Output]:
     """Every output that dvc.lock and the *.dvc files of this commit record."""
-    import yaml
-
     outs: list[Output] = []
-    lock = Path(root, "dvc.lock")
-    if lock.is_file():
-        doc = yaml.safe_load(read_regular(lock).decode("utf-8")) or {}
-        for stage in (doc.get("stages") or {}).values():
-            outs += [Output(o["path"], o["md5"]) for o in stage.get("outs") or () if "md5" in o]
+    for stage in (_yaml(Path(root, "dvc.lock")).get("stages") or {}).values():
+        outs += [Output(o["path"], o["md5"]) for o in stage.get("outs") or () if "md5" in o]
     for file in _dvc_files(root):
-        doc = yaml.safe_load(read_regular(file).decode("utf-8")) or {}
         base = file.parent.relative_to(root)
-        for o in doc.get("outs") or ():
+        for o in _yaml(file).get("outs") or ():
             if "md5" in o:
                 outs.append(Output((base / o["path"]).as_posix(), o["md5"]))
     return outs

@@ -20,8 +20,7 @@ CONNECT_TIMEOUT_S = 10
 LOCK_TIMEOUT_S = 2  # waiting for another session's lock: answer within seconds instead
 FETCH_ROWS = 50_000  # rows per round trip when the entry sets no chunksize (bench_sql.py)
 
-# What `uv add` installs for a SQLAlchemy drivername, where it is not the driver's own name
-# (dialect+driver: `uv add driver`; see driver_hint).
+# What `uv add` installs for a SQLAlchemy drivername, where it is not the driver's own name.
 DRIVERS = {
     "postgresql": '"psycopg[binary]" (and write the URL as postgresql+psycopg://...)',
     "postgresql+psycopg": '"psycopg[binary]"',
@@ -126,9 +125,8 @@ def engine(variable: str, dataset: str, root: Path) -> tuple[Any, _Context]:
             f"{variable} does not hold a SQLAlchemy URL (dialect+driver://user:password@"
             "host:port/database); fix it in .env"
         ) from None
-    password = url.password or ""  # scrubbed as typed and as quoted too
-    more = (password, quote(password, safe=""), quote_plus(password))
-    ctx = replace(ctx, secrets=(*ctx.secrets, *(s for s in more if s)))
+    password = url.password or ""  # scrubbed as typed and as quoted too; "" is no secret
+    ctx = replace(ctx, secrets=(value, password, quote(password, safe=""), quote_plus(password)))
     url = _sqlite_read_only(url, root)
     try:
         made = create_engine(
