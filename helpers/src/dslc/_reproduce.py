@@ -26,8 +26,7 @@ TAG_ENTRY_POINT = "dslc.entry_point"
 
 
 def bookkeeping(path: str) -> bool:
-    """A file that only records data versions, which `make train` rewrites before training
-    (a run's md5 tags say what it read)."""
+    """A file that only records data versions (`make train` rewrites it; md5 tags hold them)."""
     name = PurePosixPath(path)
     return (
         name.name == "dvc.lock"
@@ -76,46 +75,41 @@ def plan(tags: dict[str, str], run_id: str) -> tuple[str, str, dict[str, str]]:
     return commit, command, versions
 
 
+def _git(where: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    command = ["git", "-C", str(where), *args]
+    return subprocess.run(command, capture_output=True, text=True, check=False)
+
+
 @contextmanager
 def worktree(root: Path, commit: str) -> Iterator[Path]:
     """A temporary, detached git worktree at ``commit``, removed on the way out; those of
     killed reproduces (the process id in their name is gone) are removed first."""
-
-    def git(*args: str) -> subprocess.CompletedProcess[str]:
-        command = ["git", "-C", str(root), "worktree", *args]
-        return subprocess.run(command, capture_output=True, text=True, check=False)
-
     ours = r"^worktree (.*/dslc-reproduce-(\d+)-[^/]*/project)$"
-    for path, pid in re.findall(ours, git("list", "--porcelain").stdout, re.M):
+    for path, pid in re.findall(ours, _git(root, "worktree", "list", "--porcelain").stdout, re.M):
         if not alive(int(pid)):  # a live one (or another user's) is not ours to remove
-            git("remove", "--force", path)
+            _git(root, "worktree", "remove", "--force", path)
             shutil.rmtree(Path(path).parent, ignore_errors=True)
-    git("prune")
+    _git(root, "worktree", "prune")
     prefix = f"dslc-reproduce-{os.getpid()}-"
     try:
         with tempfile.TemporaryDirectory(prefix=prefix, ignore_cleanup_errors=True) as parent:
             folder = Path(parent) / "project"
-            result = git("add", "--detach", "--quiet", str(folder), commit)
+            result = _git(root, "worktree", "add", "--detach", "--quiet", str(folder), commit)
             if result.returncode != 0:
                 reason = result.stderr or f"exit {result.returncode}"  # one line: DslcError
                 raise ReproduceError(f"cannot check out commit {commit[:12]}: {reason}")
             try:
                 yield folder
             finally:
-                git("remove", "--force", str(folder))
+                _git(root, "worktree", "remove", "--force", str(folder))
     finally:
-        git("prune")  # forget the worktree even if `remove` failed
+        _git(root, "worktree", "prune")  # forget the worktree even if `remove` failed
 
 
 def apply_changes(tree: Path, patch: Path, run_id: str, allowed: bool) -> None:
     """Apply the run's recorded uncommitted changes in ``tree`` (``git apply`` refuses paths
     outside it). Code from the shared store runs only with ``--apply-changes``."""
-
-    def git(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["git", "-C", str(tree), "apply", *args, str(patch)],
-                              capture_output=True, text=True, check=False)  # fmt: skip
-
-    listed = git("--numstat")
+    listed = _git(tree, "apply", "--numstat", str(patch))
     paths = [line.split("\t", 2)[-1] for line in listed.stdout.splitlines()]
     if listed.returncode != 0:
         raise ReproduceError(f"run {run_id}'s recorded changes are no patch: {listed.stderr}")
@@ -129,14 +123,13 @@ def apply_changes(tree: Path, patch: Path, run_id: str, allowed: bool) -> None:
             f" {run_id} -a {PATCH}`), then run `dslc reproduce {run_id} --apply-changes`"
         )
     print(f"applying the run's uncommitted changes to {shown}", file=sys.stderr, flush=True)
-    if (applied := git("--whitespace=nowarn")).returncode != 0:
+    if (applied := _git(tree, "apply", "--whitespace=nowarn", str(patch))).returncode != 0:
         raise ReproduceError(f"run {run_id}'s changes do not apply: {applied.stderr}")
 
 
 def checkout_data(root: Path, tree: Path, versions: dict[str, str]) -> None:
-    """The commit's DVC data in ``tree`` from the project's cache, then each input at the
-    md5 the run read (fetched when the cache lacks it). DVC's complaints (stages the commit
-    had not run yet) only matter for the run's own inputs."""
+    """The commit's DVC data in ``tree``, then each input at the md5 the run read (fetched if
+    the cache lacks it); DVC's complaints (stages not run yet) matter only for those inputs."""
     dvc.run(tree, "cache", "dir", "--local", str(root / ".dvc" / "cache"))
     complaint = _tolerated(tree, "checkout")
     missing = [rel for rel, md5 in versions.items() if not _place(root, tree, rel, md5)]

@@ -222,9 +222,8 @@ def serve(
 
 
 def package(uri: str, output: Path, store: str) -> None:
-    """``mlflow models generate-dockerfile`` for ``uri`` into ``output`` (replaced whole);
-    one-line DslcError, and no folder left, when MLflow fails or the model requires a
-    file of this machine, which an image cannot install."""
+    """``mlflow models generate-dockerfile`` into ``output`` (replaced whole); no folder and a
+    one-line DslcError if MLflow fails or the model needs a file of this machine."""
     shutil.rmtree(output, ignore_errors=True)
     env = {**os.environ, "MLFLOW_TRACKING_URI": store}
     env["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"  # a bar per file says nothing here

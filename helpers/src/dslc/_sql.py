@@ -79,8 +79,7 @@ def _connect_args(url: Any) -> dict[str, Any]:
 
 
 def _sqlite_read_only(url: Any, root: Path) -> Any:
-    """A SQLite URL opened read-only (a missing file is an error, not a new database), a
-    relative path from the project root."""
+    """A SQLite URL read-only (a missing file is an error, not a new database), from the root."""
     db = url.database
     if url.drivername not in _PYSQLITE or not db or db == ":memory:":
         return url
