@@ -104,11 +104,11 @@ class Redactor:
         # Longest first, so a secret that contains another is removed whole; any run of
         # whitespace where it has one.
         ordered = [r"\s+".join(map(re.escape, v.split())) for v in sorted(kept, key=len)[::-1]]
-        self._pattern = re.compile("|".join(ordered)) if ordered else None
+        self._pattern = re.compile("|".join(ordered) or "(?!)")  # (?!): matches nothing
 
     def leaks(self, text: str) -> bool:
         """True when ``text`` contains a secret value."""
-        return self._pattern is not None and self._pattern.search(text) is not None
+        return self._pattern.search(text) is not None
 
     def withhold(self, name: str, value: str) -> bool:
         """True when a param or tag ``name=value`` must not be sent."""
@@ -116,12 +116,11 @@ class Redactor:
 
     def scrub(self, text: str) -> str:
         """Return ``text`` with every secret value and URL credential replaced by ``***``."""
-        if self._pattern is not None:
-            # Again until nothing is left: a replacement may complete another occurrence
-            # ("ab" + "***" + "..."). Each pass shortens the text, so this ends.
-            count = 1
-            while count:
-                text, count = self._pattern.subn(REDACTED, text)
+        # Again until nothing is left: a replacement may complete another occurrence
+        # ("ab" + "***" + "..."). Each pass shortens the text, so this ends.
+        count = 1
+        while count:
+            text, count = self._pattern.subn(REDACTED, text)
         return scrub_urls(text)
 
 
