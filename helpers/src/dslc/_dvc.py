@@ -138,10 +138,13 @@ def set_remote(root: Path, url: str) -> None:
 
 
 def _yaml(file: Path) -> Any:
-    """One of DVC's documented files (``dvc.yaml``, ``dvc.lock``, ``*.dvc``); {} if none."""
+    """One of DVC's documented files (``dvc.yaml``, ``dvc.lock``, ``*.dvc``); {} if none.
+    A FIFO or a broken link in its place is an error (read_regular), not an absent file."""
     import yaml
 
-    return (yaml.safe_load(read_regular(file).decode("utf-8")) or {}) if file.is_file() else {}
+    if not os.path.lexists(file):
+        return {}
+    return yaml.safe_load(read_regular(file).decode("utf-8")) or {}
 
 
 def stage_outputs(root: Path) -> set[str]:
