@@ -1,10 +1,8 @@
 """MLflow's own command line, run for the project: ``dslc mlflow``, ``ui``, ``tracking-server``.
 
 Outside dslc, MLflow opens ``sqlite:///mlflow.db`` in the working directory: a second,
-empty store in ``notebooks/``. Here it gets the URI dslc uses. ``tracking-server`` checks
-each setting, then the database, in one line each, before it hands the URL to ``mlflow
-server`` by environment (a password on a command line shows in ``ps``); the rules are
-in helpers/README.md (Command line).
+empty store in ``notebooks/``. Database URLs go to MLflow by environment: a password on a
+command line shows in ``ps`` (rules: helpers/README.md, Command line).
 """
 
 from __future__ import annotations
@@ -39,12 +37,9 @@ TIMEOUT_BACKENDS = ("postgresql", "mysql", "mariadb")  # drivers taking connect_
 
 
 def export_project_store(argv: Sequence[str]) -> str:
-    """Set the project's tracking URI (and store) in ``os.environ``; return the URI.
-
-    A value already in the environment wins over ``.env`` and the default. A missing
-    embedded store is created here, by dslc, so that its Default experiment keeps
-    artifacts in ``<root>/mlartifacts`` whichever folder the command runs from.
-    """
+    """Set the project's tracking URI (and store) in ``os.environ``; return the URI. A missing
+    embedded store is made by dslc, so its Default experiment keeps artifacts in
+    ``<root>/mlartifacts`` whichever folder the command runs from."""
     root = config.project_root()
     uri = os.environ[TRACKING] = config.tracking_uri(root)  # loads .env, credentials too
     own_store = any(arg.startswith(OWN_STORE_OPTIONS) for arg in argv) or any(
@@ -61,11 +56,8 @@ def export_project_store(argv: Sequence[str]) -> str:
 
 
 def ui(store: str, host: str, port: int) -> int:
-    """``mlflow ui`` on ``store``: one worker, no GenAI job runner (a local UI needs neither).
-
-    With MLflow's defaults (4 workers, a job runner) the UI took 35-44 s to come up on
-    2 cores: each process imports the server again.
-    """
+    """``mlflow ui`` on ``store``: one worker, no GenAI job runner. With MLflow's defaults
+    (4 workers, a job runner) it took 35-44 s to come up on 2 cores."""
     env = {JOBS: "false", **os.environ}
     # The store by environment, not by option: a database URL's password stays out of `ps`.
     env |= {STORE: store, ARTIFACTS: config.artifact_root()}
@@ -82,11 +74,8 @@ def _require_mlflow() -> None:
 
 
 def run(argv: Sequence[str], environ: Mapping[str, str] = os.environ) -> int:
-    """Run ``python -m mlflow ARGS...`` of this environment; its exit status is the command's.
-
-    On POSIX MLflow replaces this process, so signals (Ctrl-C, a service manager's
-    SIGTERM) reach it directly.
-    """
+    """Run ``python -m mlflow ARGS...`` of this environment. On POSIX MLflow replaces this
+    process, so signals (Ctrl-C, a service manager's SIGTERM) reach it directly."""
     _require_mlflow()
     command = [sys.executable, "-m", "mlflow", *argv]
     # `mlflow models serve` starts `uvicorn` by name: this environment's comes first.
@@ -98,10 +87,6 @@ def run(argv: Sequence[str], environ: Mapping[str, str] = os.environ) -> int:
         return subprocess.call(command, env=env)
     os.execve(sys.executable, command, env)
     return 0  # only when exec is replaced (tests)
-
-
-class ServerSetupError(ConfigError):
-    """A setting of the tracking server is missing or wrong, or its database refuses."""
 
 
 @dataclass(frozen=True)
@@ -121,47 +106,35 @@ def cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def _whole(name: str, text: str, low: int, high: int) -> int:
+def _setting(name: str, default: str = "") -> str:
+    return os.environ.get(name, "").strip() or default
+
+
+def _whole(name: str, default: str, high: int) -> int:
+    text = _setting(name, default)
     # ASCII digits only: int() also takes Arabic-Indic digits, isdigit() passes "\u00b2".
-    value = int(text) if text.isascii() and text.isdigit() else -1
-    if not low <= value <= high:
-        raise ServerSetupError(
-            f"{name}={text!r} is not a whole number from {low} to {high}; fix it in .env"
-        )
-    return value
+    if not (text.isascii() and text.isdigit() and 1 <= int(text) <= high):
+        raise ConfigError(f"{name}={text!r} is not a whole number from 1 to {high}; fix it in .env")
+    return int(text)
 
 
-def _host(text: str) -> str:
-    if any(ord(ch) <= 32 or ch in "/?#@" for ch in text):
-        raise ServerSetupError(f"{HOST}={text!r} is not a host name or address; fix it in .env")
-    return text
-
-
-def plan(
-    root: Path | None = None,
-    host: str | None = None,
-    port: int | None = None,
-    workers: int | None = None,
-) -> Plan:
+def plan(host: str | None = None, port: int | None = None, workers: int | None = None) -> Plan:
     """Read and check the settings (arguments win over the environment and ``.env``);
-    ServerSetupError names a setting that is missing or malformed."""
-    r = config.project_root() if root is None else root
-    config.load_env(r)
-    env = os.environ
-    url_text = env.get(DATABASE_URL, "").strip()
-    if not url_text:
-        raise ServerSetupError(
+    ConfigError names a setting that is missing or malformed."""
+    root = config.project_root()
+    config.load_env(root)
+    if not (url_text := _setting(DATABASE_URL)):
+        raise ConfigError(
             f"{DATABASE_URL} is not set: add it to .env as {EXAMPLE_URL}, and the password "
             f"as {DATABASE_PASSWORD} (see the README)"
         )
-    destination = env.get(DESTINATION, "").strip()
-    if not destination:
-        raise ServerSetupError(
+    if not (destination := _setting(DESTINATION)):
+        raise ConfigError(
             f"{DESTINATION} is not set: add the folder or bucket for artifacts to .env, "
             f"e.g. {DESTINATION}=s3://team-bucket/mlflow"
         )
     if "://" not in destination and not Path(destination).is_absolute():
-        destination = str(r / destination)  # a folder relative to the project root
+        destination = str(root / destination)  # a folder relative to the project root
     _require_mlflow()  # it brings SQLAlchemy
     from sqlalchemy import exc
     from sqlalchemy.engine import make_url
@@ -169,29 +142,32 @@ def plan(
     try:
         url = make_url(url_text)
     except (exc.ArgumentError, ValueError, TypeError):
-        raise ServerSetupError(
+        raise ConfigError(
             f"{DATABASE_URL} in .env is not a database URL: write it as {EXAMPLE_URL}"
         ) from None
     if url.drivername in ("postgres", "postgresql"):
-        raise ServerSetupError(
+        raise ConfigError(
             f"{DATABASE_URL} in .env must start with postgresql+psycopg:// (psycopg is the "
             "driver of the server dependency group)"
         )
-    password = env.get(DATABASE_PASSWORD, "")
-    if password:
+    if password := os.environ.get(DATABASE_PASSWORD, ""):
         url = url.set(password=password)
+    if not host:  # an argument was checked by the command line
+        host = _setting(HOST, "127.0.0.1")
+        if any(ord(ch) <= 32 or ch in "/?#@" for ch in host):
+            raise ConfigError(f"{HOST}={host!r} is not a host name or address; fix it in .env")
     return Plan(
         url=url,
         shown=scrub(url.render_as_string(hide_password=True)),  # ?password=... too
         destination=destination,
-        host=host or _host(env.get(HOST, "").strip() or "127.0.0.1"),
-        port=port or _whole(PORT, env.get(PORT, "").strip() or "5000", 1, 65535),
-        workers=workers or _whole(WORKERS, env.get(WORKERS, "").strip() or str(cores()), 1, 64),
+        host=host,
+        port=port or _whole(PORT, "5000", 65535),
+        workers=workers or _whole(WORKERS, str(cores()), 64),
     )
 
 
 def check_database(p: Plan) -> None:
-    """Connect once, giving up after :data:`CONNECT_TIMEOUT_S` seconds; ServerSetupError
+    """Connect once, giving up after :data:`CONNECT_TIMEOUT_S` seconds; ConfigError
     (one line, the password masked) when there is no driver or the database refuses."""
     from sqlalchemy import create_engine, exc
 
@@ -207,26 +183,21 @@ def check_database(p: Plan) -> None:
             engine.dispose()
     except (ImportError, exc.NoSuchModuleError) as error:
         hint = driver_hint(p.url.drivername).replace("uv add ", "uv add --group server ", 1)
-        raise ServerSetupError(
-            f"no driver for {p.url.drivername} ({error}); add it: {hint}"
-        ) from None
+        raise ConfigError(f"no driver for {p.url.drivername} ({error}); add it: {hint}") from None
     except exc.DBAPIError as error:
         reason = " ".join(str(error.orig).split())
         if p.url.password:
             reason = reason.replace(str(p.url.password), "***")
-        raise ServerSetupError(
+        raise ConfigError(
             f"cannot connect to the MLflow database {p.shown} ({DATABASE_URL} in .env): {reason}"
         ) from None
 
 
 def serve(p: Plan) -> int:
     """Replace this process by ``mlflow server`` (a service manager then sees MLflow)."""
-    print(
-        f"MLflow tracking server on {p.host}:{p.port} ({p.workers} worker(s)): runs in "
-        f"{p.shown}, artifacts in {p.destination}",
-        file=sys.stderr,
-        flush=True,
-    )
+    workers = f"{p.workers} worker(s)"
+    where = f"runs in {p.shown}, artifacts in {p.destination}"
+    print(f"MLflow tracking server on {p.host}:{p.port} ({workers}): {where}", file=sys.stderr)
     return run(
         ["server", "--serve-artifacts"],
         {
@@ -236,6 +207,6 @@ def serve(p: Plan) -> int:
             HOST: p.host,
             PORT: str(p.port),
             WORKERS: str(p.workers),
-            JOBS: os.environ.get(JOBS, "").strip() or "false",
+            JOBS: _setting(JOBS, "false"),
         },
     )
