@@ -1,11 +1,6 @@
-"""The ``dslc`` command: ``info``, ``data add|verify|list|snapshot|push|pull``, ``report``,
-``runs``, ``promote``, ``reproduce``, ``team``, ``doctor``, ``package``, ``serve``,
-``mlflow``, ``ui``, ``tracking-server``.
-
-Imports only the standard library and light dslc modules, so ``dslc info`` starts fast
-(no pandas). Every problem is one ``dslc: error: ...`` line: a DslcError or an OS error
-exits 1, a bad argument 2 (argparse's convention), Ctrl-C 130. An unexpected exception is
-one line too (``DSLC_DEBUG=1`` shows its traceback).
+"""The ``dslc`` command (its commands: :data:`_COMMANDS`). Imports only the standard library
+and light dslc modules, so ``dslc info`` starts fast (no pandas). Every problem is one
+``dslc: error: ...`` line: exit 1, a bad argument 2 (argparse's convention), Ctrl-C 130.
 """
 
 from __future__ import annotations
@@ -19,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from . import config
+from . import __version__, config
 from ._secrets import scrub
 from .errors import DslcError
 
@@ -62,12 +57,6 @@ def _host(text: str) -> str:
     return text
 
 
-def _version() -> str:
-    import dslc
-
-    return str(dslc.__version__)
-
-
 def _cmd_info(args: argparse.Namespace) -> int:
     from ._gitinfo import git_state
 
@@ -85,7 +74,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
             ("branch", git.branch or "(detached)"),
             ("dirty", "yes" if git.dirty else "no"),
         ]
-    rows.append(("dslc", _version()))
+    rows.append(("dslc", __version__))
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         print(scrub(f"{key:<{width}}  {value}"))
@@ -242,9 +231,8 @@ def _cmd_list(args: argparse.Namespace) -> int:
         for snap in e.snapshots:
             rows.append((f"{e.name}@{snap.id}", "parquet", snap.location,
                          _short(snap.fingerprint), f"snapshot taken {snap.taken}"))  # fmt: skip
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    for r in rows:
-        print("  ".join([*(c.ljust(w) for c, w in zip(r, widths, strict=False)), r[4]]).rstrip())
+    widths = [max(map(len, column)) for column in zip(*rows, strict=True)]
+    print("\n".join("  ".join(map(str.ljust, row, widths)).rstrip() for row in rows))
     return 0
 
 
@@ -287,13 +275,11 @@ def _runs_page(base: str, uri: str) -> str:
     address, the UI opens every experiment on its GenAI overview ("No data available")."""
     from .tracking._store import client, find_experiment, sqlite_path
 
-    path = sqlite_path(uri)
-    if not path or not os.path.isfile(path):  # no store yet: opening one would make it
-        return f"{base}/#/experiments?workflowType=machine_learning"
-
-    root = config.project_root()
-    experiment, _ = find_experiment(client(root), None, root)
-    where = f"/{experiment.experiment_id}" if experiment is not None else ""
+    path, where = sqlite_path(uri), ""
+    if path and os.path.isfile(path):  # no store yet: opening one would make it
+        root = config.project_root()
+        experiment, _ = find_experiment(client(root), None, root)
+        where = f"/{experiment.experiment_id}" if experiment is not None else ""
     return f"{base}/#/experiments{where}?workflowType=machine_learning"
 
 
@@ -324,8 +310,6 @@ def _champion(args: argparse.Namespace) -> Any:
 
 
 def _cmd_package(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from . import _serve, tracking
 
     store = tracking.ensure_store()
@@ -446,7 +430,7 @@ _COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int] | None, str]] = {
 def _build_parser() -> argparse.ArgumentParser:
     """The argument parser: :data:`_COMMANDS`, then each command's arguments."""
     parser = _Parser(prog="dslc", description="Data-science lifecycle helpers.")
-    parser.add_argument("--version", action="version", version=f"dslc {_version()}")
+    parser.add_argument("--version", action="version", version=f"dslc {__version__}")
     groups: dict[str, Any] = {
         "": parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     }
@@ -489,8 +473,6 @@ def _build_parser() -> argparse.ArgumentParser:
                       help="exit 1 if the store lacks the run_id in FILE (JSON)")  # fmt: skip
     promote = cmd["promote"]
     promote.add_argument("version", help="registered model version number")
-    promote.add_argument("--model", metavar="NAME", help="default: model under [tool.dslc]")
-    promote.add_argument("--alias", default="champion", help="default: champion")
     again = cmd["reproduce"]
     again.add_argument("run_id", type=_path_arg, help="MLflow run id (see `dslc runs`)")
     again.add_argument("--tolerance", type=float, default=1e-6, metavar="REL",
@@ -505,7 +487,7 @@ def _build_parser() -> argparse.ArgumentParser:
         local = "address (default: 127.0.0.1, local only)"
         cmd[name].add_argument("--host", type=_host, default="127.0.0.1", help=local)
         cmd[name].add_argument("--port", type=_port, default=port, help=f"port (default: {port})")
-    for name in ("serve", "package"):
+    for name in ("promote", "serve", "package"):
         cmd[name].add_argument("--model", metavar="NAME", help="default: model under [tool.dslc]")
         cmd[name].add_argument("--alias", default="champion", help="default: champion")
     cmd["package"].add_argument("--output", type=_path_arg,
@@ -522,12 +504,8 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _setup_logging() -> None:
-    """Console logging for a command: dslc's own notes only, unless ``DSLC_LOG_LEVEL`` is set.
-
-    Libraries' records (nbclient's, mlflow's...) would repeat what the command's one-line
-    error says. Run here, so a bad ``DSLC_LOG_LEVEL`` or ``DSLC_LOG_FILE`` is a one-line
-    error before the command runs.
-    """
+    """dslc's own log records only, unless ``DSLC_LOG_LEVEL`` is set: libraries' would repeat
+    the one-line error. A bad ``DSLC_LOG_LEVEL`` or ``DSLC_LOG_FILE`` fails before the command."""
     import logging
 
     from .logging import setup_logging
