@@ -20,22 +20,25 @@ class GitState:
     dirty: bool
 
 
+def _git(folder: Path | str, *args: str, timeout: float = 60) -> bytes:
+    """What ``git -C folder ARGS`` prints (b"" if it cannot run). Optional locks off: a
+    read-only query must not take index.lock and race with the user's git."""
+    cmd = ["git", "-C", str(folder), *args]
+    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"}
+    try:
+        done = subprocess.run(cmd, capture_output=True, env=env, timeout=timeout, check=False)
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return b""
+    return done.stdout
+
+
 def git_state(path: Path) -> GitState | None:
     """The git state of the repository holding ``path``, else None (see helpers/README.md,
     Git state). Untracked files do not count: generated data and outputs often are."""
     folder = path if path.is_dir() else path.parent
-    # One call gives commit, branch and changes (porcelain v2 headers). Optional locks
-    # off: a read-only query must not take index.lock and race with the user's git.
-    cmd = ["git", "-C", str(folder), "status", "--porcelain=v2", "-z", "--branch",
-           "--untracked-files=no"]  # fmt: skip
-    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"}
-    try:
-        proc = subprocess.run(
-            cmd, capture_output=True, text=True, timeout=_TIMEOUT_S, env=env, check=False
-        )
-    except (OSError, subprocess.SubprocessError, ValueError):
-        return None
-    records = proc.stdout.split("\0") if proc.returncode == 0 else []
+    # One call gives commit, branch and changes (porcelain v2 headers).
+    status = ["status", "--porcelain=v2", "-z", "--branch", "--untracked-files=no"]
+    records = _git(folder, *status, timeout=_TIMEOUT_S).decode(errors="replace").split("\0")
     headers = dict(r[2:].partition(" ")[::2] for r in records if r.startswith("# branch."))
     commit, branch = headers.get("branch.oid", "(initial)"), headers.get("branch.head")
     if commit == "(initial)":
@@ -49,25 +52,15 @@ def changes_patch(path: Path) -> bytes:
     """What the work tree holds beyond HEAD as one patch for ``git apply``: changes to tracked
     files and every untracked, not ignored file, as DVC experiments keep them; b"" when
     there are none or git cannot say. Paths from the repository's top; no index touched."""
-    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}
-    top = str(path)
-
-    def git(*args: str) -> bytes:
-        try:
-            done = subprocess.run(["git", "-C", top, *args], capture_output=True, env=env,
-                                  timeout=60, check=False)  # fmt: skip
-        except (OSError, subprocess.SubprocessError):
-            return b""
-        return done.stdout
-
-    top = git("rev-parse", "--show-toplevel").decode().strip()
+    top = _git(path, "rev-parse", "--show-toplevel").decode().strip()
     if not top:
         return b""
     # Plain patches whatever the user's config: no textconv (notebooks), a/ and b/ prefixes.
     diff = ["diff", "--no-textconv", "--no-ext-diff", "--no-color", "--binary",
             "--src-prefix=a/", "--dst-prefix=b/"]  # fmt: skip
-    patch = git(*diff, "HEAD")
-    for raw in filter(None, git("ls-files", "--others", "--exclude-standard", "-z").split(b"\0")):
+    patch = _git(top, *diff, "HEAD")
+    untracked = _git(top, "ls-files", "--others", "--exclude-standard", "-z")
+    for raw in filter(None, untracked.split(b"\0")):
         name = raw.decode()
         try:  # a link's size is its target's path: git records the link, not what it names
             size = os.lstat(Path(top, name)).st_size
@@ -81,5 +74,5 @@ def changes_patch(path: Path) -> bytes:
                 size >> 20,
             )
             continue
-        patch += git(*diff, "--no-index", "--", "/dev/null", name)
+        patch += _git(top, *diff, "--no-index", "--", "/dev/null", name)
     return patch
