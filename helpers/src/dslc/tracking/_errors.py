@@ -65,8 +65,7 @@ def require_mlflow() -> Any:
 
 
 def first_line(exc: BaseException) -> str:
-    """The first line of an exception's message (its type name when empty), scrubbed first
-    so that a cut never leaves part of a secret."""
+    """The first line of an exception's message (or its type name), scrubbed before the cut."""
     text = scrub(str(exc)).strip()
     return text.splitlines()[0][:MAX_CAUSE_LEN] if text else type(exc).__name__
 

@@ -57,9 +57,8 @@ def log_model(
         common = {"signature": signature, "input_example": input_example}
         # pyfunc takes the model as python_model=; the other flavors as their first argument
         model_args = ((), {"python_model": model}) if flavor == "pyfunc" else ((model,), {})
-        if flavor == "sklearn" and not {"serialization_format", "skops_trusted_types"} & set(
-            kwargs
-        ):
+        chosen = kwargs.keys() & {"serialization_format", "skops_trusted_types"}
+        if flavor == "sklearn" and not chosen:
             kwargs.update(sklearn_serialization(model))
         if not _ENVIRONMENT_ARGS & set(kwargs):
             requirements = model_requirements(module, model_args, flavor, {**common, **kwargs})
@@ -69,12 +68,9 @@ def log_model(
             *model_args[0], name=name, **model_args[1], **common, **kwargs
         )
     how = ", ".join(filter(None, [flavor, kwargs.get("serialization_format")]))
-    registered = (
-        f"; registered model {kwargs['registered_model_name']!r} version "
-        f"{logged.registered_model_version}"
-        if kwargs.get("registered_model_name") is not None
-        else ""
-    )
+    registered = ""
+    if (model_name := kwargs.get("registered_model_name")) is not None:
+        registered = f"; registered model {model_name!r} version {logged.registered_model_version}"
     info("logged model %r (%s) to run %s%s", name, how, logged.run_id, registered)
     return logged
 
@@ -82,8 +78,7 @@ def log_model(
 def model_requirements(
     module: Any, model_args: Any, flavor: str, arguments: dict[str, Any]
 ) -> list[str] | None:
-    """MLflow's inferred requirements (on a scratch copy) minus
-    :data:`NOT_MODEL_REQUIREMENTS`; None when that fails."""
+    """MLflow's inferred requirements (of a scratch copy) minus NOT_MODEL_REQUIREMENTS, or None."""
     from mlflow.models import infer_pip_requirements
     from packaging.requirements import InvalidRequirement, Requirement
     from packaging.utils import canonicalize_name

@@ -141,8 +141,7 @@ class Recorder:
         self._last_flush = time.monotonic()
 
     def prepare_params(self, params: Mapping[str, Any] | Any) -> dict[str, str]:
-        """Flatten and stringify; drop secrets and params already sent with the same value
-        (another value: TrackingError)."""
+        """Flatten and stringify; drop secrets and params already sent (changed: TrackingError)."""
         prepared: dict[str, str] = {}
         for key, text in self.filter_tags(flatten(params)).items():
             previous = self._params.get(key)
@@ -167,8 +166,7 @@ class Recorder:
         return allowed
 
     def send(self, params: Mapping[str, str], tags: Mapping[str, Any] | None = None) -> None:
-        """Send prepared params and ``tags`` (filtered here) in one batch, with the
-        ``dslc.withheld`` tag when it changed; refusals become one-line TrackingErrors."""
+        """Send params and ``tags`` (filtered here), and ``dslc.withheld`` if changed, at once."""
         from mlflow.entities import Param, RunTag
         from mlflow.exceptions import MlflowException
 
@@ -222,8 +220,7 @@ class Recorder:
             warn("metric %s of run %r dropped: %s", name, self.run_name, reason)
 
     def flush(self) -> int:
-        """Send buffered metrics now; return how many were stored. If the store cannot be
-        reached, the unsent ones stay buffered and TrackingError is raised."""
+        """Send buffered metrics; return how many were stored (unreachable: they stay buffered)."""
         with self._flush_lock:
             with self._lock:
                 pending, self._pending = self._pending, []
@@ -280,8 +277,7 @@ class Recorder:
             self._record_dvc_version(use)
 
     def _record_dvc_version(self, use: DatasetUse) -> None:
-        """In a DVC project, the md5 DVC stores the file under: the version the remote
-        serves and ``dslc reproduce`` checks out again."""
+        """Tag the md5 DVC stores the file under: what ``dslc reproduce`` checks out again."""
         from .. import _dvc as dvc
 
         if "://" in use.location or not dvc.enabled(self.root):

@@ -184,12 +184,11 @@ def _version(store: MlflowClient, name: str, version: Any) -> ModelVersion:
     if not number.isdigit() or int(number) < 1:
         raise TrackingError(f"model version must be a whole number from 1, not {number!r}")
     try:
-        found: ModelVersion = store.get_model_version(name, number)
+        return store.get_model_version(name, number)
     except MlflowException as exc:
         if _missing(exc):
             raise TrackingError(_not_found(store, name, number)) from exc
         raise TrackingError(f"cannot read version {number} of {name!r}: {first_line(exc)}") from exc
-    return found
 
 
 def _not_found(store: MlflowClient, name: str, number: str) -> str:

@@ -20,8 +20,6 @@ from ._record import Recorder
 from ._store import ensure_store, experiment_id
 
 if TYPE_CHECKING:
-    from types import TracebackType
-
     from mlflow.models.model import ModelInfo
 
 
@@ -102,12 +100,7 @@ class Run:
         self._start()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         try:
             self._finish(exc)
         except Exception as close_exc:
@@ -290,12 +283,10 @@ class Run:
         recorder.client.log_figure(recorder.run_id, figure, artifact_file)
         if not save_to:
             return None
-        name = Path(artifact_file).name
-        if save_to is True:
-            target = config.paths(self._root).figures / name
-        else:
-            target = Path(save_to) if Path(save_to).is_absolute() else self._root / save_to
-            target = target / name if target.is_dir() else target
+        # An absolute save_to replaces the root.
+        target = config.paths(self._root).figures if save_to is True else self._root / save_to
+        if save_to is True or target.is_dir():
+            target = target / Path(artifact_file).name
         target.parent.mkdir(parents=True, exist_ok=True)
         if hasattr(figure, "savefig"):  # matplotlib
             figure.savefig(target)
@@ -329,11 +320,8 @@ class Run:
 
 
 def error_text(error: BaseException, redactor: Redactor) -> str:
-    """The ``dslc.error`` tag of a failed run: one line, no secret, MLflow-sized.
-
-    Scrubbed before the whitespace is folded and again after (folding could join the
-    pieces of a secret), and only then cut, so no part of a secret survives the cut.
-    """
+    """The ``dslc.error`` tag of a failed run: one line, no secret, MLflow-sized. Scrubbed
+    before and after folding whitespace (which could join a secret's pieces), then cut."""
     text = redactor.scrub(" ".join(redactor.scrub(f"{type(error).__name__}: {error}").split()))
     return text if len(text) <= MAX_ERROR_LEN else text[: MAX_ERROR_LEN - 3] + "..."
 

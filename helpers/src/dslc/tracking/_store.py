@@ -5,7 +5,6 @@ go to. A tracking server is probed first so that a dead one fails in seconds.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import http.client
 import logging
@@ -205,8 +204,7 @@ def prepare_server(store_uri: str) -> str:
 
 
 def probe(store_uri: str, root: Path) -> None:
-    """Check within seconds that the server answers and that its API works, sending the
-    credentials and honouring the TLS variables that MLflow's client would."""
+    """Check in seconds that the server and its API answer, as MLflow's client would (auth, TLS)."""
     import requests
     from requests.adapters import HTTPAdapter
     from urllib3.util import Retry
@@ -227,8 +225,7 @@ def probe(store_uri: str, root: Path) -> None:
         if token := os.environ.get("MLFLOW_TRACKING_TOKEN"):
             session.headers["Authorization"] = f"Bearer {token}"
         elif user or password:
-            basic = base64.b64encode(f"{user}:{password}".encode()).decode()
-            session.headers["Authorization"] = f"Basic {basic}"
+            session.auth = requests.auth.HTTPBasicAuth(user.encode(), password.encode())
         if os.environ.get("MLFLOW_TRACKING_INSECURE_TLS", "").lower() == "true":
             session.verify = False
         elif cert := os.environ.get("MLFLOW_TRACKING_SERVER_CERT_PATH"):
