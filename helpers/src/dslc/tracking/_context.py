@@ -17,8 +17,7 @@ from pathlib import Path
 
 from .. import _gitinfo as gitinfo
 
-# Versions worth knowing when a result cannot be reproduced. Read from package metadata:
-# importing them would cost seconds.
+# Worth knowing when a result cannot be reproduced; read from metadata (importing costs seconds).
 KEY_PACKAGES = ("mlflow", "pandas", "numpy", "scikit-learn")
 
 
@@ -66,15 +65,14 @@ def entry_point(root: Path, src: Source) -> str | None:
     """The command that started this program, to run again from the root; None if none."""
     if src.kind == "NOTEBOOK":
         return src.name if src.name.endswith(".ipynb") else None
-    argv = sys.argv if sys.argv else [""]
-    if argv[0] in ("", "-", "-c"):
+    if not sys.argv or sys.argv[0] in ("", "-", "-c"):
         return None
     spec = getattr(sys.modules.get("__main__"), "__spec__", None)
     module = getattr(spec, "name", None)
     if isinstance(module, str) and module:  # `python -m`: the module, not its file
-        command = ["python", "-m", module.removesuffix(".__main__"), *argv[1:]]
+        command = ["python", "-m", module.removesuffix(".__main__"), *sys.argv[1:]]
     else:
-        command = ["python", _relative(Path(argv[0]), root), *argv[1:]]
+        command = ["python", _relative(Path(sys.argv[0]), root), *sys.argv[1:]]
     return shlex.join(command)
 
 

@@ -171,8 +171,7 @@ def infer_signature(model: Any, input_example: Any) -> Any:
     except Exception:  # e.g. a PythonModel's predict(context, model_input): no output
         return signature
     with warnings.catch_warnings():
-        # MLflow's hint that integer columns cannot hold missing values is about inputs;
-        # predictions are never missing.
+        # MLflow's hint that integer columns cannot hold missing values is for inputs only.
         warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
         outputs = mlflow_infer_signature(named_output(output)).inputs
     return ModelSignature(inputs=signature.inputs, outputs=outputs)

@@ -116,8 +116,7 @@ def dataset_input(use: DatasetUse, redactor: Redactor) -> Any:
 
 
 class Recorder:
-    """What one run sends to its store (helpers/README.md, Tracking); params and tags are
-    prepared before the run exists, ``run_id`` is set once it does."""
+    """What one run sends to its store (helpers/README.md, Tracking), once ``run_id`` is set."""
 
     run_id = ""
 
@@ -248,11 +247,8 @@ class Recorder:
         from mlflow.exceptions import MlflowException
 
         try:
-            self.client.log_batch(
-                self.run_id,
-                metrics=[Metric(k, v, ts, step) for k, v, ts, step in entries],
-                synchronous=True,
-            )
+            metrics = [Metric(*entry) for entry in entries]
+            self.client.log_batch(self.run_id, metrics=metrics, synchronous=True)
         except MlflowException as exc:  # refused content, not a transport failure: split
             if exc.error_code not in ("INVALID_PARAMETER_VALUE", "BAD_REQUEST"):
                 raise

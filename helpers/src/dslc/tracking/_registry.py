@@ -88,12 +88,8 @@ def register(
             f"cannot register {uri} as {registered!r} in {scrub_urls(str(store.tracking_uri))}: "
             f"{first_line(exc)}"
         ) from exc
-    info(
-        "registered model %r version %s%s",
-        registered,
-        version.version,
-        f" from run {version.run_id}" if version.run_id else f" from {uri}",
-    )
+    origin = f"run {version.run_id}" if version.run_id else uri
+    info("registered model %r version %s from %s", registered, version.version, origin)
     return version
 
 

@@ -30,7 +30,6 @@ from ._errors import (
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
-LOCK_NAME = "mlflow-store.lock"
 # Generous: a first migration of a SQLite store takes a few seconds, a slow disk more.
 LOCK_TIMEOUT_S = 300.0
 _SERVED_SCHEMES = frozenset({"http", "https", "databricks", "databricks-uc", "uc"})
@@ -60,7 +59,7 @@ def store_lock(root: Path) -> Iterator[None]:
     """The project's store lock, with a one-line error when waiting for it times out."""
     from filelock import FileLock, Timeout
 
-    lock = FileLock(str(state_dir(root) / LOCK_NAME), timeout=LOCK_TIMEOUT_S)
+    lock = FileLock(str(state_dir(root) / "mlflow-store.lock"), timeout=LOCK_TIMEOUT_S)
     try:
         held = lock.acquire()
     except Timeout as exc:
@@ -175,8 +174,7 @@ def experiment_id(name: str | None, root: Path, store_uri: str) -> str:
     return str(exp.experiment_id)
 
 
-# MLflow's HTTP settings dslc sets unless the environment (or .env) has them: at most 3
-# retries, waiting 0, 2 and 4 seconds (plus jitter), a request timing out after 30 s.
+# MLflow's HTTP settings unless set: 3 retries after 0, 2, 4 s (plus jitter), 30 s per request.
 HTTP_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",

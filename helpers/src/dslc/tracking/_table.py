@@ -1,5 +1,4 @@
-"""``dslc runs``: the project's runs as a table that fits the terminal (columns in
-helpers/README.md); the columns left out are named below the table."""
+"""``dslc runs``: the project's runs in a table that fits the terminal, naming those left out."""
 
 from __future__ import annotations
 
