@@ -1,6 +1,5 @@
 """MLflow tracking wired to the project (helpers/README.md, Tracking). Importing this
-module does not import mlflow; the first run does.
-"""
+module does not import mlflow; the first run does."""
 
 from __future__ import annotations
 
@@ -55,7 +54,6 @@ def run(
 
     ``nested``: None nests under an enclosing ``tracking.run`` and ends a stale MLflow run;
     True also nests under a run started outside dslc; False refuses to nest. ``parent``: the
-    id of a run to nest under that is not active in this process (another process's, such
-    as a study's run that parallel workers share), when no dslc run encloses this one.
-    """
+    id of a run to nest under when no dslc run encloses this one, such as a study's run that
+    parallel workers share in other processes."""
     return Run(name, params, tags, experiment, nested, parent)

@@ -1,6 +1,5 @@
 """Where a run came from: source, git state, environment. MLflow derives these from
-``sys.argv[0]`` (``-c``, or the kernel launcher in a notebook); dslc from the project root.
-"""
+``sys.argv[0]`` (``-c``, or the kernel launcher in a notebook); dslc from the project root."""
 
 from __future__ import annotations
 
@@ -101,11 +100,9 @@ def run_tags(root: Path, project: str, src: Source) -> dict[str, str]:
         "mlflow.source.type": src.kind,
         **package_tags(),
     }
-    command = entry_point(root, src)
-    if command is not None:
+    if (command := entry_point(root, src)) is not None:
         found["dslc.entry_point"] = command
-    state = gitinfo.git_state(root)
-    if state is not None:
+    if (state := gitinfo.git_state(root)) is not None:
         found["mlflow.source.git.commit"] = state.commit
         found["dslc.git.dirty"] = str(state.dirty).lower()
         if state.branch:

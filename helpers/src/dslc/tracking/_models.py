@@ -163,12 +163,9 @@ def infer_signature(model: Any, input_example: Any) -> Any:
     from mlflow.models import infer_signature as mlflow_infer_signature
 
     signature = mlflow_infer_signature(input_example)
-    predict = getattr(model, "predict", None)
-    if not callable(predict):
-        return signature
     try:
-        output = predict(input_example)
-    except Exception:  # e.g. a PythonModel's predict(context, model_input): no output
+        output = model.predict(input_example)
+    except Exception:  # no predict, or e.g. a PythonModel's predict(context, model_input)
         return signature
     with warnings.catch_warnings():
         # MLflow's hint that integer columns cannot hold missing values is for inputs only.

@@ -1,6 +1,5 @@
 """What a run records. Metrics are buffered: one ``log_metric`` per value costs a store
-round trip (about 7 ms on SQLite), a batch of 1,000 about as much as one.
-"""
+round trip (about 7 ms on SQLite), a batch of 1,000 about as much as one."""
 
 from __future__ import annotations
 
@@ -286,6 +285,5 @@ class Recorder:
         # commit's data stands in for this input when the run is reproduced.
         if _TAG_KEY_UNSAFE.search(key) or self.redactor.leaks(key):
             return
-        md5 = dvc.file_md5(self.root, path)  # None: DVC does not version what was read
-        if md5 is not None:
+        if (md5 := dvc.file_md5(self.root, path)) is not None:  # else DVC does not version it
             self.client.set_tag(self.run_id, key, md5)

@@ -131,8 +131,7 @@ def promote_if_better(
     metric, higher = declared_metric() if metric is None else (metric, True)
     if higher_is_better is not None:
         higher = higher_is_better
-    current = active()
-    if current is not None:  # the metrics to compare may still be buffered
+    if (current := active()) is not None:  # the metrics to compare may still be buffered
         current.flush()
     registered, store = model_name(name), client()
     new = _version(store, registered, version)

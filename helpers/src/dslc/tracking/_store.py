@@ -1,7 +1,6 @@
 """The project's store, opened once under ``<root>/.dslc/mlflow-store.lock`` (parallel
 first opens of a new SQLite store race in MLflow's migrations), and the experiment runs
-go to. A tracking server is probed first so that a dead one fails in seconds.
-"""
+go to. A tracking server is probed first so that a dead one fails in seconds."""
 
 from __future__ import annotations
 
@@ -141,8 +140,7 @@ KIND = {"mlflow.experimentKind": "custom_model_development"}
 
 
 def experiment_id(name: str | None, root: Path, store_uri: str) -> str:
-    """The id of the run's experiment, created (artifacts in ``<root>/mlartifacts`` when
-    no server decides) if needed."""
+    """The run's experiment id, made if needed (artifacts in <root>/mlartifacts if not served)."""
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
