@@ -23,9 +23,8 @@ PREDICTION = "prediction"
 NO_UV_EXPORT = {"MLFLOW_UV_AUTO_DETECT": "false"}
 # Arguments by which the caller decides the model's environment: dslc then infers nothing.
 _ENVIRONMENT_ARGS = frozenset({"pip_requirements", "extra_pip_requirements", "conda_env"})
-# Packages that libraries import whenever they are installed, so that MLflow's inference
-# (it records what loading the model imports) lists them although no model needs them.
-# MLflow drops setuptools from its inference for the same reason.
+# Packages that libraries import whenever installed, so that MLflow's inference (what loading
+# the model imports) lists them though no model needs them; MLflow drops setuptools likewise.
 NOT_MODEL_REQUIREMENTS = {
     "pytest": "sklearn.utils._testing imports it when installed",
     "psutil": "opentelemetry, under MLflow's tracing, imports it when installed",
