@@ -42,9 +42,8 @@ def export_project_store(argv: Sequence[str]) -> str:
     ``<root>/mlartifacts`` whichever folder the command runs from."""
     root = config.project_root()
     uri = os.environ[TRACKING] = config.tracking_uri(root)  # loads .env, credentials too
-    own_store = any(arg.startswith(OWN_STORE_OPTIONS) for arg in argv) or any(
-        os.environ.get(name, "").strip() for name in (STORE, DESTINATION)
-    )
+    own_store = any(arg.startswith(OWN_STORE_OPTIONS) for arg in argv)
+    own_store = own_store or any(map(_setting, (STORE, DESTINATION)))
     if uri.startswith("sqlite:") and not own_store:
         os.environ.setdefault(STORE, uri)
         os.environ.setdefault(ARTIFACTS, config.artifact_root(root))

@@ -97,9 +97,8 @@ def no_missing(df: Any, columns: Sequence[str] | None = None, *, why: str) -> An
     pa = _pa()
     cols = list(df.columns) if columns is None else list(columns)
     schema = pa.DataFrameSchema({c: pa.Column(nullable=False) for c in cols})
-    return expect(
-        df, schema, why=why, assumption=f"no missing values in {', '.join(map(str, cols))}"
-    )
+    assumption = f"no missing values in {', '.join(map(str, cols))}"
+    return expect(df, schema, why=why, assumption=assumption)
 
 
 def unique(df: Any, columns: str | Sequence[str], *, why: str) -> Any:

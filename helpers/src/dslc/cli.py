@@ -471,8 +471,7 @@ def _build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--experiment", metavar="NAME", help="default: the project's")
     runs.add_argument("--check", type=_path_arg, metavar="FILE",
                       help="exit 1 if the store lacks the run_id in FILE (JSON)")  # fmt: skip
-    promote = cmd["promote"]
-    promote.add_argument("version", help="registered model version number")
+    cmd["promote"].add_argument("version", help="registered model version number")
     again = cmd["reproduce"]
     again.add_argument("run_id", type=_path_arg, help="MLflow run id (see `dslc runs`)")
     again.add_argument("--tolerance", type=float, default=1e-6, metavar="REL",
