@@ -20,16 +20,16 @@ class GitState:
     dirty: bool
 
 
-def _git(folder: Path | str, *args: str, timeout: float = 60) -> bytes:
-    """What ``git -C folder ARGS`` prints (b"" if it cannot run). Optional locks off: a
-    read-only query must not take index.lock and race with the user's git."""
+def _git(folder: Path | str, *args: str, timeout: float = 60, ok: int = 0) -> bytes:
+    """What ``git -C folder ARGS`` prints, b"" unless it exits 0 or ``ok``. Optional locks
+    off: a read-only query must not take index.lock and race with the user's git."""
     cmd = ["git", "-C", str(folder), *args]
     env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"}
     try:
         done = subprocess.run(cmd, capture_output=True, env=env, timeout=timeout, check=False)
     except (OSError, subprocess.SubprocessError, ValueError):
         return b""
-    return done.stdout
+    return done.stdout if done.returncode in (0, ok) else b""
 
 
 def git_state(path: Path) -> GitState | None:
@@ -74,5 +74,5 @@ def changes_patch(path: Path) -> bytes:
                 size >> 20,
             )
             continue
-        patch += _git(top, *diff, "--no-index", "--", "/dev/null", name)
+        patch += _git(top, *diff, "--no-index", "--", "/dev/null", name, ok=1)
     return patch
