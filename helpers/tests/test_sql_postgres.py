@@ -34,6 +34,9 @@ datasets:
     connection: SHOP_URL
     query: SELECT id, amount, customer FROM big ORDER BY id
     chunksize: 100000
+  cursors:
+    connection: SHOP_URL
+    query: SELECT name, is_scrollable FROM pg_cursors
 """
 
 
@@ -90,6 +93,13 @@ def test_load_by_query_and_by_table(shop: Path, shop_db: str) -> None:
     assert len(got) == 500
     table = data.load("orders_table")
     assert len(table) == 1000 and list(table.columns) == ["id", "amount", "customer", "day"]
+
+
+def test_a_query_runs_in_one_forward_only_cursor(shop: Path) -> None:
+    # PostgreSQL lists the cursor that runs this very query: declared NO SCROLL, so that a
+    # sort need not keep its result open to random access.
+    cursors = data.load("cursors")
+    assert len(cursors) == 1 and not cursors["is_scrollable"].item(), cursors
 
 
 @pytest.mark.slow
