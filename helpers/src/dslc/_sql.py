@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import os
 import re
 import sqlite3
@@ -99,9 +98,8 @@ def _refuse_attach(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.set_authorizer(authorize)
 
 
-@functools.cache
-def _forward_only() -> type[Any]:
-    """psycopg's server-side cursor declared NO SCROLL. Otherwise PostgreSQL keeps a sorted
+def _forward_only(dbapi_connection: Any, _record: Any) -> None:
+    """psycopg's server-side cursors declared NO SCROLL. Otherwise PostgreSQL keeps a sorted
     result open to random access: bench_sql.py's load took 3% longer (ratio 1.09, not 1.06)."""
     from psycopg import ServerCursor
 
@@ -109,11 +107,7 @@ def _forward_only() -> type[Any]:
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **{**kwargs, "scrollable": False})
 
-    return ForwardOnly
-
-
-def _declare_forward_only(dbapi_connection: Any, _record: Any) -> None:
-    dbapi_connection.server_cursor_factory = _forward_only()  # psycopg's public setting
+    dbapi_connection.server_cursor_factory = ForwardOnly  # psycopg's public setting
 
 
 def engine(variable: str, dataset: str, root: Path) -> tuple[Any, _Context]:
@@ -157,7 +151,7 @@ def engine(variable: str, dataset: str, root: Path) -> tuple[Any, _Context]:
     if url.drivername in _PYSQLITE:
         sa_event.listen(made, "connect", _refuse_attach)
     elif made.dialect.driver == "psycopg":
-        sa_event.listen(made, "connect", _declare_forward_only)
+        sa_event.listen(made, "connect", _forward_only)
     return made, ctx
 
 
