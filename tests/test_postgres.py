@@ -94,7 +94,6 @@ def team_server(own_project, postgres, tmp_path_factory):
     both runs the server and trains: the password sits beside everything.
     """
     password = "pg-" + secrets.token_urlsafe(12)
-    postgres.create_database("mlflow", "mlflow", password)  # the README's two statements
     folder = tmp_path_factory.mktemp("team-server")
     port = free_port()
     ours = f"{SERVER_NAME}:{port}"
@@ -121,6 +120,7 @@ def team_server(own_project, postgres, tmp_path_factory):
     client = client_line.replace("http://mlflow-host:5000", uri)
     env_file.write_text(_set_tracking_uri(original, client) + "\n" + server_lines)
     try:
+        postgres.create_database("mlflow", "mlflow", password)  # the README's two statements
         log = folder / "server.log"
         started = time.monotonic()
         with background("make tracking-server", own_project, f"{uri}/health", log):
@@ -128,6 +128,9 @@ def team_server(own_project, postgres, tmp_path_factory):
             yield TeamServer(uri, port, password, folder / "artifacts", log)
     finally:
         env_file.write_text(original)
+        # test_tune.py uses this fixture too: a second module on this worker's cluster
+        # makes the README's names again.
+        postgres.drop_database("mlflow", "mlflow")
 
 
 def test_make_train_and_predict_use_the_team_server_after_one_env_line(

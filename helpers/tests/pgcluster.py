@@ -86,6 +86,11 @@ class Cluster:
         self.psql(f"CREATE DATABASE {name} OWNER {owner}")
         return self.url(owner, quote(password, safe=""), name)
 
+    def drop_database(self, name: str, owner: str) -> None:
+        """Undo :meth:`create_database`, so that a later fixture can make the same names."""
+        self.psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        self.psql(f"DROP ROLE IF EXISTS {owner}")
+
 
 def find_bindir() -> Path | None:
     """The newest PostgreSQL server binaries, or None."""
