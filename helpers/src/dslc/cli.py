@@ -441,15 +441,13 @@ def _build_parser() -> argparse.ArgumentParser:
         if func is None:
             groups[name] = cmd[name].add_subparsers(dest="action", required=True, metavar="ACTION")
         cmd[name].set_defaults(func=func)
-    add = cmd["data add"]
-    add.add_argument("name", type=_path_arg, help="dataset name (letters, digits, '_', '-')")
-    add.add_argument(
-        "path", type=_path_arg, help="file or folder (shell path, or relative to data/), or URL"
-    )
-    add.add_argument("--parent", action="append", metavar="NAME", help="dataset it came from")
-    add.add_argument("--description", type=_path_arg, help="one-line description")
-    add.add_argument("--format", type=_path_arg, help="format, when the suffix does not tell")
-    add.add_argument("--replace", action="store_true", help="update an existing entry")
+    arg = cmd["data add"].add_argument
+    arg("name", type=_path_arg, help="dataset name (letters, digits, '_', '-')")
+    arg("path", type=_path_arg, help="file or folder (shell path, or relative to data/), or URL")
+    arg("--parent", action="append", metavar="NAME", help="dataset it came from")
+    arg("--description", type=_path_arg, help="one-line description")
+    arg("--format", type=_path_arg, help="format, when the suffix does not tell")
+    arg("--replace", action="store_true", help="update an existing entry")
     cmd["data verify"].add_argument(
         "--fast",
         action="store_true",
@@ -461,27 +459,24 @@ def _build_parser() -> argparse.ArgumentParser:
     cmd["report"].add_argument("--timeout", type=seconds, default=600, metavar="SECONDS",
                                help="longest a single cell may run (default: 600)")  # fmt: skip
     count = _whole("a whole number above 0")
-    runs = cmd["runs"]
-    runs.add_argument(
-        "--sort", metavar="METRIC", help="metric to sort by (default: metric under [tool.dslc])"
-    )
-    runs.add_argument("--reverse", action="store_true", help="worst (or oldest) first")
-    runs.add_argument("--limit", type=count, default=20, metavar="N",
-                      help="show at most N runs (default: 20)")  # fmt: skip
-    runs.add_argument("--experiment", metavar="NAME", help="default: the project's")
-    runs.add_argument("--check", type=_path_arg, metavar="FILE",
-                      help="exit 1 if the store lacks the run_id in FILE (JSON)")  # fmt: skip
+    arg = cmd["runs"].add_argument
+    arg("--sort", metavar="METRIC", help="metric to sort by (default: metric under [tool.dslc])")
+    arg("--reverse", action="store_true", help="worst (or oldest) first")
+    arg("--limit", type=count, default=20, metavar="N", help="show at most N runs (default: 20)")
+    arg("--experiment", metavar="NAME", help="default: the project's")
+    arg("--check", type=_path_arg, metavar="FILE",
+        help="exit 1 if the store lacks the run_id in FILE (JSON)")  # fmt: skip
     cmd["promote"].add_argument("version", help="registered model version number")
-    again = cmd["reproduce"]
-    again.add_argument("run_id", type=_path_arg, help="MLflow run id (see `dslc runs`)")
-    again.add_argument("--tolerance", type=float, default=1e-6, metavar="REL",
-                       help="largest relative metric difference (default: 1e-6)")  # fmt: skip
-    again.add_argument("--apply-changes", action="store_true",
-                       help="apply the uncommitted changes the run recorded")  # fmt: skip
-    team = cmd["team"]
-    team.add_argument("--remote", type=_path_arg, metavar="URL", help="DVC remote: folder or URL")
-    team.add_argument("--tracking-uri", type=_path_arg, metavar="URI",
-                      help="the team's MLflow server, e.g. http://mlflow-host:5000")  # fmt: skip
+    arg = cmd["reproduce"].add_argument
+    arg("run_id", type=_path_arg, help="MLflow run id (see `dslc runs`)")
+    arg("--tolerance", type=float, default=1e-6, metavar="REL",
+        help="largest relative metric difference (default: 1e-6)")  # fmt: skip
+    arg("--apply-changes", action="store_true",
+        help="apply the uncommitted changes the run recorded")  # fmt: skip
+    arg = cmd["team"].add_argument
+    arg("--remote", type=_path_arg, metavar="URL", help="DVC remote: folder or URL")
+    arg("--tracking-uri", type=_path_arg, metavar="URI",
+        help="the team's MLflow server, e.g. http://mlflow-host:5000")  # fmt: skip
     for name, port in (("ui", 5000), ("serve", 5001)):
         local = "address (default: 127.0.0.1, local only)"
         cmd[name].add_argument("--host", type=_host, default="127.0.0.1", help=local)
@@ -493,12 +488,10 @@ def _build_parser() -> argparse.ArgumentParser:
                                 help="folder to write (default: dist/model)")  # fmt: skip
     cmd["serve"].add_argument("--max-mb", type=count, default=64, metavar="N",
                               help="largest request body in MiB (default: 64)")  # fmt: skip
-    team = cmd["tracking-server"]
-    team.add_argument("--host", type=_host, help="address (default: MLFLOW_HOST, else 127.0.0.1)")
-    team.add_argument("--port", type=_port, help="port (default: MLFLOW_PORT, else 5000)")
-    team.add_argument(
-        "--workers", type=count, metavar="N", help="default: MLFLOW_WORKERS, else one per core"
-    )
+    arg = cmd["tracking-server"].add_argument
+    arg("--host", type=_host, help="address (default: MLFLOW_HOST, else 127.0.0.1)")
+    arg("--port", type=_port, help="port (default: MLFLOW_PORT, else 5000)")
+    arg("--workers", type=count, metavar="N", help="default: MLFLOW_WORKERS, else one per core")
     return parser
 
 
