@@ -6,6 +6,7 @@ and light dslc modules, so ``dslc info`` starts fast (no pandas). Every problem 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
@@ -115,8 +116,7 @@ class _Progress:
 def _cmd_add(args: argparse.Namespace) -> int:
     from ._lineage import add
 
-    progress = _Progress()
-    try:
+    with contextlib.closing(_Progress()) as progress:
         entry = add(
             args.name,
             args.path,
@@ -127,8 +127,6 @@ def _cmd_add(args: argparse.Namespace) -> int:
             on_hash=lambda loc: progress.start(1, 1, args.name, loc),
             on_bytes=progress.bytes,
         )
-    finally:
-        progress.close()
     print(f"recorded {entry.name}: {entry.location} {entry.fingerprint}")
     return 0
 
@@ -193,9 +191,8 @@ _VERIFY_LINES = {
 def _cmd_verify(args: argparse.Namespace) -> int:
     from ._lineage import FAILING, verify
 
-    progress = _Progress()
     counts: dict[str, int] = {}
-    try:
+    with contextlib.closing(_Progress()) as progress:
         for c in verify(on_start=progress.start, on_bytes=progress.bytes, full=not args.fast):
             progress.close()
             counts[c.status] = counts.get(c.status, 0) + 1
@@ -204,8 +201,6 @@ def _cmd_verify(args: argparse.Namespace) -> int:
                 line = line.format(name=c.name, location=c.location, detail=c.detail,
                                    recorded=recorded, current=current)  # fmt: skip
                 print(scrub(line), flush=True)
-    finally:
-        progress.close()
     label = {"not_built": "not built yet"}
     summary = ", ".join(f"{v} {label.get(k, k)}" for k, v in sorted(counts.items()))
     print(f"verified {sum(counts.values())} dataset(s): {summary or 'catalog is empty'}",
@@ -299,21 +294,22 @@ def _cmd_tracking_server(args: argparse.Namespace) -> int:
     return _mlflow_cli.serve(plan)  # replaces this process; returns only in tests
 
 
-def _champion(args: argparse.Namespace) -> Any:
+def _champion(args: argparse.Namespace) -> tuple[str, Any]:
+    """The tracking store (made if missing) and the version the alias points at."""
     from . import tracking
 
+    store = tracking.ensure_store()
     version = tracking.champion(args.model, alias=args.alias)
     if version is None:
         uri = tracking.model_uri(args.model, alias=args.alias)
         raise DslcError(f"no {args.alias} model yet ({uri}): run `make train` first")
-    return version
+    return store, version
 
 
 def _cmd_package(args: argparse.Namespace) -> int:
-    from . import _serve, tracking
+    from . import _serve
 
-    store = tracking.ensure_store()
-    version = _champion(args)
+    store, version = _champion(args)
     default = config.project_root() / "dist" / "model"
     output = Path(args.output).absolute() if args.output else default
     # The version itself, not the alias: the folder holds what this line reports.
@@ -327,9 +323,8 @@ def _cmd_package(args: argparse.Namespace) -> int:
 def _cmd_serve(args: argparse.Namespace) -> int:
     from . import _serve, tracking
 
-    store = tracking.ensure_store()
+    store, version = _champion(args)
     uri = tracking.model_uri(args.model, alias=args.alias)
-    version = _champion(args)
     _check_port(args.host, args.port)
     guard = _serve.Guard((args.host, args.port), ("127.0.0.1", 0), args.max_mb * 2**20)
     env = {**os.environ, "MLFLOW_TRACKING_URI": store,
@@ -396,9 +391,9 @@ def _cmd_promote(args: argparse.Namespace) -> int:
     version = tracking.promote(args.version, args.model, alias=args.alias)
     if previous is not None and str(previous.version) == str(version.version):
         print(f"{args.alias} of {version.name!r} is already version {version.version}")
-        return 0
-    before = f"version {previous.version}" if previous is not None else "none"
-    print(f"{args.alias} of {version.name!r}: {before} -> version {version.version}")
+    else:
+        before = f"version {previous.version}" if previous is not None else "none"
+        print(f"{args.alias} of {version.name!r}: {before} -> version {version.version}")
     return 0
 
 
