@@ -232,10 +232,7 @@ def main(run_id: str, tolerance: float = 1e-6, apply: bool = False) -> int:
     client = MlflowClient(tracking_uri=config.tracking_uri(r))
     try:  # a prefix, as `dslc runs` shows it, names the one run whose id starts with it
         experiments = [e.experiment_id for e in client.search_experiments()]
-        found = [
-            run for run in client.search_runs(experiments, max_results=50_000)
-            if run.info.run_id.startswith(run_id)
-        ]  # fmt: skip
+        found = client.search_runs(experiments, f"attributes.run_id LIKE '{run_id}%'")
     except MlflowException as exc:
         raise ReproduceError(f"cannot read the project's tracking store: {exc}") from None
     if len(found) != 1:
