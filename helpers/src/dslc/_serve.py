@@ -153,25 +153,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         pass  # MLflow's server logs each request it answers; refusals are the client's
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def wait_until_up(port: int, child: subprocess.Popen[bytes]) -> None:
     """Return once MLflow answers /ping; raise if it exits or takes too long."""
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if child.poll() is not None:
             raise DslcError(f"MLflow's model server stopped (exit {child.returncode}); see above")
-        try:
+        with contextlib.suppress(OSError):
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
             connection.request("GET", "/ping")
             if connection.getresponse().status == 200:
                 return
-        except OSError:
-            pass
         time.sleep(0.2)
     raise DslcError(f"MLflow's model server did not answer within {START_TIMEOUT:.0f} s")
 
@@ -201,7 +193,9 @@ def serve(
     on_ready: Callable[[], None] = lambda: None,
 ) -> int:
     """Run ``mlflow models serve`` on a loopback port behind ``guard`` until either stops."""
-    port = free_port()
+    with socket.socket() as probe:  # a free loopback port for MLflow
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
     command = [sys.executable, "-m", "mlflow", "models", "serve", "--model-uri", model_uri,
                "--host", "127.0.0.1", "--port", str(port), "--env-manager", "local"]  # fmt: skip
     guard.upstream = ("127.0.0.1", port)
