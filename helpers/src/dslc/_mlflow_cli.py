@@ -118,8 +118,7 @@ def _whole(name: str, default: str, high: int) -> int:
 
 
 def plan(host: str | None = None, port: int | None = None, workers: int | None = None) -> Plan:
-    """Read and check the settings (arguments win over the environment and ``.env``);
-    ConfigError names a setting that is missing or malformed."""
+    """The checked settings: arguments win over the environment and ``.env``."""
     root = config.project_root()
     config.load_env(root)
     if not (url_text := _setting(DATABASE_URL)):

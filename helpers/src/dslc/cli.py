@@ -89,11 +89,10 @@ class _Progress:
         self.bar: Any = None
         self.tqdm: Any = None
         if sys.stderr.isatty():
-            try:
+            with contextlib.suppress(ImportError):  # without tqdm, a line per dataset
                 from tqdm import tqdm
-            except ImportError:
-                return
-            self.tqdm = tqdm
+
+                self.tqdm = tqdm
 
     def start(self, i: int, n: int, name: str, location: str) -> None:
         self.close()
