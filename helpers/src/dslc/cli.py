@@ -32,8 +32,6 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _whole(what: str, high: int = sys.maxsize) -> Callable[[str], int]:
-    """An argument type: a whole number from 1 to ``high``, else ``must be {what}``."""
-
     def parse(text: str) -> int:
         value = int(text) if text.strip().isdecimal() else 0
         if not 1 <= value <= high:
@@ -212,8 +210,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
     from . import _formats as formats
     from ._locate import redact
 
-    root = config.project_root()
-    entries = catalog.read(config.paths(root).catalog)
+    entries = catalog.read(config.paths().catalog)
     rows = [("NAME", "FORMAT", "LOCATION", "FINGERPRINT", "DESCRIPTION")]
     for e in entries.values():
         try:
@@ -294,7 +291,6 @@ def _cmd_tracking_server(args: argparse.Namespace) -> int:
 
 
 def _champion(args: argparse.Namespace) -> tuple[str, Any]:
-    """The tracking store (made if missing) and the version the alias points at."""
     from . import tracking
 
     store = tracking.ensure_store()
@@ -422,7 +418,6 @@ _COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int] | None, str]] = {
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    """The argument parser: :data:`_COMMANDS`, then each command's arguments."""
     parser = _Parser(prog="dslc", description="Data-science lifecycle helpers.")
     parser.add_argument("--version", action="version", version=f"dslc {__version__}")
     groups: dict[str, Any] = {
