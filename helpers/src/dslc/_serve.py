@@ -83,8 +83,6 @@ def short_error(status: int, body: bytes) -> bytes:
 class Guard(http.server.ThreadingHTTPServer):
     """The public server: checks each request, then forwards it to ``upstream``."""
 
-    daemon_threads = True
-
     def __init__(self, address: tuple[str, int], upstream: tuple[str, int], max_bytes: int):
         self.upstream, self.max_bytes = upstream, max_bytes
         super().__init__(address, _Handler)
