@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from pathlib import Path
 
 from . import _dvc as dvc
@@ -104,12 +103,12 @@ def doctor(root: Path) -> int:
                               " (or `make train` to record a new version)")  # fmt: skip
         return f"{len(outs)} output(s) as dvc.lock and the .dvc files record"
 
-    checks: list[tuple[str, Callable[[], str]]] = [("tracking", store), ("champion", champion)]
+    checks = {"tracking": store, "champion": champion}  # label: check, in the order shown
     if dvc.enabled(root):
         dvc.sweep(root)  # partial files of a killed pull
-        checks = [("remote", remote), *checks, ("data", data)]
+        checks = {"remote": remote, **checks, "data": data}
     failed = 0
-    for label, check in checks:
+    for label, check in checks.items():
         try:
             line = f"ok    {label}: {check()}"
         except Exception as exc:  # each check's failure is its line, whatever it was
