@@ -194,10 +194,8 @@ def _cmd_verify(args: argparse.Namespace) -> int:
             progress.close()
             counts[c.status] = counts.get(c.status, 0) + 1
             if line := _VERIFY_LINES.get(c.status):
-                recorded, current = _short(c.recorded), _short(c.current)
-                line = line.format(name=c.name, location=c.location, detail=c.detail,
-                                   recorded=recorded, current=current)  # fmt: skip
-                print(scrub(line), flush=True)
+                shown = {**vars(c), "recorded": _short(c.recorded), "current": _short(c.current)}
+                print(scrub(line.format(**shown)), flush=True)
     label = {"not_built": "not built yet"}
     summary = ", ".join(f"{v} {label.get(k, k)}" for k, v in sorted(counts.items()))
     print(f"verified {sum(counts.values())} dataset(s): {summary or 'catalog is empty'}",
