@@ -15,7 +15,7 @@ from .._gitinfo import changes_patch
 from .._secrets import Redactor, scrub_urls, secret_values
 from . import _models
 from ._context import run_name, run_tags, source
-from ._errors import NoActiveRunError, TrackingError, first_line, require_mlflow, warn
+from ._errors import NoActiveRunError, TrackingError, failing, require_mlflow, warn
 from ._record import Recorder
 from ._store import ensure_store, experiment_id
 
@@ -133,7 +133,7 @@ class Run:
             changes = b""
         if changes:
             tags[PATCH_TAG] = PATCH_ARTIFACT
-        try:
+        with failing(f"cannot start a run on {store_uri}"):
             active_run = mlflow.start_run(
                 experiment_id=exp_id,
                 run_name=self._name,
@@ -141,8 +141,6 @@ class Run:
                 parent_run_id=parent,
                 tags={k: v[:MAX_TAG_LEN] for k, v in tags.items()},
             )
-        except Exception as exc:
-            raise TrackingError(f"cannot start a run on {store_uri}: {first_line(exc)}") from exc
         recorder.run_id = active_run.info.run_id
         self._recorder = recorder
         self._experiment_id, self._parent_id = exp_id, parent
