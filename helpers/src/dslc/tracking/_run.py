@@ -50,6 +50,7 @@ class Run:
     # Set when the MLflow run starts; _started() and _running() check that it has.
     _root: Path
     _unsubscribe: Callable[[], None]
+    _stack: list[Run]  # _live.runs of the thread that started it: runs nested in it follow
 
     def __init__(
         self,
@@ -69,8 +70,6 @@ class Run:
         self._name = name
         self._experiment_id: str | None = None
         self._parent_id: str | None = None
-        self._parent_run: Run | None = None
-        self._live_children = 0
         self._recorder: Recorder | None = None  # set once the MLflow run exists
 
     @property
@@ -112,7 +111,6 @@ class Run:
     def _start(self) -> None:
         mlflow = require_mlflow()
         root = config.project_root()
-        config.load_env(root)
         self._root = root
         store_uri = ensure_store(root)
         redactor = Redactor(secret_values(root / ".env"))
@@ -145,9 +143,8 @@ class Run:
         self._recorder = recorder
         self._experiment_id, self._parent_id = exp_id, parent
         self._state = "running"
-        _live.runs.append(self)
-        if self._parent_run is not None:
-            self._parent_run._live_children += 1
+        self._stack = _live.runs
+        self._stack.append(self)
         self._unsubscribe = events.subscribe(self._on_dataset)
         try:
             recorder.send(params)
@@ -170,7 +167,6 @@ class Run:
                     f"run {enclosing.name!r} is active; leave its `with` block first, or "
                     "drop nested=False to nest under it"
                 )
-            self._parent_run = enclosing
             return str(current.info.run_id) if current is not None else enclosing.id
         if current is None:
             return self._parent
@@ -205,9 +201,7 @@ class Run:
             self._terminate(status)
         finally:
             self._state = "ended"
-            _live.runs.remove(self)
-            if self._parent_run is not None:
-                self._parent_run._live_children -= 1
+            self._stack.remove(self)
         if flush_error is not None:
             raise flush_error
 
@@ -262,7 +256,7 @@ class Run:
 
     def _on_dataset(self, use: events.DatasetUse) -> None:
         """Record a dataset loaded or saved through dslc.data (innermost live run only)."""
-        if self._state == "running" and not self._live_children:
+        if self._state == "running" and self._stack[-1] is self:
             self._started().record_dataset(use)
 
     def log_artifact(self, local_path: str | Path, artifact_path: str | None = None) -> None:
