@@ -194,7 +194,6 @@ def _not_found(store: MlflowClient, name: str, number: str) -> str:
 
 
 def _run_metric(store: MlflowClient, name: str, version: ModelVersion, metric: str) -> float:
-    """The value of ``metric`` in the run that produced ``version``."""
     if not version.run_id:
         raise TrackingError(
             f"version {version.version} of {name!r} has no run, so no {metric!r} to compare; "

@@ -44,7 +44,6 @@ def sqlite_path(store_uri: str) -> str:
 
 
 def scheme(store_uri: str) -> str:
-    """The URI scheme, lower-case (``""`` for a path)."""
     return urlparse(store_uri).scheme.lower()
 
 

@@ -44,8 +44,7 @@ def runs_table(
         runs = store.search_runs([exp.experiment_id], order_by=order, max_results=limit)
     if not runs:
         return [f"no runs yet in experiment {exp.name!r}"]
-    fixed = _fixed_columns(store, runs)
-    return _fit(fixed, _value_columns(runs, metric), width)
+    return _fit(_fixed_columns(store, runs), _value_columns(runs, metric), width)
 
 
 def _printable(text: str) -> str:
