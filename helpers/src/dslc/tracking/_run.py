@@ -48,7 +48,6 @@ class Run:
     """An MLflow run opened by :func:`dslc.tracking.run`, for a ``with`` block."""
 
     # Set when the MLflow run starts; _started() and _running() check that it has.
-    _root: Path
     _unsubscribe: Callable[[], None]
     _stack: list[Run]  # _live.runs of the thread that started it: runs nested in it follow
 
@@ -111,7 +110,6 @@ class Run:
     def _start(self) -> None:
         mlflow = require_mlflow()
         root = config.project_root()
-        self._root = root
         store_uri = ensure_store(root)
         redactor = Redactor(secret_values(root / ".env"))
         exp_id = experiment_id(self._experiment, root, store_uri)
@@ -276,7 +274,7 @@ class Run:
         if not save_to:
             return None
         # An absolute save_to replaces the root.
-        target = config.paths(self._root).figures if save_to is True else self._root / save_to
+        target = config.paths(recorder.root).figures if save_to is True else recorder.root / save_to
         if save_to is True or target.is_dir():
             target = target / Path(artifact_file).name
         target.parent.mkdir(parents=True, exist_ok=True)
