@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .. import config
-from .._secrets import scrub_urls
 from ._errors import TrackingError, failing, first_line, info, quiet_mlflow, require_mlflow
 from ._run import active
 from ._store import client
@@ -77,11 +76,9 @@ def register(
         )
     registered = model_name(name)
     store = client()  # also points mlflow at the project's store
-    mlflow = require_mlflow()
-    where = scrub_urls(str(store.tracking_uri))
-    # MLflow prints two lines; dslc says it in one
-    with failing(f"cannot register {uri} as {registered!r} in {where}"), quiet_mlflow():
-        version: ModelVersion = mlflow.register_model(
+    what = f"cannot register {uri} as {registered!r} in {store.tracking_uri}"
+    with failing(what), quiet_mlflow():  # MLflow prints two lines; dslc says it in one
+        version: ModelVersion = require_mlflow().register_model(
             uri, registered, tags={k: str(v) for k, v in tags.items()} if tags else None
         )
     origin = f"run {version.run_id}" if version.run_id else uri
@@ -185,7 +182,7 @@ def _not_found(store: MlflowClient, name: str, number: str) -> str:
         store.get_registered_model(name)
     except MlflowException:
         return (
-            f"no registered model {name!r} in {scrub_urls(str(store.tracking_uri))}; register "
+            f"no registered model {name!r} in {store.tracking_uri}; register "
             "a version first (tracking.register)"
         )
     versions = sorted(int(v.version) for v in store.search_model_versions(f"name = '{name}'"))
