@@ -72,9 +72,9 @@ class Run:
         self._experiment = experiment
         self._nested = nested
         self._state = "new"  # new -> running -> ended
-        self._name = name
+        self.name = name or ""  # "" gets <script or notebook>-<YYYYmmdd-HHMMSS> at the start
         self._experiment_id: str | None = None
-        self._parent_id: str | None = None
+        self.parent_id: str | None = None  # the run this one is nested under, once started
         self._recorder: Recorder | None = None  # set once the MLflow run exists
 
     @property
@@ -83,20 +83,10 @@ class Run:
         return self._started().run_id
 
     @property
-    def name(self) -> str:
-        """The run name (readable default: ``<script or notebook>-<YYYYmmdd-HHMMSS>``)."""
-        return self._name or ""
-
-    @property
     def experiment_id(self) -> str:
         """Id of the experiment holding the run."""
         self._started()
         return str(self._experiment_id)
-
-    @property
-    def parent_id(self) -> str | None:
-        """Id of the run this one is nested under, or None."""
-        return self._parent_id
 
     def __enter__(self) -> Run:
         if self._state != "new":
@@ -121,8 +111,8 @@ class Run:
         exp_id = experiment_id(self._experiment, root, store_uri)
         parent = self._resolve_parent(mlflow)
         src = source(root)
-        self._name = redactor.scrub(self._name or run_name(src.stem))
-        recorder = Recorder(redactor, root, store_uri, self._name)
+        self.name = redactor.scrub(self.name or run_name(src.stem))
+        recorder = Recorder(redactor, root, store_uri, self.name)
         params = recorder.prepare_params(self._initial_params or {})
         # dslc's own tags skip the name rule ("mlflow.source.git.commit" is no secret) but
         # not the value check; all are cut to MLflow's limit, which start_run does not do.
@@ -138,14 +128,14 @@ class Run:
         with failing(f"cannot start a run on {store_uri}"):
             active_run = mlflow.start_run(
                 experiment_id=exp_id,
-                run_name=self._name,
+                run_name=self.name,
                 nested=parent is not None,
                 parent_run_id=parent,
                 tags={k: v[:MAX_TAG_LEN] for k, v in tags.items()},
             )
         recorder.run_id = active_run.info.run_id
         self._recorder = recorder
-        self._experiment_id, self._parent_id = exp_id, parent
+        self._experiment_id, self.parent_id = exp_id, parent
         self._state = "running"
         self._stack = _live.runs
         self._stack.append(self)
