@@ -76,8 +76,7 @@ def _root(root: Path | None) -> Path:
 
 
 def load_env(root: Path | None = None) -> None:
-    """Load ``<root>/.env`` into ``os.environ`` without overriding variables already set
-    (a stat when the file is unchanged)."""
+    """Load ``<root>/.env`` into ``os.environ`` without overriding variables already set."""
     env_file = _root(root) / ".env"
     try:
         st = env_file.stat()

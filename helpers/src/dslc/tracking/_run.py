@@ -154,8 +154,7 @@ class Run:
     def _resolve_parent(self, mlflow: Any) -> str | None:
         """Decide whether the new run nests, and end a stale active run."""
         current = mlflow.active_run()
-        enclosing = active()
-        if enclosing is not None:
+        if (enclosing := active()) is not None:
             if self._nested is False:
                 raise TrackingError(
                     f"run {enclosing.name!r} is active; leave its `with` block first, or "
