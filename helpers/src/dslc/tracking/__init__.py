@@ -3,6 +3,9 @@ module does not import mlflow; the first run does."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from .._secrets import is_secret_name
 from ._errors import (
     MlflowMissingError,
@@ -38,5 +41,19 @@ __all__ = [
 ]
 
 
-# ``tracking.run(...)`` opens a Run: one signature and one docstring, the class's.
-run = Run
+def run(
+    name: str | None = None,
+    *,
+    params: Mapping[str, Any] | Any | None = None,
+    tags: Mapping[str, Any] | None = None,
+    experiment: str | None = None,
+    nested: bool | None = None,
+    parent: str | None = None,
+) -> Run:
+    """Open an MLflow run for a ``with`` block: ``with tracking.run() as run: ...``.
+
+    ``nested``: None nests under an enclosing ``tracking.run`` and ends a stale MLflow run;
+    True also nests under a run started outside dslc; False refuses to nest. ``parent``: the
+    id of a run to nest under when no dslc run encloses this one, such as a study's run that
+    parallel workers share in other processes."""
+    return Run(name, params, tags, experiment, nested, parent)

@@ -45,12 +45,7 @@ def active() -> Run | None:
 
 
 class Run:
-    """An MLflow run for a ``with`` block: ``with tracking.run() as run: ...``.
-
-    ``nested``: None nests under an enclosing ``tracking.run`` and ends a stale MLflow run;
-    True also nests under a run started outside dslc; False refuses to nest. ``parent``: the
-    id of a run to nest under when no dslc run encloses this one, such as a study's run that
-    parallel workers share in other processes."""
+    """An MLflow run opened by :func:`dslc.tracking.run`, for a ``with`` block."""
 
     # Set when the MLflow run starts; _started() and _running() check that it has.
     _unsubscribe: Callable[[], None]
@@ -59,7 +54,6 @@ class Run:
     def __init__(
         self,
         name: str | None = None,
-        *,
         params: Mapping[str, Any] | Any | None = None,
         tags: Mapping[str, Any] | None = None,
         experiment: str | None = None,
