@@ -243,7 +243,8 @@ class Run:
 
     def _on_dataset(self, use: events.DatasetUse) -> None:
         """Record a dataset loaded or saved through dslc.data (innermost live run only)."""
-        if self._state == "running" and self._stack[-1] is self:
+        # A slice: another thread's event may come as the stack empties.
+        if self._state == "running" and self._stack[-1:] == [self]:
             self._started().record_dataset(use)
 
     def log_artifact(self, local_path: str | Path, artifact_path: str | None = None) -> None:
