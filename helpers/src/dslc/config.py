@@ -49,10 +49,8 @@ def _read_pyproject(path: Path) -> dict[str, Any] | None:
 def project_root(start: Path | None = None) -> Path:
     """Return the project root (absolute): ``DSLC_PROJECT_ROOT`` when set, else the nearest
     folder upward from ``start`` (default: the working directory) whose ``pyproject.toml``
-    has a ``[tool.dslc]`` table; never derived from ``__file__`` (dslc is installed).
-    """
-    env = os.environ.get(_ROOT_ENV, "").strip()
-    if env:
+    has a ``[tool.dslc]`` table; never derived from ``__file__`` (dslc is installed)."""
+    if env := os.environ.get(_ROOT_ENV, "").strip():
         root = Path(env).expanduser()
         if not root.is_dir():
             raise ConfigError(
@@ -60,8 +58,7 @@ def project_root(start: Path | None = None) -> Path:
                 "or unset it"
             )
         return root.resolve()
-    here = Path(start) if start is not None else Path.cwd()
-    here = here.expanduser().resolve()
+    here = Path(start or Path.cwd()).expanduser().resolve()
     if not here.is_dir():
         here = here.parent
     for folder in (here, *here.parents):
@@ -79,8 +76,7 @@ def _root(root: Path | None) -> Path:
 
 
 def load_env(root: Path | None = None) -> None:
-    """Load ``<root>/.env`` into ``os.environ`` without overriding variables already set
-    (a stat when the file is unchanged)."""
+    """Load ``<root>/.env`` into ``os.environ`` without overriding variables already set."""
     env_file = _root(root) / ".env"
     try:
         st = env_file.stat()
@@ -166,8 +162,7 @@ def tracking_uri(root: Path | None = None) -> str:
     ``sqlite:///<absolute root>/mlflow.db`` (never relative to the working directory)."""
     r = _root(root)
     load_env(r)
-    uri = os.environ.get("MLFLOW_TRACKING_URI", "").strip()
-    if uri:
+    if uri := os.environ.get("MLFLOW_TRACKING_URI", "").strip():
         return uri
     if uri := str(settings(r).get("tracking_uri") or "").strip():
         refuse_password(uri, "tracking_uri in [tool.dslc] of pyproject.toml")

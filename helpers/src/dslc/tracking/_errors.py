@@ -70,6 +70,15 @@ def first_line(exc: BaseException) -> str:
     return text.splitlines()[0][:MAX_CAUSE_LEN] if text else type(exc).__name__
 
 
+@contextlib.contextmanager
+def failing(what: str, catch: type[Exception] = Exception) -> Iterator[None]:
+    """Raise what the block raises of ``catch`` as ``TrackingError("<what>: <first line>")``."""
+    try:
+        yield
+    except catch as exc:
+        raise TrackingError(f"{what}: {first_line(exc)}") from exc
+
+
 def warn(message: str, *args: Any, level: int = logging.WARNING) -> None:
     """Log ``message % args``, scrubbed of secrets, on the ``dslc.tracking`` logger."""
     from ..logging import get_logger  # deferred: configuring logging is a side effect

@@ -126,10 +126,8 @@ def installed_from(line: str) -> str:
     url = str(origin.get("url", ""))
     if url.startswith("file:"):
         warn(
-            "the model requires %s, installed here from %s: other machines need it on "
-            "their package index",
-            line,
-            url,
+            f"the model requires {line}, installed here from {url}: other machines need it "
+            "on their package index"
         )
         return line
     vcs = origin.get("vcs_info")

@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 
 from .._events import DatasetUse
 from .._secrets import Redactor, scrub_urls
-from ._errors import TrackingError, first_line, warn
+from ._errors import TrackingError, failing, first_line, warn
 
 WITHHELD_TAG = "dslc.withheld"
 
@@ -173,17 +173,13 @@ class Recorder:
         if withheld != self._withheld_sent:
             allowed[WITHHELD_TAG] = withheld
         if params or allowed:
-            try:  # log_batch splits batches and cuts values at MLflow's limits
-                self.client.log_batch(
+            with failing(f"MLflow refused to log to run {self.run_name!r}", MlflowException):
+                self.client.log_batch(  # it splits batches and cuts values at MLflow's limits
                     self.run_id,
                     params=[Param(k, v) for k, v in params.items()],
                     tags=[RunTag(k, v) for k, v in allowed.items()],
                     synchronous=True,
                 )
-            except MlflowException as exc:
-                raise TrackingError(
-                    f"MLflow refused to log to run {self.run_name!r}: {first_line(exc)}"
-                ) from exc
         self._params.update(params)
         self._withheld_sent = withheld
 

@@ -8,8 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .. import config
-from .._secrets import scrub_urls
-from ._errors import TrackingError, first_line, info, quiet_mlflow, require_mlflow
+from ._errors import TrackingError, failing, first_line, info, quiet_mlflow, require_mlflow
 from ._run import active
 from ._store import client
 
@@ -77,17 +76,11 @@ def register(
         )
     registered = model_name(name)
     store = client()  # also points mlflow at the project's store
-    mlflow = require_mlflow()
-    try:
-        with quiet_mlflow():  # MLflow prints two lines; dslc says it in one
-            version: ModelVersion = mlflow.register_model(
-                uri, registered, tags={k: str(v) for k, v in tags.items()} if tags else None
-            )
-    except Exception as exc:
-        raise TrackingError(
-            f"cannot register {uri} as {registered!r} in {scrub_urls(str(store.tracking_uri))}: "
-            f"{first_line(exc)}"
-        ) from exc
+    what = f"cannot register {uri} as {registered!r} in {store.tracking_uri}"
+    with failing(what), quiet_mlflow():  # MLflow prints two lines; dslc says it in one
+        version: ModelVersion = require_mlflow().register_model(
+            uri, registered, tags={k: str(v) for k, v in tags.items()} if tags else None
+        )
     origin = f"run {version.run_id}" if version.run_id else uri
     info("registered model %r version %s from %s", registered, version.version, origin)
     return version
@@ -97,12 +90,8 @@ def promote(version: Any, name: str | None = None, *, alias: str = CHAMPION) -> 
     """Point ``alias`` at ``version`` of ``name``; returns that ``ModelVersion``."""
     registered, store = model_name(name), client()
     found = _version(store, registered, version)
-    try:
+    with failing(f"cannot move {alias!r} of {registered!r} to version {found.version}"):
         store.set_registered_model_alias(registered, _alias(alias), found.version)
-    except Exception as exc:
-        raise TrackingError(
-            f"cannot move {alias!r} of {registered!r} to version {found.version}: {first_line(exc)}"
-        ) from exc
     return _version(store, registered, found.version)
 
 
@@ -193,7 +182,7 @@ def _not_found(store: MlflowClient, name: str, number: str) -> str:
         store.get_registered_model(name)
     except MlflowException:
         return (
-            f"no registered model {name!r} in {scrub_urls(str(store.tracking_uri))}; register "
+            f"no registered model {name!r} in {store.tracking_uri}; register "
             "a version first (tracking.register)"
         )
     versions = sorted(int(v.version) for v in store.search_model_versions(f"name = '{name}'"))
@@ -202,19 +191,13 @@ def _not_found(store: MlflowClient, name: str, number: str) -> str:
 
 
 def _run_metric(store: MlflowClient, name: str, version: ModelVersion, metric: str) -> float:
-    """The value of ``metric`` in the run that produced ``version``."""
     if not version.run_id:
         raise TrackingError(
             f"version {version.version} of {name!r} has no run, so no {metric!r} to compare; "
             "promote it by hand (dslc promote)"
         )
-    try:
+    with failing(f"cannot read run {version.run_id} of version {version.version} of {name!r}"):
         metrics = store.get_run(version.run_id).data.metrics
-    except Exception as exc:
-        raise TrackingError(
-            f"cannot read run {version.run_id} of version {version.version} of {name!r}: "
-            f"{first_line(exc)}"
-        ) from exc
     if metric not in metrics:
         known = ", ".join(sorted(metrics)[:10]) or "none"
         raise TrackingError(

@@ -15,7 +15,7 @@ from .._gitinfo import changes_patch
 from .._secrets import Redactor, scrub_urls, secret_values
 from . import _models
 from ._context import run_name, run_tags, source
-from ._errors import NoActiveRunError, TrackingError, first_line, require_mlflow, warn
+from ._errors import NoActiveRunError, TrackingError, failing, require_mlflow, warn
 from ._record import Recorder
 from ._store import ensure_store, experiment_id
 
@@ -48,8 +48,8 @@ class Run:
     """An MLflow run opened by :func:`dslc.tracking.run`, for a ``with`` block."""
 
     # Set when the MLflow run starts; _started() and _running() check that it has.
-    _root: Path
     _unsubscribe: Callable[[], None]
+    _stack: list[Run]  # _live.runs of the thread that started it: runs nested in it follow
 
     def __init__(
         self,
@@ -66,11 +66,9 @@ class Run:
         self._experiment = experiment
         self._nested = nested
         self._state = "new"  # new -> running -> ended
-        self._name = name
+        self.name = name or ""  # "" gets <script or notebook>-<YYYYmmdd-HHMMSS> at the start
         self._experiment_id: str | None = None
-        self._parent_id: str | None = None
-        self._parent_run: Run | None = None
-        self._live_children = 0
+        self.parent_id: str | None = None  # the run this one is nested under, once started
         self._recorder: Recorder | None = None  # set once the MLflow run exists
 
     @property
@@ -79,20 +77,10 @@ class Run:
         return self._started().run_id
 
     @property
-    def name(self) -> str:
-        """The run name (readable default: ``<script or notebook>-<YYYYmmdd-HHMMSS>``)."""
-        return self._name or ""
-
-    @property
     def experiment_id(self) -> str:
         """Id of the experiment holding the run."""
         self._started()
         return str(self._experiment_id)
-
-    @property
-    def parent_id(self) -> str | None:
-        """Id of the run this one is nested under, or None."""
-        return self._parent_id
 
     def __enter__(self) -> Run:
         if self._state != "new":
@@ -112,15 +100,13 @@ class Run:
     def _start(self) -> None:
         mlflow = require_mlflow()
         root = config.project_root()
-        config.load_env(root)
-        self._root = root
         store_uri = ensure_store(root)
         redactor = Redactor(secret_values(root / ".env"))
         exp_id = experiment_id(self._experiment, root, store_uri)
         parent = self._resolve_parent(mlflow)
         src = source(root)
-        self._name = redactor.scrub(self._name or run_name(src.stem))
-        recorder = Recorder(redactor, root, store_uri, self._name)
+        self.name = redactor.scrub(self.name or run_name(src.stem))
+        recorder = Recorder(redactor, root, store_uri, self.name)
         params = recorder.prepare_params(self._initial_params or {})
         # dslc's own tags skip the name rule ("mlflow.source.git.commit" is no secret) but
         # not the value check; all are cut to MLflow's limit, which start_run does not do.
@@ -133,23 +119,20 @@ class Run:
             changes = b""
         if changes:
             tags[PATCH_TAG] = PATCH_ARTIFACT
-        try:
+        with failing(f"cannot start a run on {store_uri}"):
             active_run = mlflow.start_run(
                 experiment_id=exp_id,
-                run_name=self._name,
+                run_name=self.name,
                 nested=parent is not None,
                 parent_run_id=parent,
                 tags={k: v[:MAX_TAG_LEN] for k, v in tags.items()},
             )
-        except Exception as exc:
-            raise TrackingError(f"cannot start a run on {store_uri}: {first_line(exc)}") from exc
         recorder.run_id = active_run.info.run_id
         self._recorder = recorder
-        self._experiment_id, self._parent_id = exp_id, parent
+        self._experiment_id, self.parent_id = exp_id, parent
         self._state = "running"
-        _live.runs.append(self)
-        if self._parent_run is not None:
-            self._parent_run._live_children += 1
+        self._stack = _live.runs
+        self._stack.append(self)
         self._unsubscribe = events.subscribe(self._on_dataset)
         try:
             recorder.send(params)
@@ -165,14 +148,12 @@ class Run:
     def _resolve_parent(self, mlflow: Any) -> str | None:
         """Decide whether the new run nests, and end a stale active run."""
         current = mlflow.active_run()
-        enclosing = active()
-        if enclosing is not None:
+        if (enclosing := active()) is not None:
             if self._nested is False:
                 raise TrackingError(
                     f"run {enclosing.name!r} is active; leave its `with` block first, or "
                     "drop nested=False to nest under it"
                 )
-            self._parent_run = enclosing
             return str(current.info.run_id) if current is not None else enclosing.id
         if current is None:
             return self._parent
@@ -207,9 +188,7 @@ class Run:
             self._terminate(status)
         finally:
             self._state = "ended"
-            _live.runs.remove(self)
-            if self._parent_run is not None:
-                self._parent_run._live_children -= 1
+            self._stack.remove(self)
         if flush_error is not None:
             raise flush_error
 
@@ -264,7 +243,8 @@ class Run:
 
     def _on_dataset(self, use: events.DatasetUse) -> None:
         """Record a dataset loaded or saved through dslc.data (innermost live run only)."""
-        if self._state == "running" and not self._live_children:
+        # A slice: another thread's event may come as the stack empties.
+        if self._state == "running" and self._stack[-1:] == [self]:
             self._started().record_dataset(use)
 
     def log_artifact(self, local_path: str | Path, artifact_path: str | None = None) -> None:
@@ -284,7 +264,7 @@ class Run:
         if not save_to:
             return None
         # An absolute save_to replaces the root.
-        target = config.paths(self._root).figures if save_to is True else self._root / save_to
+        target = config.paths(recorder.root).figures if save_to is True else recorder.root / save_to
         if save_to is True or target.is_dir():
             target = target / Path(artifact_file).name
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -44,7 +44,6 @@ def sqlite_path(store_uri: str) -> str:
 
 
 def scheme(store_uri: str) -> str:
-    """The URI scheme, lower-case (``""`` for a path)."""
     return urlparse(store_uri).scheme.lower()
 
 
@@ -126,8 +125,7 @@ def client(root: Path | None = None) -> MlflowClient:
 
 def find_experiment(store: MlflowClient, name: str | None, root: Path) -> tuple[Any, str]:
     """The experiment runs go to (None if it does not exist yet) and its id or name."""
-    env_id = os.environ.get("MLFLOW_EXPERIMENT_ID", "").strip() if name is None else ""
-    if env_id:
+    if name is None and (env_id := os.environ.get("MLFLOW_EXPERIMENT_ID", "").strip()):
         return store.get_experiment(env_id), env_id
     env_name = os.environ.get("MLFLOW_EXPERIMENT_NAME", "").strip()
     name = name or env_name or config.project_name(root)

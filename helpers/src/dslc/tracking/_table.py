@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .. import config
-from ._errors import TrackingError, first_line
+from ._errors import failing
 from ._registry import declared_metric
 from ._store import client, find_experiment
 
@@ -40,14 +40,11 @@ def runs_table(
     if metric is not None:  # runs without the metric come last either way (NULLs last)
         direction = "DESC" if higher != reverse else "ASC"
         order = [f"metrics.`{metric}` {direction}", "attributes.start_time DESC"]
-    try:
+    with failing(f"cannot list the runs of {exp.name!r}"):
         runs = store.search_runs([exp.experiment_id], order_by=order, max_results=limit)
-    except Exception as exc:
-        raise TrackingError(f"cannot list the runs of {exp.name!r}: {first_line(exc)}") from exc
     if not runs:
         return [f"no runs yet in experiment {exp.name!r}"]
-    fixed = _fixed_columns(store, runs)
-    return _fit(fixed, _value_columns(runs, metric), width)
+    return _fit(_fixed_columns(store, runs), _value_columns(runs, metric), width)
 
 
 def _printable(text: str) -> str:
