@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from . import _atomic as atomic
 from . import _catalog as catalog
+from . import _dvc as dvc
 from . import _events as events
 from . import _formats as formats
 from . import _lineage as lineage
@@ -45,8 +46,7 @@ def path(name_or_path: NameOrPath) -> Path:
 
 def entries() -> dict[str, catalog.DatasetEntry]:
     """All catalog entries, by name (validated)."""
-    root = config.project_root()
-    return catalog.read(config.paths(root).catalog)
+    return catalog.read(config.paths(config.project_root()).catalog)
 
 
 def fingerprint(path_or_name: NameOrPath) -> str:
@@ -148,9 +148,7 @@ def _refuse_write(target: Target, force: bool) -> None:
             f"refusing to write {target.name!r}: it is a SQL source, and dslc never writes "
             "to databases; save the result under another name"
         )
-    if force:
-        return
-    if local and locate.is_raw(local, target.root):
+    if not force and local and locate.is_raw(local, target.root):
         raise RawDataWriteError(
             f"refusing to write {local}: data/raw is immutable; save under data/interim "
             "or data/processed, or pass force=True"
@@ -172,8 +170,6 @@ def save(
     as for :func:`load` (``save_options``). Saving through a catalog name records the new
     fingerprint in the catalog. Nothing is written if the format, object or path is wrong.
     """
-    from . import _dvc as dvc
-
     target = locate.resolve(name_or_path, fmt=format, purpose="save", options=options)
     _refuse_write(target, force)
     fmt = formats.get(target.format)
@@ -217,8 +213,6 @@ def _written(dest: Path, inode: int) -> os.stat_result | None:
 
 
 def _dvc_output(target: Target) -> bool:
-    from . import _dvc as dvc
-
     local = target.local
     return local is not None and dvc.enabled(target.root) and dvc.stage_output(target.root, local)
 
@@ -289,8 +283,6 @@ def snapshot(name: str) -> catalog.Snapshot:
             dest.unlink(missing_ok=True)  # a snapshot the catalog does not know is litter
         raise
     _publish(locate.resolve(f"{name}@{snap.id}", root=root), "output", snap.fingerprint)
-    from . import _dvc as dvc
-
     if dvc.enabled(root):  # raw data like any other: versioned, pushed and pulled with DVC
         dvc.track(root, dest)
     return snap
@@ -302,8 +294,6 @@ def require_stage(stage: str) -> None:
     Run directly in a DVC project, it would leave outputs that dvc.lock does not record.
     DVC sets ``DVC_STAGE`` for the commands of its stages; projects without DVC pass.
     """
-    from . import _dvc as dvc
-
     if dvc.enabled(config.project_root()) and not os.environ.get("DVC_STAGE"):
         raise SystemExit(
             f"error: {stage} writes outputs that dvc.lock records, so it runs as DVC's "
