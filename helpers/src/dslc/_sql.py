@@ -9,6 +9,7 @@ from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 from . import config
 from ._atomic import atomic_path
@@ -83,8 +84,6 @@ def _sqlite_read_only(url: Any, root: Path) -> Any:
     db = url.database
     if url.drivername not in _PYSQLITE or not db or db == ":memory:":
         return url
-    from urllib.parse import quote
-
     path = quote(str(root / db.removeprefix("file:")))
     return url.set(database=f"file:{path}").update_query_dict({"mode": "ro", "uri": "true"})
 
@@ -120,15 +119,13 @@ def engine(variable: str, dataset: str, root: Path) -> tuple[Any, _Context]:
             f"environment variable {variable} is not set; put the database URL in .env, "
             f"e.g. {variable}=postgresql+psycopg://user:password@host:5432/database"
         )
-    ctx = _Context(dataset, variable, (value,))
-    from urllib.parse import quote, quote_plus
-
     from sqlalchemy import create_engine
     from sqlalchemy import event as sa_event
     from sqlalchemy import exc as sa_exc
     from sqlalchemy.engine import make_url
     from sqlalchemy.pool import NullPool
 
+    ctx = _Context(dataset, variable, (value,))
     try:
         url = make_url(value)
     except (sa_exc.ArgumentError, ValueError, TypeError):
