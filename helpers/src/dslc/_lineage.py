@@ -99,21 +99,17 @@ def add(
 
 
 def _check_parents(
-    name: str,
-    parents: Sequence[str],
-    cat_file: Path,
-    entries: dict[str, DatasetEntry],
-    replace_existing: bool,
+    name: str, parents: Sequence[str], file: Path, entries: dict[str, DatasetEntry], replacing: bool
 ) -> None:
     """Refuse a name already taken (a SQL source's even with --replace: its connection,
     query and snapshots would be lost), and parents that are missing or form a cycle."""
-    if (old := entries.get(name)) is not None and (old.sql is not None or not replace_existing):
+    if (old := entries.get(name)) is not None and (old.sql is not None or not replacing):
         raise CatalogError(
-            f"dataset {name!r} is already in {cat_file}; pass --replace to update a file "
+            f"dataset {name!r} is already in {file}; pass --replace to update a file "
             "dataset (a SQL source's query and snapshots are never replaced)"
         )
     new = DatasetEntry(name=name, location="", parents=tuple(parents))
-    catalog.check_graph(cat_file, {**entries, name: new})
+    catalog.check_graph(file, {**entries, name: new})
 
 
 def fingerprint(
@@ -167,11 +163,7 @@ def verify(
 
 
 def _check(
-    ref: str,
-    entry: DatasetEntry,
-    root: Path,
-    on_bytes: Progress | None,
-    trust_cache: bool,
+    ref: str, entry: DatasetEntry, root: Path, on_bytes: Progress | None, trust_cache: bool
 ) -> Check:
     if entry.sql is not None and "@" not in ref:
         return Check(ref, "live", entry.location)
