@@ -113,7 +113,6 @@ class DatasetEntry:
 
 
 def check_name(name: object) -> str:
-    """Return ``name`` if it is a valid dataset name, else raise CatalogError."""
     if not isinstance(name, str) or not NAME_RE.fullmatch(name):
         raise CatalogError(_bad_name(name))
     return name
@@ -328,7 +327,6 @@ def _validate(file: Path, doc: Any) -> dict[str, DatasetEntry]:
 
 
 def _from_yaml(name: str, raw: Mapping[str, Any]) -> DatasetEntry:
-    """An entry from its validated YAML form."""
     if "connection" not in raw:
         return DatasetEntry(name=name, **{**raw, "parents": tuple(raw.get("parents", ()))})
     return DatasetEntry(
@@ -361,8 +359,8 @@ def check_graph(file: Path, entries: Mapping[str, DatasetEntry]) -> None:
 _memo: dict[str, tuple[list[int], dict[str, DatasetEntry]]] = {}  # get and set are atomic
 
 
-def _entries(file: Path) -> dict[str, DatasetEntry]:
-    """The parsed catalog, kept per process on the file's stat: never mutate the result."""
+def read(file: Path) -> dict[str, DatasetEntry]:
+    """The valid catalog ``file`` (absent: no entries); a ``stat`` once the file is parsed."""
     file = Path(file)
     try:
         stamp = atomic.stamp_of(file.stat())
@@ -371,16 +369,11 @@ def _entries(file: Path) -> dict[str, DatasetEntry]:
     except OSError as exc:
         raise CatalogError(f"cannot read {file}: {exc.strerror or exc}") from None
     if (hit := _memo.get(str(file))) and hit[0] == stamp:
-        return hit[1]
+        return dict(hit[1])
     entries = _validate(file, _load_yaml(file, stamp[0]))
     if not atomic.is_racy(stamp[1]):  # a second write in the same tick could hide
         _memo[str(file)] = (stamp, entries)
-    return entries
-
-
-def read(file: Path) -> dict[str, DatasetEntry]:
-    """The valid catalog ``file`` (absent: no entries); a ``stat`` once the file is parsed."""
-    return dict(_entries(file))
+    return dict(entries)
 
 
 def write(file: Path, entries: Mapping[str, DatasetEntry]) -> None:
