@@ -74,8 +74,7 @@ def add(
     if fmt is None and not (target.local is not None and target.local.is_dir()):
         formats.infer(location)  # fail now, not at the first load
     cat_file = config.paths(r).catalog
-    entries = catalog.read(cat_file)
-    _check_parents(name, parents, cat_file, entries, replace_existing)
+    _check_parents(name, parents, cat_file, catalog.read(cat_file), replace_existing)
     if on_hash is not None:
         on_hash(location)
     local = target.local
