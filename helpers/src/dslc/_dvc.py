@@ -29,7 +29,6 @@ class DvcError(DslcError):
 
 
 def enabled(root: Path) -> bool:
-    """True for a project under DVC (a ``.dvc`` folder at its root)."""
     return (Path(root) / ".dvc").is_dir()
 
 

@@ -188,8 +188,6 @@ def _explain(exc: BaseException, ctx: _Context, source: SqlSource, connecting: b
 
 @dataclass
 class Result:
-    """A query's result."""
-
     query: str  # the SQL text (recorded with the use and in snapshots)
     params: dict[str, Any]
     frames: Iterator[Any]  # its DataFrames (one unless chunked); the connection closes after

@@ -95,8 +95,7 @@ def _publish(target: Target, role: Role, fp: str | None = None, query: str | Non
             recorded[:19],
             fp[:19],
         )
-    use = events.DatasetUse(target.name, target.location, fp, target.format, role, query)
-    events.publish(use)
+    events.publish(events.DatasetUse(target.name, target.location, fp, target.format, role, query))
 
 
 def _open_url(target: Target, mode: str) -> Any:
