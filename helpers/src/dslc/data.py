@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -186,7 +187,9 @@ def save(
         with atomic.atomic_path(dest) as tmp:
             fmt.save(obj, str(tmp), **opts)
             inode = tmp.stat().st_ino
-        written = _written(dest, inode)
+        with contextlib.suppress(OSError):  # the file renamed to dest, if it is still there
+            st = dest.stat()
+            written = st if st.st_ino == inode and stat.S_ISREG(st.st_mode) else None
         # A file `dvc add` tracks is added again, so its pointer names what was saved
         # (stage outputs have no pointer: dvc repro records them when the stage ends).
         if dest.with_name(dest.name + ".dvc").is_file() and dvc.enabled(target.root):
@@ -200,15 +203,6 @@ def save(
         fp = _record(target, written, clear=_dvc_output(target))
     _publish(target, "output", fp)
     return target.local
-
-
-def _written(dest: Path, inode: int) -> os.stat_result | None:
-    """The stat of the file this save renamed to ``dest``, if it is still there."""
-    try:
-        st = dest.stat()
-    except OSError:
-        return None
-    return st if st.st_ino == inode and stat.S_ISREG(st.st_mode) else None
 
 
 def _dvc_output(target: Target) -> bool:
