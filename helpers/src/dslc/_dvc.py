@@ -192,20 +192,14 @@ def tracked(root: Path) -> list[Output]:
     outs: list[Output] = []
     for stage in (_yaml(Path(root, "dvc.lock")).get("stages") or {}).values():
         outs += [Output(o["path"], o["md5"]) for o in stage.get("outs") or () if "md5" in o]
-    for file in _dvc_files(root):
-        base = file.parent.relative_to(root)
-        for o in _yaml(file).get("outs") or ():
-            if "md5" in o:
-                outs.append(Output((base / o["path"]).as_posix(), o["md5"]))
-    return outs
-
-
-def _dvc_files(root: Path) -> Iterable[Path]:
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = [d for d in dirnames if not d.startswith(".") and d != "node_modules"]
-        for name in filenames:
-            if name.endswith(".dvc"):
-                yield Path(dirpath, name)
+        base = Path(dirpath).relative_to(root)
+        for file in (Path(dirpath, name) for name in filenames if name.endswith(".dvc")):
+            for o in _yaml(file).get("outs") or ():
+                if "md5" in o:
+                    outs.append(Output((base / o["path"]).as_posix(), o["md5"]))
+    return outs
 
 
 def cache_file(root: Path, md5: str) -> Path:
