@@ -195,12 +195,10 @@ def save(
         if dest.with_name(dest.name + ".dvc").is_file() and dvc.enabled(target.root):
             dvc.track(target.root, dest)
             written = None  # dvc add put a copy of its cache object in its place
-    fp = None
-    if target.entry is not None:
-        # DVC commits a stage's output when the stage ends and puts a copy back (a new
-        # stamp), so a fingerprint taken now would be read again at the next load: its
-        # recorded one is cleared instead, and the first later read records it.
-        fp = _record(target, written, clear=_dvc_output(target))
+    # DVC commits a stage's output when the stage ends and puts a copy back (a new stamp),
+    # so a fingerprint taken now would be read again at the next load: its recorded one is
+    # cleared instead, and the first later read records it.
+    fp = None if target.entry is None else _record(target, written, clear=_dvc_output(target))
     _publish(target, "output", fp)
     return target.local
 
