@@ -250,8 +250,7 @@ def write_snapshot(frame: Any, folder: Path, base: str, taken: Collection[str] =
     """Write ``frame`` read-only as ``folder/<id>.parquet``, never over a file: the id is
     ``base``, else ``base-2``... not in ``taken``."""
     folder.mkdir(parents=True, exist_ok=True)
-    for n in range(1, 1000):
-        snap_id = base if n == 1 else f"{base}-{n}"
+    for snap_id in (base, *(f"{base}-{n}" for n in range(2, 1000))):
         dest = folder / f"{snap_id}.parquet"
         if snap_id in taken:
             continue
