@@ -83,12 +83,11 @@ def add(
     fp = fingerprint(target, on_bytes)
     with catalog.editing(r) as entries:  # checked again: it may have changed while hashing
         _check_parents(name, parents, cat_file, entries, replace_existing)
-        old = entries.get(name)
-        base = old or DatasetEntry(name=name, location=location)
+        base = entries.get(name) or DatasetEntry(name=name, location=location)
         entry = replace(
             base,
             location=location,
-            format=fmt or (base.format if old and old.location == location else None),
+            format=fmt or (base.format if base.location == location else None),
             description=description if description is not None else base.description,
             parents=tuple(parents) if parents else base.parents,
             fingerprint=fp,
