@@ -119,7 +119,6 @@ def atomic_path(target: Path, *, overwrite: bool = True, mode: int | None = None
 
 
 def write_text(target: Path, text: str) -> None:
-    """Atomically replace ``target`` with ``text`` (UTF-8)."""
     with atomic_path(target) as tmp:
         tmp.write_text(text, encoding="utf-8")
 

@@ -113,7 +113,6 @@ class DatasetEntry:
 
 
 def check_name(name: object) -> str:
-    """Return ``name`` if it is a valid dataset name, else raise CatalogError."""
     if not isinstance(name, str) or not NAME_RE.fullmatch(name):
         raise CatalogError(_bad_name(name))
     return name
@@ -183,18 +182,16 @@ def _load_yaml(file: Path, size: int) -> Any:
     if size > MAX_BYTES:
         raise CatalogError(f"{file}: larger than {MAX_BYTES >> 20} MiB; is it a catalog?")
     try:
-        loader = _loader()(atomic.read_regular(file).decode("utf-8"))
+        text = atomic.read_regular(file).decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise CatalogError(f"cannot read {file}: {exc}") from None
     try:
-        return loader.get_single_data()
+        return yaml.load(text, Loader=_loader())  # a safe loader: see _loader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise CatalogError(f"{file}: invalid YAML{at}: {problem}; fix the file") from None
-    finally:
-        loader.dispose()
 
 
 # The rules' functions, run by pydantic after its type checks: a ValueError is one line.
@@ -330,7 +327,6 @@ def _validate(file: Path, doc: Any) -> dict[str, DatasetEntry]:
 
 
 def _from_yaml(name: str, raw: Mapping[str, Any]) -> DatasetEntry:
-    """An entry from its validated YAML form."""
     if "connection" not in raw:
         return DatasetEntry(name=name, **{**raw, "parents": tuple(raw.get("parents", ()))})
     return DatasetEntry(
@@ -363,8 +359,8 @@ def check_graph(file: Path, entries: Mapping[str, DatasetEntry]) -> None:
 _memo: dict[str, tuple[list[int], dict[str, DatasetEntry]]] = {}  # get and set are atomic
 
 
-def _entries(file: Path) -> dict[str, DatasetEntry]:
-    """The parsed catalog, kept per process on the file's stat: never mutate the result."""
+def read(file: Path) -> dict[str, DatasetEntry]:
+    """The valid catalog ``file`` (absent: no entries); a ``stat`` once the file is parsed."""
     file = Path(file)
     try:
         stamp = atomic.stamp_of(file.stat())
@@ -373,16 +369,11 @@ def _entries(file: Path) -> dict[str, DatasetEntry]:
     except OSError as exc:
         raise CatalogError(f"cannot read {file}: {exc.strerror or exc}") from None
     if (hit := _memo.get(str(file))) and hit[0] == stamp:
-        return hit[1]
+        return dict(hit[1])
     entries = _validate(file, _load_yaml(file, stamp[0]))
     if not atomic.is_racy(stamp[1]):  # a second write in the same tick could hide
         _memo[str(file)] = (stamp, entries)
-    return entries
-
-
-def read(file: Path) -> dict[str, DatasetEntry]:
-    """The valid catalog ``file`` (absent: no entries); a ``stat`` once the file is parsed."""
-    return dict(_entries(file))
+    return dict(entries)
 
 
 def write(file: Path, entries: Mapping[str, DatasetEntry]) -> None:

@@ -29,7 +29,6 @@ class DvcError(DslcError):
 
 
 def enabled(root: Path) -> bool:
-    """True for a project under DVC (a ``.dvc`` folder at its root)."""
     return (Path(root) / ".dvc").is_dir()
 
 
@@ -96,8 +95,7 @@ def push(root: Path) -> str:
     if bad := _corrupted(root, outs):
         raise _corrupt(root, bad, "delete it, run `uv run dvc commit --force` to cache the work"
                        " tree's copy again, then `make push`; nothing was pushed")  # fmt: skip
-    changed = [path for path, state in drift(root, outs) if state == "modified"]
-    if changed:
+    if changed := [path for path, state in drift(root, outs) if state == "modified"]:
         raise DvcError(
             f"{changed[0]} is not the version dvc.lock or its .dvc file records (made outside"
             " the pipeline?): run `make train` (or `dslc data add --replace`) and commit, then"
@@ -162,7 +160,7 @@ def stage_outputs(root: Path) -> set[str]:
 def stage_output(root: Path, path: Path) -> bool:
     """True when a stage of dvc.yaml produces ``path`` (or the folder holding it)."""
     rel = Path(os.path.relpath(path, root))
-    return any(str(p) in stage_outputs(root) for p in (rel, *rel.parents) if str(p) != ".")
+    return not stage_outputs(root).isdisjoint(str(p) for p in (rel, *rel.parents) if str(p) != ".")
 
 
 def track(root: Path, path: Path) -> None:
@@ -194,20 +192,14 @@ def tracked(root: Path) -> list[Output]:
     outs: list[Output] = []
     for stage in (_yaml(Path(root, "dvc.lock")).get("stages") or {}).values():
         outs += [Output(o["path"], o["md5"]) for o in stage.get("outs") or () if "md5" in o]
-    for file in _dvc_files(root):
-        base = file.parent.relative_to(root)
-        for o in _yaml(file).get("outs") or ():
-            if "md5" in o:
-                outs.append(Output((base / o["path"]).as_posix(), o["md5"]))
-    return outs
-
-
-def _dvc_files(root: Path) -> Iterable[Path]:
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = [d for d in dirnames if not d.startswith(".") and d != "node_modules"]
-        for name in filenames:
-            if name.endswith(".dvc"):
-                yield Path(dirpath, name)
+        base = Path(dirpath).relative_to(root)
+        for file in (Path(dirpath, name) for name in filenames if name.endswith(".dvc")):
+            for o in _yaml(file).get("outs") or ():
+                if "md5" in o:
+                    outs.append(Output((base / o["path"]).as_posix(), o["md5"]))
+    return outs
 
 
 def cache_file(root: Path, md5: str) -> Path:
@@ -217,10 +209,6 @@ def cache_file(root: Path, md5: str) -> Path:
 
 # Run tags ``dslc.dvc.md5.<path from the root>`` hold the md5 of each input file a run read.
 VERSION_TAG = "dslc.dvc.md5."
-
-
-def version_tag(rel: Path | str) -> str:
-    return VERSION_TAG + Path(rel).as_posix()
 
 
 def file_md5(root: Path, path: Path) -> str | None:

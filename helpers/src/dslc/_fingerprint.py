@@ -151,11 +151,9 @@ def fingerprint_path(
     p = Path(path).absolute()
     cache = FingerprintCache(cache_file, trust=trust_cache)
     try:
-        st = p.stat()
-        check_regular(p, st)
-        if stat.S_ISDIR(st.st_mode):
+        if stat.S_ISDIR(p.stat().st_mode):
             return _dir_fp(p, cache, on_bytes)
-        return _file_fp(p, cache, on_bytes, written)
+        return _file_fp(p, cache, on_bytes, written)  # checks that it is a regular file
     finally:
         cache.flush()
 

@@ -74,8 +74,7 @@ def add(
     if fmt is None and not (target.local is not None and target.local.is_dir()):
         formats.infer(location)  # fail now, not at the first load
     cat_file = config.paths(r).catalog
-    entries = catalog.read(cat_file)
-    _check_parents(name, parents, cat_file, entries, replace_existing)
+    _check_parents(name, parents, cat_file, catalog.read(cat_file), replace_existing)
     if on_hash is not None:
         on_hash(location)
     local = target.local
@@ -84,12 +83,11 @@ def add(
     fp = fingerprint(target, on_bytes)
     with catalog.editing(r) as entries:  # checked again: it may have changed while hashing
         _check_parents(name, parents, cat_file, entries, replace_existing)
-        old = entries.get(name)
-        base = old or DatasetEntry(name=name, location=location)
+        base = entries.get(name) or DatasetEntry(name=name, location=location)
         entry = replace(
             base,
             location=location,
-            format=fmt or (base.format if old and old.location == location else None),
+            format=fmt or (base.format if base.location == location else None),
             description=description if description is not None else base.description,
             parents=tuple(parents) if parents else base.parents,
             fingerprint=fp,
@@ -99,21 +97,17 @@ def add(
 
 
 def _check_parents(
-    name: str,
-    parents: Sequence[str],
-    cat_file: Path,
-    entries: dict[str, DatasetEntry],
-    replace_existing: bool,
+    name: str, parents: Sequence[str], file: Path, entries: dict[str, DatasetEntry], replacing: bool
 ) -> None:
     """Refuse a name already taken (a SQL source's even with --replace: its connection,
     query and snapshots would be lost), and parents that are missing or form a cycle."""
-    if (old := entries.get(name)) is not None and (old.sql is not None or not replace_existing):
+    if (old := entries.get(name)) is not None and (old.sql is not None or not replacing):
         raise CatalogError(
-            f"dataset {name!r} is already in {cat_file}; pass --replace to update a file "
+            f"dataset {name!r} is already in {file}; pass --replace to update a file "
             "dataset (a SQL source's query and snapshots are never replaced)"
         )
     new = DatasetEntry(name=name, location="", parents=tuple(parents))
-    catalog.check_graph(cat_file, {**entries, name: new})
+    catalog.check_graph(file, {**entries, name: new})
 
 
 def fingerprint(
@@ -167,11 +161,7 @@ def verify(
 
 
 def _check(
-    ref: str,
-    entry: DatasetEntry,
-    root: Path,
-    on_bytes: Progress | None,
-    trust_cache: bool,
+    ref: str, entry: DatasetEntry, root: Path, on_bytes: Progress | None, trust_cache: bool
 ) -> Check:
     if entry.sql is not None and "@" not in ref:
         return Check(ref, "live", entry.location)

@@ -75,7 +75,6 @@ def is_name(text: str | os.PathLike[str]) -> bool:
 
 
 def check_text(text: str) -> None:
-    """Raise LocationError if ``text`` holds a NUL character (no file name can)."""
     if "\x00" in text:
         raise LocationError(
             f"{redact(text)!r} contains a NUL character, which no file name can hold; fix the path"

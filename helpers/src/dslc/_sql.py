@@ -9,6 +9,7 @@ from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 from . import config
 from ._atomic import atomic_path
@@ -83,8 +84,6 @@ def _sqlite_read_only(url: Any, root: Path) -> Any:
     db = url.database
     if url.drivername not in _PYSQLITE or not db or db == ":memory:":
         return url
-    from urllib.parse import quote
-
     path = quote(str(root / db.removeprefix("file:")))
     return url.set(database=f"file:{path}").update_query_dict({"mode": "ro", "uri": "true"})
 
@@ -120,15 +119,13 @@ def engine(variable: str, dataset: str, root: Path) -> tuple[Any, _Context]:
             f"environment variable {variable} is not set; put the database URL in .env, "
             f"e.g. {variable}=postgresql+psycopg://user:password@host:5432/database"
         )
-    ctx = _Context(dataset, variable, (value,))
-    from urllib.parse import quote, quote_plus
-
     from sqlalchemy import create_engine
     from sqlalchemy import event as sa_event
     from sqlalchemy import exc as sa_exc
     from sqlalchemy.engine import make_url
     from sqlalchemy.pool import NullPool
 
+    ctx = _Context(dataset, variable, (value,))
     try:
         url = make_url(value)
     except (sa_exc.ArgumentError, ValueError, TypeError):
@@ -191,8 +188,6 @@ def _explain(exc: BaseException, ctx: _Context, source: SqlSource, connecting: b
 
 @dataclass
 class Result:
-    """A query's result."""
-
     query: str  # the SQL text (recorded with the use and in snapshots)
     params: dict[str, Any]
     frames: Iterator[Any]  # its DataFrames (one unless chunked); the connection closes after
@@ -255,8 +250,7 @@ def write_snapshot(frame: Any, folder: Path, base: str, taken: Collection[str] =
     """Write ``frame`` read-only as ``folder/<id>.parquet``, never over a file: the id is
     ``base``, else ``base-2``... not in ``taken``."""
     folder.mkdir(parents=True, exist_ok=True)
-    for n in range(1, 1000):
-        snap_id = base if n == 1 else f"{base}-{n}"
+    for snap_id in (base, *(f"{base}-{n}" for n in range(2, 1000))):
         dest = folder / f"{snap_id}.parquet"
         if snap_id in taken:
             continue

@@ -6,7 +6,6 @@ from pathlib import Path
 
 
 def state_dir(root: Path) -> Path:
-    """Return ``<root>/.dslc``, created on demand and git-ignored."""
     folder = root / ".dslc"
     if not folder.is_dir():
         folder.mkdir(parents=True, exist_ok=True)

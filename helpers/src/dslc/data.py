@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -12,6 +13,7 @@ from typing import Any, Literal
 
 from . import _atomic as atomic
 from . import _catalog as catalog
+from . import _dvc as dvc
 from . import _events as events
 from . import _formats as formats
 from . import _lineage as lineage
@@ -45,8 +47,7 @@ def path(name_or_path: NameOrPath) -> Path:
 
 def entries() -> dict[str, catalog.DatasetEntry]:
     """All catalog entries, by name (validated)."""
-    root = config.project_root()
-    return catalog.read(config.paths(root).catalog)
+    return catalog.read(config.paths(config.project_root()).catalog)
 
 
 def fingerprint(path_or_name: NameOrPath) -> str:
@@ -95,8 +96,7 @@ def _publish(target: Target, role: Role, fp: str | None = None, query: str | Non
             recorded[:19],
             fp[:19],
         )
-    use = events.DatasetUse(target.name, target.location, fp, target.format, role, query)
-    events.publish(use)
+    events.publish(events.DatasetUse(target.name, target.location, fp, target.format, role, query))
 
 
 def _open_url(target: Target, mode: str) -> Any:
@@ -148,9 +148,7 @@ def _refuse_write(target: Target, force: bool) -> None:
             f"refusing to write {target.name!r}: it is a SQL source, and dslc never writes "
             "to databases; save the result under another name"
         )
-    if force:
-        return
-    if local and locate.is_raw(local, target.root):
+    if not force and local and locate.is_raw(local, target.root):
         raise RawDataWriteError(
             f"refusing to write {local}: data/raw is immutable; save under data/interim "
             "or data/processed, or pass force=True"
@@ -172,8 +170,6 @@ def save(
     as for :func:`load` (``save_options``). Saving through a catalog name records the new
     fingerprint in the catalog. Nothing is written if the format, object or path is wrong.
     """
-    from . import _dvc as dvc
-
     target = locate.resolve(name_or_path, fmt=format, purpose="save", options=options)
     _refuse_write(target, force)
     fmt = formats.get(target.format)
@@ -191,34 +187,23 @@ def save(
         with atomic.atomic_path(dest) as tmp:
             fmt.save(obj, str(tmp), **opts)
             inode = tmp.stat().st_ino
-        written = _written(dest, inode)
+        with contextlib.suppress(OSError):  # the file renamed to dest, if it is still there
+            st = dest.stat()
+            written = st if st.st_ino == inode and stat.S_ISREG(st.st_mode) else None
         # A file `dvc add` tracks is added again, so its pointer names what was saved
         # (stage outputs have no pointer: dvc repro records them when the stage ends).
         if dest.with_name(dest.name + ".dvc").is_file() and dvc.enabled(target.root):
             dvc.track(target.root, dest)
             written = None  # dvc add put a copy of its cache object in its place
-    fp = None
-    if target.entry is not None:
-        # DVC commits a stage's output when the stage ends and puts a copy back (a new
-        # stamp), so a fingerprint taken now would be read again at the next load: its
-        # recorded one is cleared instead, and the first later read records it.
-        fp = _record(target, written, clear=_dvc_output(target))
+    # DVC commits a stage's output when the stage ends and puts a copy back (a new stamp),
+    # so a fingerprint taken now would be read again at the next load: its recorded one is
+    # cleared instead, and the first later read records it.
+    fp = None if target.entry is None else _record(target, written, clear=_dvc_output(target))
     _publish(target, "output", fp)
     return target.local
 
 
-def _written(dest: Path, inode: int) -> os.stat_result | None:
-    """The stat of the file this save renamed to ``dest``, if it is still there."""
-    try:
-        st = dest.stat()
-    except OSError:
-        return None
-    return st if st.st_ino == inode and stat.S_ISREG(st.st_mode) else None
-
-
 def _dvc_output(target: Target) -> bool:
-    from . import _dvc as dvc
-
     local = target.local
     return local is not None and dvc.enabled(target.root) and dvc.stage_output(target.root, local)
 
@@ -289,8 +274,6 @@ def snapshot(name: str) -> catalog.Snapshot:
             dest.unlink(missing_ok=True)  # a snapshot the catalog does not know is litter
         raise
     _publish(locate.resolve(f"{name}@{snap.id}", root=root), "output", snap.fingerprint)
-    from . import _dvc as dvc
-
     if dvc.enabled(root):  # raw data like any other: versioned, pushed and pulled with DVC
         dvc.track(root, dest)
     return snap
@@ -302,8 +285,6 @@ def require_stage(stage: str) -> None:
     Run directly in a DVC project, it would leave outputs that dvc.lock does not record.
     DVC sets ``DVC_STAGE`` for the commands of its stages; projects without DVC pass.
     """
-    from . import _dvc as dvc
-
     if dvc.enabled(config.project_root()) and not os.environ.get("DVC_STAGE"):
         raise SystemExit(
             f"error: {stage} writes outputs that dvc.lock records, so it runs as DVC's "

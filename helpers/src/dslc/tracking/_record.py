@@ -276,7 +276,7 @@ class Recorder:
         path = Path(use.location)
         if not (path.is_file() and path.is_relative_to(self.root)):
             return
-        key = dvc.version_tag(path.relative_to(self.root))
+        key = dvc.VERSION_TAG + path.relative_to(self.root).as_posix()
         # A key MLflow refuses, or one naming a secret (a file named after a password): the
         # commit's data stands in for this input when the run is reproduced.
         if _TAG_KEY_UNSAFE.search(key) or self.redactor.leaks(key):
