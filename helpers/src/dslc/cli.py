@@ -60,12 +60,10 @@ def _cmd_info(args: argparse.Namespace) -> int:
     from ._gitinfo import git_state
 
     root = config.project_root()
-    p = config.paths(root)
     rows: list[tuple[str, Any]] = [("project", config.project_name(root)), ("root", root)]
-    rows += [(f, getattr(p, f)) for f in p.__dataclass_fields__]
+    rows += vars(config.paths(root)).items()
     rows += [("tracking", config.tracking_uri(root)), ("artifacts", config.artifact_root(root))]
-    git = git_state(root)
-    if git is None:
+    if (git := git_state(root)) is None:
         rows.append(("git", "none (not a repository, no commit yet, or git missing)"))
     else:
         rows += [
@@ -230,10 +228,9 @@ def _check_port(host: str, port: int) -> None:
     import socket
 
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
     except (socket.gaierror, UnicodeError) as exc:
         raise DslcError(f"cannot use host {host!r}: {exc}; give a host name or address") from None
-    family, kind, proto, _, address = infos[0]
     with socket.socket(family, kind, proto) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -418,10 +415,8 @@ _COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int] | None, str]] = {
 def _build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="dslc", description="Data-science lifecycle helpers.")
     parser.add_argument("--version", action="version", version=f"dslc {__version__}")
-    groups: dict[str, Any] = {
-        "": parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    }
-    cmd: dict[str, argparse.ArgumentParser] = {}
+    groups = {"": parser.add_subparsers(dest="command", required=True, metavar="COMMAND")}
+    cmd: dict[str, _Parser] = {}  # add_subparsers makes each subcommand's parser a _Parser
     for name, (func, text) in _COMMANDS.items():
         group, _, leaf = name.rpartition(" ")
         cmd[name] = groups[group].add_parser(leaf, help=text)
