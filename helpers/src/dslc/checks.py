@@ -95,9 +95,8 @@ def no_missing(df: Any, columns: Sequence[str] | None = None, *, why: str) -> An
     """No missing values (NaN/None/NaT) in ``columns`` (default: every column)."""
     pa = _pa()
     cols = list(df.columns) if columns is None else list(columns)
-    schema = pa.DataFrameSchema({c: pa.Column(nullable=False) for c in cols})
     assumption = f"no missing values in {', '.join(map(str, cols))}"
-    return expect(df, schema, why=why, assumption=assumption)
+    return expect(df, {c: pa.Column(nullable=False) for c in cols}, why=why, assumption=assumption)
 
 
 def unique(df: Any, columns: str | Sequence[str], *, why: str) -> Any:
