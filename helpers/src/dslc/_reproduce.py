@@ -173,18 +173,12 @@ def rerun(root: Path, tree: Path, command: str) -> dict[str, float]:
 
     store = f"sqlite:///{(tree / 'mlflow.db').as_posix()}"
     module = command.removeprefix("python -m ")
-    env = {
-        **os.environ,
-        "MLFLOW_TRACKING_URI": store,
-        # The worktree's code before the project's own (installed editable from root/src).
-        "PYTHONPATH": os.pathsep.join(
-            filter(None, [str(tree / "src"), os.environ.get("PYTHONPATH")])
-        ),
-        "DSLC_PROJECT_ROOT": str(tree),
-        # The stage runs as DVC would run it (data.require_stage): its outputs stay in a
-        # worktree that is thrown away, so no dvc.lock can disagree with them.
-        "DVC_STAGE": module,
-    }
+    # The worktree's code before the project's own (installed editable from root/src).
+    path = os.pathsep.join(filter(None, [str(tree / "src"), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "MLFLOW_TRACKING_URI": store, "PYTHONPATH": path}
+    # The stage runs as DVC would run it (data.require_stage): its outputs stay in a
+    # worktree that is thrown away, so no dvc.lock can disagree with them.
+    env |= {"DSLC_PROJECT_ROOT": str(tree), "DVC_STAGE": module}
     source = tree / "src" / Path(*module.split("."))
     if not (source.with_suffix(".py").is_file() or (source / "__main__.py").is_file()):
         raise ReproduceError(f"the run's commit has no module {module} under src/")
