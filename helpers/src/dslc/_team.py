@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import tomllib
 from pathlib import Path
 
 from . import _dvc as dvc
@@ -32,8 +33,6 @@ def configure(root: Path, remote: str | None, tracking_uri: str | None) -> list[
 
 def _set_setting(file: Path, key: str, value: str) -> None:
     """Set ``key = "value"`` in the ``[tool.dslc]`` table, keeping every other line."""
-    import tomllib
-
     lines = read_regular(file).decode("utf-8").splitlines(keepends=True)
     head = next((i for i, line in enumerate(lines) if line.strip() == "[tool.dslc]"), None)
     if head is None:

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
+import shutil
 import signal
+import socket
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -225,8 +228,6 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 def _check_port(host: str, port: int) -> None:
     """Fail in one line now if the UI could not listen on host:port (taken, not allowed)."""
-    import socket
-
     try:
         family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
     except (socket.gaierror, UnicodeError) as exc:
@@ -357,8 +358,6 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_runs(args: argparse.Namespace) -> int:
-    import shutil
-
     from .tracking._table import runs_table
 
     if args.check:
@@ -480,8 +479,6 @@ def _build_parser() -> argparse.ArgumentParser:
 def _setup_logging() -> None:
     """dslc's own log records only, unless ``DSLC_LOG_LEVEL`` is set: libraries' would repeat
     the one-line error. A bad ``DSLC_LOG_LEVEL`` or ``DSLC_LOG_FILE`` fails before the command."""
-    import logging
-
     from .logging import setup_logging
 
     if os.environ.get("DSLC_LOG_LEVEL"):
