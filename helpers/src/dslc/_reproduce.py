@@ -155,8 +155,7 @@ def _tolerated(tree: Path, command: str) -> str:
 
 
 def _place(root: Path, tree: Path, rel: str, md5: str) -> bool:
-    """Put a copy of the cache object ``md5`` at ``tree/rel``; without one, accept the file
-    there if DVC versions it under ``md5``. False if neither."""
+    """Copy the cache object ``md5`` to ``tree/rel``; without one, True if the file there is it."""
     target = tree / rel
     cached = dvc.cache_file(root, md5)
     if not cached.is_file():

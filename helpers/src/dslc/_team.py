@@ -17,8 +17,7 @@ from .errors import ConfigError
 
 
 def configure(root: Path, remote: str | None, tracking_uri: str | None) -> list[str]:
-    """Write the team's DVC remote (``.dvc/config``) and tracking URI (``[tool.dslc]``);
-    the files to commit."""
+    """Write the team's DVC remote and tracking URI; return the files to commit."""
     if tracking_uri is not None:  # checked before anything is written
         config.refuse_password(tracking_uri, "the tracking URI")
     changed = []
