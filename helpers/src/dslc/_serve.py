@@ -54,15 +54,11 @@ def check_json(body: bytes) -> None:
         raise Refused(400, f"JSON nested too deeply; at most {MAX_DEPTH} levels") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise Refused(400, f"the body is not valid JSON: {str(exc)[:MAX_ERROR_CHARS]}") from None
-    level = [document]  # the values at one depth; a container among them adds a level
+    level = [document] if isinstance(document, (list, dict)) else []  # the containers at a depth
     for _ in range(MAX_DEPTH):
-        level = [
-            child
-            for item in level
-            if isinstance(item, (list, dict))
-            for child in (item.values() if isinstance(item, dict) else item)
-        ]
-    if any(isinstance(item, (list, dict)) for item in level):
+        children = (item.values() if isinstance(item, dict) else item for item in level)
+        level = [c for values in children for c in values if isinstance(c, (list, dict))]
+    if level:
         raise Refused(400, f"JSON nested too deeply; at most {MAX_DEPTH} levels")
 
 
