@@ -209,9 +209,8 @@ def _cmd_list(args: argparse.Namespace) -> int:
     from . import _formats as formats
     from ._locate import redact
 
-    entries = catalog.read(config.paths().catalog)
     rows = [("NAME", "FORMAT", "LOCATION", "FINGERPRINT", "DESCRIPTION")]
-    for e in entries.values():
+    for e in catalog.read(config.paths().catalog).values():
         try:
             fmt = "sql" if e.sql else e.format or formats.infer(e.location)
         except DslcError:
