@@ -20,10 +20,6 @@ from .errors import DslcError
 from .tracking._run import PATCH_ARTIFACT as PATCH
 from .tracking._run import PATCH_TAG as TAG_PATCH
 
-TAG_COMMIT = "mlflow.source.git.commit"
-TAG_DIRTY = "dslc.git.dirty"
-TAG_ENTRY_POINT = "dslc.entry_point"
-
 
 def bookkeeping(path: str) -> bool:
     """A file that only records data versions (`make train` rewrites it; md5 tags hold them)."""
@@ -42,19 +38,17 @@ class ReproduceError(DslcError):
 
 def plan(tags: dict[str, str], run_id: str) -> tuple[str, str, dict[str, str]]:
     """(commit, command, {input path: md5}) of a run, or a one-line refusal."""
-    commit = tags.get(TAG_COMMIT)
-    if not commit:
+    if not (commit := tags.get("mlflow.source.git.commit")):
         raise ReproduceError(f"run {run_id} has no git commit: it was not made in a repository")
     # The store is shared and writable by the team: what it says is checked, not obeyed.
     if not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", commit):
         raise ReproduceError(f"run {run_id}'s commit {commit[:50]!r} is not a git commit id")
-    if tags.get(TAG_DIRTY) != "false" and TAG_PATCH not in tags:
+    if tags.get("dslc.git.dirty") != "false" and TAG_PATCH not in tags:
         raise ReproduceError(
             f"run {run_id} was made from uncommitted code (commit {commit[:12]} plus changes"
             " the run did not record), so nothing holds what it ran"
         )
-    command = tags.get(TAG_ENTRY_POINT)
-    if not command:
+    if not (command := tags.get("dslc.entry_point")):
         raise ReproduceError(
             f"run {run_id} records no command to run again (started from python -c, an"
             " interactive session or an unnamed notebook)"
