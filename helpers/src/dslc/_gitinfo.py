@@ -52,8 +52,7 @@ def changes_patch(path: Path) -> bytes:
     """What the work tree holds beyond HEAD as one patch for ``git apply``: changes to tracked
     files and every untracked, not ignored file, as DVC experiments keep them; b"" when
     there are none or git cannot say. Paths from the repository's top; no index touched."""
-    top = _git(path, "rev-parse", "--show-toplevel").decode().strip()
-    if not top:
+    if not (top := _git(path, "rev-parse", "--show-toplevel").decode().strip()):
         return b""
     # Plain patches whatever the user's config: no textconv (notebooks), a/ and b/ prefixes.
     diff = ["diff", "--no-textconv", "--no-ext-diff", "--no-color", "--binary",

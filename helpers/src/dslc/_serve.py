@@ -223,8 +223,7 @@ def package(uri: str, output: Path, store: str) -> None:
     problem = ([ln for ln in lines if re.match(r"[\w.]+(Error|Exception)\b", ln)] or lines)[-1]
     if result.returncode == 0:
         lines = (output / "model_dir" / "requirements.txt").read_text().splitlines()
-        local = [line for line in lines if "file:" in line]
-        if not local:
+        if not (local := [line for line in lines if "file:" in line]):
             return
         problem = f"{uri} requires a folder of this machine ({local[0]}); run `make train`"
     shutil.rmtree(output, ignore_errors=True)

@@ -88,8 +88,7 @@ def doctor(root: Path) -> int:
         return f"{tracking.ensure_store(root)} reachable"
 
     def champion() -> str:
-        version = tracking.champion()
-        if version is None:
+        if (version := tracking.champion()) is None:
             raise ConfigError("no champion model yet: `make train`")
         return f"version {version.version} of {version.name!r}"
 

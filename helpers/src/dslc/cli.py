@@ -289,8 +289,7 @@ def _champion(args: argparse.Namespace) -> tuple[str, Any]:
     from . import tracking
 
     store = tracking.ensure_store()
-    version = tracking.champion(args.model, alias=args.alias)
-    if version is None:
+    if (version := tracking.champion(args.model, alias=args.alias)) is None:
         uri = tracking.model_uri(args.model, alias=args.alias)
         raise DslcError(f"no {args.alias} model yet ({uri}): run `make train` first")
     return store, version
@@ -362,8 +361,7 @@ def _cmd_runs(args: argparse.Namespace) -> int:
     if args.check:
         from . import _team
 
-        missing = _team.known_run(config.project_root(), Path(args.check).absolute())
-        if missing:
+        if missing := _team.known_run(config.project_root(), Path(args.check).absolute()):
             print(scrub(f"dslc: {missing}"), file=sys.stderr)
         return 1 if missing else 0
     width = shutil.get_terminal_size((80, 24)).columns
