@@ -84,10 +84,8 @@ def _describe(path: Path, nb: Any, root: Path) -> Report | None:
             what = "a list of strings" if many else "a string"
             raise ReportError(f"{where}.{key} must be {what}, not {value!r}")
         fields[key] = tuple(v.strip() for v in values if v.strip()) if many else value.strip()
-    markdown = (
-        c.get("source", "") for c in nb.get("cells", []) if c.get("cell_type") == "markdown"
-    )
-    headings = (ln[2:] for md in markdown for ln in "".join(md).splitlines() if ln[:2] == "# ")
+    sources = (c.get("source", "") for c in nb.get("cells", []) if c.get("cell_type") == "markdown")
+    headings = (ln[2:] for md in sources for ln in "".join(md).splitlines() if ln[:2] == "# ")
     fields["title"] = fields["title"] or next(headings, "").strip() or path.stem
     # Notebooks in subfolders get the folder in their page name, so names cannot collide.
     name = "-".join(path.relative_to(p.notebooks).with_suffix("").parts)
