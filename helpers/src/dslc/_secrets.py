@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
 import os
 import re
 from collections.abc import Iterable
@@ -68,8 +69,6 @@ def secret_values(env_file: Path | None = None) -> frozenset[str]:
 
 @functools.lru_cache(maxsize=16)  # scrub runs for every log line: parse each state once
 def _secrets_of(environ: frozenset[tuple[str, str]], env_text: str) -> frozenset[str]:
-    import io
-
     from dotenv import dotenv_values
 
     # The environment may override .env: the file's own value is a secret too.
@@ -107,7 +106,6 @@ class Redactor:
         self._pattern = re.compile("|".join(ordered) or "(?!)")  # (?!): matches nothing
 
     def leaks(self, text: str) -> bool:
-        """True when ``text`` contains a secret value."""
         return self._pattern.search(text) is not None
 
     def withhold(self, name: str, value: str) -> bool:

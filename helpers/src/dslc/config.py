@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from ._atomic import read_regular
 from .errors import ConfigError, ProjectNotFoundError
@@ -85,8 +87,6 @@ def load_env(root: Path | None = None) -> None:
     key = (st.st_mtime_ns, st.st_size)
     if _env_loaded.get(env_file) == key:
         return
-    import io
-
     from dotenv import load_dotenv  # deferred: keeps `import dslc` light
 
     try:
@@ -149,8 +149,6 @@ def project_name(root: Path | None = None) -> str:
 
 def refuse_password(url: str, what: str) -> None:
     """ConfigError for a URL holding a password: team settings are committed, never secret."""
-    from urllib.parse import urlsplit
-
     if urlsplit(url).password is not None:
         raise ConfigError(f"{what} holds a password, and it would be committed: give it"
                           " without one (credentials go in .env)")  # fmt: skip

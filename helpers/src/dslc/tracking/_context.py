@@ -76,7 +76,6 @@ def entry_point(root: Path, src: Source) -> str | None:
 
 
 def run_name(stem: str) -> str:
-    """``<stem>-<YYYYmmdd-HHMMSS>`` in local time."""
     return f"{stem}-{datetime.now():%Y%m%d-%H%M%S}"
 
 

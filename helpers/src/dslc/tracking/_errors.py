@@ -53,7 +53,6 @@ class NoActiveRunError(TrackingError):
 
 
 def require_mlflow() -> Any:
-    """mlflow, or a one-line error naming the missing extra."""
     try:
         import mlflow
     except ImportError as exc:

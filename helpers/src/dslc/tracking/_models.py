@@ -3,8 +3,9 @@ helpers/README.md, Models), with a signature and requirements inferred."""
 
 from __future__ import annotations
 
-import importlib
+import importlib.metadata
 import inspect
+import json
 import os
 import tempfile
 import warnings
@@ -53,19 +54,17 @@ def log_model(
     with quiet_mlflow(), mock.patch.dict(os.environ, NO_UV_EXPORT):
         if signature is None and input_example is not None:
             signature = infer_signature(model, input_example)
-        common = {"signature": signature, "input_example": input_example}
+        kwargs.update(signature=signature, input_example=input_example)
         # pyfunc takes the model as python_model=; the other flavors as their first argument
         model_args = ((), {"python_model": model}) if flavor == "pyfunc" else ((model,), {})
         chosen = kwargs.keys() & {"serialization_format", "skops_trusted_types"}
         if flavor == "sklearn" and not chosen:
             kwargs.update(sklearn_serialization(model))
         if not _ENVIRONMENT_ARGS & set(kwargs):
-            requirements = model_requirements(module, model_args, flavor, {**common, **kwargs})
+            requirements = model_requirements(module, model_args, flavor, kwargs)
             if requirements is not None:
                 kwargs["pip_requirements"] = requirements
-        logged: ModelInfo = module.log_model(
-            *model_args[0], name=name, **model_args[1], **common, **kwargs
-        )
+        logged: ModelInfo = module.log_model(*model_args[0], name=name, **model_args[1], **kwargs)
     how = ", ".join(filter(None, [flavor, kwargs.get("serialization_format")]))
     registered = ""
     if (model_name := kwargs.get("registered_model_name")) is not None:
@@ -110,9 +109,6 @@ def model_requirements(
 def installed_from(line: str) -> str:
     """``name==version`` as ``name @ URL`` for a package installed from a URL (PEP 610),
     such as dslc from a git commit; editable, index and ``file:`` installs keep the pin."""
-    import importlib.metadata
-    import json
-
     from packaging.requirements import InvalidRequirement, Requirement
 
     try:

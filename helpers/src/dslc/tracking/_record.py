@@ -75,7 +75,6 @@ _TAG_KEY_UNSAFE = re.compile(r"[^\w\-. /]")
 
 
 def display_name(use: DatasetUse) -> str:
-    """Catalog name, else the file name of the location."""
     if use.name:
         return use.name
     path = urlparse(use.location).path if "://" in use.location else use.location
@@ -140,17 +139,14 @@ class Recorder:
 
     def prepare_params(self, params: Mapping[str, Any] | Any) -> dict[str, str]:
         """Flatten and stringify; drop secrets and params already sent (changed: TrackingError)."""
-        prepared: dict[str, str] = {}
-        for key, text in self.filter_tags(flatten(params)).items():
-            previous = self._params.get(key)
-            if previous is not None and previous != text:
+        prepared = self.filter_tags(flatten(params))
+        for key, text in prepared.items():
+            if (previous := self._params.get(key, text)) != text:
                 raise TrackingError(
                     f"param {key!r} is already {previous!r:.80} in run {self.run_name!r}; "
                     "MLflow params cannot change: use another name, a metric, or a new run"
                 )
-            if previous is None:
-                prepared[key] = text
-        return prepared
+        return {key: text for key, text in prepared.items() if key not in self._params}
 
     def filter_tags(self, tags: Mapping[str, Any]) -> dict[str, str]:
         """Stringify, dropping (and noting) secret ones; URL credentials become ``***``."""

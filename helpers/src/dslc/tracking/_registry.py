@@ -33,7 +33,6 @@ class Promotion:
 
 
 def model_name(name: str | None = None) -> str:
-    """``name``, else ``model`` of ``[tool.dslc]``."""
     name = config.settings().get("model") if name is None else name
     if not isinstance(name, str) or not name.strip():
         raise TrackingError(
@@ -74,8 +73,7 @@ def register(
             f"cannot register {model!r:.80}: pass the ModelInfo from run.log_model, or a "
             "'models:/...' or 'runs:/<run id>/<name>' URI"
         )
-    registered = model_name(name)
-    store = client()  # also points mlflow at the project's store
+    registered, store = model_name(name), client()  # client() points mlflow at the store
     what = f"cannot register {uri} as {registered!r} in {store.tracking_uri}"
     with failing(what), quiet_mlflow():  # MLflow prints two lines; dslc says it in one
         version: ModelVersion = require_mlflow().register_model(

@@ -155,12 +155,10 @@ class Run:
                     "drop nested=False to nest under it"
                 )
             return str(current.info.run_id) if current is not None else enclosing.id
-        if current is None:
-            return self._parent
-        if self._nested:  # explicitly asked to nest under a run started outside dslc
+        if current is not None and self._nested:  # asked to nest under a run started outside dslc
             return str(current.info.run_id)
         why = "a stale run left active outside any `with tracking.run()` (a cell that raised?)"
-        _kill_open_runs(mlflow, None, why)
+        _kill_open_runs(mlflow, None, why)  # ends nothing when no MLflow run is active
         return self._parent
 
     def _finish(self, exc: BaseException | None) -> None:

@@ -73,8 +73,7 @@ def ensure_store(root: Path | None = None) -> str:
     """Point mlflow at the project's store, created or probed on first use; return its URI."""
     r = config.project_root() if root is None else Path(root)
     store_uri = config.tracking_uri(r)
-    http = scheme(store_uri) in ("http", "https")
-    if http:
+    if http := scheme(store_uri) in ("http", "https"):
         store_uri = prepare_server(store_uri)
     require_mlflow().set_tracking_uri(store_uri)
     with _init_lock:  # threads of this process; the file lock covers other processes
