@@ -226,11 +226,10 @@ def read(
             stream_results=True, max_row_buffer=fetch, postgresql_readonly=True
         )
         got: Any = pd.read_sql(stmt, streaming, params=params or None, chunksize=chunked, **opts)
-    except TypeError as exc:  # an option pandas.read_sql does not take
-        conn.close()
-        raise ctx.error(f"{exc}; check load_options in data/catalog.yml") from None
     except Exception as exc:
         conn.close()
+        if isinstance(exc, TypeError):  # an option pandas.read_sql does not take
+            raise ctx.error(f"{exc}; check load_options in data/catalog.yml") from None
         raise _explain(exc, ctx, source, connecting=False) from None
     frames = _frames(got if chunked else iter([got]), conn, ctx, source)
     return Result(shown, params, frames, chunked is not None)
