@@ -10,7 +10,7 @@ import re
 from collections.abc import Hashable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from . import _atomic as atomic
 from . import _formats as formats
@@ -216,8 +216,6 @@ def _format(value: str) -> str:
 @functools.cache
 def _schema() -> dict[str, Any]:
     """The catalog's rules as pydantic models, by kind (built on the first parse)."""
-    from typing import Annotated
-
     from pydantic import AfterValidator as Then
     from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 

@@ -148,13 +148,12 @@ def verify(
     r = config.project_root() if root is None else root
     dvc.protect_snapshots(r)  # one left writable by a kill during `dvc add` is mended
     entries = catalog.read(config.paths(r).catalog)
-    refs = [
-        r for e in entries.values() for r in (e.name, *(f"{e.name}@{s.id}" for s in e.snapshots))
+    refs = [  # each entry, then its snapshots
+        (f"{e.name}@{s.id}" if s else e.name, e, s.location if s else e.location)
+        for e in entries.values()
+        for s in (None, *e.snapshots)
     ]
-    for i, ref in enumerate(refs, 1):
-        name, snap = catalog.split_ref(ref)
-        entry = entries[name]
-        shown = entry.snapshot(snap).location if snap else entry.location
+    for i, (ref, entry, shown) in enumerate(refs, 1):
         if on_start is not None:
             on_start(i, len(refs), ref, shown)
         yield _check(ref, entry, r, on_bytes, not full)

@@ -119,16 +119,12 @@ def engine(variable: str, dataset: str, root: Path) -> tuple[Any, _Context]:
             f"environment variable {variable} is not set; put the database URL in .env, "
             f"e.g. {variable}=postgresql+psycopg://user:password@host:5432/database"
         )
-    from sqlalchemy import create_engine
-    from sqlalchemy import event as sa_event
-    from sqlalchemy import exc as sa_exc
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.pool import NullPool
+    import sqlalchemy as sa
 
     ctx = _Context(dataset, variable, (value,))
     try:
-        url = make_url(value)
-    except (sa_exc.ArgumentError, ValueError, TypeError):
+        url = sa.make_url(value)
+    except (sa.exc.ArgumentError, ValueError, TypeError):
         raise ctx.error(
             f"{variable} does not hold a SQLAlchemy URL (dialect+driver://user:password@"
             "host:port/database); fix it in .env"
@@ -137,18 +133,18 @@ def engine(variable: str, dataset: str, root: Path) -> tuple[Any, _Context]:
     ctx = replace(ctx, secrets=(value, password, quote(password, safe=""), quote_plus(password)))
     url = _sqlite_read_only(url, root)
     try:
-        made = create_engine(
-            url, poolclass=NullPool, hide_parameters=True, connect_args=_connect_args(url)
+        made = sa.create_engine(
+            url, poolclass=sa.NullPool, hide_parameters=True, connect_args=_connect_args(url)
         )
-    except (sa_exc.NoSuchModuleError, ImportError) as exc:  # no such dialect, or driver
+    except (sa.exc.NoSuchModuleError, ImportError) as exc:  # no such dialect, or driver
         raise ctx.error(
             f"cannot load the driver for {url.drivername!r} (from {variable}): {exc}; "
             f"{driver_hint(url.drivername)}"
         ) from None
     if url.drivername in _PYSQLITE:
-        sa_event.listen(made, "connect", _refuse_attach)
+        sa.event.listen(made, "connect", _refuse_attach)
     elif made.dialect.driver == "psycopg":
-        sa_event.listen(made, "connect", _forward_only)
+        sa.event.listen(made, "connect", _forward_only)
     return made, ctx
 
 
@@ -226,11 +222,10 @@ def read(
             stream_results=True, max_row_buffer=fetch, postgresql_readonly=True
         )
         got: Any = pd.read_sql(stmt, streaming, params=params or None, chunksize=chunked, **opts)
-    except TypeError as exc:  # an option pandas.read_sql does not take
-        conn.close()
-        raise ctx.error(f"{exc}; check load_options in data/catalog.yml") from None
     except Exception as exc:
         conn.close()
+        if isinstance(exc, TypeError):  # an option pandas.read_sql does not take
+            raise ctx.error(f"{exc}; check load_options in data/catalog.yml") from None
         raise _explain(exc, ctx, source, connecting=False) from None
     frames = _frames(got if chunked else iter([got]), conn, ctx, source)
     return Result(shown, params, frames, chunked is not None)
