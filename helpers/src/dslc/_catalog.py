@@ -15,7 +15,6 @@ from typing import Annotated, Any
 from . import _atomic as atomic
 from . import _formats as formats
 from . import config
-from ._state import state_dir
 from .errors import CatalogError, DslcError
 
 MAX_NAME = 100
@@ -399,7 +398,7 @@ def editing(root: Path) -> Iterator[dict[str, DatasetEntry]]:
     from filelock import FileLock
 
     file = config.paths(root).catalog
-    with FileLock(state_dir(root) / "catalog.lock"):
+    with FileLock(config.state_dir(root) / "catalog.lock"):
         before = read(file)
         entries = dict(before)
         yield entries

@@ -17,7 +17,6 @@ from typing import Any
 from . import config
 from ._atomic import is_racy, read_regular, stamp_of
 from ._fingerprint import FingerprintCache
-from ._state import state_dir
 from .errors import DslcError
 
 _log = logging.getLogger(__name__)
@@ -221,7 +220,7 @@ def file_md5(root: Path, path: Path) -> str | None:
     )
     if md5 is None or not path.is_file():
         return None
-    answers = FingerprintCache(state_dir(root) / "dvc-md5.json", algo="md5")
+    answers = FingerprintCache(config.state_dir(root) / "dvc-md5.json", algo="md5")
     before = stamp_of(path.stat())
     if answers.get(str(path), before) == md5:
         return md5

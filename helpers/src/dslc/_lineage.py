@@ -15,7 +15,6 @@ from . import _locate as locate
 from . import config
 from ._catalog import DatasetEntry
 from ._fingerprint import Progress, fingerprint_path, fingerprint_url
-from ._state import state_dir
 from .errors import CatalogError, DatasetNotFoundError, DslcError
 
 Status = Literal["ok", "changed", "lost", "not_built", "unrecorded", "live", "error"]
@@ -133,7 +132,7 @@ def fingerprint(
 
 def cache_file(root: Path) -> Path:
     """dslc's fingerprint cache of the project at ``root`` (its own: DVC's is never used)."""
-    return state_dir(root) / "fingerprints.json"
+    return config.state_dir(root) / "fingerprints.json"
 
 
 def verify(

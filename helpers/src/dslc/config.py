@@ -97,6 +97,16 @@ def load_env(root: Path | None = None) -> None:
     _env_loaded[env_file] = key
 
 
+def state_dir(root: Path) -> Path:
+    """``<root>/.dslc``: dslc's caches and locks, inside the project and owned by its user."""
+    folder = root / ".dslc"
+    if not folder.is_dir():
+        folder.mkdir(parents=True, exist_ok=True)
+        # Ignore itself, so caches stay out of git even if the project's .gitignore lacks it.
+        (folder / ".gitignore").write_text("*\n", encoding="utf-8")
+    return folder
+
+
 @dataclass(frozen=True)
 class Paths:
     """Standard folders and files of a project, all absolute (the root: :func:`project_root`)."""

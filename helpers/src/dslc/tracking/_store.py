@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse, urlsplit, urlunsplit
 
 from .. import config
-from .._state import state_dir
 from ._errors import (
     StoreError,
     TrackingError,
@@ -57,7 +56,7 @@ def store_lock(root: Path) -> Iterator[None]:
     """The project's store lock, with a one-line error when waiting for it times out."""
     from filelock import FileLock, Timeout
 
-    lock = FileLock(str(state_dir(root) / "mlflow-store.lock"), timeout=LOCK_TIMEOUT_S)
+    lock = FileLock(str(config.state_dir(root) / "mlflow-store.lock"), timeout=LOCK_TIMEOUT_S)
     try:
         held = lock.acquire()
     except Timeout as exc:
