@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from . import __version__, config
-from ._secrets import scrub
+from ._secrets import scrub, scrub_urls
 from .errors import DslcError
 
 __all__ = ["main"]
@@ -207,7 +207,6 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 def _cmd_list(args: argparse.Namespace) -> int:
     from . import _catalog as catalog
     from . import _formats as formats
-    from ._locate import redact
 
     rows = [("NAME", "FORMAT", "LOCATION", "FINGERPRINT", "DESCRIPTION")]
     for e in catalog.read(config.paths().catalog).values():
@@ -216,7 +215,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
         except DslcError:
             fmt = "?"
         about = " ".join((e.description or "").split())  # one line per dataset
-        rows.append((e.name, fmt, redact(e.location), _short(e.fingerprint), about))
+        rows.append((e.name, fmt, scrub_urls(e.location), _short(e.fingerprint), about))
         for snap in e.snapshots:
             rows.append((f"{e.name}@{snap.id}", "parquet", snap.location,
                          _short(snap.fingerprint), f"snapshot taken {snap.taken}"))  # fmt: skip
