@@ -196,7 +196,13 @@ def serve(p: Plan) -> int:
     workers = f"{p.workers} worker(s)"
     where = f"runs in {p.shown}, artifacts in {p.destination}"
     print(f"MLflow tracking server on {p.host}:{p.port} ({workers}): {where}", file=sys.stderr)
-    env = {**os.environ, STORE: p.url.render_as_string(hide_password=False)}
-    env |= {DESTINATION: p.destination, HOST: p.host, PORT: str(p.port), WORKERS: str(p.workers)}
-    env[JOBS] = _setting(JOBS, "false")
+    env = {
+        **os.environ,
+        STORE: p.url.render_as_string(hide_password=False),
+        DESTINATION: p.destination,
+        HOST: p.host,
+        PORT: str(p.port),
+        WORKERS: str(p.workers),
+        JOBS: _setting(JOBS, "false"),
+    }
     return run(["server", "--serve-artifacts"], env)
