@@ -29,6 +29,19 @@ def test_ci_workflow_steps_pass_in_a_fresh_project(ready_project, tmp_path):
         sh(step, project)
 
 
+def test_a_copy_leaves_the_ready_environment_alone(ready_project, tmp_path):
+    """`copy_project` hard-links `ready_project`'s environment into the copy: `make setup`
+    there must replace the files it changes, never write into the ones both share."""
+    venv = ready_project / ".venv"
+    before = {path: path.stat().st_mtime_ns for path in venv.rglob("*") if path.is_file()}
+    project = copy_project(ready_project, tmp_path)
+    for root in (ready_project, project):  # the project's code, each from its own folder
+        (link,) = (root / ".venv").glob("lib/python*/site-packages/_editable_impl_*.pth")
+        assert link.read_text().strip() == str(root / "src")
+    changed = [p for p, mtime in before.items() if p.exists() and p.stat().st_mtime_ns != mtime]
+    assert not changed, f"a copy's setup wrote into the shared environment: {changed[:5]}"
+
+
 def test_project_from_git_url_pins_dslc_to_the_commit_and_passes(tmp_path):
     template = template_git_copy(tmp_path / "ds-template")
     commit = sh("git rev-parse HEAD", template).stdout.strip()

@@ -31,10 +31,11 @@ def runs(project: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def project(ready_project, tmp_path_factory):
-    """A regression project, set up with a copy of `ready_project`'s environment (the same
-    dependencies, relocatable) and lock, so `make setup` installs only the project."""
+    """A regression project, set up with `ready_project`'s environment (the same
+    dependencies, relocatable; hard-linked as `copy_project` does) and lock, so `make
+    setup` installs only the project."""
     project = bake_cli(tmp_path_factory.mktemp("regression"), ci="github", problem="regression")
-    sh(f"cp -a {ready_project}/.venv {ready_project}/uv.lock .", project)
+    sh(f"cp -al {ready_project}/.venv . && cp -a {ready_project}/uv.lock .", project)
     commit_all(project)
     sh("make setup", project)
     yield project
