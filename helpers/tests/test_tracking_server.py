@@ -81,7 +81,7 @@ def scripted() -> Iterator[Callable[[Answer], Scripted]]:
     def start(answer: Answer) -> Scripted:
         state = Scripted(answer)
         httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        threading.Thread(target=httpd.serve_forever, args=(0.01,), daemon=True).start()
         servers.append(httpd)
         state.url = f"http://127.0.0.1:{httpd.server_address[1]}"
         return state
@@ -329,7 +329,7 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
 def proxy(mlflow_server: int) -> Iterator[tuple[Proxy, str]]:
     state = Proxy(mlflow_server)
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _proxy_handler(state))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    threading.Thread(target=httpd.serve_forever, args=(0.01,), daemon=True).start()
     yield state, f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.shutdown()
     httpd.server_close()
