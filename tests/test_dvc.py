@@ -122,11 +122,13 @@ def author(first_model) -> Path:
 @pytest.fixture(scope="module")
 def teammate(author) -> Path:
     """The author pushed the first model; a teammate clones with git next to the author's
-    folder, so the default remote (a folder beside the project) is the same folder."""
+    folder, so the default remote (a folder beside the project) is the same folder. The
+    environment is hard-linked from the author's to keep the test short (as in
+    test_team.py); `make setup` makes it the clone's."""
     assert (author.parent / f"{author.name}-dvc-remote").is_dir()
     clone = author.parent / "teammate"
     sh(f"git clone --quiet {author} {clone}", author.parent)
-    sh("make setup", clone)
+    sh(f"cp -al {author / '.venv'} {clone / '.venv'} && make setup", clone)
     return clone
 
 

@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 from tests.generated import sh
-from tests.servers import background, free_port, post_json
+from tests.servers import MLFLOW_SERVER, background, free_port, post_json
 
 pytestmark = pytest.mark.slow
 
@@ -413,7 +413,7 @@ def test_a_worse_run_keeps_the_champion_and_make_promote_moves_it(trained):
 def test_pipeline_runs_against_a_tracking_server_by_changing_only_env(trained, tmp_path):
     port = free_port()
     server = (
-        f".venv/bin/mlflow server --backend-store-uri sqlite:///{tmp_path}/server.db"
+        f"{MLFLOW_SERVER} --backend-store-uri sqlite:///{tmp_path}/server.db"
         f" --artifacts-destination {tmp_path}/artifacts --host 127.0.0.1 --port {port}"
     )
     env_file = trained / ".env"

@@ -22,7 +22,7 @@ import yaml
 
 from tests.conftest import copy_project
 from tests.generated import commit_all, sh
-from tests.servers import background, free_port
+from tests.servers import MLFLOW_SERVER, background, free_port
 
 pytestmark = pytest.mark.slow
 RAN = re.compile(r"Running stage '(\w+)'")
@@ -45,7 +45,7 @@ def team(ready_project, tmp_path_factory) -> Iterator[SimpleNamespace]:
     port = free_port()
     uri = f"http://127.0.0.1:{port}"
     server = (
-        f".venv/bin/mlflow server --backend-store-uri sqlite:///{base / 'store' / 'mlflow.db'}"
+        f"{MLFLOW_SERVER} --backend-store-uri sqlite:///{base / 'store' / 'mlflow.db'}"
         f" --artifacts-destination {base / 'store' / 'artifacts'} --host 127.0.0.1 --port {port}"
     )
     with background(server, author, f"{uri}/health", base / "server.log"):
