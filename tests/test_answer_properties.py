@@ -29,7 +29,7 @@ from hooks.answers import (
     RULES,
     project_imports,
 )
-from tests.conftest import ROOT
+from tests.conftest import ROOT, seed_environment
 
 # Any code point, lone surrogates (bytes that are not UTF-8) and controls included.
 ANY_TEXT = st.text(st.characters(exclude_categories=()), max_size=40)
@@ -193,10 +193,11 @@ HOSTILE = {
         spoil=False,
     )
 )
-def test_accepted_answers_give_a_project_whose_setup_and_tests_pass(answers):
+def test_accepted_answers_give_a_project_whose_setup_and_tests_pass(ready_project, answers):
     from tests.generated import sh
 
     with tempfile.TemporaryDirectory() as folder:
         project, _ = generate(answers, Path(folder))
         assume(project is not None)
+        seed_environment(project, ready_project)  # then synced to this project's lock
         sh("make setup && make test", project)

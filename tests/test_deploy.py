@@ -22,6 +22,7 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
+from tests.conftest import seed_environment
 from tests.generated import bake_cli, commit_all, sh, template_git_copy
 from tests.servers import background, free_port, post_json
 
@@ -35,13 +36,18 @@ MODEL_FILES |= {"input_example.json", "serving_input_example.json"}
 
 
 @pytest.fixture(scope="module")
-def away(tmp_path_factory) -> SimpleNamespace:
+def away(ready_project, tmp_path_factory) -> SimpleNamespace:
     """A trained, packaged and built project whose template folder has been moved away."""
     base = tmp_path_factory.mktemp("deploy")
     template = template_git_copy(base / "template")
     project = bake_cli(base, template=str(template))
     commit_all(project)
-    sh("make setup && make train predict && make package", project)
+    seed_environment(project, ready_project)
+    sh("make setup", project)
+    show = "from importlib.metadata import distribution; print(distribution('dslc').read_text"
+    origin = sh(f".venv/bin/python -c \"{show}('direct_url.json'))\"", project).stdout
+    assert f'"{(template / "helpers").as_uri()}"' in origin, origin  # not the seed's dslc
+    sh("make train predict && make package", project)
     sh(f"uv build --quiet --out-dir {base / 'built'}", project)
     # Nothing from here on may need the folder the project was generated from.
     template.rename(base / "template-moved-away")
