@@ -147,19 +147,20 @@ def copy_project(source: Path, folder: Path, setup: bool = True) -> Path:
     target = folder / source.name
     target.mkdir()
     for entry in source.iterdir():
-        link = ["-l"] if entry.name == ".venv" else []
-        subprocess.run(["cp", "-a", *link, str(entry), str(target)], check=True)
+        if entry.name != ".venv":
+            subprocess.run(["cp", "-a", str(entry), str(target)], check=True)
+    seed_environment(target, source)
     if setup:
         sh("make setup", target)
     return target
 
 
-def seed_environment(project: Path, ready: Path) -> None:
-    """Give a freshly baked `project` the environment of `ready` (relocatable, hard-linked
-    as in `copy_project`) before its `make setup`, which syncs it to the project's own
-    lock: the environment a setup from nothing makes, in seconds instead of half a minute
-    (every package of `ready` reinstalled and compiled again)."""
-    subprocess.run(["cp", "-al", str(ready / ".venv"), str(project / ".venv")], check=True)
+def seed_environment(project: Path, source: Path) -> None:
+    """Give `project` the environment of the set-up project `source` (relocatable),
+    hard-linked (see `copy_project`), before its `make setup`, which syncs it to the
+    project's own lock: the environment a setup from nothing makes, in seconds instead of
+    half a minute (every package reinstalled and compiled again)."""
+    subprocess.run(["cp", "-al", str(source / ".venv"), str(project / ".venv")], check=True)
 
 
 @pytest.fixture(scope="module")

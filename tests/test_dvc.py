@@ -17,7 +17,7 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from tests.conftest import ROOT, copy_project
+from tests.conftest import ROOT, copy_project, seed_environment
 from tests.generated import commit_all, sh
 
 SKIPPED = re.compile(r"Stage '(\w+)' didn't change, skipping")
@@ -128,7 +128,8 @@ def teammate(author) -> Path:
     assert (author.parent / f"{author.name}-dvc-remote").is_dir()
     clone = author.parent / "teammate"
     sh(f"git clone --quiet {author} {clone}", author.parent)
-    sh(f"cp -al {author / '.venv'} {clone / '.venv'} && make setup", clone)
+    seed_environment(clone, author)
+    sh("make setup", clone)
     return clone
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import seed_environment
 from tests.generated import bake_cli, commit_all, sh
 from tests.servers import background, free_port, post_json
 
@@ -35,7 +36,8 @@ def project(ready_project, tmp_path_factory):
     dependencies, relocatable; hard-linked as `copy_project` does) and lock, so `make
     setup` installs only the project."""
     project = bake_cli(tmp_path_factory.mktemp("regression"), ci="github", problem="regression")
-    sh(f"cp -al {ready_project}/.venv . && cp -a {ready_project}/uv.lock .", project)
+    seed_environment(project, ready_project)
+    sh(f"cp -a {ready_project}/uv.lock .", project)
     commit_all(project)
     sh("make setup", project)
     yield project

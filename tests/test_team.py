@@ -20,7 +20,7 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from tests.conftest import copy_project
+from tests.conftest import copy_project, seed_environment
 from tests.generated import commit_all, sh
 from tests.servers import MLFLOW_SERVER, background, free_port
 
@@ -60,11 +60,12 @@ def _play(author: Path, base: Path, uri: str) -> Iterator[SimpleNamespace]:
     commit_all(author, "First model")
     sh("make push", author)
     # The teammate clones in a folder of their own (the old default remote, a folder
-    # beside the project, would not be found from there); the environment is copied to
+    # beside the project, would not be found from there); the environment is linked to
     # keep the test short, `make setup` makes it the clone's.
     teammate = base / "elsewhere" / "teammate"
     sh(f"git clone --quiet {author} {teammate}", base)
-    sh(f"cp -al {author / '.venv'} {teammate / '.venv'} && make setup", teammate)
+    seed_environment(teammate, author)
+    sh("make setup", teammate)
     for project in (author, teammate):  # hard links: each must still import its own code
         [pth] = (project / ".venv").glob("lib/python*/site-packages/_editable_impl_*.pth")
         assert pth.read_text().strip() == str(project / "src"), pth.read_text()
