@@ -17,8 +17,10 @@ beside it):
    second worker's start-up, while the first one sets up, is).
 2. Tracking per trial: the same seeded search (the same trials, in the same order) with
    dslc's nested MLflow runs, and with `tracking.run` replaced by a stand-in that logs
-   nothing (Optuna alone); in one process, alternating, medians of the runs' mean trial
-   times.
+   nothing (Optuna alone), alternating. Each trial is compared with the same trial of the
+   other search (same parameters, same folds): the figure is the median of those paired
+   ratios, which one trial slowed by other work on the machine cannot move much (a ratio
+   of mean trial times, printed beside it, can).
 
 Prints both ratios (bars: at least 1.6x; under 5%); always exits 0.
 """
@@ -71,7 +73,7 @@ tune.work(study, params, trials, parent, FileLock(config.project_root() / "model
 wall = time.perf_counter() - start
 done = [t for t in study.trials if t.state in tune.FINISHED]
 spans = [(t.datetime_complete - t.datetime_start).total_seconds() for t in done]
-print(json.dumps({{"wall": wall, "mean": sum(spans) / len(spans), "n": len(done)}}))
+print(json.dumps({{"wall": wall, "spans": {{t.number: s for t, s in zip(done, spans)}}}}))
 """
 
 
@@ -167,7 +169,9 @@ def workers(project: Path, module: str, trials: int, folder: Path) -> None:
 
 def tracking(project: Path, module: str, trials: int, repeats: int, folder: Path) -> None:
     means: dict[str, list[float]] = {"tracked": [], "null": []}
+    ratios: list[float] = []  # a trial with tracking over the same trial without
     for repeat in range(repeats):
+        spans: dict[str, dict[str, float]] = {}
         for mode in ("tracked", "null"):
             env = store(folder / f"{mode}{repeat}")
             out = sh(
@@ -182,12 +186,17 @@ def tracking(project: Path, module: str, trials: int, repeats: int, folder: Path
                 project,
                 env,
             )
-            means[mode].append(json.loads(out.strip().splitlines()[-1])["mean"])
+            spans[mode] = json.loads(out.strip().splitlines()[-1])["spans"]
+            means[mode].append(statistics.fmean(spans[mode].values()))
+        paired = spans["tracked"].keys() & spans["null"].keys()
+        ratios += [spans["tracked"][n] / spans["null"][n] for n in sorted(paired)]
     tracked, alone = statistics.median(means["tracked"]), statistics.median(means["null"])
     print(
         f"per trial: Optuna alone {alone * 1000:.0f} ms, with dslc's nested runs "
-        f"{tracked * 1000:.0f} ms: tracking {100 * (tracked / alone - 1):+.1f}% "
-        f"(bar: < 5%; load average after: {os.getloadavg()[0]:.1f})"
+        f"{tracked * 1000:.0f} ms (medians of the searches' means: "
+        f"{100 * (tracked / alone - 1):+.1f}%); tracking "
+        f"{100 * (statistics.median(ratios) - 1):+.1f}%, the median of {len(ratios)} paired "
+        f"trials (bar: < 5%; load average after: {os.getloadavg()[0]:.1f})"
     )
 
 
