@@ -195,14 +195,12 @@ class Result:
         return whole
 
 
-def read(
-    source: SqlSource, dataset: str, root: Path, options: Mapping[str, Any] | None = None
-) -> Result:
+def read(source: SqlSource, dataset: str, root: Path, options: Mapping[str, Any]) -> Result:
     """Run ``source``'s query or read its table through a server-side cursor; ``options``
     go to ``pandas.read_sql`` (``params`` override the entry's; ``chunksize=N``: frames)."""
     import pandas as pd
 
-    opts = dict(options or {})
+    opts = dict(options)
     chunked = opts.pop("chunksize", None)
     if chunked is not None and (type(chunked) is not int or chunked <= 0):  # not a bool
         raise SqlError(f"dataset {dataset!r}: chunksize must be a whole number above 0")
