@@ -113,8 +113,7 @@ def engine(variable: str, dataset: str, root: Path) -> tuple[Any, _Context]:
     """An engine for the URL in environment variable ``variable``, without a pool: each
     connection is the read's own (none is kept, shared with a forked child or reused)."""
     config.load_env(root)
-    value = os.environ.get(variable, "").strip()
-    if not value:
+    if not (value := os.environ.get(variable, "").strip()):
         raise _Context(dataset, variable).error(
             f"environment variable {variable} is not set; put the database URL in .env, "
             f"e.g. {variable}=postgresql+psycopg://user:password@host:5432/database"
