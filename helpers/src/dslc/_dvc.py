@@ -73,8 +73,7 @@ def remote(root: Path) -> Remote:
     listed = run(root, "config", "--list", what="reading DVC's config (.dvc/config)")
     options = dict(line.partition("=")[::2] for line in listed.splitlines() if "=" in line)
     name = options.get("core.remote", "").strip()
-    url = options.get(f"remote.{name}.url", "").strip()
-    if not url:
+    if not (url := options.get(f"remote.{name}.url", "").strip()):
         raise DvcError(
             "no DVC remote is set: name one with `uv run dslc team --remote <folder or URL>`"
             " (see .dvc/config)"

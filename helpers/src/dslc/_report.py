@@ -234,11 +234,11 @@ def render(report: Report, nb: Any, *, provenance: str = "") -> str:
 
 
 def build(
-    root: Path | None = None,
+    root: Path,
     *,
     timeout: int,
-    on_start: Callable[[int, int, Report], None] | None = None,
-    on_done: Callable[[Report, float], None] | None = None,
+    on_start: Callable[[int, int, Report], None],
+    on_done: Callable[[Report, float], None],
 ) -> list[Report]:
     """Execute and render every notebook marked for publishing, then write the index; at
     the first notebook that fails, its old page stays whole and no index is written."""
@@ -246,7 +246,6 @@ def build(
 
     from ._gitinfo import git_state
 
-    root = config.project_root() if root is None else Path(root).resolve()
     p = config.paths(root)
     if not (reports := find(root)):
         raise ReportError(
@@ -264,13 +263,11 @@ def build(
         provenance += f" at commit {git.commit[:10]}" + " with uncommitted changes" * git.dirty
     p.reports.mkdir(parents=True, exist_ok=True)
     for i, report in enumerate(reports, 1):
-        if on_start:
-            on_start(i, len(reports), report)
+        on_start(i, len(reports), report)
         started = time.monotonic()
         nb = execute(report, timeout=timeout)
         atomic.write_text(report.html, render(report, nb, provenance=provenance))
-        if on_done:
-            on_done(report, time.monotonic() - started)
+        on_done(report, time.monotonic() - started)
     index = Environment(loader=FileSystemLoader(_TEMPLATES), autoescape=True)
     page = index.get_template("dslc-index.html.j2").render(
         reports=reports, title=f"{config.project_name(root)}: reports", generated=provenance

@@ -113,8 +113,7 @@ def engine(variable: str, dataset: str, root: Path) -> tuple[Any, _Context]:
     """An engine for the URL in environment variable ``variable``, without a pool: each
     connection is the read's own (none is kept, shared with a forked child or reused)."""
     config.load_env(root)
-    value = os.environ.get(variable, "").strip()
-    if not value:
+    if not (value := os.environ.get(variable, "").strip()):
         raise _Context(dataset, variable).error(
             f"environment variable {variable} is not set; put the database URL in .env, "
             f"e.g. {variable}=postgresql+psycopg://user:password@host:5432/database"
@@ -195,14 +194,12 @@ class Result:
         return whole
 
 
-def read(
-    source: SqlSource, dataset: str, root: Path, options: Mapping[str, Any] | None = None
-) -> Result:
+def read(source: SqlSource, dataset: str, root: Path, options: Mapping[str, Any]) -> Result:
     """Run ``source``'s query or read its table through a server-side cursor; ``options``
     go to ``pandas.read_sql`` (``params`` override the entry's; ``chunksize=N``: frames)."""
     import pandas as pd
 
-    opts = dict(options or {})
+    opts = dict(options)
     chunked = opts.pop("chunksize", None)
     if chunked is not None and (type(chunked) is not int or chunked <= 0):  # not a bool
         raise SqlError(f"dataset {dataset!r}: chunksize must be a whole number above 0")
