@@ -9,7 +9,6 @@ import platform
 import shlex
 import sys
 from dataclasses import dataclass
-from datetime import datetime
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -67,10 +66,6 @@ def source(root: Path) -> Source:
     else:
         command = ["python", name, *sys.argv[1:]]
     return Source(stem or "python", name, "LOCAL", shlex.join(command))
-
-
-def run_name(stem: str) -> str:
-    return f"{stem}-{datetime.now():%Y%m%d-%H%M%S}"
 
 
 @lru_cache(maxsize=1)

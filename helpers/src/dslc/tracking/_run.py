@@ -6,6 +6,7 @@ from __future__ import annotations
 import tempfile
 import threading
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +15,7 @@ from .. import config
 from .._gitinfo import changes_patch
 from .._secrets import Redactor, scrub_urls, secret_values
 from . import _models
-from ._context import run_name, run_tags, source
+from ._context import run_tags, source
 from ._errors import NoActiveRunError, TrackingError, failing, require_mlflow, warn
 from ._record import Recorder
 from ._store import ensure_store, experiment_id
@@ -105,7 +106,7 @@ class Run:
         exp_id = experiment_id(self._experiment, root, store_uri)
         parent = self._resolve_parent(mlflow)
         src = source(root)
-        self.name = redactor.scrub(self.name or run_name(src.stem))
+        self.name = redactor.scrub(self.name or f"{src.stem}-{datetime.now():%Y%m%d-%H%M%S}")
         recorder = Recorder(redactor, root, store_uri, self.name)
         params = recorder.prepare_params(self._initial_params or {})
         # dslc's own tags skip the name rule ("mlflow.source.git.commit" is no secret) but
