@@ -197,8 +197,7 @@ class Run:
         # started inside it with plain mlflow and left open.
         if client.get_run(self.id).info.status == "RUNNING":
             _kill_open_runs(mlflow, self.id, f"left open inside run {self.name}")
-        top = mlflow.active_run()
-        if top is not None and top.info.run_id == self.id:
+        if (top := mlflow.active_run()) is not None and top.info.run_id == self.id:
             mlflow.end_run(status)
         else:  # the user ended it (or it was never on MLflow's stack): still set our status
             client.set_terminated(self.id, status)
