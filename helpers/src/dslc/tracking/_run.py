@@ -18,7 +18,7 @@ from . import _models
 from ._context import run_tags, source
 from ._errors import NoActiveRunError, TrackingError, failing, require_mlflow, warn
 from ._record import Recorder
-from ._store import ensure_store, experiment_id
+from ._store import client, experiment_id
 
 if TYPE_CHECKING:
     from mlflow.models.model import ModelInfo
@@ -101,13 +101,13 @@ class Run:
     def _start(self) -> None:
         mlflow = require_mlflow()
         root = config.project_root()
-        store_uri = ensure_store(root)
+        store = client(root)
         redactor = Redactor(secret_values(root / ".env"))
-        exp_id = experiment_id(self._experiment, root, store_uri)
+        exp_id = experiment_id(store, self._experiment, root)
         parent = self._resolve_parent(mlflow)
         src = source(root)
         self.name = redactor.scrub(self.name or f"{src.stem}-{datetime.now():%Y%m%d-%H%M%S}")
-        recorder = Recorder(redactor, root, store_uri, self.name)
+        recorder = Recorder(redactor, root, store, self.name)
         params = recorder.prepare_params(self._initial_params or {})
         # dslc's own tags skip the name rule ("mlflow.source.git.commit" is no secret) but
         # not the value check; all are cut to MLflow's limit, which start_run does not do.
@@ -120,7 +120,7 @@ class Run:
             changes = b""
         if changes:
             tags[PATCH_TAG] = PATCH_ARTIFACT
-        with failing(f"cannot start a run on {store_uri}"):
+        with failing(f"cannot start a run on {store.tracking_uri}"):
             active_run = mlflow.start_run(
                 experiment_id=exp_id,
                 run_name=self.name,
