@@ -192,15 +192,14 @@ def test_entry_point(
     monkeypatch.delitem(sys.modules, "ipykernel", raising=False)
     monkeypatch.setattr(sys, "argv", [a.replace("{root}", str(project)) for a in argv])
     _main_module(monkeypatch, spec)
-    assert _context.entry_point(project, _context.source(project)) == expected
+    assert _context.source(project).entry_point == expected
 
 
 def test_entry_point_of_a_notebook(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from dslc.tracking import _context
 
     monkeypatch.setenv("JPY_SESSION_NAME", str(project / "notebooks" / "01-explore.ipynb"))
-    src = _context.source(project)
-    assert _context.entry_point(project, src) == "notebooks/01-explore.ipynb"
+    assert _context.source(project).entry_point == "notebooks/01-explore.ipynb"
 
 
 def test_python_m_run_is_tagged_with_its_command(tproj: Path) -> None:

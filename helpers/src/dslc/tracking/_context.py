@@ -9,7 +9,6 @@ import platform
 import shlex
 import sys
 from dataclasses import dataclass
-from datetime import datetime
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -27,6 +26,7 @@ class Source:
     stem: str  # short name for run names: "train", "01-explore", "python-c"
     name: str  # path relative to the project root when possible
     kind: str  # MLflow source type: "LOCAL" or "NOTEBOOK"
+    entry_point: str | None = None  # the command to run it again from the root, if any
 
 
 def _relative(path: Path, root: Path) -> str:
@@ -46,7 +46,8 @@ def source(root: Path) -> Source:
         notebook = session if session.endswith(".ipynb") else None
     if notebook:
         path = Path(notebook)
-        return Source(path.stem, _relative(path, root), "NOTEBOOK")
+        name = _relative(path, root)
+        return Source(path.stem, name, "NOTEBOOK", name if name.endswith(".ipynb") else None)
     if "ipykernel" in sys.modules:
         return Source("notebook", "notebook", "NOTEBOOK")
     argv0 = sys.argv[0] if sys.argv and sys.argv[0] else ""
@@ -55,28 +56,16 @@ def source(root: Path) -> Source:
     if not argv0 or argv0 == "-":
         return Source("interactive", "interactive", "LOCAL")
     path = Path(argv0)
+    name = _relative(path, root)
     # `python -m pkg` runs pkg/__main__.py: the package name says more than "__main__".
     stem = path.parent.name if path.stem == "__main__" else path.stem
-    return Source(stem or "python", _relative(path, root), "LOCAL")
-
-
-def entry_point(root: Path, src: Source) -> str | None:
-    """The command that started this program, to run again from the root; None if none."""
-    if src.kind == "NOTEBOOK":
-        return src.name if src.name.endswith(".ipynb") else None
-    if not sys.argv or sys.argv[0] in ("", "-", "-c"):
-        return None
     spec = getattr(sys.modules.get("__main__"), "__spec__", None)
     module = getattr(spec, "name", None)
     if isinstance(module, str) and module:  # `python -m`: the module, not its file
         command = ["python", "-m", module.removesuffix(".__main__"), *sys.argv[1:]]
     else:
-        command = ["python", _relative(Path(sys.argv[0]), root), *sys.argv[1:]]
-    return shlex.join(command)
-
-
-def run_name(stem: str) -> str:
-    return f"{stem}-{datetime.now():%Y%m%d-%H%M%S}"
+        command = ["python", name, *sys.argv[1:]]
+    return Source(stem or "python", name, "LOCAL", shlex.join(command))
 
 
 @lru_cache(maxsize=1)
@@ -99,8 +88,8 @@ def run_tags(root: Path, project: str, src: Source) -> dict[str, str]:
         "mlflow.source.type": src.kind,
         **package_tags(),
     }
-    if (command := entry_point(root, src)) is not None:
-        found["dslc.entry_point"] = command
+    if src.entry_point is not None:
+        found["dslc.entry_point"] = src.entry_point
     if (state := gitinfo.git_state(root)) is not None:
         found["mlflow.source.git.commit"] = state.commit
         found["dslc.git.dirty"] = str(state.dirty).lower()

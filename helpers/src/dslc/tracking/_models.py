@@ -78,8 +78,6 @@ def model_requirements(
 ) -> list[str] | None:
     """MLflow's inferred requirements (of a scratch copy) minus NOT_MODEL_REQUIREMENTS, or None."""
     from mlflow.models import infer_pip_requirements
-    from packaging.requirements import InvalidRequirement, Requirement
-    from packaging.utils import canonicalize_name
 
     accepted = inspect.signature(module.save_model).parameters
     save_args = {k: v for k, v in arguments.items() if k in accepted}
@@ -95,27 +93,26 @@ def model_requirements(
                 first_line(exc),
             )
             return None
-    kept = []
-    for line in found:
-        try:
-            dist: str = canonicalize_name(Requirement(line).name)
-        except InvalidRequirement:  # e.g. an index URL line: keep it as it is
-            dist = ""
-        if dist not in NOT_MODEL_REQUIREMENTS:
-            kept.append(installed_from(line))
-    return kept
+    return [kept for line in found if (kept := installed_from(line)) is not None]
 
 
-def installed_from(line: str) -> str:
+def installed_from(line: str) -> str | None:
     """``name==version`` as ``name @ URL`` for a package installed from a URL (PEP 610),
-    such as dslc from a git commit; editable, index and ``file:`` installs keep the pin."""
+    such as dslc from a git commit; editable, index and ``file:`` installs keep the pin.
+    None for a package of NOT_MODEL_REQUIREMENTS."""
     from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
 
     try:
         requirement = Requirement(line)
+    except InvalidRequirement:  # e.g. an index URL line: keep it as it is
+        return line
+    if canonicalize_name(requirement.name) in NOT_MODEL_REQUIREMENTS:
+        return None
+    try:
         text = importlib.metadata.distribution(requirement.name).read_text("direct_url.json")
         origin = json.loads(text) if text else None
-    except (InvalidRequirement, importlib.metadata.PackageNotFoundError, ValueError):
+    except (importlib.metadata.PackageNotFoundError, ValueError):
         return line
     if not isinstance(origin, dict) or origin.get("dir_info", {}).get("editable"):
         return line

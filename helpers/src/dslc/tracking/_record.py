@@ -12,12 +12,15 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from .._events import DatasetUse
 from .._secrets import Redactor, scrub_urls
 from ._errors import TrackingError, failing, first_line, warn
+
+if TYPE_CHECKING:
+    from mlflow.tracking import MlflowClient
 
 WITHHELD_TAG = "dslc.withheld"
 
@@ -118,13 +121,10 @@ class Recorder:
 
     run_id = ""
 
-    def __init__(self, redactor: Redactor, root: Path, store_uri: str, run_name: str) -> None:
-        from mlflow.tracking import MlflowClient
-
-        self.client = MlflowClient(tracking_uri=store_uri)
+    def __init__(self, redactor: Redactor, root: Path, client: MlflowClient, run_name: str) -> None:
+        self.client = client
         self.redactor = redactor
         self.root = root
-        self.store_uri = store_uri
         self.run_name = run_name
         self.withheld: set[str] = set()
         self._params: dict[str, str] = {}
@@ -223,7 +223,7 @@ class Recorder:
                     self._pending[:0] = pending[done:]
                 raise TrackingError(
                     f"could not send {len(pending) - done} metrics of run {self.run_name!r} "
-                    f"to {self.store_uri} ({first_line(exc)}); they stay buffered"
+                    f"to {self.client.tracking_uri} ({first_line(exc)}); they stay buffered"
                 ) from exc
             finally:
                 self._last_flush = time.monotonic()

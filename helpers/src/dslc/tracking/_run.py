@@ -6,6 +6,7 @@ from __future__ import annotations
 import tempfile
 import threading
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -14,10 +15,10 @@ from .. import config
 from .._gitinfo import changes_patch
 from .._secrets import Redactor, scrub_urls, secret_values
 from . import _models
-from ._context import run_name, run_tags, source
+from ._context import run_tags, source
 from ._errors import NoActiveRunError, TrackingError, failing, require_mlflow, warn
 from ._record import Recorder
-from ._store import ensure_store, experiment_id
+from ._store import client, experiment_id
 
 if TYPE_CHECKING:
     from mlflow.models.model import ModelInfo
@@ -100,13 +101,13 @@ class Run:
     def _start(self) -> None:
         mlflow = require_mlflow()
         root = config.project_root()
-        store_uri = ensure_store(root)
+        store = client(root)
         redactor = Redactor(secret_values(root / ".env"))
-        exp_id = experiment_id(self._experiment, root, store_uri)
+        exp_id = experiment_id(store, self._experiment, root)
         parent = self._resolve_parent(mlflow)
         src = source(root)
-        self.name = redactor.scrub(self.name or run_name(src.stem))
-        recorder = Recorder(redactor, root, store_uri, self.name)
+        self.name = redactor.scrub(self.name or f"{src.stem}-{datetime.now():%Y%m%d-%H%M%S}")
+        recorder = Recorder(redactor, root, store, self.name)
         params = recorder.prepare_params(self._initial_params or {})
         # dslc's own tags skip the name rule ("mlflow.source.git.commit" is no secret) but
         # not the value check; all are cut to MLflow's limit, which start_run does not do.
@@ -119,7 +120,7 @@ class Run:
             changes = b""
         if changes:
             tags[PATCH_TAG] = PATCH_ARTIFACT
-        with failing(f"cannot start a run on {store_uri}"):
+        with failing(f"cannot start a run on {store.tracking_uri}"):
             active_run = mlflow.start_run(
                 experiment_id=exp_id,
                 run_name=self.name,
@@ -196,8 +197,7 @@ class Run:
         # started inside it with plain mlflow and left open.
         if client.get_run(self.id).info.status == "RUNNING":
             _kill_open_runs(mlflow, self.id, f"left open inside run {self.name}")
-        top = mlflow.active_run()
-        if top is not None and top.info.run_id == self.id:
+        if (top := mlflow.active_run()) is not None and top.info.run_id == self.id:
             mlflow.end_run(status)
         else:  # the user ended it (or it was never on MLflow's stack): still set our status
             client.set_terminated(self.id, status)

@@ -135,14 +135,13 @@ def find_experiment(store: MlflowClient, name: str | None, root: Path) -> tuple[
 KIND = {"mlflow.experimentKind": "custom_model_development"}
 
 
-def experiment_id(name: str | None, root: Path, store_uri: str) -> str:
+def experiment_id(store: MlflowClient, name: str | None, root: Path) -> str:
     """The run's experiment id, made if needed (artifacts in <root>/mlartifacts if not served)."""
     from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
 
-    mlflow_client = MlflowClient(tracking_uri=store_uri)
+    store_uri = store.tracking_uri
     try:
-        exp, ref = find_experiment(mlflow_client, name, root)
+        exp, ref = find_experiment(store, name, root)
     except MlflowException as exc:  # MLFLOW_EXPERIMENT_ID names no experiment
         raise TrackingError(
             f"{first_line(exc)} in {store_uri}; unset MLFLOW_EXPERIMENT_ID or pass "
@@ -152,13 +151,13 @@ def experiment_id(name: str | None, root: Path, store_uri: str) -> str:
         location = None if is_served(store_uri) else config.artifact_root(root)
         try:  # the lock keeps the project's processes from racing on a SQLite store
             with store_lock(root):
-                mlflow_client.create_experiment(ref, artifact_location=location, tags=KIND)
+                store.create_experiment(ref, artifact_location=location, tags=KIND)
         except MlflowException as exc:  # created meanwhile by another client: fine
             if "RESOURCE_ALREADY_EXISTS" not in str(exc.error_code):
                 raise TrackingError(
                     f"cannot create experiment {ref!r} on {store_uri}: {first_line(exc)}"
                 ) from exc
-        exp = mlflow_client.get_experiment_by_name(ref)
+        exp = store.get_experiment_by_name(ref)
     if exp.lifecycle_stage == "deleted":
         raise TrackingError(
             f"experiment {exp.name!r} is deleted in {store_uri}; restore it with "
