@@ -18,8 +18,6 @@ from ._catalog import DatasetEntry, Snapshot
 from ._secrets import scrub_urls
 from .errors import DatasetNotFoundError, LocationError, UnsafePathError
 
-redact = scrub_urls  # ``user:password@`` in any URL of a text -> ``***@``
-
 # fsspec's own test for "has a protocol": a scheme followed by :// or by :: (a chain).
 _URL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*(://|::)")
 # fsspec filesystems that read local files dslc cannot see from the URL: references to
@@ -77,7 +75,8 @@ def is_name(text: str | os.PathLike[str]) -> bool:
 def check_text(text: str) -> None:
     if "\x00" in text:
         raise LocationError(
-            f"{redact(text)!r} contains a NUL character, which no file name can hold; fix the path"
+            f"{scrub_urls(text)!r} contains a NUL character, which no file name can hold; "
+            "fix the path"
         )
 
 
@@ -107,7 +106,7 @@ def _where(url: str, storage_options: Mapping[str, Any] | None, root: Path) -> P
     from fsspec.implementations.dirfs import DirFileSystem
     from fsspec.implementations.local import LocalFileSystem
 
-    shown = redact(url)
+    shown = scrub_urls(url)
     options = set(storage_options or ()) & {"protocol", "fs", "fo", "target_protocol"}
     chained = "::" in re.sub(r"\[[0-9A-Fa-f:.]*\]", "", url)  # not an IPv6 host's colons
     if chained or options:
@@ -183,7 +182,7 @@ def resolve(
     check_text(text)
     storage = opts.pop("storage_options", None)
     local = _where(text, storage, r) if is_url(text) else local_path(text, r)
-    location = str(local) if local is not None else redact(text)
+    location = str(local) if local is not None else scrub_urls(text)
     chosen = fmt or ("parquet" if snap else entry.format if entry else None)
     if chosen:
         format_name = formats.normalize(chosen)
