@@ -324,16 +324,12 @@ def _validate(file: Path, doc: Any) -> dict[str, DatasetEntry]:
 
 
 def _from_yaml(name: str, raw: Mapping[str, Any]) -> DatasetEntry:
-    if "connection" not in raw:
-        return DatasetEntry(name=name, **{**raw, "parents": tuple(raw.get("parents", ()))})
-    return DatasetEntry(
-        name=name,
-        location=f"sql://{raw['connection']}",
-        description=raw.get("description"),
-        load_options=raw.get("load_options", {}),
-        sql=SqlSource(**{f.name: raw[f.name] for f in fields(SqlSource) if f.name in raw}),
-        snapshots=tuple(Snapshot(**s) for s in raw.get("snapshots", ())),
-    )
+    kept = dict(raw, parents=tuple(raw.get("parents", ())))
+    if "connection" in raw:  # the source's keys move to sql; description, load_options stay
+        sql = SqlSource(**{f.name: kept.pop(f.name) for f in fields(SqlSource) if f.name in raw})
+        snapshots = tuple(Snapshot(**s) for s in raw.get("snapshots", ()))
+        kept.update(location=f"sql://{sql.connection}", sql=sql, snapshots=snapshots)
+    return DatasetEntry(name=name, **kept)
 
 
 def check_graph(file: Path, entries: Mapping[str, DatasetEntry]) -> None:
