@@ -124,12 +124,6 @@ def _bad_name(name: object) -> str:
     )
 
 
-def split_ref(ref: str) -> tuple[str, str | None]:
-    """``"orders@latest"`` -> ``("orders", "latest")``; ``"iris"`` -> ``("iris", None)``."""
-    name, at, snap = ref.partition("@")
-    return name, (snap if at else None)
-
-
 @functools.cache
 def _loader() -> type[Any]:
     """PyYAML's safe loader refusing deep nesting, aliases and duplicate keys (with

@@ -137,7 +137,7 @@ def _where(url: str, storage_options: Mapping[str, Any] | None, root: Path) -> P
 
 
 def _entry(ref: str, root: Path) -> tuple[DatasetEntry, Snapshot | None]:
-    name, snap = catalog.split_ref(ref)
+    name, at, snap = ref.partition("@")  # "orders@latest", or "iris" (no snapshot)
     cat_file = config.paths(root).catalog
     entries = catalog.read(cat_file)
     if (entry := entries.get(name)) is None:
@@ -147,7 +147,7 @@ def _entry(ref: str, root: Path) -> tuple[DatasetEntry, Snapshot | None]:
             f"dataset {name!r} is not in {cat_file} (known: {shown or 'none'}); add it "
             f"with `dslc data add {name} PATH`, or pass a path such as 'raw/file.csv'"
         )
-    if snap is None:
+    if not at:
         return entry, None
     if entry.sql is None:
         raise DatasetNotFoundError(
