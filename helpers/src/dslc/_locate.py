@@ -8,7 +8,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path, PurePath
+from pathlib import Path
 from typing import Any, Literal
 
 from . import _catalog as catalog
@@ -168,7 +168,7 @@ def resolve(
 ) -> Target:
     """Resolve a catalog reference, a path relative to ``data/``, or a URL; ``options``
     override the entry's ``load_options`` or ``save_options`` (by ``purpose``), and
-    ``need_format=False`` gives an unknown suffix an empty format, not a FormatError."""
+    ``need_format=False`` (for callers that never read it) leaves an unset format empty."""
     r = config.project_root() if root is None else root
     entry, snap = _entry(str(name_or_path), r) if is_name(name_or_path) else (None, None)
     own: Mapping[str, Any] = {}
@@ -183,13 +183,10 @@ def resolve(
     storage = opts.pop("storage_options", None)
     local = _where(text, storage, r) if is_url(text) else local_path(text, r)
     location = str(local) if local is not None else scrub_urls(text)
-    chosen = fmt or ("parquet" if snap else entry.format if entry else None)
-    if chosen:
+    if chosen := fmt or ("parquet" if snap else entry.format if entry else None):
         format_name = formats.normalize(chosen)
-    elif need_format:
-        format_name = formats.infer(location)
     else:
-        format_name = formats.SUFFIXES.get(PurePath(location).suffix.lower(), "")
+        format_name = formats.infer(location) if need_format else ""
     url = text if local is None else None
     return Target(r, location, format_name, entry, local, opts, storage, snap, url)
 
