@@ -196,9 +196,6 @@ def _text(value: str, control: re.Pattern[str] = _CONTROL) -> str:
     return value.strip()
 
 
-_lines = functools.partial(_text, control=_CONTROL_BUT_LINES)
-
-
 def _format(value: str) -> str:
     try:
         return formats.normalize(value)
@@ -213,7 +210,7 @@ def _schema() -> dict[str, Any]:
     from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
     Text = Annotated[str, Then(_text)]
-    Lines = Annotated[str, Then(_lines)]
+    Lines = Annotated[str, Then(functools.partial(_text, control=_CONTROL_BUT_LINES))]
     Fingerprint = Annotated[str, Field(pattern=r"^[a-z0-9_]+:[0-9a-f]+$")]
     Connection = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")]
     Key = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
