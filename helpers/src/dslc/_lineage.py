@@ -62,11 +62,10 @@ def add(
     replace_existing: bool = False,
     on_hash: Callable[[str], None] | None = None,
     on_bytes: Progress | None = None,
-    root: Path | None = None,
 ) -> DatasetEntry:
     """Record a dataset and its fingerprint in the catalog (``dslc data add``); ``path`` is
     a shell path, else relative to ``data/``, or a URL; ``on_hash(location)`` starts hashing."""
-    r = config.project_root() if root is None else root
+    r = config.project_root()
     catalog.check_name(name)
     location, target = _locate_for_add(path, r)
     fmt = formats.normalize(format) if format else None
@@ -136,7 +135,6 @@ def cache_file(root: Path) -> Path:
 
 
 def verify(
-    root: Path | None = None,
     on_start: Callable[[int, int, str, str], None] | None = None,
     on_bytes: Progress | None = None,
     *,
@@ -144,7 +142,7 @@ def verify(
 ) -> Iterator[Check]:
     """A :class:`Check` of every catalog dataset and snapshot; ``on_start(i, n, reference,
     location)`` before each; ``full=False`` trusts the fingerprint cache (``--fast``)."""
-    r = config.project_root() if root is None else root
+    r = config.project_root()
     dvc.protect_snapshots(r)  # one left writable by a kill during `dvc add` is mended
     entries = catalog.read(config.paths(r).catalog)
     refs = [  # each entry, then its snapshots
