@@ -75,14 +75,13 @@ def add(
     _check_parents(name, parents, cat_file, catalog.read(cat_file), replace_existing)
     if on_hash is not None:
         on_hash(location)
-    local = target.local
-    if local is not None and dvc.enabled(r) and local.is_relative_to(r / "data"):
-        dvc.track(r, local)  # first: DVC puts a copy back, which dslc then reads
+    if target.local is not None and dvc.enabled(r) and target.local.is_relative_to(r / "data"):
+        dvc.track(r, target.local)  # first: DVC puts a copy back, which dslc then reads
     fp = fingerprint(target, on_bytes)
     with catalog.editing(r) as entries:  # checked again: it may have changed while hashing
         _check_parents(name, parents, cat_file, entries, replace_existing)
         base = entries.get(name) or DatasetEntry(name=name, location=location)
-        entry = replace(
+        entries[name] = entry = replace(
             base,
             location=location,
             format=fmt or (base.format if base.location == location else None),
@@ -90,7 +89,6 @@ def add(
             parents=tuple(parents) if parents else base.parents,
             fingerprint=fp,
         )
-        entries[name] = entry
     return entry
 
 
