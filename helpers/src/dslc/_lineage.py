@@ -60,7 +60,7 @@ def add(
     description: str | None = None,
     format: str | None = None,
     replace_existing: bool = False,
-    on_hash: Callable[[str], None] | None = None,
+    on_hash: Callable[[str], None],
     on_bytes: Progress | None = None,
 ) -> DatasetEntry:
     """Record a dataset and its fingerprint in the catalog (``dslc data add``); ``path`` is
@@ -73,8 +73,7 @@ def add(
         formats.infer(location)  # fail now, not at the first load
     cat_file = config.paths(r).catalog
     _check_parents(name, parents, cat_file, catalog.read(cat_file), replace_existing)
-    if on_hash is not None:
-        on_hash(location)
+    on_hash(location)
     if target.local is not None and dvc.enabled(r) and target.local.is_relative_to(r / "data"):
         dvc.track(r, target.local)  # first: DVC puts a copy back, which dslc then reads
     fp = fingerprint(target, on_bytes)
@@ -133,7 +132,7 @@ def cache_file(root: Path) -> Path:
 
 
 def verify(
-    on_start: Callable[[int, int, str, str], None] | None = None,
+    on_start: Callable[[int, int, str, str], None],
     on_bytes: Progress | None = None,
     *,
     full: bool = True,
@@ -149,8 +148,7 @@ def verify(
         for s in (None, *e.snapshots)
     ]
     for i, (ref, entry, shown) in enumerate(refs, 1):
-        if on_start is not None:
-            on_start(i, len(refs), ref, shown)
+        on_start(i, len(refs), ref, shown)
         yield _check(ref, entry, r, on_bytes, not full)
 
 
