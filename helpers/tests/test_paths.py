@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from dslc import _locate as locate
 from dslc import data
+from dslc._secrets import scrub_urls
 from dslc.errors import DatasetNotFoundError, LocationError, RawDataWriteError, UnsafePathError
 
 FRAME = pd.DataFrame({"x": [1, 2], "y": ["a", "b"]})
@@ -175,7 +176,7 @@ def test_credentials_in_urls_never_reach_messages(project: Path) -> None:
     with pytest.raises(LocationError) as err:
         data.load("nope://user:hunter2@host/x.csv")
     assert "hunter2" not in str(err.value) and "***@" in str(err.value)
-    assert locate.redact("a http://u:p@h/x and s3://k:s@b/y") == "a http://***@h/x and s3://***@b/y"
+    assert scrub_urls("a http://u:p@h/x and s3://k:s@b/y") == "a http://***@h/x and s3://***@b/y"
 
 
 _SEGMENTS = st.lists(

@@ -124,12 +124,6 @@ def _bad_name(name: object) -> str:
     )
 
 
-def split_ref(ref: str) -> tuple[str, str | None]:
-    """``"orders@latest"`` -> ``("orders", "latest")``; ``"iris"`` -> ``("iris", None)``."""
-    name, at, snap = ref.partition("@")
-    return name, (snap if at else None)
-
-
 @functools.cache
 def _loader() -> type[Any]:
     """PyYAML's safe loader refusing deep nesting, aliases and duplicate keys (with
@@ -202,9 +196,6 @@ def _text(value: str, control: re.Pattern[str] = _CONTROL) -> str:
     return value.strip()
 
 
-_lines = functools.partial(_text, control=_CONTROL_BUT_LINES)
-
-
 def _format(value: str) -> str:
     try:
         return formats.normalize(value)
@@ -219,7 +210,7 @@ def _schema() -> dict[str, Any]:
     from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
     Text = Annotated[str, Then(_text)]
-    Lines = Annotated[str, Then(_lines)]
+    Lines = Annotated[str, Then(functools.partial(_text, control=_CONTROL_BUT_LINES))]
     Fingerprint = Annotated[str, Field(pattern=r"^[a-z0-9_]+:[0-9a-f]+$")]
     Connection = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")]
     Key = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
@@ -324,16 +315,12 @@ def _validate(file: Path, doc: Any) -> dict[str, DatasetEntry]:
 
 
 def _from_yaml(name: str, raw: Mapping[str, Any]) -> DatasetEntry:
-    if "connection" not in raw:
-        return DatasetEntry(name=name, **{**raw, "parents": tuple(raw.get("parents", ()))})
-    return DatasetEntry(
-        name=name,
-        location=f"sql://{raw['connection']}",
-        description=raw.get("description"),
-        load_options=raw.get("load_options", {}),
-        sql=SqlSource(**{f.name: raw[f.name] for f in fields(SqlSource) if f.name in raw}),
-        snapshots=tuple(Snapshot(**s) for s in raw.get("snapshots", ())),
-    )
+    kept = dict(raw, parents=tuple(raw.get("parents", ())))
+    if "connection" in raw:  # the source's keys move to sql; description, load_options stay
+        sql = SqlSource(**{f.name: kept.pop(f.name) for f in fields(SqlSource) if f.name in raw})
+        snapshots = tuple(Snapshot(**s) for s in raw.get("snapshots", ()))
+        kept.update(location=f"sql://{sql.connection}", sql=sql, snapshots=snapshots)
+    return DatasetEntry(name=name, **kept)
 
 
 def check_graph(file: Path, entries: Mapping[str, DatasetEntry]) -> None:

@@ -34,7 +34,6 @@ def _hash_fileobj(fh: Any, on_bytes: Progress | None, algo: str = ALGO) -> str:
 
 
 def check_regular(path: Path, st: os.stat_result) -> None:
-    """Raise SpecialFileError unless ``st`` (of ``path``) is a regular file or a folder."""
     if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
         kind = "a FIFO (named pipe)" if stat.S_ISFIFO(st.st_mode) else "a socket or device"
         raise SpecialFileError(

@@ -103,10 +103,6 @@ def infer(location: str) -> str:
     )
 
 
-def get(name: str) -> Format:
-    return FORMATS[normalize(name)]
-
-
 def check_savable(fmt: Format, obj: Any) -> None:
     """Raise FormatError before anything is written if ``fmt`` cannot store ``obj``."""
     fmt.check()

@@ -60,13 +60,12 @@ def add(
     description: str | None = None,
     format: str | None = None,
     replace_existing: bool = False,
-    on_hash: Callable[[str], None] | None = None,
+    on_hash: Callable[[str], None],
     on_bytes: Progress | None = None,
-    root: Path | None = None,
 ) -> DatasetEntry:
     """Record a dataset and its fingerprint in the catalog (``dslc data add``); ``path`` is
     a shell path, else relative to ``data/``, or a URL; ``on_hash(location)`` starts hashing."""
-    r = config.project_root() if root is None else root
+    r = config.project_root()
     catalog.check_name(name)
     location, target = _locate_for_add(path, r)
     fmt = formats.normalize(format) if format else None
@@ -74,16 +73,14 @@ def add(
         formats.infer(location)  # fail now, not at the first load
     cat_file = config.paths(r).catalog
     _check_parents(name, parents, cat_file, catalog.read(cat_file), replace_existing)
-    if on_hash is not None:
-        on_hash(location)
-    local = target.local
-    if local is not None and dvc.enabled(r) and local.is_relative_to(r / "data"):
-        dvc.track(r, local)  # first: DVC puts a copy back, which dslc then reads
+    on_hash(location)
+    if target.local is not None and dvc.enabled(r) and target.local.is_relative_to(r / "data"):
+        dvc.track(r, target.local)  # first: DVC puts a copy back, which dslc then reads
     fp = fingerprint(target, on_bytes)
     with catalog.editing(r) as entries:  # checked again: it may have changed while hashing
         _check_parents(name, parents, cat_file, entries, replace_existing)
         base = entries.get(name) or DatasetEntry(name=name, location=location)
-        entry = replace(
+        entries[name] = entry = replace(
             base,
             location=location,
             format=fmt or (base.format if base.location == location else None),
@@ -91,7 +88,6 @@ def add(
             parents=tuple(parents) if parents else base.parents,
             fingerprint=fp,
         )
-        entries[name] = entry
     return entry
 
 
@@ -136,15 +132,14 @@ def cache_file(root: Path) -> Path:
 
 
 def verify(
-    root: Path | None = None,
-    on_start: Callable[[int, int, str, str], None] | None = None,
+    on_start: Callable[[int, int, str, str], None],
     on_bytes: Progress | None = None,
     *,
     full: bool = True,
 ) -> Iterator[Check]:
     """A :class:`Check` of every catalog dataset and snapshot; ``on_start(i, n, reference,
     location)`` before each; ``full=False`` trusts the fingerprint cache (``--fast``)."""
-    r = config.project_root() if root is None else root
+    r = config.project_root()
     dvc.protect_snapshots(r)  # one left writable by a kill during `dvc add` is mended
     entries = catalog.read(config.paths(r).catalog)
     refs = [  # each entry, then its snapshots
@@ -153,8 +148,7 @@ def verify(
         for s in (None, *e.snapshots)
     ]
     for i, (ref, entry, shown) in enumerate(refs, 1):
-        if on_start is not None:
-            on_start(i, len(refs), ref, shown)
+        on_start(i, len(refs), ref, shown)
         yield _check(ref, entry, r, on_bytes, not full)
 
 

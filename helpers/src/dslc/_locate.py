@@ -8,7 +8,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path, PurePath
+from pathlib import Path
 from typing import Any, Literal
 
 from . import _catalog as catalog
@@ -17,8 +17,6 @@ from . import config
 from ._catalog import DatasetEntry, Snapshot
 from ._secrets import scrub_urls
 from .errors import DatasetNotFoundError, LocationError, UnsafePathError
-
-redact = scrub_urls  # ``user:password@`` in any URL of a text -> ``***@``
 
 # fsspec's own test for "has a protocol": a scheme followed by :// or by :: (a chain).
 _URL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*(://|::)")
@@ -77,7 +75,8 @@ def is_name(text: str | os.PathLike[str]) -> bool:
 def check_text(text: str) -> None:
     if "\x00" in text:
         raise LocationError(
-            f"{redact(text)!r} contains a NUL character, which no file name can hold; fix the path"
+            f"{scrub_urls(text)!r} contains a NUL character, which no file name can hold; "
+            "fix the path"
         )
 
 
@@ -107,7 +106,7 @@ def _where(url: str, storage_options: Mapping[str, Any] | None, root: Path) -> P
     from fsspec.implementations.dirfs import DirFileSystem
     from fsspec.implementations.local import LocalFileSystem
 
-    shown = redact(url)
+    shown = scrub_urls(url)
     options = set(storage_options or ()) & {"protocol", "fs", "fo", "target_protocol"}
     chained = "::" in re.sub(r"\[[0-9A-Fa-f:.]*\]", "", url)  # not an IPv6 host's colons
     if chained or options:
@@ -138,7 +137,7 @@ def _where(url: str, storage_options: Mapping[str, Any] | None, root: Path) -> P
 
 
 def _entry(ref: str, root: Path) -> tuple[DatasetEntry, Snapshot | None]:
-    name, snap = catalog.split_ref(ref)
+    name, at, snap = ref.partition("@")  # "orders@latest", or "iris" (no snapshot)
     cat_file = config.paths(root).catalog
     entries = catalog.read(cat_file)
     if (entry := entries.get(name)) is None:
@@ -148,7 +147,7 @@ def _entry(ref: str, root: Path) -> tuple[DatasetEntry, Snapshot | None]:
             f"dataset {name!r} is not in {cat_file} (known: {shown or 'none'}); add it "
             f"with `dslc data add {name} PATH`, or pass a path such as 'raw/file.csv'"
         )
-    if snap is None:
+    if not at:
         return entry, None
     if entry.sql is None:
         raise DatasetNotFoundError(
@@ -169,7 +168,7 @@ def resolve(
 ) -> Target:
     """Resolve a catalog reference, a path relative to ``data/``, or a URL; ``options``
     override the entry's ``load_options`` or ``save_options`` (by ``purpose``), and
-    ``need_format=False`` gives an unknown suffix an empty format, not a FormatError."""
+    ``need_format=False`` (for callers that never read it) leaves an unset format empty."""
     r = config.project_root() if root is None else root
     entry, snap = _entry(str(name_or_path), r) if is_name(name_or_path) else (None, None)
     own: Mapping[str, Any] = {}
@@ -183,14 +182,11 @@ def resolve(
     check_text(text)
     storage = opts.pop("storage_options", None)
     local = _where(text, storage, r) if is_url(text) else local_path(text, r)
-    location = str(local) if local is not None else redact(text)
-    chosen = fmt or ("parquet" if snap else entry.format if entry else None)
-    if chosen:
+    location = str(local) if local is not None else scrub_urls(text)
+    if chosen := fmt or ("parquet" if snap else entry.format if entry else None):
         format_name = formats.normalize(chosen)
-    elif need_format:
-        format_name = formats.infer(location)
     else:
-        format_name = formats.SUFFIXES.get(PurePath(location).suffix.lower(), "")
+        format_name = formats.infer(location) if need_format else ""
     url = text if local is None else None
     return Target(r, location, format_name, entry, local, opts, storage, snap, url)
 

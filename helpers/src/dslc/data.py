@@ -122,7 +122,7 @@ def load(name_or_path: NameOrPath, *, format: str | None = None, **options: Any)
         frames = result.frames if result.chunked else result.frame()
         _publish(target, "input", query=result.query)
         return frames
-    fmt = formats.get(target.format)
+    fmt = formats.FORMATS[target.format]
     if target.local is not None:
         try:
             check_regular(target.local, target.local.stat())  # a FIFO would block the reader
@@ -172,7 +172,7 @@ def save(
     """
     target = locate.resolve(name_or_path, fmt=format, purpose="save", options=options)
     _refuse_write(target, force)
-    fmt = formats.get(target.format)
+    fmt = formats.FORMATS[target.format]
     formats.check_savable(fmt, obj)
     opts = {**fmt.save_defaults, **target.options}
     written: os.stat_result | None = None
