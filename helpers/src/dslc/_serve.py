@@ -17,7 +17,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -180,13 +179,9 @@ def _terminated(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)  # unwinds serve_forever; serve's cleanup stops MLflow
 
 
-def serve(
-    model_uri: str,
-    guard: Guard,
-    env: dict[str, str],
-    on_ready: Callable[[], None] = lambda: None,
-) -> int:
-    """Run ``mlflow models serve`` on a loopback port behind ``guard`` until either stops."""
+def serve(model_uri: str, guard: Guard, env: dict[str, str], ready: str) -> int:
+    """Run ``mlflow models serve`` on a loopback port behind ``guard`` until either stops;
+    ``ready`` goes to stderr once MLflow answers."""
     with socket.socket() as probe:  # a free loopback port for MLflow
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
@@ -200,7 +195,7 @@ def serve(
     signal.signal(signal.SIGTERM, _terminated)
     try:
         wait_until_up(port, child)
-        on_ready()
+        print(ready, file=sys.stderr, flush=True)
         threading.Thread(target=_stop_with, args=(child, guard), daemon=True).start()
         guard.serve_forever()
     finally:

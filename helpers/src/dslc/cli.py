@@ -317,13 +317,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     guard = _serve.Guard((args.host, args.port), ("127.0.0.1", 0), args.max_mb * 2**20)
     env = {**os.environ, "MLFLOW_TRACKING_URI": store,
            "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}  # fmt: skip
-
-    def ready() -> None:
-        print(f"Serving {uri} (version {version.version}) on "
-              f"http://{args.host}:{args.port}/invocations; Ctrl-C to stop",
-              file=sys.stderr, flush=True)  # fmt: skip
-
-    return _serve.serve(uri, guard, env, on_ready=ready)
+    url = f"http://{args.host}:{args.port}/invocations"
+    ready = f"Serving {uri} (version {version.version}) on {url}; Ctrl-C to stop"
+    return _serve.serve(uri, guard, env, ready)
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
