@@ -204,12 +204,10 @@ def serve(model_uri: str, guard: Guard, env: dict[str, str], ready: str) -> int:
     return max(child.returncode or 0, 0)  # 0 when stopped by a signal
 
 
-def package(uri: str, output: Path, store: str) -> None:
+def package(uri: str, output: Path, env: dict[str, str]) -> None:
     """``mlflow models generate-dockerfile`` into ``output`` (replaced whole); no folder and a
     one-line DslcError if MLflow fails or the model needs a file of this machine."""
     shutil.rmtree(output, ignore_errors=True)
-    env = {**os.environ, "MLFLOW_TRACKING_URI": store}
-    env["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"  # a bar per file says nothing here
     command = [sys.executable, "-m", "mlflow", "models", "generate-dockerfile"]
     command += ["--model-uri", uri, "--output-directory", str(output)]
     result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)

@@ -284,24 +284,26 @@ def _cmd_tracking_server(args: argparse.Namespace) -> int:
     return _mlflow_cli.serve(plan)  # replaces this process; returns only in tests
 
 
-def _champion(args: argparse.Namespace) -> tuple[str, Any]:
+def _champion(args: argparse.Namespace) -> tuple[dict[str, str], Any]:
     from . import tracking
 
     store = tracking.ensure_store()
     if (version := tracking.champion(args.model, alias=args.alias)) is None:
         uri = tracking.model_uri(args.model, alias=args.alias)
         raise DslcError(f"no {args.alias} model yet ({uri}): run `make train` first")
-    return store, version
+    env = {**os.environ, "MLFLOW_TRACKING_URI": store}
+    env["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"  # a bar per file says nothing here
+    return env, version
 
 
 def _cmd_package(args: argparse.Namespace) -> int:
     from . import _serve
 
-    store, version = _champion(args)
+    env, version = _champion(args)
     default = config.project_root() / "dist" / "model"
     output = Path(args.output).absolute() if args.output else default
     # The version itself, not the alias: the folder holds what this line reports.
-    _serve.package(f"models:/{version.name}/{version.version}", output, store)
+    _serve.package(f"models:/{version.name}/{version.version}", output, env)
     tag = version.name.replace("_", "-")
     print(f"Packaged {version.name} version {version.version} in {output}: "
           f"docker build -t {tag} {output}", file=sys.stderr)  # fmt: skip
@@ -311,12 +313,10 @@ def _cmd_package(args: argparse.Namespace) -> int:
 def _cmd_serve(args: argparse.Namespace) -> int:
     from . import _serve, tracking
 
-    store, version = _champion(args)
+    env, version = _champion(args)
     uri = tracking.model_uri(args.model, alias=args.alias)
     _check_port(args.host, args.port)
     guard = _serve.Guard((args.host, args.port), ("127.0.0.1", 0), args.max_mb * 2**20)
-    env = {**os.environ, "MLFLOW_TRACKING_URI": store,
-           "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}  # fmt: skip
     url = f"http://{args.host}:{args.port}/invocations"
     ready = f"Serving {uri} (version {version.version}) on {url}; Ctrl-C to stop"
     return _serve.serve(uri, guard, env, ready)
