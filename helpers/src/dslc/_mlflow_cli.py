@@ -36,10 +36,10 @@ EXAMPLE_URL = "postgresql+psycopg://USER@HOST:5432/DATABASE"
 TIMEOUT_BACKENDS = ("postgresql", "mysql", "mariadb")  # drivers taking connect_timeout
 
 
-def export_project_store(argv: Sequence[str]) -> str:
-    """Set the project's tracking URI (and store) in ``os.environ``; return the URI. A missing
-    embedded store is made by dslc, so its Default experiment keeps artifacts in
-    ``<root>/mlartifacts`` whichever folder the command runs from."""
+def export_project_store(argv: Sequence[str]) -> None:
+    """Set the project's tracking URI (and store) in ``os.environ``. A missing embedded store
+    is made by dslc, so its Default experiment keeps artifacts in ``<root>/mlartifacts``
+    whichever folder the command runs from."""
     root = config.project_root()
     uri = os.environ[TRACKING] = config.tracking_uri(root)  # loads .env, credentials too
     own_store = any(arg.startswith(OWN_STORE_OPTIONS) for arg in argv)
@@ -51,7 +51,6 @@ def export_project_store(argv: Sequence[str]) -> str:
             from .tracking import ensure_store
 
             ensure_store(root)
-    return uri
 
 
 def ui(store: str, host: str, port: int) -> int:
