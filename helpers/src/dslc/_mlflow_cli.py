@@ -166,18 +166,14 @@ def plan(host: str | None = None, port: int | None = None, workers: int | None =
 def check_database(p: Plan) -> None:
     """Connect once, giving up after :data:`CONNECT_TIMEOUT_S` seconds; ConfigError
     (one line, the password masked) when there is no driver or the database refuses."""
-    from sqlalchemy import create_engine, exc
+    from sqlalchemy import NullPool, create_engine, exc
 
     from ._sql import driver_hint
 
     backend = p.url.get_backend_name()
     timeout = {"connect_timeout": CONNECT_TIMEOUT_S} if backend in TIMEOUT_BACKENDS else {}
-    try:
-        engine = create_engine(p.url, connect_args=timeout)
-        try:
-            engine.connect().close()
-        finally:
-            engine.dispose()
+    try:  # NullPool: close() closes the connection itself, no pool is left to dispose of
+        create_engine(p.url, connect_args=timeout, poolclass=NullPool).connect().close()
     except (ImportError, exc.NoSuchModuleError) as error:
         hint = driver_hint(p.url.drivername).replace("uv add ", "uv add --group server ", 1)
         raise ConfigError(f"no driver for {p.url.drivername} ({error}); add it: {hint}") from None
