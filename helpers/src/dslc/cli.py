@@ -21,6 +21,7 @@ from typing import Any, NoReturn
 from . import __version__, config
 from ._secrets import scrub, scrub_urls
 from .errors import DslcError
+from .logging import setup_logging
 
 __all__ = ["main"]
 
@@ -468,18 +469,6 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _setup_logging() -> None:
-    """dslc's own log records only, unless ``DSLC_LOG_LEVEL`` is set: libraries' would repeat
-    the one-line error. A bad ``DSLC_LOG_LEVEL`` or ``DSLC_LOG_FILE`` fails before the command."""
-    from .logging import setup_logging
-
-    if os.environ.get("DSLC_LOG_LEVEL"):
-        setup_logging()
-    else:
-        setup_logging(logging.CRITICAL + 1)
-        logging.getLogger("dslc").setLevel(logging.INFO)
-
-
 def _fail(message: str) -> int:
     print(f"dslc: error: {scrub(' '.join(message.split()))}", file=sys.stderr)
     return 1
@@ -495,7 +484,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if threading.current_thread() is threading.main_thread():  # SIGTERM cleans up as Ctrl-C
             signal.signal(signal.SIGTERM, signal.default_int_handler)
-        _setup_logging()
+        # dslc's own log records only, unless DSLC_LOG_LEVEL is set: libraries' would repeat
+        # the one-line error. A bad DSLC_LOG_LEVEL or DSLC_LOG_FILE fails before the command.
+        if os.environ.get("DSLC_LOG_LEVEL"):
+            setup_logging()
+        else:
+            setup_logging(logging.CRITICAL + 1)
+            logging.getLogger("dslc").setLevel(logging.INFO)
         return int(args.func(args))
     except DslcError as exc:
         return _fail(str(exc))
