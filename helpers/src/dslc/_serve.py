@@ -166,15 +166,6 @@ def _stop_with(child: subprocess.Popen[bytes], guard: Guard) -> None:
     guard.shutdown()
 
 
-def _stop_group(child: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(child.pid, signal.SIGTERM)
-        try:
-            child.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(child.pid, signal.SIGKILL)
-
-
 def _terminated(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)  # unwinds serve_forever; serve's cleanup stops MLflow
 
@@ -200,7 +191,12 @@ def serve(model_uri: str, guard: Guard, env: dict[str, str], ready: str) -> int:
         guard.serve_forever()
     finally:
         guard.server_close()
-        _stop_group(child)
+        with contextlib.suppress(ProcessLookupError):  # MLflow's group: its uvicorn too
+            os.killpg(child.pid, signal.SIGTERM)
+            try:
+                child.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, signal.SIGKILL)
     return max(child.returncode or 0, 0)  # 0 when stopped by a signal
 
 
