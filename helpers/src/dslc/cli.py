@@ -169,11 +169,11 @@ def _cmd_snapshot(args: argparse.Namespace) -> int:
     return 0
 
 
-def _short(fp: str | None, n: int = 12) -> str:
+def _short(fp: str | None) -> str:
     if not fp:
         return "-"
     algo, _, digest = fp.partition(":")
-    return f"{algo}:{digest[:n]}"
+    return f"{algo}:{digest[:12]}"
 
 
 # The stdout line of each dataset `dslc data verify` finds needing attention ("ok": none).
