@@ -36,10 +36,10 @@ EXAMPLE_URL = "postgresql+psycopg://USER@HOST:5432/DATABASE"
 TIMEOUT_BACKENDS = ("postgresql", "mysql", "mariadb")  # drivers taking connect_timeout
 
 
-def export_project_store(argv: Sequence[str]) -> str:
-    """Set the project's tracking URI (and store) in ``os.environ``; return the URI. A missing
-    embedded store is made by dslc, so its Default experiment keeps artifacts in
-    ``<root>/mlartifacts`` whichever folder the command runs from."""
+def export_project_store(argv: Sequence[str]) -> None:
+    """Set the project's tracking URI (and store) in ``os.environ``. A missing embedded store
+    is made by dslc, so its Default experiment keeps artifacts in ``<root>/mlartifacts``
+    whichever folder the command runs from."""
     root = config.project_root()
     uri = os.environ[TRACKING] = config.tracking_uri(root)  # loads .env, credentials too
     own_store = any(arg.startswith(OWN_STORE_OPTIONS) for arg in argv)
@@ -51,7 +51,6 @@ def export_project_store(argv: Sequence[str]) -> str:
             from .tracking import ensure_store
 
             ensure_store(root)
-    return uri
 
 
 def ui(store: str, host: str, port: int) -> int:
@@ -167,18 +166,14 @@ def plan(host: str | None = None, port: int | None = None, workers: int | None =
 def check_database(p: Plan) -> None:
     """Connect once, giving up after :data:`CONNECT_TIMEOUT_S` seconds; ConfigError
     (one line, the password masked) when there is no driver or the database refuses."""
-    from sqlalchemy import create_engine, exc
+    from sqlalchemy import NullPool, create_engine, exc
 
     from ._sql import driver_hint
 
     backend = p.url.get_backend_name()
     timeout = {"connect_timeout": CONNECT_TIMEOUT_S} if backend in TIMEOUT_BACKENDS else {}
-    try:
-        engine = create_engine(p.url, connect_args=timeout)
-        try:
-            engine.connect().close()
-        finally:
-            engine.dispose()
+    try:  # NullPool: close() closes the connection itself, no pool is left to dispose of
+        create_engine(p.url, connect_args=timeout, poolclass=NullPool).connect().close()
     except (ImportError, exc.NoSuchModuleError) as error:
         hint = driver_hint(p.url.drivername).replace("uv add ", "uv add --group server ", 1)
         raise ConfigError(f"no driver for {p.url.drivername} ({error}); add it: {hint}") from None

@@ -17,7 +17,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -167,26 +166,13 @@ def _stop_with(child: subprocess.Popen[bytes], guard: Guard) -> None:
     guard.shutdown()
 
 
-def _stop_group(child: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(child.pid, signal.SIGTERM)
-        try:
-            child.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(child.pid, signal.SIGKILL)
-
-
 def _terminated(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)  # unwinds serve_forever; serve's cleanup stops MLflow
 
 
-def serve(
-    model_uri: str,
-    guard: Guard,
-    env: dict[str, str],
-    on_ready: Callable[[], None] = lambda: None,
-) -> int:
-    """Run ``mlflow models serve`` on a loopback port behind ``guard`` until either stops."""
+def serve(model_uri: str, guard: Guard, env: dict[str, str], ready: str) -> int:
+    """Run ``mlflow models serve`` on a loopback port behind ``guard`` until either stops;
+    ``ready`` goes to stderr once MLflow answers."""
     with socket.socket() as probe:  # a free loopback port for MLflow
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
@@ -200,21 +186,24 @@ def serve(
     signal.signal(signal.SIGTERM, _terminated)
     try:
         wait_until_up(port, child)
-        on_ready()
+        print(ready, file=sys.stderr, flush=True)
         threading.Thread(target=_stop_with, args=(child, guard), daemon=True).start()
         guard.serve_forever()
     finally:
         guard.server_close()
-        _stop_group(child)
+        with contextlib.suppress(ProcessLookupError):  # MLflow's group: its uvicorn too
+            os.killpg(child.pid, signal.SIGTERM)
+            try:
+                child.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, signal.SIGKILL)
     return max(child.returncode or 0, 0)  # 0 when stopped by a signal
 
 
-def package(uri: str, output: Path, store: str) -> None:
+def package(uri: str, output: Path, env: dict[str, str]) -> None:
     """``mlflow models generate-dockerfile`` into ``output`` (replaced whole); no folder and a
     one-line DslcError if MLflow fails or the model needs a file of this machine."""
     shutil.rmtree(output, ignore_errors=True)
-    env = {**os.environ, "MLFLOW_TRACKING_URI": store}
-    env["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"  # a bar per file says nothing here
     command = [sys.executable, "-m", "mlflow", "models", "generate-dockerfile"]
     command += ["--model-uri", uri, "--output-directory", str(output)]
     result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)

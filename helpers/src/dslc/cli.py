@@ -21,6 +21,7 @@ from typing import Any, NoReturn
 from . import __version__, config
 from ._secrets import scrub, scrub_urls
 from .errors import DslcError
+from .logging import setup_logging
 
 __all__ = ["main"]
 
@@ -168,11 +169,11 @@ def _cmd_snapshot(args: argparse.Namespace) -> int:
     return 0
 
 
-def _short(fp: str | None, n: int = 12) -> str:
+def _short(fp: str | None) -> str:
     if not fp:
         return "-"
     algo, _, digest = fp.partition(":")
-    return f"{algo}:{digest[:n]}"
+    return f"{algo}:{digest[:12]}"
 
 
 # The stdout line of each dataset `dslc data verify` finds needing attention ("ok": none).
@@ -284,24 +285,26 @@ def _cmd_tracking_server(args: argparse.Namespace) -> int:
     return _mlflow_cli.serve(plan)  # replaces this process; returns only in tests
 
 
-def _champion(args: argparse.Namespace) -> tuple[str, Any]:
+def _champion(args: argparse.Namespace) -> tuple[dict[str, str], Any]:
     from . import tracking
 
     store = tracking.ensure_store()
     if (version := tracking.champion(args.model, alias=args.alias)) is None:
         uri = tracking.model_uri(args.model, alias=args.alias)
         raise DslcError(f"no {args.alias} model yet ({uri}): run `make train` first")
-    return store, version
+    env = {**os.environ, "MLFLOW_TRACKING_URI": store}
+    env["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"  # a bar per file says nothing here
+    return env, version
 
 
 def _cmd_package(args: argparse.Namespace) -> int:
     from . import _serve
 
-    store, version = _champion(args)
+    env, version = _champion(args)
     default = config.project_root() / "dist" / "model"
     output = Path(args.output).absolute() if args.output else default
     # The version itself, not the alias: the folder holds what this line reports.
-    _serve.package(f"models:/{version.name}/{version.version}", output, store)
+    _serve.package(f"models:/{version.name}/{version.version}", output, env)
     tag = version.name.replace("_", "-")
     print(f"Packaged {version.name} version {version.version} in {output}: "
           f"docker build -t {tag} {output}", file=sys.stderr)  # fmt: skip
@@ -311,19 +314,13 @@ def _cmd_package(args: argparse.Namespace) -> int:
 def _cmd_serve(args: argparse.Namespace) -> int:
     from . import _serve, tracking
 
-    store, version = _champion(args)
+    env, version = _champion(args)
     uri = tracking.model_uri(args.model, alias=args.alias)
     _check_port(args.host, args.port)
     guard = _serve.Guard((args.host, args.port), ("127.0.0.1", 0), args.max_mb * 2**20)
-    env = {**os.environ, "MLFLOW_TRACKING_URI": store,
-           "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}  # fmt: skip
-
-    def ready() -> None:
-        print(f"Serving {uri} (version {version.version}) on "
-              f"http://{args.host}:{args.port}/invocations; Ctrl-C to stop",
-              file=sys.stderr, flush=True)  # fmt: skip
-
-    return _serve.serve(uri, guard, env, on_ready=ready)
+    url = f"http://{args.host}:{args.port}/invocations"
+    ready = f"Serving {uri} (version {version.version}) on {url}; Ctrl-C to stop"
+    return _serve.serve(uri, guard, env, ready)
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -472,18 +469,6 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _setup_logging() -> None:
-    """dslc's own log records only, unless ``DSLC_LOG_LEVEL`` is set: libraries' would repeat
-    the one-line error. A bad ``DSLC_LOG_LEVEL`` or ``DSLC_LOG_FILE`` fails before the command."""
-    from .logging import setup_logging
-
-    if os.environ.get("DSLC_LOG_LEVEL"):
-        setup_logging()
-    else:
-        setup_logging(logging.CRITICAL + 1)
-        logging.getLogger("dslc").setLevel(logging.INFO)
-
-
 def _fail(message: str) -> int:
     print(f"dslc: error: {scrub(' '.join(message.split()))}", file=sys.stderr)
     return 1
@@ -499,7 +484,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if threading.current_thread() is threading.main_thread():  # SIGTERM cleans up as Ctrl-C
             signal.signal(signal.SIGTERM, signal.default_int_handler)
-        _setup_logging()
+        # dslc's own log records only, unless DSLC_LOG_LEVEL is set: libraries' would repeat
+        # the one-line error. A bad DSLC_LOG_LEVEL or DSLC_LOG_FILE fails before the command.
+        if os.environ.get("DSLC_LOG_LEVEL"):
+            setup_logging()
+        else:
+            setup_logging(logging.CRITICAL + 1)
+            logging.getLogger("dslc").setLevel(logging.INFO)
         return int(args.func(args))
     except DslcError as exc:
         return _fail(str(exc))
