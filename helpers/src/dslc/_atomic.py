@@ -96,7 +96,6 @@ def atomic_path(target: Path, *, overwrite: bool = True, mode: int | None = None
     """Yield a temporary path to write (not pre-created: the umask's permissions, or
     ``mode``), which then replaces ``target`` atomically; ``overwrite=False`` raises
     FileExistsError instead, decided by the filesystem (a hard link), not a prior check."""
-    target = Path(target)
     clean_stale(target.parent)
     tmp = temp_path(target)
     try:

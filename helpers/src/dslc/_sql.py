@@ -6,7 +6,7 @@ import os
 import re
 import sqlite3
 from collections.abc import Collection, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus
@@ -49,10 +49,9 @@ _LOCKED = re.compile(r"database is locked|lock timeout", re.IGNORECASE)
 
 @dataclass(frozen=True)
 class _Context:
-    """What an error message may say: the dataset and the variable's name."""
+    """An error message's dataset, and what it must not show."""
 
     dataset: str
-    variable: str
     secrets: tuple[str, ...] = ()  # the URL and its password, to scrub from driver text
 
     def error(self, problem: str) -> SqlError:
@@ -114,22 +113,21 @@ def engine(variable: str, dataset: str, root: Path) -> tuple[Any, _Context]:
     connection is the read's own (none is kept, shared with a forked child or reused)."""
     config.load_env(root)
     if not (value := os.environ.get(variable, "").strip()):
-        raise _Context(dataset, variable).error(
+        raise _Context(dataset).error(
             f"environment variable {variable} is not set; put the database URL in .env, "
             f"e.g. {variable}=postgresql+psycopg://user:password@host:5432/database"
         )
     import sqlalchemy as sa
 
-    ctx = _Context(dataset, variable, (value,))
     try:
         url = sa.make_url(value)
     except (sa.exc.ArgumentError, ValueError, TypeError):
-        raise ctx.error(
+        raise _Context(dataset, (value,)).error(
             f"{variable} does not hold a SQLAlchemy URL (dialect+driver://user:password@"
             "host:port/database); fix it in .env"
         ) from None
     password = url.password or ""  # scrubbed as typed and as quoted too; "" is no secret
-    ctx = replace(ctx, secrets=(value, password, quote(password, safe=""), quote_plus(password)))
+    ctx = _Context(dataset, (value, password, quote(password, safe=""), quote_plus(password)))
     url = _sqlite_read_only(url, root)
     try:
         made = sa.create_engine(
@@ -169,13 +167,13 @@ def _explain(exc: BaseException, ctx: _Context, source: SqlSource, connecting: b
     text = re.sub(r"^\([\w.]+\)\s*|\s*\(Background on .*$", "", first)
     if _LOCKED.search(text):
         return ctx.error(
-            f"the database of {ctx.variable} is locked by another session ({text}); try "
-            "again when it is done"
+            f"the database of {source.connection} is locked by another session ({text});"
+            " try again when it is done"
         )
     if connecting:
         return ctx.error(
-            f"cannot connect to the database of {ctx.variable}: {text}; check that the server "
-            f"runs and the URL in {ctx.variable} (.env)"
+            f"cannot connect to the database of {source.connection}: {text}; check that the"
+            f" server runs and the URL in {source.connection} (.env)"
         )
     key = "query" if source.table is None else "table"
     return ctx.error(f"the query failed: {text}; check '{key}' and 'params' in data/catalog.yml")

@@ -28,15 +28,14 @@ _pyproject_cache: dict[Path, tuple[tuple[int, int], dict[str, Any]]] = {}
 _env_loaded: dict[Path, tuple[int, int]] = {}
 
 
-def _read_pyproject(path: Path) -> dict[str, Any] | None:
-    """Parsed ``pyproject.toml`` or None when absent; ConfigError when it is invalid TOML."""
+def _read_pyproject(path: Path) -> dict[str, Any]:
+    """Parsed ``pyproject.toml`` or {} when absent; ConfigError when it is invalid TOML."""
     try:
         st = path.stat()
     except OSError:
-        return None
+        return {}
     key = (st.st_mtime_ns, st.st_size)
-    cached = _pyproject_cache.get(path)
-    if cached and cached[0] == key:
+    if (cached := _pyproject_cache.get(path)) and cached[0] == key:
         return cached[1]
     try:
         data = tomllib.loads(read_regular(path).decode("utf-8"))
@@ -64,8 +63,8 @@ def project_root(start: Path | None = None) -> Path:
     if not here.is_dir():
         here = here.parent
     for folder in (here, *here.parents):
-        data = _read_pyproject(folder / "pyproject.toml") or {}
-        if isinstance(data.get("tool"), dict) and isinstance(data["tool"].get("dslc"), dict):
+        tool = _read_pyproject(folder / "pyproject.toml").get("tool")
+        if isinstance(tool, dict) and isinstance(tool.get("dslc"), dict):
             return folder
     raise ProjectNotFoundError(
         f"no dslc project found at or above {here} (no pyproject.toml with a [tool.dslc] "
@@ -143,16 +142,14 @@ def paths(root: Path | None = None) -> Paths:
 
 def settings(root: Path | None = None) -> dict[str, Any]:
     """Return the ``[tool.dslc]`` table of the root ``pyproject.toml`` (empty if none)."""
-    data = _read_pyproject(_root(root) / "pyproject.toml") or {}
-    table = data.get("tool", {}).get("dslc", {})
+    table = _read_pyproject(_root(root) / "pyproject.toml").get("tool", {}).get("dslc", {})
     return dict(table) if isinstance(table, dict) else {}
 
 
 def project_name(root: Path | None = None) -> str:
     """Return ``[project].name`` of the root ``pyproject.toml``, else the root folder name."""
     r = _root(root)
-    data = _read_pyproject(r / "pyproject.toml") or {}
-    project = data.get("project")
+    project = _read_pyproject(r / "pyproject.toml").get("project")
     name = project.get("name") if isinstance(project, dict) else None
     return name if isinstance(name, str) and name.strip() else r.name
 
