@@ -92,10 +92,10 @@ def _open(store_uri: str, root: Path) -> None:
 
     path = sqlite_path(store_uri)
     new = bool(path) and not Path(path).exists()
+    fix = f"fix MLFLOW_TRACKING_URI in {root / '.env'} or remove it to use the default"
     if path and not new and not Path(path).is_file():  # SQLite would wait on a FIFO for ever
         raise StoreError(
-            f"cannot open MLflow store {store_uri}: {path} is not a regular file; fix "
-            f"MLFLOW_TRACKING_URI in {root / '.env'} or remove it to use the default"
+            f"cannot open MLflow store {store_uri}: {path} is not a regular file; {fix}"
         )
     try:
         with store_lock(root), quiet_mlflow():  # MLflow's INFO lines about its tables
@@ -106,8 +106,7 @@ def _open(store_uri: str, root: Path) -> None:
         raise StoreError(f"cannot open MLflow store {store_uri}: {first_line(exc)}") from exc
     except Exception as exc:  # SQLAlchemy/OS errors: say which store and where it is set
         raise StoreError(
-            f"cannot open MLflow store {store_uri} ({type(exc).__name__}: {first_line(exc)}); "
-            f"fix MLFLOW_TRACKING_URI in {root / '.env'} or remove it to use the default"
+            f"cannot open MLflow store {store_uri} ({type(exc).__name__}: {first_line(exc)}); {fix}"
         ) from exc
     if new:  # shown where the program set logging up (dslc.get_logger does)
         logging.getLogger("dslc.tracking").info("created the MLflow store %s", store_uri)
