@@ -124,8 +124,7 @@ def find_experiment(store: MlflowClient, name: str | None, root: Path) -> tuple[
     """The experiment runs go to (None if it does not exist yet) and its id or name."""
     if name is None and (env_id := os.environ.get("MLFLOW_EXPERIMENT_ID", "").strip()):
         return store.get_experiment(env_id), env_id
-    env_name = os.environ.get("MLFLOW_EXPERIMENT_NAME", "").strip()
-    name = name or env_name or config.project_name(root)
+    name = name or os.environ.get("MLFLOW_EXPERIMENT_NAME", "").strip() or config.project_name(root)
     return store.get_experiment_by_name(name), name
 
 
