@@ -195,7 +195,6 @@ def prepare_server(store_uri: str) -> str:
 def probe(store_uri: str, root: Path) -> None:
     """Check in seconds that the server and its API answer, as MLflow's client would (auth, TLS)."""
     import requests
-    from requests.adapters import HTTPAdapter
     from urllib3.util import Retry
 
     base, env_file = store_uri.rstrip("/"), root / ".env"
@@ -208,7 +207,7 @@ def probe(store_uri: str, root: Path) -> None:
         respect_retry_after_header=False,  # a server asking for minutes would hang the run
     )
     with requests.Session() as session:
-        session.mount(base, HTTPAdapter(max_retries=retry))
+        session.mount(base, requests.adapters.HTTPAdapter(max_retries=retry))
         user = os.environ.get("MLFLOW_TRACKING_USERNAME", "")
         password = os.environ.get("MLFLOW_TRACKING_PASSWORD", "")
         if token := os.environ.get("MLFLOW_TRACKING_TOKEN"):
