@@ -198,7 +198,7 @@ def probe(store_uri: str, root: Path) -> None:
     from urllib3.util import Retry
 
     base, env_file = store_uri.rstrip("/"), root / ".env"
-    where = f"MLflow tracking server {base}"
+    where, fix = f"MLflow tracking server {base}", f"fix MLFLOW_TRACKING_URI in {env_file}"
     retry = Retry(
         total=PROBE_ATTEMPTS - 1,
         backoff_factor=0.25,
@@ -224,8 +224,7 @@ def probe(store_uri: str, root: Path) -> None:
             except requests.RequestException as exc:
                 raise TrackingServerUnreachable(
                     f"{where} does not answer ({_root_cause(exc)}; tried {PROBE_ATTEMPTS} "
-                    f"times); start it (mlflow server ...) or fix MLFLOW_TRACKING_URI in "
-                    f"{env_file}"
+                    f"times); start it (mlflow server ...) or {fix}"
                 ) from exc
             if status in (401, 403) and path == API_PATH:
                 raise TrackingError(
@@ -236,14 +235,13 @@ def probe(store_uri: str, root: Path) -> None:
             if status == 404 and path == API_PATH:
                 raise TrackingServerError(
                     f"{base} does not look like an MLflow tracking server (HTTP 404 on "
-                    f"{API_PATH.split('?')[0]}); fix MLFLOW_TRACKING_URI in {env_file}"
+                    f"{API_PATH.split('?')[0]}); {fix}"
                 )
             if status >= 500:
                 raise TrackingServerError(
                     f"{where} answers but fails: GET {path.split('?')[0]} gave HTTP {status} "
                     f"{http.client.responses.get(status, '')} {PROBE_ATTEMPTS} times; look at "
-                    f"the server's log (is its database up?), or fix MLFLOW_TRACKING_URI in "
-                    f"{env_file}"
+                    f"the server's log (is its database up?), or {fix}"
                 )
 
 
