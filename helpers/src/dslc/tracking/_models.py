@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 # The name of the output column of a model predicting one value per row.
 PREDICTION = "prediction"
 
-NO_UV_EXPORT = {"MLFLOW_UV_AUTO_DETECT": "false"}
 # Arguments by which the caller decides the model's environment: dslc then infers nothing.
 _ENVIRONMENT_ARGS = frozenset({"pip_requirements", "extra_pip_requirements", "conda_env"})
 # Packages that libraries import whenever installed, so that MLflow's inference (what loading
@@ -32,16 +31,9 @@ NOT_MODEL_REQUIREMENTS = {
 }
 
 
-def log_model(
-    model: Any,
-    name: str,
-    *,
-    input_example: Any,
-    signature: Any,
-    flavor: str,
-    **kwargs: Any,
-) -> ModelInfo:
-    """Log ``model`` with ``mlflow.<flavor>.log_model`` to the active MLflow run."""
+def log_model(model: Any, name: str, flavor: str, **kwargs: Any) -> ModelInfo:
+    """Log ``model`` with ``mlflow.<flavor>.log_model`` to the active MLflow run; ``kwargs``
+    hold its ``input_example`` and ``signature`` (None infers it from the example)."""
     try:
         module = importlib.import_module(f"mlflow.{flavor}")
     except ImportError as exc:
@@ -51,10 +43,9 @@ def log_model(
         ) from exc
     # MLflow would export the whole uv project (notebook and report tools included)
     # whenever it infers requirements; registering prints two lines of its own.
-    with quiet_mlflow(), mock.patch.dict(os.environ, NO_UV_EXPORT):
-        if signature is None and input_example is not None:
-            signature = infer_signature(model, input_example)
-        kwargs.update(signature=signature, input_example=input_example)
+    with quiet_mlflow(), mock.patch.dict(os.environ, {"MLFLOW_UV_AUTO_DETECT": "false"}):
+        if kwargs["signature"] is None and (example := kwargs["input_example"]) is not None:
+            kwargs["signature"] = infer_signature(model, example)
         # pyfunc takes the model as python_model=; the other flavors as their first argument
         model_args = ((), {"python_model": model}) if flavor == "pyfunc" else ((model,), {})
         chosen = kwargs.keys() & {"serialization_format", "skops_trusted_types"}

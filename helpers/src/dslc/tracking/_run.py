@@ -292,9 +292,8 @@ class Run:
                 f"run {self.name!r} is not the innermost active run; log the model inside "
                 "the innermost `with tracking.run()`"
             )
-        return _models.log_model(
-            model, name, input_example=input_example, signature=signature, flavor=flavor, **kwargs
-        )
+        kwargs.update(input_example=input_example, signature=signature)
+        return _models.log_model(model, name, flavor, **kwargs)
 
 
 def error_text(error: BaseException, redactor: Redactor) -> str:

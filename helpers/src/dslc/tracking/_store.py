@@ -92,10 +92,10 @@ def _open(store_uri: str, root: Path) -> None:
 
     path = sqlite_path(store_uri)
     new = bool(path) and not Path(path).exists()
+    fix = f"fix MLFLOW_TRACKING_URI in {root / '.env'} or remove it to use the default"
     if path and not new and not Path(path).is_file():  # SQLite would wait on a FIFO for ever
         raise StoreError(
-            f"cannot open MLflow store {store_uri}: {path} is not a regular file; fix "
-            f"MLFLOW_TRACKING_URI in {root / '.env'} or remove it to use the default"
+            f"cannot open MLflow store {store_uri}: {path} is not a regular file; {fix}"
         )
     try:
         with store_lock(root), quiet_mlflow():  # MLflow's INFO lines about its tables
@@ -106,8 +106,7 @@ def _open(store_uri: str, root: Path) -> None:
         raise StoreError(f"cannot open MLflow store {store_uri}: {first_line(exc)}") from exc
     except Exception as exc:  # SQLAlchemy/OS errors: say which store and where it is set
         raise StoreError(
-            f"cannot open MLflow store {store_uri} ({type(exc).__name__}: {first_line(exc)}); "
-            f"fix MLFLOW_TRACKING_URI in {root / '.env'} or remove it to use the default"
+            f"cannot open MLflow store {store_uri} ({type(exc).__name__}: {first_line(exc)}); {fix}"
         ) from exc
     if new:  # shown where the program set logging up (dslc.get_logger does)
         logging.getLogger("dslc.tracking").info("created the MLflow store %s", store_uri)
@@ -125,8 +124,7 @@ def find_experiment(store: MlflowClient, name: str | None, root: Path) -> tuple[
     """The experiment runs go to (None if it does not exist yet) and its id or name."""
     if name is None and (env_id := os.environ.get("MLFLOW_EXPERIMENT_ID", "").strip()):
         return store.get_experiment(env_id), env_id
-    env_name = os.environ.get("MLFLOW_EXPERIMENT_NAME", "").strip()
-    name = name or env_name or config.project_name(root)
+    name = name or os.environ.get("MLFLOW_EXPERIMENT_NAME", "").strip() or config.project_name(root)
     return store.get_experiment_by_name(name), name
 
 
@@ -197,11 +195,10 @@ def prepare_server(store_uri: str) -> str:
 def probe(store_uri: str, root: Path) -> None:
     """Check in seconds that the server and its API answer, as MLflow's client would (auth, TLS)."""
     import requests
-    from requests.adapters import HTTPAdapter
     from urllib3.util import Retry
 
     base, env_file = store_uri.rstrip("/"), root / ".env"
-    where = f"MLflow tracking server {base}"
+    where, fix = f"MLflow tracking server {base}", f"fix MLFLOW_TRACKING_URI in {env_file}"
     retry = Retry(
         total=PROBE_ATTEMPTS - 1,
         backoff_factor=0.25,
@@ -210,7 +207,7 @@ def probe(store_uri: str, root: Path) -> None:
         respect_retry_after_header=False,  # a server asking for minutes would hang the run
     )
     with requests.Session() as session:
-        session.mount(base, HTTPAdapter(max_retries=retry))
+        session.mount(base, requests.adapters.HTTPAdapter(max_retries=retry))
         user = os.environ.get("MLFLOW_TRACKING_USERNAME", "")
         password = os.environ.get("MLFLOW_TRACKING_PASSWORD", "")
         if token := os.environ.get("MLFLOW_TRACKING_TOKEN"):
@@ -227,8 +224,7 @@ def probe(store_uri: str, root: Path) -> None:
             except requests.RequestException as exc:
                 raise TrackingServerUnreachable(
                     f"{where} does not answer ({_root_cause(exc)}; tried {PROBE_ATTEMPTS} "
-                    f"times); start it (mlflow server ...) or fix MLFLOW_TRACKING_URI in "
-                    f"{env_file}"
+                    f"times); start it (mlflow server ...) or {fix}"
                 ) from exc
             if status in (401, 403) and path == API_PATH:
                 raise TrackingError(
@@ -239,14 +235,13 @@ def probe(store_uri: str, root: Path) -> None:
             if status == 404 and path == API_PATH:
                 raise TrackingServerError(
                     f"{base} does not look like an MLflow tracking server (HTTP 404 on "
-                    f"{API_PATH.split('?')[0]}); fix MLFLOW_TRACKING_URI in {env_file}"
+                    f"{API_PATH.split('?')[0]}); {fix}"
                 )
             if status >= 500:
                 raise TrackingServerError(
                     f"{where} answers but fails: GET {path.split('?')[0]} gave HTTP {status} "
                     f"{http.client.responses.get(status, '')} {PROBE_ATTEMPTS} times; look at "
-                    f"the server's log (is its database up?), or fix MLFLOW_TRACKING_URI in "
-                    f"{env_file}"
+                    f"the server's log (is its database up?), or {fix}"
                 )
 
 

@@ -18,12 +18,7 @@ Column = tuple[str, list[str], bool]  # header, cells, aligned right (numbers)
 
 
 def runs_table(
-    *,
-    sort: str | None = None,
-    reverse: bool = False,
-    limit: int = 20,
-    width: int = 80,
-    experiment: str | None = None,
+    *, sort: str | None, reverse: bool, limit: int, width: int, experiment: str | None
 ) -> list[str]:
     """Lines of the table of the project's runs, best first by ``sort``."""
     root = config.project_root()
