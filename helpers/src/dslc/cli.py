@@ -25,8 +25,6 @@ from .logging import setup_logging
 
 __all__ = ["main"]
 
-DEBUG_ENV = "DSLC_DEBUG"
-
 
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors (``dslc: error: ...``) instead of usage + message."""
@@ -501,11 +499,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("dslc: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:
-        if os.environ.get(DEBUG_ENV):
+        if os.environ.get("DSLC_DEBUG"):
             raise
         return _fail(
             f"unexpected {type(exc).__name__}: {exc} (a bug in dslc: please report it; "
-            f"{DEBUG_ENV}=1 shows the traceback)"
+            "DSLC_DEBUG=1 shows the traceback)"
         )
 
 
