@@ -20,14 +20,12 @@ def configure(root: Path, remote: str | None, tracking_uri: str | None) -> list[
     """Write the team's DVC remote and tracking URI; return the files to commit."""
     if tracking_uri is not None:  # checked before anything is written
         config.refuse_password(tracking_uri, "the tracking URI")
-    changed = []
     if remote is not None:
         dvc.set_remote(root, remote)
-        changed.append(".dvc/config")
     if tracking_uri is not None:
         _set_setting(root / "pyproject.toml", "tracking_uri", tracking_uri)
-        changed.append("pyproject.toml")
-    return changed
+    written = {".dvc/config": remote, "pyproject.toml": tracking_uri}
+    return [file for file, value in written.items() if value is not None]
 
 
 def _set_setting(file: Path, key: str, value: str) -> None:
