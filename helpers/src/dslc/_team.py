@@ -82,9 +82,6 @@ def doctor(root: Path) -> int:
                               " that made it")  # fmt: skip
         return f"{where.name} ({where.url}) reachable, holds this commit's data"
 
-    def store() -> str:
-        return f"{tracking.ensure_store(root)} reachable"
-
     def champion() -> str:
         if (version := tracking.champion()) is None:
             raise ConfigError("no champion model yet: `make train`")
@@ -98,7 +95,8 @@ def doctor(root: Path) -> int:
                               " (or `make train` to record a new version)")  # fmt: skip
         return f"{len(outs)} output(s) as dvc.lock and the .dvc files record"
 
-    checks = {"tracking": store, "champion": champion}  # label: check, in the order shown
+    # Each check by its label, in the order shown.
+    checks = {"tracking": lambda: f"{tracking.ensure_store(root)} reachable", "champion": champion}
     if dvc.enabled(root):
         dvc.sweep(root)  # partial files of a killed pull
         checks = {"remote": remote, **checks, "data": data}
