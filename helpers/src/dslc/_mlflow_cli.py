@@ -31,7 +31,6 @@ DATABASE_PASSWORD = "MLFLOW_DATABASE_PASSWORD"
 DESTINATION = "MLFLOW_ARTIFACTS_DESTINATION"
 HOST, PORT, WORKERS = "MLFLOW_HOST", "MLFLOW_PORT", "MLFLOW_WORKERS"
 JOBS = "MLFLOW_SERVER_ENABLE_JOB_EXECUTION"
-CONNECT_TIMEOUT_S = 10
 EXAMPLE_URL = "postgresql+psycopg://USER@HOST:5432/DATABASE"
 TIMEOUT_BACKENDS = ("postgresql", "mysql", "mariadb")  # drivers taking connect_timeout
 
@@ -164,11 +163,11 @@ def plan(host: str | None = None, port: int | None = None, workers: int | None =
 
 
 def check_database(p: Plan) -> None:
-    """Connect once, giving up after :data:`CONNECT_TIMEOUT_S` seconds; ConfigError
+    """Connect once, giving up after ``_sql.CONNECT_TIMEOUT_S`` seconds; ConfigError
     (one line, the password masked) when there is no driver or the database refuses."""
     from sqlalchemy import NullPool, create_engine, exc
 
-    from ._sql import driver_hint
+    from ._sql import CONNECT_TIMEOUT_S, driver_hint
 
     backend = p.url.get_backend_name()
     timeout = {"connect_timeout": CONNECT_TIMEOUT_S} if backend in TIMEOUT_BACKENDS else {}

@@ -20,14 +20,12 @@ def configure(root: Path, remote: str | None, tracking_uri: str | None) -> list[
     """Write the team's DVC remote and tracking URI; return the files to commit."""
     if tracking_uri is not None:  # checked before anything is written
         config.refuse_password(tracking_uri, "the tracking URI")
-    changed = []
     if remote is not None:
         dvc.set_remote(root, remote)
-        changed.append(".dvc/config")
     if tracking_uri is not None:
         _set_setting(root / "pyproject.toml", "tracking_uri", tracking_uri)
-        changed.append("pyproject.toml")
-    return changed
+    written = {".dvc/config": remote, "pyproject.toml": tracking_uri}
+    return [file for file, value in written.items() if value is not None]
 
 
 def _set_setting(file: Path, key: str, value: str) -> None:
@@ -84,9 +82,6 @@ def doctor(root: Path) -> int:
                               " that made it")  # fmt: skip
         return f"{where.name} ({where.url}) reachable, holds this commit's data"
 
-    def store() -> str:
-        return f"{tracking.ensure_store(root)} reachable"
-
     def champion() -> str:
         if (version := tracking.champion()) is None:
             raise ConfigError("no champion model yet: `make train`")
@@ -100,7 +95,8 @@ def doctor(root: Path) -> int:
                               " (or `make train` to record a new version)")  # fmt: skip
         return f"{len(outs)} output(s) as dvc.lock and the .dvc files record"
 
-    checks = {"tracking": store, "champion": champion}  # label: check, in the order shown
+    # Each check by its label, in the order shown.
+    checks = {"tracking": lambda: f"{tracking.ensure_store(root)} reachable", "champion": champion}
     if dvc.enabled(root):
         dvc.sweep(root)  # partial files of a killed pull
         checks = {"remote": remote, **checks, "data": data}

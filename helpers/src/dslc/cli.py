@@ -25,8 +25,6 @@ from .logging import setup_logging
 
 __all__ = ["main"]
 
-DEBUG_ENV = "DSLC_DEBUG"
-
 
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors (``dslc: error: ...``) instead of usage + message."""
@@ -285,22 +283,22 @@ def _cmd_tracking_server(args: argparse.Namespace) -> int:
     return _mlflow_cli.serve(plan)  # replaces this process; returns only in tests
 
 
-def _champion(args: argparse.Namespace) -> tuple[dict[str, str], Any]:
+def _champion(args: argparse.Namespace) -> tuple[dict[str, str], Any, str]:
     from . import tracking
 
     store = tracking.ensure_store()
+    uri = tracking.model_uri(args.model, alias=args.alias)
     if (version := tracking.champion(args.model, alias=args.alias)) is None:
-        uri = tracking.model_uri(args.model, alias=args.alias)
         raise DslcError(f"no {args.alias} model yet ({uri}): run `make train` first")
     env = {**os.environ, "MLFLOW_TRACKING_URI": store}
     env["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"  # a bar per file says nothing here
-    return env, version
+    return env, version, uri
 
 
 def _cmd_package(args: argparse.Namespace) -> int:
     from . import _serve
 
-    env, version = _champion(args)
+    env, version, _ = _champion(args)
     default = config.project_root() / "dist" / "model"
     output = Path(args.output).absolute() if args.output else default
     # The version itself, not the alias: the folder holds what this line reports.
@@ -312,10 +310,9 @@ def _cmd_package(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from . import _serve, tracking
+    from . import _serve
 
-    env, version = _champion(args)
-    uri = tracking.model_uri(args.model, alias=args.alias)
+    env, version, uri = _champion(args)
     _check_port(args.host, args.port)
     guard = _serve.Guard((args.host, args.port), ("127.0.0.1", 0), args.max_mb * 2**20)
     url = f"http://{args.host}:{args.port}/invocations"
@@ -501,11 +498,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("dslc: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:
-        if os.environ.get(DEBUG_ENV):
+        if os.environ.get("DSLC_DEBUG"):
             raise
         return _fail(
             f"unexpected {type(exc).__name__}: {exc} (a bug in dslc: please report it; "
-            f"{DEBUG_ENV}=1 shows the traceback)"
+            "DSLC_DEBUG=1 shows the traceback)"
         )
 
 
