@@ -173,7 +173,7 @@ def save(
     target = locate.resolve(name_or_path, fmt=format, purpose="save", options=options)
     _refuse_write(target, force)
     fmt = formats.FORMATS[target.format]
-    formats.check_savable(fmt, obj)
+    obj = fmt.savable(obj)
     opts = {**fmt.save_defaults, **target.options}
     written: os.stat_result | None = None
     if target.local is None:
