@@ -88,8 +88,6 @@ class FingerprintCache:
             atomic.write_text(self.file, text)
         except OSError as exc:  # a read-only project still gets fingerprints
             _log.warning("could not write fingerprint cache %s: %s", self.file, exc)
-        self._entries = merged
-        self._dirty = {}
 
 
 def _file_fp(
