@@ -171,12 +171,11 @@ def resolve(
     ``need_format=False`` (for callers that never read it) leaves an unset format empty."""
     r = config.project_root() if root is None else root
     entry, snap = _entry(str(name_or_path), r) if is_name(name_or_path) else (None, None)
-    own: Mapping[str, Any] = {}
+    opts = dict(options or {})
     if entry is not None and snap is None:
-        own = entry.save_options if purpose == "save" and entry.sql is None else entry.load_options
-    opts = {**own, **(options or {})}
-    if entry is not None and snap is None and entry.sql is not None:
-        return Target(r, entry.location, "sql", entry, options=opts)
+        opts = {**(entry.save_options if purpose == "save" else entry.load_options), **opts}
+        if entry.sql is not None:  # a SQL source has no save_options: data.save refuses it
+            return Target(r, entry.location, "sql", entry, options=opts)
     where = snap.location if snap else entry.location if entry else name_or_path
     text = os.fspath(where)
     check_text(text)
