@@ -103,8 +103,7 @@ def _open_url(target: Target, mode: str) -> Any:
     """An fsspec file for a remote target (compression from its suffix), for ``with``."""
     import fsspec
 
-    url = target.url or target.location
-    return fsspec.open(url, mode, compression="infer", **(target.storage_options or {}))
+    return fsspec.open(target.url, mode, compression="infer", **(target.storage_options or {}))
 
 
 def load(name_or_path: NameOrPath, *, format: str | None = None, **options: Any) -> Any:
