@@ -87,8 +87,7 @@ def _publish(target: Target, role: Role, fp: str | None = None, query: str | Non
             fp = _fingerprint(target)
         except (OSError, DslcError) as exc:
             _log.warning("could not fingerprint %s: %s", target.location, exc)
-    recorded = target.recorded
-    if role == "input" and fp and recorded and fp != recorded:
+    if role == "input" and fp and (recorded := target.recorded) and fp != recorded:
         # Reading drifted data is allowed (it may be intended) but should not be silent.
         _log.warning(
             "dataset %r changed since it was recorded (%s, now %s); run `dslc data verify`",
