@@ -224,8 +224,7 @@ def _record(
             except (OSError, DslcError) as exc:
                 _log.warning("saved %s but could not fingerprint it: %s", target.label, exc)
                 return None
-        entry = current.get(target.entry.name)
-        if entry is not None and entry.sql is None:
+        if (entry := current.get(target.entry.name)) is not None and entry.sql is None:
             current[entry.name] = replace(entry, fingerprint=fp)
     return fp
 
@@ -248,8 +247,7 @@ def snapshot(name: str) -> catalog.Snapshot:
     dest: Path | None = None
     try:
         with catalog.editing(root) as current:
-            entry = current.get(name)
-            if entry is None or entry.sql is None:
+            if (entry := current.get(name)) is None or entry.sql is None:
                 raise SqlError(
                     f"dataset {name!r} left the catalog while it was read; nothing saved"
                 )
