@@ -172,8 +172,7 @@ def resolve(
         opts = {**(entry.save_options if purpose == "save" else entry.load_options), **opts}
         if entry.sql is not None:  # a SQL source has no save_options: data.save refuses it
             return Target(r, entry.location, "sql", entry, options=opts)
-    where = snap.location if snap else entry.location if entry else name_or_path
-    text = os.fspath(where)
+    text = os.fspath(snap.location if snap else entry.location if entry else name_or_path)
     check_text(text)
     storage = opts.pop("storage_options", None)
     local = _where(text, storage, r)
