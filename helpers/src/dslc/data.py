@@ -217,13 +217,11 @@ def _record(
     """
     assert target.entry is not None
     with catalog.editing(target.root) as current:
-        fp = None
-        if not clear:
-            try:
-                fp = lineage.fingerprint(target, written=written)
-            except (OSError, DslcError) as exc:
-                _log.warning("saved %s but could not fingerprint it: %s", target.label, exc)
-                return None
+        try:
+            fp = None if clear else lineage.fingerprint(target, written=written)
+        except (OSError, DslcError) as exc:
+            _log.warning("saved %s but could not fingerprint it: %s", target.label, exc)
+            return None
         if (entry := current.get(target.entry.name)) is not None and entry.sql is None:
             current[entry.name] = replace(entry, fingerprint=fp)
     return fp
