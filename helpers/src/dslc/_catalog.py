@@ -169,24 +169,6 @@ def _loader() -> type[Any]:
     return Loader
 
 
-def _load_yaml(file: Path, size: int) -> Any:
-    import yaml
-
-    if size > MAX_BYTES:
-        raise CatalogError(f"{file}: larger than {MAX_BYTES >> 20} MiB; is it a catalog?")
-    try:
-        text = atomic.read_regular(file).decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CatalogError(f"cannot read {file}: {exc}") from None
-    try:
-        return yaml.load(text, Loader=_loader())  # a safe loader: see _loader
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise CatalogError(f"{file}: invalid YAML{at}: {problem}; fix the file") from None
-
-
 # The rules' functions, run by pydantic after its type checks: a ValueError is one line.
 def _text(value: str, control: re.Pattern[str] = _CONTROL) -> str:
     if control.search(value):
@@ -300,9 +282,17 @@ def _problem(file: Path, error: Any) -> CatalogError:
     return CatalogError(where + problem)
 
 
-def _validate(file: Path, doc: Any) -> dict[str, DatasetEntry]:
+def _parse(file: Path, text: str) -> dict[str, DatasetEntry]:
+    import yaml
     from pydantic import ValidationError
 
+    try:
+        doc = yaml.load(text, Loader=_loader())  # a safe loader: see _loader
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise CatalogError(f"{file}: invalid YAML{at}: {problem}; fix the file") from None
     try:
         datasets = _schema()["catalog"].model_validate({} if doc is None else doc).datasets or {}
     except ValidationError as exc:
@@ -354,7 +344,13 @@ def read(file: Path) -> dict[str, DatasetEntry]:
         raise CatalogError(f"cannot read {file}: {exc.strerror or exc}") from None
     if (hit := _memo.get(str(file))) and hit[0] == stamp:
         return dict(hit[1])
-    entries = _validate(file, _load_yaml(file, stamp[0]))
+    if stamp[0] > MAX_BYTES:
+        raise CatalogError(f"{file}: larger than {MAX_BYTES >> 20} MiB; is it a catalog?")
+    try:
+        text = atomic.read_regular(file).decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CatalogError(f"cannot read {file}: {exc}") from None
+    entries = _parse(file, text)
     if not atomic.is_racy(stamp[1]):  # a second write in the same tick could hide
         _memo[str(file)] = (stamp, entries)
     return dict(entries)

@@ -67,8 +67,7 @@ class FingerprintCache:
         return entries if isinstance(entries, dict) else {}
 
     def get(self, key: str, stamp: list[Any]) -> str | None:
-        hit = self._entries.get(key)
-        if isinstance(hit, list) and len(hit) == 2 and hit[0] == stamp:
+        if isinstance(hit := self._entries.get(key), list) and len(hit) == 2 and hit[0] == stamp:
             return str(hit[1])
         return None
 
@@ -88,8 +87,6 @@ class FingerprintCache:
             atomic.write_text(self.file, text)
         except OSError as exc:  # a read-only project still gets fingerprints
             _log.warning("could not write fingerprint cache %s: %s", self.file, exc)
-        self._entries = merged
-        self._dirty = {}
 
 
 def _file_fp(

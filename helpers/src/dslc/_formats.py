@@ -12,8 +12,8 @@ from .errors import FormatError
 
 @dataclass(frozen=True)
 class Format:
-    """One format: ``<module>.<reader>(src)``; a ``frame`` format writes with the DataFrame
-    method ``writer``, another with ``<module>.<writer>(obj, dest)``."""
+    """One format: ``<module>.<reader>(src)``; a ``frame`` format writes :meth:`savable`'s
+    DataFrame with its method ``writer``, another with ``<module>.<writer>(obj, dest)``."""
 
     name: str
     reader: str
@@ -29,7 +29,7 @@ class Format:
 
     def save(self, obj: Any, dest: Any, **opts: Any) -> None:
         if self.frame:
-            getattr(_as_frame(obj, self.name), self.writer)(dest, **opts)
+            getattr(obj, self.writer)(dest, **opts)
         else:
             getattr(importlib.import_module(self.module), self.writer)(obj, dest, **opts)
 
@@ -39,18 +39,22 @@ class Format:
                 f"format {self.name!r} needs the {self.needs} package; pip install {self.needs}"
             )
 
+    def savable(self, obj: Any) -> Any:
+        """``obj`` as this format writes it (a Series as a DataFrame); FormatError, before
+        anything is written, if the format cannot store it."""
+        self.check()
+        if not self.frame:
+            return obj
+        import pandas as pd
 
-def _as_frame(obj: Any, fmt: str) -> Any:
-    import pandas as pd
-
-    if isinstance(obj, pd.Series):
-        return obj.to_frame()
-    if not isinstance(obj, pd.DataFrame):
-        raise FormatError(
-            f"format {fmt!r} stores pandas DataFrames, got {type(obj).__name__}; "
-            "save other objects as .pkl or .joblib"
-        )
-    return obj
+        if isinstance(obj, pd.Series):
+            return obj.to_frame()
+        if not isinstance(obj, pd.DataFrame):
+            raise FormatError(
+                f"format {self.name!r} stores pandas DataFrames, got {type(obj).__name__}; "
+                "save other objects as .pkl or .joblib"
+            )
+        return obj
 
 
 # index=False for csv and excel: a catalog table's index is rarely data, and writing it
@@ -101,10 +105,3 @@ def infer(location: str) -> str:
         f"cannot tell the format of {location!r} ({shown}); use a known suffix or set "
         f"format (catalog entry or format=...); supported formats: {', '.join(FORMATS)}"
     )
-
-
-def check_savable(fmt: Format, obj: Any) -> None:
-    """Raise FormatError before anything is written if ``fmt`` cannot store ``obj``."""
-    fmt.check()
-    if fmt.frame:
-        _as_frame(obj, fmt.name)

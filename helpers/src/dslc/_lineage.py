@@ -35,21 +35,19 @@ class Check:
 
 def _locate_for_add(path: str, root: Path) -> tuple[str, locate.Target]:
     """(location to store, resolved target). Shell paths first, then data/-relative."""
-    if locate.is_url(path):
-        target = locate.resolve(path, root=root, need_format=False)
-        if target.local is None:
-            return target.url or target.location, target
-        local = target.local  # a file:// or local:// URL is that local file
-    else:
+    where = path  # a URL as it is (file:// and local:// name a local file)
+    if not locate.is_url(path):
         locate.check_text(path)
         p = Path(path).expanduser()
         if not p.is_absolute() and not (Path.cwd() / p).exists():
             p = root / "data" / p  # `dslc data add iris raw/iris.csv` from anywhere
-        local = locate.local_path(p.absolute(), root)
+        where = str(p.absolute())
+    target = locate.resolve(where, root=root, need_format=False)
+    if (local := target.local) is None:
+        return target.url or target.location, target
     if not local.exists():
         raise DatasetNotFoundError(f"{path!r} does not exist ({local}); give an existing path")
-    rel = Path(os.path.relpath(local, root / "data")).as_posix()
-    return rel, locate.resolve(rel, root=root, need_format=False)
+    return Path(os.path.relpath(local, root / "data")).as_posix(), target
 
 
 def add(

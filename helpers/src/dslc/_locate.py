@@ -89,16 +89,12 @@ def _inside(path: str | os.PathLike[str], root: Path, shown: str) -> Path:
     return normal
 
 
-def local_path(text: str | os.PathLike[str], root: Path) -> Path:
-    """Absolute, normalised path for ``text`` (relative to ``data/``), inside ``root``."""
-    raw = os.fspath(text)
-    p = Path(raw).expanduser()
-    return _inside(p if p.is_absolute() else root / "data" / p, root, raw)
-
-
-def _where(url: str, storage_options: Mapping[str, Any] | None, root: Path) -> Path | None:
-    """The local file ``url`` names (inside ``root``), or None for a remote store. Chains
-    and filesystems that wrap another one (caches, archives, ``dir://``) are refused."""
+def _where(text: str, storage_options: Mapping[str, Any] | None, root: Path) -> Path | None:
+    """The local file that a path (relative to ``data/``) or a URL names, inside ``root``, or
+    None for a remote store. Chains and filesystems that wrap another one are refused."""
+    if not is_url(text):
+        p = Path(text).expanduser()
+        return _inside(p if p.is_absolute() else root / "data" / p, root, text)
     import fsspec
     from fsspec.archive import AbstractArchiveFileSystem
     from fsspec.core import split_protocol, strip_protocol
@@ -106,16 +102,16 @@ def _where(url: str, storage_options: Mapping[str, Any] | None, root: Path) -> P
     from fsspec.implementations.dirfs import DirFileSystem
     from fsspec.implementations.local import LocalFileSystem
 
-    shown = scrub_urls(url)
+    shown = scrub_urls(text)
     options = set(storage_options or ()) & {"protocol", "fs", "fo", "target_protocol"}
-    chained = "::" in re.sub(r"\[[0-9A-Fa-f:.]*\]", "", url)  # not an IPv6 host's colons
+    chained = "::" in re.sub(r"\[[0-9A-Fa-f:.]*\]", "", text)  # not an IPv6 host's colons
     if chained or options:
         what = "a chained URL (a::b)" if chained else f"storage option {min(options)!r}"
         raise LocationError(
             f"cannot use {shown!r}: {what} reads through another filesystem, which dslc "
             "does not follow; give the data's own URL, or copy it under data/"
         )
-    protocol = split_protocol(url)[0] or "file"
+    protocol = split_protocol(text)[0] or "file"
     try:
         cls = fsspec.get_filesystem_class(protocol)
     except ImportError as exc:  # a driver such as s3fs is missing
@@ -126,7 +122,7 @@ def _where(url: str, storage_options: Mapping[str, Any] | None, root: Path) -> P
             "gcs, http, ...)"
         ) from None
     if issubclass(cls, LocalFileSystem):  # as LocalFileSystem opens it: absolute, no protocol
-        return _inside(strip_protocol(f"file://{strip_protocol(url)}"), root, shown)
+        return _inside(strip_protocol(f"file://{strip_protocol(text)}"), root, shown)
     wrappers = (CachingFileSystem, DirFileSystem, AbstractArchiveFileSystem)
     if protocol in _OPAQUE or issubclass(cls, wrappers):
         raise LocationError(
@@ -171,17 +167,15 @@ def resolve(
     ``need_format=False`` (for callers that never read it) leaves an unset format empty."""
     r = config.project_root() if root is None else root
     entry, snap = _entry(str(name_or_path), r) if is_name(name_or_path) else (None, None)
-    own: Mapping[str, Any] = {}
+    opts = dict(options or {})
     if entry is not None and snap is None:
-        own = entry.save_options if purpose == "save" and entry.sql is None else entry.load_options
-    opts = {**own, **(options or {})}
-    if entry is not None and snap is None and entry.sql is not None:
-        return Target(r, entry.location, "sql", entry, options=opts)
-    where = snap.location if snap else entry.location if entry else name_or_path
-    text = os.fspath(where)
+        opts = {**(entry.save_options if purpose == "save" else entry.load_options), **opts}
+        if entry.sql is not None:  # a SQL source has no save_options: data.save refuses it
+            return Target(r, entry.location, "sql", entry, options=opts)
+    text = os.fspath(snap.location if snap else entry.location if entry else name_or_path)
     check_text(text)
     storage = opts.pop("storage_options", None)
-    local = _where(text, storage, r) if is_url(text) else local_path(text, r)
+    local = _where(text, storage, r)
     location = str(local) if local is not None else scrub_urls(text)
     if chosen := fmt or ("parquet" if snap else entry.format if entry else None):
         format_name = formats.normalize(chosen)

@@ -87,8 +87,7 @@ def _publish(target: Target, role: Role, fp: str | None = None, query: str | Non
             fp = _fingerprint(target)
         except (OSError, DslcError) as exc:
             _log.warning("could not fingerprint %s: %s", target.location, exc)
-    recorded = target.recorded
-    if role == "input" and fp and recorded and fp != recorded:
+    if role == "input" and fp and (recorded := target.recorded) and fp != recorded:
         # Reading drifted data is allowed (it may be intended) but should not be silent.
         _log.warning(
             "dataset %r changed since it was recorded (%s, now %s); run `dslc data verify`",
@@ -103,8 +102,7 @@ def _open_url(target: Target, mode: str) -> Any:
     """An fsspec file for a remote target (compression from its suffix), for ``with``."""
     import fsspec
 
-    url = target.url or target.location
-    return fsspec.open(url, mode, compression="infer", **(target.storage_options or {}))
+    return fsspec.open(target.url, mode, compression="infer", **(target.storage_options or {}))
 
 
 def load(name_or_path: NameOrPath, *, format: str | None = None, **options: Any) -> Any:
@@ -173,7 +171,7 @@ def save(
     target = locate.resolve(name_or_path, fmt=format, purpose="save", options=options)
     _refuse_write(target, force)
     fmt = formats.FORMATS[target.format]
-    formats.check_savable(fmt, obj)
+    obj = fmt.savable(obj)
     opts = {**fmt.save_defaults, **target.options}
     written: os.stat_result | None = None
     if target.local is None:
@@ -219,15 +217,12 @@ def _record(
     """
     assert target.entry is not None
     with catalog.editing(target.root) as current:
-        fp = None
-        if not clear:
-            try:
-                fp = lineage.fingerprint(target, written=written)
-            except (OSError, DslcError) as exc:
-                _log.warning("saved %s but could not fingerprint it: %s", target.label, exc)
-                return None
-        entry = current.get(target.entry.name)
-        if entry is not None and entry.sql is None:
+        try:
+            fp = None if clear else lineage.fingerprint(target, written=written)
+        except (OSError, DslcError) as exc:
+            _log.warning("saved %s but could not fingerprint it: %s", target.label, exc)
+            return None
+        if (entry := current.get(target.entry.name)) is not None and entry.sql is None:
             current[entry.name] = replace(entry, fingerprint=fp)
     return fp
 
@@ -250,8 +245,7 @@ def snapshot(name: str) -> catalog.Snapshot:
     dest: Path | None = None
     try:
         with catalog.editing(root) as current:
-            entry = current.get(name)
-            if entry is None or entry.sql is None:
+            if (entry := current.get(name)) is None or entry.sql is None:
                 raise SqlError(
                     f"dataset {name!r} left the catalog while it was read; nothing saved"
                 )
