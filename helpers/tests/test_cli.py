@@ -82,6 +82,20 @@ def test_data_add_list_verify(project: Path, capsys: pytest.CaptureFixture[str])
     assert "[1/2] iris" in err and "2 ok" in err
 
 
+def test_data_add_takes_a_folder_named_like_a_dataset(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A folder right under data/ has a name without '/' or '.': it is still a path (it was
+    once looked up as a catalog name, and the add failed)."""
+    (project / "data" / "images").mkdir()
+    (project / "data" / "images" / "a.png").write_bytes(b"png")
+    code, out, err = run(capsys, "data", "add", "images", "images")
+    assert (code, err.count("error")) == (0, 0), err
+    assert out.startswith("recorded images: images sha256:")
+    code, out, err = run(capsys, "data", "verify")
+    assert code == 0 and "images" not in out and "images" in err  # checked, and ok
+
+
 def test_verify_reports_changed_and_lost(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (project / "data" / "interim" / "a.csv").write_text("a\n1\n")
     (project / "data" / "interim" / "b.csv").write_text("b\n1\n")
