@@ -37,16 +37,13 @@ def as_mapping(obj: Any) -> Mapping[str, Any] | None:
 
 def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
     """``{"model": {"C": 1}}`` -> ``{"model.C": 1}``; lists stay one value (``"[1, 2]"``)."""
-    mapping = as_mapping(obj)
-    if mapping is None:
+    if (mapping := as_mapping(obj)) is None:
         raise TypeError(f"expected a mapping or dataclass, got {type(obj).__name__}")
     flat: dict[str, Any] = {}
     for key, value in mapping.items():
         name = f"{prefix}.{key}" if prefix else str(key)
-        if as_mapping(value) is not None:
-            flat.update(flatten(value, name))
-        else:
-            flat[name] = value
+        nested = as_mapping(value)
+        flat.update({name: value} if nested is None else flatten(nested, name))
     return flat
 
 
