@@ -55,9 +55,8 @@ def export_project_store(argv: Sequence[str]) -> None:
 def ui(store: str, host: str, port: int) -> int:
     """``mlflow ui`` on ``store``: one worker, no GenAI job runner. With MLflow's defaults
     (4 workers, a job runner) it took 35-44 s to come up on 2 cores."""
-    env = {JOBS: "false", **os.environ}
     # The store by environment, not by option: a database URL's password stays out of `ps`.
-    env |= {STORE: store, ARTIFACTS: config.artifact_root()}
+    env = {JOBS: "false", **os.environ, STORE: store, ARTIFACTS: config.artifact_root()}
     # mlflow's app imports Starlette's deprecated WSGI module: a note for mlflow's
     # maintainers, printed on every start. Only that message is silenced.
     quiet = "ignore:starlette.middleware.wsgi is deprecated"
