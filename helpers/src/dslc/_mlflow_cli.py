@@ -32,7 +32,6 @@ DESTINATION = "MLFLOW_ARTIFACTS_DESTINATION"
 HOST, PORT, WORKERS = "MLFLOW_HOST", "MLFLOW_PORT", "MLFLOW_WORKERS"
 JOBS = "MLFLOW_SERVER_ENABLE_JOB_EXECUTION"
 EXAMPLE_URL = "postgresql+psycopg://USER@HOST:5432/DATABASE"
-TIMEOUT_BACKENDS = ("postgresql", "mysql", "mariadb")  # drivers taking connect_timeout
 
 
 def export_project_store(argv: Sequence[str]) -> None:
@@ -168,8 +167,8 @@ def check_database(p: Plan) -> None:
 
     from ._sql import CONNECT_TIMEOUT_S, driver_hint
 
-    backend = p.url.get_backend_name()
-    timeout = {"connect_timeout": CONNECT_TIMEOUT_S} if backend in TIMEOUT_BACKENDS else {}
+    takes_timeout = p.url.get_backend_name() in ("postgresql", "mysql", "mariadb")
+    timeout = {"connect_timeout": CONNECT_TIMEOUT_S} if takes_timeout else {}
     try:  # NullPool: close() closes the connection itself, no pool is left to dispose of
         create_engine(p.url, connect_args=timeout, poolclass=NullPool).connect().close()
     except (ImportError, exc.NoSuchModuleError) as error:
