@@ -32,7 +32,6 @@ DESTINATION = "MLFLOW_ARTIFACTS_DESTINATION"
 HOST, PORT, WORKERS = "MLFLOW_HOST", "MLFLOW_PORT", "MLFLOW_WORKERS"
 JOBS = "MLFLOW_SERVER_ENABLE_JOB_EXECUTION"
 EXAMPLE_URL = "postgresql+psycopg://USER@HOST:5432/DATABASE"
-TIMEOUT_BACKENDS = ("postgresql", "mysql", "mariadb")  # drivers taking connect_timeout
 
 
 def export_project_store(argv: Sequence[str]) -> None:
@@ -55,9 +54,8 @@ def export_project_store(argv: Sequence[str]) -> None:
 def ui(store: str, host: str, port: int) -> int:
     """``mlflow ui`` on ``store``: one worker, no GenAI job runner. With MLflow's defaults
     (4 workers, a job runner) it took 35-44 s to come up on 2 cores."""
-    env = {JOBS: "false", **os.environ}
     # The store by environment, not by option: a database URL's password stays out of `ps`.
-    env |= {STORE: store, ARTIFACTS: config.artifact_root()}
+    env = {JOBS: "false", **os.environ, STORE: store, ARTIFACTS: config.artifact_root()}
     # mlflow's app imports Starlette's deprecated WSGI module: a note for mlflow's
     # maintainers, printed on every start. Only that message is silenced.
     quiet = "ignore:starlette.middleware.wsgi is deprecated"
@@ -169,8 +167,8 @@ def check_database(p: Plan) -> None:
 
     from ._sql import CONNECT_TIMEOUT_S, driver_hint
 
-    backend = p.url.get_backend_name()
-    timeout = {"connect_timeout": CONNECT_TIMEOUT_S} if backend in TIMEOUT_BACKENDS else {}
+    takes_timeout = p.url.get_backend_name() in ("postgresql", "mysql", "mariadb")
+    timeout = {"connect_timeout": CONNECT_TIMEOUT_S} if takes_timeout else {}
     try:  # NullPool: close() closes the connection itself, no pool is left to dispose of
         create_engine(p.url, connect_args=timeout, poolclass=NullPool).connect().close()
     except (ImportError, exc.NoSuchModuleError) as error:

@@ -160,7 +160,7 @@ def _place(root: Path, tree: Path, rel: str, md5: str) -> bool:
     return True
 
 
-def rerun(root: Path, tree: Path, command: str) -> dict[str, float]:
+def rerun(tree: Path, command: str) -> dict[str, float]:
     """Run ``command`` in ``tree`` with the project's environment; the new run's metrics."""
     from mlflow import MlflowClient
 
@@ -238,7 +238,7 @@ def main(run_id: str, tolerance: float = 1e-6, apply: bool = False) -> int:
                 raise ReproduceError(f"cannot read run {run_id}'s {PATCH}: {exc}") from None
             apply_changes(tree, patch, run_id, apply)
         checkout_data(r, tree, versions)
-        new = rerun(r, tree, command)
+        new = rerun(tree, command)
     lines, same = compare(dict(run.data.metrics), new, tolerance)
     print("\n".join(lines))
     verdict = "reproduced" if same else "NOT reproduced"

@@ -299,8 +299,7 @@ def _cmd_package(args: argparse.Namespace) -> int:
     from . import _serve
 
     env, version, _ = _champion(args)
-    default = config.project_root() / "dist" / "model"
-    output = Path(args.output).absolute() if args.output else default
+    output = Path(args.output or config.project_root() / "dist" / "model").absolute()
     # The version itself, not the alias: the folder holds what this line reports.
     _serve.package(f"models:/{version.name}/{version.version}", output, env)
     tag = version.name.replace("_", "-")
