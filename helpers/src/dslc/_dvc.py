@@ -194,9 +194,8 @@ def tracked(root: Path) -> list[Output]:
         dirnames[:] = [d for d in dirnames if not d.startswith(".") and d != "node_modules"]
         base = Path(dirpath).relative_to(root)
         for file in (Path(dirpath, name) for name in filenames if name.endswith(".dvc")):
-            for o in _yaml(file).get("outs") or ():
-                if "md5" in o:
-                    outs.append(Output((base / o["path"]).as_posix(), o["md5"]))
+            listed = _yaml(file).get("outs") or ()
+            outs += [Output((base / o["path"]).as_posix(), o["md5"]) for o in listed if "md5" in o]
     return outs
 
 
