@@ -284,9 +284,8 @@ def sweep(root: Path) -> int:
         except OSError:
             return 0
         outs = [Path(root, out) for out in stage_outputs(root) | {o.path for o in tracked(root)}]
-        found: list[Path] = []
-        for out in outs:
-            found += [*out.parent.glob("*.tmp"), *(out.rglob("*.tmp") if out.is_dir() else ())]
+        found = [file for out in outs for file in out.parent.glob("*.tmp")]
+        found += [file for out in outs if out.is_dir() for file in out.rglob("*.tmp")]
         partial = {f for f in found if _PARTIAL.search(f.name) and f.is_file()}
         for file in partial:
             file.unlink(missing_ok=True)
