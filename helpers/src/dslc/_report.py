@@ -164,9 +164,8 @@ def execute(report: Report, *, timeout: int) -> Any:
     except CellExecutionError as exc:
         # The error the cell shows; the kernel's reply can name another one (or None) when
         # the exception is chained or raised while displaying a result.
-        shown = [o for o in running[1].outputs if o.output_type == "error"]
-        ename, evalue = (shown[-1].ename, shown[-1].evalue) if shown else (exc.ename, exc.evalue)
-        problem = f"{running[0]} failed: {ename}: {evalue}"
+        shown = next((o for o in running[1].outputs[::-1] if o.output_type == "error"), exc)
+        problem = f"{running[0]} failed: {shown.ename}: {shown.evalue}"
     except CellTimeoutError:
         problem = (
             f"{running[0]} did not finish within {timeout} s; make it faster "
