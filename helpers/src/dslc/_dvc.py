@@ -194,9 +194,8 @@ def tracked(root: Path) -> list[Output]:
         dirnames[:] = [d for d in dirnames if not d.startswith(".") and d != "node_modules"]
         base = Path(dirpath).relative_to(root)
         for file in (Path(dirpath, name) for name in filenames if name.endswith(".dvc")):
-            for o in _yaml(file).get("outs") or ():
-                if "md5" in o:
-                    outs.append(Output((base / o["path"]).as_posix(), o["md5"]))
+            listed = _yaml(file).get("outs") or ()
+            outs += [Output((base / o["path"]).as_posix(), o["md5"]) for o in listed if "md5" in o]
     return outs
 
 
@@ -285,9 +284,8 @@ def sweep(root: Path) -> int:
         except OSError:
             return 0
         outs = [Path(root, out) for out in stage_outputs(root) | {o.path for o in tracked(root)}]
-        found: list[Path] = []
-        for out in outs:
-            found += [*out.parent.glob("*.tmp"), *(out.rglob("*.tmp") if out.is_dir() else ())]
+        found = [file for out in outs for file in out.parent.glob("*.tmp")]
+        found += [file for out in outs if out.is_dir() for file in out.rglob("*.tmp")]
         partial = {f for f in found if _PARTIAL.search(f.name) and f.is_file()}
         for file in partial:
             file.unlink(missing_ok=True)

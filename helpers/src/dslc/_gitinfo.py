@@ -59,8 +59,7 @@ def changes_patch(path: Path) -> bytes:
             "--src-prefix=a/", "--dst-prefix=b/"]  # fmt: skip
     patch = _git(top, *diff, "HEAD")
     untracked = _git(top, "ls-files", "--others", "--exclude-standard", "-z")
-    for raw in filter(None, untracked.split(b"\0")):
-        name = raw.decode()
+    for name in filter(None, untracked.decode().split("\0")):
         try:  # a link's size is its target's path: git records the link, not what it names
             size = os.lstat(Path(top, name)).st_size
         except OSError:

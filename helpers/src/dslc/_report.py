@@ -64,9 +64,8 @@ def _rel(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
 
 
-def _describe(path: Path, nb: Any, root: Path) -> Report | None:
+def _describe(path: Path, nb: Any, root: Path, p: config.Paths) -> Report | None:
     """The Report for a notebook marked for publishing, None for any other notebook."""
-    p = config.paths(root)
     where = f"{_rel(path, root)}: metadata.dslc"
     meta = nb.get("metadata") if isinstance(nb, dict) else None
     dslc = (meta.get("dslc") if isinstance(meta, dict) else None) or {}
@@ -101,7 +100,7 @@ def find(root: Path | None = None) -> list[Report]:
         if any(part.startswith(".") for part in path.relative_to(p.notebooks).parts):
             continue  # .ipynb_checkpoints and other hidden copies
         try:
-            r = _describe(path, json.loads(path.read_text(encoding="utf-8")), root)
+            r = _describe(path, json.loads(path.read_text(encoding="utf-8")), root, p)
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ReportError(f"cannot read {_rel(path, root)}: {exc}") from None
         if r and (r.html in pages or r.html.name == INDEX):
@@ -164,9 +163,8 @@ def execute(report: Report, *, timeout: int) -> Any:
     except CellExecutionError as exc:
         # The error the cell shows; the kernel's reply can name another one (or None) when
         # the exception is chained or raised while displaying a result.
-        shown = [o for o in running[1].outputs if o.output_type == "error"]
-        ename, evalue = (shown[-1].ename, shown[-1].evalue) if shown else (exc.ename, exc.evalue)
-        problem = f"{running[0]} failed: {ename}: {evalue}"
+        shown = next((o for o in running[1].outputs[::-1] if o.output_type == "error"), exc)
+        problem = f"{running[0]} failed: {shown.ename}: {shown.evalue}"
     except CellTimeoutError:
         problem = (
             f"{running[0]} did not finish within {timeout} s; make it faster "

@@ -26,7 +26,6 @@ _PREFIXES = (
 _PREFIX = "|".join(_PREFIXES)
 _STRONG = re.compile("password|passwd|passphrase|secret|credential|webhook")
 _KEY_OR_TOKEN = re.compile(rf"^(?:{_PREFIX})?(?:key|token)$|^(?:{_PREFIX})(?:keys|tokens)$")
-_PLURAL = frozenset({"keys", "tokens"})
 _LAST = frozenset({"dsn", "auth", "pat", "cookie"})
 _CONNECTION = frozenset({"url", "uri", "dsn", "string"})
 _DATABASES = frozenset(
@@ -49,7 +48,7 @@ def is_secret_name(name: str) -> bool:
     for i, seg in enumerate(segments):
         if _STRONG.search(seg) or _KEY_OR_TOKEN.match(seg):
             return True
-        if seg in _PLURAL and i > 0 and segments[i - 1] in _PREFIXES:
+        if seg in ("keys", "tokens") and i > 0 and segments[i - 1] in _PREFIXES:
             return True
     last = segments[-1] if segments else ""
     if last in _LAST or (last == "pwd" and len(segments) > 1):

@@ -240,10 +240,8 @@ def write_snapshot(frame: Any, folder: Path, base: str, taken: Collection[str] =
     """Write ``frame`` read-only as ``folder/<id>.parquet``, never over a file: the id is
     ``base``, else ``base-2``... not in ``taken``."""
     folder.mkdir(parents=True, exist_ok=True)
-    for snap_id in (base, *(f"{base}-{n}" for n in range(2, 1000))):
-        dest = folder / f"{snap_id}.parquet"
-        if snap_id in taken:
-            continue
+    ids = (base, *(f"{base}-{n}" for n in range(2, 1000)))
+    for dest in (folder / f"{snap_id}.parquet" for snap_id in ids if snap_id not in taken):
         try:
             with atomic_path(dest, overwrite=False, mode=0o444) as tmp:
                 frame.to_parquet(tmp)
