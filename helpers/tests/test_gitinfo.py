@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from dslc._gitinfo import GitState, git_state
+from dslc._gitinfo import GitState, changes_patch, git_state
 
 GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
 
@@ -56,3 +57,20 @@ def test_changes_of_every_kind_make_it_dirty(tmp_path: Path) -> None:
 def test_git_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     assert git_state(tmp_path) is None
+
+
+def test_an_untracked_file_whose_name_is_not_utf8_goes_into_the_patch(tmp_path: Path) -> None:
+    """A name git lists as raw bytes (Latin-1 here) is no reason to fail a run's start: it is
+    recorded as git stores it, and the patch brings it back."""
+    repo, clone = tmp_path / "repo", tmp_path / "clone"
+    repo.mkdir()
+    _git(repo, "init", "-q")
+    (repo / "a.txt").write_text("1")
+    _git(repo, "add", "a.txt")
+    _git(repo, "commit", "-qm", "one")
+    name = os.fsdecode(b"caf\xe9.txt")
+    (repo / name).write_text("x\n")
+    patch = changes_patch(repo)
+    _git(tmp_path, "clone", "-q", str(repo), str(clone))
+    subprocess.run([*GIT, "-C", str(clone), "apply"], input=patch, check=True)
+    assert (clone / name).read_text() == "x\n"

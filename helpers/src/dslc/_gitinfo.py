@@ -52,14 +52,15 @@ def changes_patch(path: Path) -> bytes:
     """What the work tree holds beyond HEAD as one patch for ``git apply``: changes to tracked
     files and every untracked, not ignored file, as DVC experiments keep them; b"" when
     there are none or git cannot say. Paths from the repository's top; no index touched."""
-    if not (top := _git(path, "rev-parse", "--show-toplevel").decode().strip()):
+    if not (top := os.fsdecode(_git(path, "rev-parse", "--show-toplevel")).strip()):
         return b""
     # Plain patches whatever the user's config: no textconv (notebooks), a/ and b/ prefixes.
     diff = ["diff", "--no-textconv", "--no-ext-diff", "--no-color", "--binary",
             "--src-prefix=a/", "--dst-prefix=b/"]  # fmt: skip
     patch = _git(top, *diff, "HEAD")
     untracked = _git(top, "ls-files", "--others", "--exclude-standard", "-z")
-    for name in filter(None, untracked.decode().split("\0")):
+    # Names as the OS gives them (os.fsdecode): not every one is UTF-8, and git takes them back.
+    for name in filter(None, os.fsdecode(untracked).split("\0")):
         try:  # a link's size is its target's path: git records the link, not what it names
             size = os.lstat(Path(top, name)).st_size
         except OSError:
