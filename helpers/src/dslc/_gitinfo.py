@@ -59,8 +59,7 @@ def changes_patch(path: Path) -> bytes:
             "--src-prefix=a/", "--dst-prefix=b/"]  # fmt: skip
     patch = _git(top, *diff, "HEAD")
     untracked = _git(top, "ls-files", "--others", "--exclude-standard", "-z")
-    # Names as the OS gives them (os.fsdecode): not every one is UTF-8, and git takes them back.
-    for name in filter(None, os.fsdecode(untracked).split("\0")):
+    for name in filter(None, os.fsdecode(untracked).split("\0")):  # not all names are UTF-8
         try:  # a link's size is its target's path: git records the link, not what it names
             size = os.lstat(Path(top, name)).st_size
         except OSError:

@@ -174,10 +174,9 @@ def check_database(p: Plan) -> None:
     except (ImportError, exc.NoSuchModuleError) as error:
         hint = driver_hint(p.url.drivername).replace("uv add ", "uv add --group server ", 1)
         raise ConfigError(f"no driver for {p.url.drivername} ({error}); add it: {hint}") from None
-    except exc.DBAPIError as error:
-        reason = " ".join(str(error.orig).split())
-        if p.url.password:
-            reason = reason.replace(str(p.url.password), "***")
+    except exc.DBAPIError as error:  # ConfigError folds the driver's lines into one
+        reason = str(error.orig)
+        reason = reason.replace(str(p.url.password), "***") if p.url.password else reason
         raise ConfigError(
             f"cannot connect to the MLflow database {p.shown} ({DATABASE_URL} in .env): {reason}"
         ) from None

@@ -46,9 +46,8 @@ def is_secret_name(name: str) -> bool:
     """True when ``name`` looks like it holds a secret (helpers/README.md, Secrets)."""
     segments = [seg.lower() for seg in _SPLIT.split(name) if seg]
     for i, seg in enumerate(segments):
-        if _STRONG.search(seg) or _KEY_OR_TOKEN.match(seg):
-            return True
-        if seg in ("keys", "tokens") and i > 0 and segments[i - 1] in _PREFIXES:
+        plural = seg in ("keys", "tokens") and i > 0 and segments[i - 1] in _PREFIXES
+        if plural or _STRONG.search(seg) or _KEY_OR_TOKEN.match(seg):
             return True
     last = segments[-1] if segments else ""
     if last in _LAST or (last == "pwd" and len(segments) > 1):
