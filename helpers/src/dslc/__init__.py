@@ -26,9 +26,7 @@ def __getattr__(name: str) -> Any:
     elif name in __all__:
         value = importlib.import_module(f"{__name__}.{name}")
     elif name == "__version__":  # dslc is always installed: its metadata has the version
-        from importlib.metadata import version
-
-        value = version("dslc")
+        value = importlib.import_module("importlib.metadata").version("dslc")
     else:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     globals()[name] = value  # later lookups are plain attribute reads

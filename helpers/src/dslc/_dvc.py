@@ -209,9 +209,8 @@ VERSION_TAG = "dslc.dvc.md5."
 
 
 def file_md5(root: Path, path: Path) -> str | None:
-    """The md5 DVC versions a file under, or None (README, DVC): from the pointer files
-    while ``dvc data status`` says the file matches, an answer cached on its stamp."""
-    path = Path(path).absolute()
+    """The md5 DVC versions a file (an absolute ``path``) under, or None (README, DVC): from
+    the pointer files while ``dvc data status`` says it matches, an answer cached on its stamp."""
     rel = Path(os.path.relpath(path, root)).as_posix()
     md5 = next(
         (md5 for out in tracked(root) for where, md5 in _files(root, out) if where == path), None

@@ -92,10 +92,9 @@ class FingerprintCache:
 def _file_fp(
     path: Path, cache: FingerprintCache, on_bytes: Progress | None, written: os.stat_result | None
 ) -> str:
-    key = str(path)
     st = path.stat()
     check_regular(path, st)
-    if (hit := cache.get(key, atomic.stamp_of(st))) is not None:
+    if (hit := cache.get(str(path), atomic.stamp_of(st))) is not None:
         return hit
     whole = written is not None and atomic.stamp_of(written) == atomic.stamp_of(st)
     wait_ns = atomic.FINE_RACY_NS - (time.time_ns() - st.st_mtime_ns)
@@ -107,7 +106,7 @@ def _file_fp(
     if atomic.stamp_of(after) != atomic.stamp_of(st):
         _log.warning("%s changed while it was being fingerprinted; not caching", path)
     elif whole or not atomic.is_racy(after.st_mtime_ns, started):
-        cache.put(key, atomic.stamp_of(after), fp)
+        cache.put(str(path), atomic.stamp_of(after), fp)
     return fp
 
 
